@@ -1,0 +1,127 @@
+"""Every setting of CrossRec in one dataclass: paths, model, device, weights, split, limits."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SIGNALS: tuple[str, ...] = ("cooc", "als", "graph", "content", "transition", "popularity")
+EVENT_TYPES: tuple[str, ...] = ("view", "click", "cart", "purchase", "review")
+MODES: tuple[str, ...] = ("all", "cross", "target")
+
+
+def default_db_path() -> Path:
+    """The demo database unless CROSSREC_DB says otherwise."""
+    env = os.environ.get("CROSSREC_DB")
+    if env:
+        return Path(env)
+    home = Path(os.environ.get("CROSSREC_HOME", Path.home() / ".crossrec"))
+    return home / "demo.duckdb"
+
+
+@dataclass
+class Settings:
+    """One place for every knob. Runs store `to_dict()` so a run can be reproduced."""
+
+    db_path: Path = field(default_factory=default_db_path)
+
+    # encoder
+    model: str = "all-MiniLM-L6-v2"  # a local folder, a hub name (offline cache) or the packaged default
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto | fp32 | fp16 | bf16
+    batch_size: int = 64
+    max_text_chars: int = 1000  # item text is cut here before tokenising (the model truncates tokens too)
+
+    # ingest limits
+    max_title_chars: int = 2000
+    max_description_chars: int = 50_000
+
+    # behaviour weighting
+    event_weights: dict[str, float] = field(
+        default_factory=lambda: {"view": 1.0, "click": 1.0, "cart": 3.0, "purchase": 5.0, "review": 4.0}
+    )
+    recency_half_life_days: float = 60.0
+    popularity_half_life_days: float = 14.0
+
+    # signals
+    cooc_neighbours: int = 200
+    cooc_shrink: float = 10.0
+    als_factors: int = 64
+    als_iterations: int = 15
+    als_regularization: float = 0.05
+    als_alpha: float = 1.0
+    graph_alpha: float = 0.5
+    graph_beta: float = 0.25
+    graph_neighbours: int = 200
+    transition_level: int = 2  # category depth used for A -> B flows (1 = top level)
+    profile_text_weight: float = 1.0  # weight of a user's typed profile text against one history item
+
+    # fusion
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "cooc": 0.25,
+            "als": 0.15,
+            "graph": 0.25,
+            "content": 0.1,
+            "transition": 0.1,
+            "popularity": 0.15,
+        }
+    )
+    exclude_seen: str = "bought"  # bought | interacted | none: which history items never come back
+
+    # evaluation
+    k: int = 20
+    test_fraction: float = 0.2
+    val_fraction: float = 0.15  # of the training period, carved off for weight learning
+    positive_types: tuple[str, ...] = ("cart", "purchase")
+    ease_lambda: float = 500.0
+    ease_max_items: int = 6000
+    itemknn_neighbours: int = 200
+    itemknn_shrink: float = 100.0
+    auc_negatives: int = 100
+    seed: int = 42
+
+    # projection
+    umap_max_points: int = 50_000
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["db_path"] = str(self.db_path)
+        d["positive_types"] = list(self.positive_types)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def artefact_dir(self) -> Path:
+        """Fitted models of each run live beside the database file."""
+        return Path(str(self.db_path) + ".artefacts")
+
+
+def parse_weights(text: str, base: dict[str, float] | None = None) -> dict[str, float]:
+    """Parse `cooc=0.3,content=0.2` into a full weight dict (unnamed signals keep `base`)."""
+    from .errors import CrossRecError
+
+    weights = dict(base if base is not None else Settings().weights)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in part:
+            raise CrossRecError(f"weight '{part}' is not of the form name=value")
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in SIGNALS:
+            raise CrossRecError(f"unknown signal '{name}' in --weights (signals: {', '.join(SIGNALS)})")
+        try:
+            w = float(value)
+        except ValueError:
+            raise CrossRecError(f"weight of '{name}' is '{value.strip()}', not a number") from None
+        if w < 0 or w != w:
+            raise CrossRecError(f"weight of '{name}' must be a number >= 0, got {value.strip()}")
+        weights[name] = w
+    return weights

@@ -1,0 +1,71 @@
+"""User profiles: content vectors from history embeddings and typed text, category affinity."""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .data import Interactions
+from .signals.base import Context
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
+
+
+def profile_vectors(
+    X: sp.csr_matrix,
+    embeddings: np.ndarray | None,
+    text_vecs: np.ndarray | None = None,
+    text_weight: float = 1.0,
+) -> np.ndarray | None:
+    """Unit vectors: confidence-weighted mean of history embeddings, plus typed profile text.
+
+    The text counts as `text_weight` times the user's mean history confidence (or alone when the
+    user has no history — the cold-start case). Users with neither get a zero vector.
+    """
+    if embeddings is None:
+        return None
+    hist = np.asarray(X @ embeddings, dtype=np.float32)  # B × d, weighted sum
+    totals = np.asarray(X.sum(axis=1)).ravel()
+    counts = np.diff(X.indptr)
+    mean_hist = _unit(hist)
+    if text_vecs is None:
+        return mean_hist
+    text = _unit(np.asarray(text_vecs, dtype=np.float32))
+    mean_conf = np.divide(totals, counts, out=np.zeros_like(totals, dtype=np.float64), where=counts > 0)
+    w_text = np.where(counts > 0, text_weight * mean_conf / np.maximum(totals, 1e-12), 1.0)[:, None]
+    has_text = (np.abs(text).sum(axis=1) > 0)[:, None]
+    combined = mean_hist + np.where(has_text, w_text, 0.0) * text * np.maximum(counts > 0, 1)[:, None]
+    return _unit(combined.astype(np.float32))
+
+
+def category_affinity(X: sp.csr_matrix, cat_codes: np.ndarray, n_cats: int) -> np.ndarray:
+    """B × n_cats share of each user's confidence per category (rows sum to 1, or 0 with no history)."""
+    onehot = sp.csr_matrix(
+        (np.ones(len(cat_codes), np.float32), (np.arange(len(cat_codes)), cat_codes)), shape=(len(cat_codes), n_cats)
+    )
+    aff = np.asarray((X @ onehot).todense(), dtype=np.float64)
+    totals = aff.sum(axis=1, keepdims=True)
+    return np.divide(aff, totals, out=np.zeros_like(aff), where=totals > 0)
+
+
+def make_context(
+    data: Interactions,
+    X: sp.csr_matrix,
+    embeddings: np.ndarray | None = None,
+    *,
+    text_vecs: np.ndarray | None = None,
+    user_rows: np.ndarray | None = None,
+    seeds: list[np.ndarray] | None = None,
+) -> Context:
+    """A Context for a batch of users whose histories are the rows of `X`."""
+    X = sp.csr_matrix(X, dtype=np.float32)
+    profile = profile_vectors(X, embeddings, text_vecs, data.settings.profile_text_weight)
+    return Context(X=X, profile=profile, user_rows=user_rows, seeds=seeds)
+
+
+def context_for_users(data: Interactions, rows: np.ndarray, embeddings: np.ndarray | None = None) -> Context:
+    """Context of users known to `data` from their rows of data.X (training histories)."""
+    rows = np.asarray(rows)
+    return make_context(data, data.X[rows], embeddings, user_rows=rows)

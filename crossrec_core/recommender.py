@@ -1,0 +1,266 @@
+"""The serving API: fit on a store, then recommend for a user, seed items, a query or typed profile text.
+
+Histories and profile text are read from the store at request time, so an event ingested after the
+fit changes the next list; item-side models (co-occurrence, ALS, graph, flows) refresh on the next fit.
+"""
+from __future__ import annotations
+
+import pickle
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .config import SIGNALS, Settings
+from .data import Interactions, build_interactions, code_events
+from .errors import CrossRecError
+from .explain import explain_items
+from .profiles import make_context
+from .scorer import FusedScorer, Rules, top_k
+from .signals.base import Context
+
+Progress = Callable[[float, str], None]
+OUTPUT_COLUMNS = ["rank", "item_id", "title", "category", "cat_top", "brand", "price", "score", *SIGNALS, "reason"]
+
+
+class Recommender:
+    """Fusion recommender over a CrossRec store (settings in the constructor, `fit` returns self)."""
+
+    def __init__(self, settings: Settings | None = None, weights: dict[str, float] | None = None,
+                 rules: Rules | None = None):
+        self.settings = settings or Settings()
+        self.weights = dict(weights or self.settings.weights)
+        self.rules = rules or Rules()
+        self.store = None
+        self._encoder = None
+
+    # ---- fitting ----------------------------------------------------------------------------
+
+    def fit(self, store, progress: Progress | None = None, *, events: pd.DataFrame | None = None,
+            now: pd.Timestamp | None = None) -> "Recommender":
+        """Fit every signal on the store's events (or the given `events`, e.g. a training period)."""
+        t0 = time.perf_counter()
+        self.store = store
+        if progress:
+            progress(0.02, "reading the store")
+        items = store.items().sort_values("item_id").reset_index(drop=True)
+        if items.empty:
+            raise CrossRecError("the catalog is empty: ingest items first (crossrec ingest --items F)")
+        if events is None:
+            events = store.events()
+        users = store.user_ids()
+        data = build_interactions(items, events, self.settings, users=users, now=now)
+        self.items_ = items
+        self.data_ = data
+        self.embeddings_, self.model_id_ = self._load_embeddings(store, items)
+        if progress:
+            progress(0.1, "fitting signals")
+        sub = (lambda f, m: progress(0.1 + 0.8 * f, m)) if progress else None
+        self.scorer_ = FusedScorer(self.settings, self.weights, self.rules).fit(data, self.embeddings_, items, sub)
+        self.profile_vecs_ = self._encode_profiles(store)
+        self.fingerprint_ = store.fingerprint()
+        self.fit_seconds_ = time.perf_counter() - t0
+        if progress:
+            progress(1.0, "fitted")
+        return self
+
+    def _load_embeddings(self, store, items: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
+        from .encoder import Encoder, item_embeddings
+
+        enc = Encoder(self.settings.model, device=self.settings.device, precision=self.settings.precision,
+                      batch_size=self.settings.batch_size)
+        model_id = enc.model_id
+        if store.embedding_count(model_id) == 0:
+            return None, None
+        emb = item_embeddings(store, model_id, items, self.settings.max_text_chars)
+        return emb, model_id
+
+    def _encode_profiles(self, store) -> dict[str, np.ndarray]:
+        texts = store.profile_texts()
+        if texts.empty or self.embeddings_ is None:
+            return {}
+        vecs = self.encoder.encode(texts["profile_text"].tolist())
+        return dict(zip(texts["user_id"], vecs))
+
+    @property
+    def encoder(self):
+        """The sentence encoder, loaded on first use (queries and typed profiles need it)."""
+        if self._encoder is None:
+            from .encoder import Encoder
+
+            self._encoder = Encoder(self.settings.model, device=self.settings.device,
+                                    precision=self.settings.precision, batch_size=self.settings.batch_size)
+        return self._encoder
+
+    # ---- persistence ------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted state (signals, indices, embeddings) to `path` (a file)."""
+        path = Path(path)
+        state = {k: v for k, v in self.__dict__.items() if k not in ("store", "_encoder")}
+        with open(path, "wb") as f:
+            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, store=None) -> "Recommender":
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        rec = cls.__new__(cls)
+        rec.__dict__.update(state)
+        rec.store, rec._encoder = store, None
+        return rec
+
+    def with_weights(self, weights: dict[str, float] | None = None, rules: Rules | None = None) -> "Recommender":
+        """The same fitted signals with other weights and/or rules (no refit): what-if and tuning."""
+        other = Recommender.__new__(Recommender)
+        other.__dict__.update(self.__dict__)
+        other.weights = dict(weights if weights is not None else self.weights)
+        other.rules = rules if rules is not None else self.rules
+        other.scorer_ = self.scorer_.with_weights(other.weights, other.rules)
+        return other
+
+    # ---- contexts ---------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "scorer_"):
+            raise CrossRecError("the recommender is not fitted: run `crossrec train` first")
+        if self.store is None:
+            raise CrossRecError("no store attached: Recommender.load(path, store)")
+
+    def histories(self, user_ids: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Current confidence histories and bought-item masks of users, read from the store now."""
+        data: Interactions = self.data_
+        ev = self.store.events(user_ids=list(user_ids))
+        index = pd.Index(list(user_ids))
+        coded = code_events(ev, data.item_index, index)
+        X = data.history_matrix(coded, n_rows=len(index))
+        kind = self.settings.exclude_seen
+        if kind == "none":
+            seen = sp.csr_matrix(X.shape, dtype=np.float32)
+        else:
+            sel = coded if kind == "interacted" else coded[coded["event_type"] == "purchase"]
+            seen = sp.csr_matrix((np.ones(len(sel), np.float32), (sel["u"], sel["i"])), shape=X.shape)
+        return X, seen
+
+    def _context(self, X: sp.csr_matrix, text_vecs: np.ndarray | None = None,
+                 seeds: list[np.ndarray] | None = None) -> Context:
+        return make_context(self.data_, X, self.embeddings_, text_vecs=text_vecs, seeds=seeds)
+
+    def user_context(self, user_ids: Sequence[str]) -> tuple[Context, sp.csr_matrix]:
+        X, seen = self.histories(user_ids)
+        text = None
+        if self.profile_vecs_ and self.embeddings_ is not None:
+            dim = self.embeddings_.shape[1]
+            text = np.stack([self.profile_vecs_.get(u, np.zeros(dim, np.float32)) for u in user_ids])
+        return self._context(X, text), seen
+
+    # ---- recommending -----------------------------------------------------------------------
+
+    def recommend(self, user_id: str, k: int = 20, mode: str = "all", category: str | None = None,
+                  explain: bool = False) -> pd.DataFrame:
+        """Top-k for a known user; one row per rank with per-signal contributions and a reason."""
+        self._check_fitted()
+        if not self.store.has_user(user_id):
+            raise CrossRecError(f"unknown user '{user_id}'")
+        ctx, seen = self.user_context([user_id])
+        user = self.store.user(user_id) or {}
+        return self._rank(ctx, seen.toarray() > 0, k, mode, category, explain,
+                          profile_text=user.get("profile_text") or None)
+
+    def recommend_for_items(self, item_ids: Sequence[str], k: int = 20, mode: str = "all",
+                            category: str | None = None, explain: bool = False) -> pd.DataFrame:
+        """"What goes with these": a cart or an item page as the context."""
+        self._check_fitted()
+        item_ids = [i.strip() for i in item_ids if i and i.strip()]
+        if not item_ids:
+            raise CrossRecError("no seed items given")
+        pos = self.data_.item_index.get_indexer(item_ids)
+        missing = [i for i, p in zip(item_ids, pos) if p < 0]
+        if missing:
+            raise CrossRecError(f"unknown item '{missing[0]}'")
+        w = self.settings.event_weights.get("purchase", 1.0)
+        X = sp.csr_matrix((np.full(len(pos), w, np.float32), (np.zeros(len(pos), int), pos)),
+                          shape=(1, self.data_.n_items))
+        ctx = self._context(X, seeds=[pos])
+        seen = np.zeros((1, self.data_.n_items), bool)
+        seen[0, pos] = True
+        return self._rank(ctx, seen, k, mode, category, explain)
+
+    def recommend_for_query(self, text: str, k: int = 20, mode: str = "all", category: str | None = None,
+                            explain: bool = False) -> pd.DataFrame:
+        """A free-text search query, embedded by the same encoder."""
+        return self._for_text(text, k, mode, category, explain, query=True)
+
+    def recommend_for_profile(self, text: str, k: int = 20, mode: str = "all", category: str | None = None,
+                              explain: bool = False) -> pd.DataFrame:
+        """Cold start: a new shopper described only by typed profile text."""
+        return self._for_text(text, k, mode, category, explain, query=False)
+
+    def _for_text(self, text: str, k: int, mode: str, category: str | None, explain: bool, query: bool):
+        self._check_fitted()
+        if not text or not text.strip():
+            raise CrossRecError("empty query" if query else "empty profile text")
+        if self.embeddings_ is None:
+            raise CrossRecError("item texts are not encoded yet: run `crossrec encode`")
+        vec = self.encoder.encode([text.strip()])
+        X = sp.csr_matrix((1, self.data_.n_items), dtype=np.float32)
+        ctx = self._context(X, text_vecs=vec)
+        return self._rank(ctx, np.zeros((1, self.data_.n_items), bool), k, mode, category, explain,
+                          profile_text=None if query else text.strip(), query=text.strip() if query else None)
+
+    def _rank(self, ctx: Context, seen: np.ndarray, k: int, mode: str, category: str | None, explain: bool,
+              profile_text: str | None = None, query: str | None = None) -> pd.DataFrame:
+        if k < 1:
+            raise CrossRecError("k must be at least 1")
+        scorer = self.scorer_
+        if mode == "target" and category:
+            scorer.matcher_.resolve(category)
+        total, parts = scorer.contributions(ctx)
+        mask = scorer.candidate_mask(ctx, mode, category, exclude=seen)
+        idx, val = top_k(total, mask, k)
+        return self._frame(ctx, 0, idx[0], total, parts, explain, profile_text, query)
+
+    def _frame(self, ctx: Context, row: int, idx: np.ndarray, total: np.ndarray, parts: dict[str, np.ndarray],
+               explain: bool, profile_text: str | None = None, query: str | None = None) -> pd.DataFrame:
+        idx = idx[idx >= 0]
+        items = self.items_
+        out = pd.DataFrame({
+            "rank": np.arange(1, len(idx) + 1),
+            "item_id": items["item_id"].to_numpy()[idx],
+            "title": items["title"].to_numpy()[idx],
+            "category": items["category"].to_numpy()[idx],
+            "cat_top": items["cat_top"].to_numpy()[idx],
+            "brand": items["brand"].to_numpy()[idx],
+            "price": items["price"].to_numpy()[idx],
+            "score": total[row, idx].astype(np.float64),
+        })
+        for s in SIGNALS:
+            out[s] = parts[s][row, idx].astype(np.float64) if s in parts else 0.0
+        if explain and len(idx):
+            exps = explain_items(self.scorer_, ctx, row, idx, parts, items, profile_text, query)
+            out["reason"] = [e.reason for e in exps]
+            out["evidence"] = [e.evidence for e in exps]
+        else:
+            out["reason"] = ""
+        return out
+
+    def recommend_batch(self, user_ids: Sequence[str], k: int = 20, mode: str = "all",
+                        category: str | None = None, explain: bool = True, batch_size: int = 256,
+                        progress: Progress | None = None) -> Iterator[tuple[str, pd.DataFrame]]:
+        """(user_id, list) for many users, scored a batch at a time (export, what-if)."""
+        self._check_fitted()
+        user_ids = list(user_ids)
+        for start in range(0, len(user_ids), batch_size):
+            batch = user_ids[start:start + batch_size]
+            ctx, seen = self.user_context(batch)
+            total, parts = self.scorer_.contributions(ctx)
+            mask = self.scorer_.candidate_mask(ctx, mode, category, exclude=seen.toarray() > 0)
+            idx, _ = top_k(total, mask, k)
+            for row, uid in enumerate(batch):
+                yield uid, self._frame(ctx, row, idx[row], total, parts, explain)
+            if progress:
+                progress(min(1.0, (start + len(batch)) / max(len(user_ids), 1)), f"{start + len(batch):,} users")

@@ -1,0 +1,221 @@
+"""Fusion of the six signals into one score per (user, item), with modes and category-pair rules.
+
+Each signal is min-max normalised per user over the catalog, so weights are comparable; the fused
+score is Σ w_k · norm_k, times the product of the category-pair multipliers that apply. Each
+signal's contribution is w_k · norm_k · multiplier, so contributions add up to the score exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import SIGNALS, Settings
+from .data import Interactions
+from .errors import CrossRecError
+from .signals.base import Context, Signal
+
+
+@dataclass
+class PairRule:
+    """Users with history in category `source` get items of category `target` multiplied by `multiplier`.
+
+    Category names match a top-level name, a level-2 path or a full path.
+    """
+
+    source: str
+    target: str
+    multiplier: float
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "target": self.target, "multiplier": self.multiplier}
+
+
+@dataclass
+class Rules:
+    """Merchandising rules applied after fusion."""
+
+    pairs: list[PairRule] = field(default_factory=list)
+    exclude_categories: list[str] = field(default_factory=list)
+    exclude_items: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "Rules":
+        d = d or {}
+        return cls(
+            pairs=[PairRule(**p) for p in d.get("pairs", [])],
+            exclude_categories=list(d.get("exclude_categories", [])),
+            exclude_items=list(d.get("exclude_items", [])),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "pairs": [p.to_dict() for p in self.pairs],
+            "exclude_categories": list(self.exclude_categories),
+            "exclude_items": list(self.exclude_items),
+        }
+
+    def __bool__(self) -> bool:
+        return bool(self.pairs or self.exclude_categories or self.exclude_items)
+
+
+class CategoryMatcher:
+    """Finds the items of a category given by top-level name, level-2 path or full path."""
+
+    def __init__(self, items_cat_top: np.ndarray, items_cat_sub: np.ndarray, items_category: np.ndarray):
+        self.top = np.asarray(items_cat_top, dtype=object)
+        self.sub = np.asarray(items_cat_sub, dtype=object)
+        self.full = np.asarray(items_category, dtype=object)
+        self._names = set(self.top) | set(self.sub) | set(self.full)
+        self._lower = {n.lower(): n for n in self._names}
+
+    def resolve(self, name: str) -> str:
+        """The canonical category name, case-insensitively; a clear error when there is none."""
+        if name in self._names:
+            return name
+        hit = self._lower.get(name.strip().lower())
+        if hit is None:
+            close = sorted(n for n in self._names if name.strip().lower() in n.lower())[:5]
+            hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+            raise CrossRecError(f"unknown category '{name}'{hint}")
+        return hit
+
+    def mask(self, name: str) -> np.ndarray:
+        name = self.resolve(name)
+        return (self.top == name) | (self.sub == name) | (self.full == name)
+
+
+def normalise(raw: np.ndarray) -> np.ndarray:
+    """Per-row min-max to [0, 1]; a constant row becomes 0."""
+    lo = raw.min(axis=1, keepdims=True)
+    hi = raw.max(axis=1, keepdims=True)
+    span = hi - lo
+    out = np.subtract(raw, lo, dtype=np.float32)
+    np.divide(out, span, out=out, where=span > 0)
+    out[np.broadcast_to(span <= 0, out.shape)] = 0.0
+    return out
+
+
+class FusedScorer:
+    """The `crossrec` model: fitted signals + weights + rules. `score(ctx)` is what evaluation ranks by."""
+
+    name = "crossrec"
+
+    def __init__(self, settings: Settings | None = None, weights: dict[str, float] | None = None,
+                 rules: Rules | None = None, signals: dict[str, Signal] | None = None):
+        self.settings = settings or Settings()
+        self.weights = {s: float((weights or self.settings.weights).get(s, 0.0)) for s in SIGNALS}
+        self.rules = rules or Rules()
+        self.signals_ = signals
+        self.data_: Interactions | None = None
+        self.matcher_: CategoryMatcher | None = None
+
+    def fit(self, data: Interactions, embeddings: np.ndarray | None = None, items=None, progress=None) -> "FusedScorer":
+        """Fit every signal (all six, so weights can change later without a refit)."""
+        from .signals import make_signals
+
+        signals = make_signals(self.settings)
+        for n, (name, sig) in enumerate(signals.items()):
+            if progress:
+                progress(n / len(signals), f"fitting {name}")
+            if name == "content" and embeddings is None:
+                continue
+            sig.fit(data, embeddings)
+        self.signals_ = {k: v for k, v in signals.items() if k != "content" or embeddings is not None}
+        self.attach(data, items)
+        return self
+
+    def attach(self, data: Interactions, items=None) -> "FusedScorer":
+        """Bind the fitted data (and the items frame for category names) without refitting."""
+        self.data_ = data
+        if items is not None:
+            items = items.sort_values("item_id")
+            self.matcher_ = CategoryMatcher(items["cat_top"].to_numpy(), items["cat_sub"].to_numpy(),
+                                            items["category"].to_numpy())
+        return self
+
+    def with_weights(self, weights: dict[str, float], rules: Rules | None = None) -> "FusedScorer":
+        """A scorer sharing these fitted signals with other weights/rules (what-if, weight search)."""
+        other = FusedScorer(self.settings, weights, rules if rules is not None else self.rules, self.signals_)
+        other.data_, other.matcher_ = self.data_, self.matcher_
+        return other
+
+    # ---- scoring ----------------------------------------------------------------------------
+
+    def active(self) -> list[str]:
+        return [s for s in SIGNALS if self.weights.get(s, 0) > 0 and self.signals_ and s in self.signals_]
+
+    def normalised(self, ctx: Context, names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Per-user normalised score of each active signal (B × n_items)."""
+        return {name: normalise(self.signals_[name].score(ctx)) for name in (names or self.active())}
+
+    def multipliers(self, ctx: Context) -> np.ndarray | None:
+        """B × n_items product of the pair multipliers that apply to each user (None if no pair rule)."""
+        if not self.rules.pairs:
+            return None
+        if self.matcher_ is None:
+            raise CrossRecError("pair rules need category names: call attach(data, items) first")
+        mult = np.ones((ctx.n, self.data_.n_items), dtype=np.float32)
+        hist = (ctx.X > 0).astype(np.float32)
+        for rule in self.rules.pairs:
+            src = self.matcher_.mask(rule.source).astype(np.float32)
+            has_src = np.asarray(hist @ src).ravel() > 0
+            tgt = self.matcher_.mask(rule.target)
+            mult[np.ix_(has_src, tgt)] *= np.float32(rule.multiplier)
+        return mult
+
+    def contributions(self, ctx: Context) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Fused scores (B × n) and each signal's contribution (they sum to the score)."""
+        parts = {name: self.weights[name] * s for name, s in self.normalised(ctx).items()}
+        total = np.zeros((ctx.n, self.data_.n_items), dtype=np.float32)
+        for p in parts.values():
+            total += p
+        mult = self.multipliers(ctx)
+        if mult is not None:
+            total *= mult
+            parts = {k: v * mult for k, v in parts.items()}
+        return total, parts
+
+    def score(self, ctx: Context) -> np.ndarray:
+        return self.contributions(ctx)[0]
+
+    # ---- candidates -------------------------------------------------------------------------
+
+    def candidate_mask(self, ctx: Context, mode: str = "all", category: str | None = None,
+                       exclude: np.ndarray | None = None) -> np.ndarray:
+        """B × n_items boolean: which items may be recommended to each user in `mode`."""
+        data = self.data_
+        mask = np.ones((ctx.n, data.n_items), dtype=bool)
+        if exclude is not None:
+            mask &= ~exclude
+        if mode == "cross":
+            onehot_top = np.zeros((data.n_items, len(data.cat_top_names)), dtype=np.float32)
+            onehot_top[np.arange(data.n_items), data.cat_top] = 1
+            has_top = np.asarray((ctx.X > 0).astype(np.float32) @ onehot_top) > 0  # B × n_tops
+            mask &= ~has_top[:, data.cat_top]
+        elif mode == "target":
+            if not category:
+                raise CrossRecError("mode 'target' needs --category")
+            mask &= self.matcher_.mask(category)[None, :]
+        elif mode != "all":
+            raise CrossRecError(f"unknown mode '{mode}' (modes: all, cross, target)")
+        if self.rules.exclude_categories:
+            for cat in self.rules.exclude_categories:
+                mask &= ~self.matcher_.mask(cat)[None, :]
+        if self.rules.exclude_items:
+            rows = data.item_index.get_indexer(self.rules.exclude_items)
+            mask[:, rows[rows >= 0]] = False
+        return mask
+
+
+def top_k(scores: np.ndarray, mask: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and scores of the k best allowed items per row, best first (-1 pads short rows)."""
+    s = np.where(mask, scores, -np.inf)
+    k_eff = min(k, s.shape[1])
+    part = np.argpartition(-s, k_eff - 1, axis=1)[:, :k_eff]
+    part_scores = np.take_along_axis(s, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    idx = np.take_along_axis(part, order, axis=1)
+    val = np.take_along_axis(part_scores, order, axis=1)
+    idx = np.where(np.isfinite(val), idx, -1)
+    return idx, val

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .config import Settings, default_db_path
-from .errors import CrossRecError
+from .errors import CrossRecError, DatabaseLockedError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -79,9 +79,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 @command
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Validate input files and load them in one transaction."""
-    with _open(args, write=True, create=True) as store, progress_bar(not args.quiet) as progress:
-        report = store.ingest_files(args.items, args.events, args.users, encoding=args.encoding,
-                                    settings=_settings(args), progress=progress)
+    if args.items is None and args.events is None and args.users is None:
+        raise CrossRecError("nothing to ingest: give --items, --events and/or --users")  # before creating --db
+    db = Path(args.db)
+    created = not db.exists()
+    try:
+        with _open(args, write=True, create=True) as store, progress_bar(not args.quiet) as progress:
+            report = store.ingest_files(args.items, args.events, args.users, encoding=args.encoding,
+                                        settings=_settings(args), progress=progress)
+    except CrossRecError as exc:
+        if created and not isinstance(exc, DatabaseLockedError):
+            # a failed first load leaves no empty database behind: the file is as before (absent)
+            for leftover in (db, Path(f"{db}.wal")):
+                leftover.unlink(missing_ok=True)
+        raise
     if args.json:
         print(json.dumps(report.to_dict(), default=str))
     else:
@@ -111,6 +122,171 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_json(obj) -> None:
+    print(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+@command
+def cmd_encode(args: argparse.Namespace) -> int:
+    """Embed item texts; only new or changed texts are encoded."""
+    from .encoder import Encoder, encode_items
+
+    settings = _settings(args).replace(model=args.model, device=args.device, precision=args.precision,
+                                       batch_size=args.batch_size)
+    encoder = Encoder(settings.model, device=settings.device, precision=settings.precision,
+                      batch_size=settings.batch_size)
+    with _open(args, write=True) as store, progress_bar(not args.quiet) as progress:
+        result = encode_items(store, encoder, progress=progress)
+    print(f"encoded {result.encoded:,} texts, reused {result.reused:,} ({encoder.model_id}, "
+          f"{encoder.device}, {encoder.precision}) in {result.seconds:.1f} s")
+    return 0
+
+
+def _recommender(args: argparse.Namespace, store):
+    from .recommender import Recommender
+    from .train import load_run, serving_recommender
+
+    if getattr(args, "run", None):
+        return load_run(store, args.run)
+    rec = serving_recommender(store, _settings(args))
+    if rec is None:
+        print("no trained run yet: fitting with default weights (run `crossrec train` to learn them)",
+              file=sys.stderr)
+        rec = Recommender(_settings(args)).fit(store)
+    return rec
+
+
+@command
+def cmd_recommend(args: argparse.Namespace) -> int:
+    """Top-k for a user, seed items or a query, with explanations."""
+    contexts = [x for x in (args.user, args.items, args.query) if x is not None]
+    if len(contexts) != 1:
+        raise CrossRecError("give exactly one of --user, --items or --query")
+    if args.mode == "target" and not args.category:
+        raise CrossRecError("--mode target needs --category")
+    if args.k < 1:
+        raise CrossRecError("--k must be at least 1")
+    with _open(args) as store:
+        rec = _recommender(args, store)
+        explain = args.explain or args.json
+        if args.user is not None:
+            df = rec.recommend(args.user, k=args.k, mode=args.mode, category=args.category, explain=explain)
+        elif args.items is not None:
+            df = rec.recommend_for_items(args.items.split(","), k=args.k, mode=args.mode, category=args.category,
+                                         explain=explain)
+        else:
+            df = rec.recommend_for_query(args.query, k=args.k, mode=args.mode, category=args.category,
+                                         explain=explain)
+    from .config import SIGNALS
+
+    if args.json:
+        _print_json([
+            {"rank": int(r["rank"]), "item_id": r["item_id"], "title": r["title"], "category": r["category"],
+             "score": float(r["score"]), "contributions": {s: float(r[s]) for s in SIGNALS}, "reason": r["reason"]}
+            for r in df.to_dict(orient="records")
+        ])
+        return 0
+    if df.empty:
+        print("no items to recommend in this mode")
+        return 0
+    for r in df.itertuples(index=False):
+        title = r.title if len(r.title) <= 60 else r.title[:59] + "…"
+        print(f"{r.rank:>3}. {title:<60} {r.category[:40]:<40} {r.score:6.3f}")
+        if args.explain:
+            parts = ", ".join(f"{s} {getattr(r, s):.2f}" for s in SIGNALS if getattr(r, s) > 0)
+            print(f"     {r.reason}")
+            print(f"     [{parts}]")
+    return 0
+
+
+@command
+def cmd_train(args: argparse.Namespace) -> int:
+    """Learn weights on a validation carve-out, evaluate, fit for serving, record a run."""
+    from .config import parse_weights
+    from .train import train
+
+    weights = parse_weights(args.weights) if args.weights else None
+    with _open(args, write=True) as store, progress_bar(not args.quiet) as progress:
+        run = train(store, _settings(args), weights=weights, name=args.name, learn=not args.no_learn,
+                    progress=progress)
+    m = run["metrics"]["slices"]["all"].get("crossrec", {})
+    w = ", ".join(f"{k}={v:.2f}" for k, v in run["weights"].items())
+    print(f"run {run['name']} is serving ({run['duration_s']:.0f} s); weights: {w}")
+    print(f"held-out @{run['metrics']['k']}: recall {m.get('recall', 0):.4f}, ndcg {m.get('ndcg', 0):.4f}, "
+          f"cross recall {m.get('cross_recall', 0):.4f} ({m.get('users', 0)} users)")
+    return 0
+
+
+@command
+def cmd_eval(args: argparse.Namespace) -> int:
+    """The metrics table, ours against the baselines, for each slice."""
+    from .evaluate import metrics_table
+    from .train import eval_run
+
+    settings = _settings(args).replace(k=args.k)
+    with _open(args, write=True) as store, progress_bar(not args.quiet and not args.json) as progress:
+        result = eval_run(store, settings, record=not args.no_record, progress=progress)
+    if args.json:
+        _print_json(result)
+        return 0
+    table = metrics_table(result)
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
+        for slice_name, part in table.groupby("slice", sort=False):
+            print(f"\n== {slice_name} (K={result['k']})")
+            print(part.drop(columns=["slice"]).set_index("model").to_string())
+    return 0
+
+
+@command
+def cmd_export(args: argparse.Namespace) -> int:
+    """Recommendation lists to an Excel-safe CSV, one row per (user, rank)."""
+    import pandas as pd
+
+    from .export import write_csv
+    from .ingest import read_table
+
+    with _open(args) as store:
+        if args.users:
+            table = read_table(args.users, "users")
+            user_ids = table.frame["user_id"].astype(str).str.strip().tolist()
+            unknown = [u for u in user_ids if not store.has_user(u)]
+            if unknown:
+                raise CrossRecError(f"{Path(args.users).name}: unknown user '{unknown[0]}' ({len(unknown)} unknown)")
+        else:
+            user_ids = store.user_ids()
+        rec = _recommender(args, store)
+        with progress_bar(not args.quiet) as progress:
+            n = write_csv(rec, args.out, user_ids, k=args.k, mode=args.mode, category=args.category,
+                          progress=progress)
+    print(f"wrote {n:,} rows for {len(user_ids):,} users to {args.out}")
+    return 0
+
+
+@command
+def cmd_app(args: argparse.Namespace) -> int:
+    """Start the dashboard on --db (building the demo shop first when it is the default and absent)."""
+    import os
+    import subprocess
+
+    path = Path(args.db)
+    if not path.exists():
+        if Path(args.db).resolve() != default_db_path().resolve():
+            raise CrossRecError(f"no database at {path}: run `crossrec demo --db {path}` or ingest files")
+        print(f"building the demo shop at {path} (first start only)…", file=sys.stderr)
+        from .demo import build_demo
+
+        with progress_bar(not args.quiet) as progress:
+            build_demo(_settings(args), progress=progress)
+    app = Path(__file__).resolve().parents[1] / "app.py"
+    env = {**os.environ, "CROSSREC_DB": str(path.resolve())}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    print(f"CrossRec dashboard on http://localhost:{args.port} (database {path})", file=sys.stderr)
+    return subprocess.call(cmd, env=env, cwd=str(app.parent))
+
+
 # ---- parser -----------------------------------------------------------------------------------
 
 
@@ -136,6 +312,44 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", parents=[common], help="counts, categories, date range, event mix")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
+    p = sub.add_parser("encode", parents=[common], help="embed item texts (only new or changed ones)")
+    p.add_argument("--model", default=Settings.model, help="model folder or name (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    p.add_argument("--batch-size", type=int, default=64)
+
+    p = sub.add_parser("recommend", parents=[common], help="top-k for a user, seed items or a query")
+    p.add_argument("--user", help="user id")
+    p.add_argument("--items", help="comma-separated seed item ids (a cart or an item page)")
+    p.add_argument("--query", help="free-text query")
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--mode", default="all", choices=["all", "cross", "target"])
+    p.add_argument("--category", help="category for --mode target (top-level name or path)")
+    p.add_argument("--explain", action="store_true", help="show contributions and the reason")
+    p.add_argument("--run", help="use this run instead of the serving one")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+    p = sub.add_parser("train", parents=[common], help="learn weights, evaluate, fit for serving, record a run")
+    p.add_argument("--weights", help="e.g. cooc=0.3,als=0.1,graph=0.3,content=0.1,transition=0.1,popularity=0.1")
+    p.add_argument("--name", help="run name (default: run-<time>)")
+    p.add_argument("--no-learn", action="store_true", help="use default weights instead of learning them")
+
+    p = sub.add_parser("eval", parents=[common], help="metrics table: ours against the baselines")
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--no-record", action="store_true", help="do not record the evaluation as a run")
+
+    p = sub.add_parser("export", parents=[common], help="recommendation lists to an Excel-safe CSV")
+    p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument("--users", help="CSV/Parquet with a user_id column (default: every user)")
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--mode", default="all", choices=["all", "cross", "target"])
+    p.add_argument("--category", help="category for --mode target")
+    p.add_argument("--run", help="use this run instead of the serving one")
+
+    p = sub.add_parser("app", parents=[common], help="start the dashboard")
+    p.add_argument("--port", type=int, default=8501)
+
     return parser
 
 
@@ -153,6 +367,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"crossrec {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
+        import os
+
+        if os.environ.get("CROSSREC_DEBUG"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"crossrec {args.command}: internal error: {type(exc).__name__}: {first} "
+              f"(set CROSSREC_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -251,6 +251,9 @@ class Store:
                 report.users_added = len(clean["users"]) - existing
             if "events" in clean:
                 ev = clean["events"]
+                # naive UTC, as the table stores it: casting a tz-aware column in SQL would use the
+                # session's (the machine's) time zone and shift every timestamp off UTC
+                ev = ev.assign(ts=ev["ts"].dt.tz_convert("UTC").dt.tz_localize(None))
                 con.register("new_events", ev)
                 unknown = con.execute(
                     """SELECT count(*), list(DISTINCT item_id)[1:3] FROM new_events n
@@ -279,6 +282,7 @@ class Store:
                 before_users = con.execute("SELECT count(*) FROM users").fetchall()[0][0]
                 _x(con, 
                     """INSERT INTO users SELECT DISTINCT n.user_id, NULL, NULL, ?::TIMESTAMP FROM new_events n
+                       SEMI JOIN items i ON i.item_id = n.item_id
                        WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = n.user_id)""",
                     [now],
                 )
@@ -592,6 +596,12 @@ class Store:
             if not con.execute("SELECT count(*) FROM runs WHERE name = ?", [name]).fetchall()[0][0]:
                 raise CrossRecError(f"no run named '{name}'")
             _x(con, "UPDATE runs SET serving = (name = ?)", [name])
+
+    def relocate_artefacts(self, old_prefix: str, new_prefix: str) -> None:
+        """Point runs at a moved artefact folder (after the database file itself was moved)."""
+        with self.transaction() as con:
+            _x(con, "UPDATE runs SET artefact_path = replace(artefact_path, ?, ?) WHERE artefact_path IS NOT NULL",
+               [old_prefix, new_prefix])
 
     def run_names(self) -> list[str]:
         return [r[0] for r in self.con.execute("SELECT name FROM runs ORDER BY run_id").fetchall()]

@@ -1,0 +1,305 @@
+"""Training runs: learn fusion weights on a validation carve-out, evaluate on the held-out period
+against the baselines, fit on all data for serving, and record the run atomically.
+
+Atomic means: artefacts are written to a temporary folder, renamed into place, and only then is the
+run row inserted (one transaction). A crash or SIGKILL at any point leaves no row, and the serving run
+stays what it was; stray folders are swept on the next train.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .config import SIGNALS, Settings
+from .errors import CrossRecError
+from .recommender import Recommender
+from .scorer import FusedScorer
+
+Progress = Callable[[float, str], None]
+MODEL_FILE = "model.pkl"
+EVAL_FILE = "eval.pkl"
+
+
+def _sub(progress: Progress | None, lo: float, hi: float) -> Progress | None:
+    """A progress callback mapping [0, 1] into [lo, hi] of the parent's range."""
+    if progress is None:
+        return None
+    return lambda f, m: progress(lo + (hi - lo) * max(0.0, min(1.0, f)), m)
+
+
+def _embeddings(store, settings: Settings, items: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
+    from .encoder import Encoder, item_embeddings
+
+    model_id = Encoder(settings.model, device=settings.device, precision=settings.precision).model_id
+    if store.embedding_count(model_id) == 0:
+        return None, None
+    return item_embeddings(store, model_id, items, settings.max_text_chars), model_id
+
+
+def _text_embedder(settings: Settings, has_embeddings: bool):
+    if not has_embeddings:
+        return None
+    from .encoder import Encoder
+
+    enc = Encoder(settings.model, device=settings.device, precision=settings.precision)
+    return lambda texts: enc.encode(list(texts))
+
+
+# ---- weight learning ----------------------------------------------------------------------------
+
+
+def learn_weights(
+    items: pd.DataFrame,
+    train_events: pd.DataFrame,
+    settings: Settings,
+    embeddings: np.ndarray | None,
+    *,
+    max_users: int = 400,
+    rounds: int = 2,
+    progress: Progress | None = None,
+) -> tuple[dict[str, float], float]:
+    """Coordinate ascent on NDCG@K over a validation period carved from the *training* events only.
+
+    The normalised signal matrices of a user sample are computed once; each candidate weight vector
+    is then a weighted sum and a top-K, so the search costs seconds.
+    """
+    from .evaluate import carve_validation, ndcg_for_scores
+
+    val = carve_validation(items, train_events, settings)
+    users = val.users("all")
+    if len(users) == 0:
+        return dict(settings.weights), float("nan")
+    rng = np.random.default_rng(settings.seed)
+    if len(users) > max_users:
+        users = np.sort(rng.choice(users, max_users, replace=False))
+    if progress:
+        progress(0.05, "fitting signals on the validation carve-out")
+    scorer = FusedScorer(settings, {s: 1.0 for s in SIGNALS}).fit(val.train, embeddings, items,
+                                                                 _sub(progress, 0.05, 0.6))
+    ctx = val.context(users, embeddings)
+    norm = scorer.normalised(ctx, list(scorer.signals_))
+    names = list(norm)
+    stack = np.stack([norm[n] for n in names])  # S × B × n
+    exclude = val.exclusions(users)
+
+    def objective(w: dict[str, float]) -> float:
+        vec = np.array([w.get(n, 0.0) for n in names], dtype=np.float32)
+        scores = np.tensordot(vec, stack, axes=1)
+        return ndcg_for_scores(scores, exclude, val.positives(users), settings.k)
+
+    weights = {n: float(settings.weights.get(n, 0.0)) for n in names}
+    best = objective(weights)
+    grid = [0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0]
+    steps = rounds * len(names)
+    done = 0
+    for _ in range(rounds):
+        improved = False
+        for name in names:
+            done += 1
+            if progress:
+                progress(0.6 + 0.4 * done / steps, f"tuning weight of {name} (val NDCG {best:.4f})")
+            for g in grid:
+                if g == weights[name]:
+                    continue
+                trial = {**weights, name: g}
+                if sum(trial.values()) <= 0:
+                    continue
+                value = objective(trial)
+                if value > best + 1e-6:
+                    best, weights, improved = value, trial, True
+        if not improved:
+            break
+    total = sum(weights.values()) or 1.0
+    learned = {s: round(weights.get(s, 0.0) / total, 4) for s in SIGNALS}
+    return learned, best
+
+
+# ---- evaluation ---------------------------------------------------------------------------------
+
+
+def evaluate_weights(
+    store,
+    settings: Settings,
+    weights: dict[str, float],
+    *,
+    baselines: bool = True,
+    items: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    embeddings: np.ndarray | None = None,
+    progress: Progress | None = None,
+):
+    """Fit on the training period, evaluate the fused model (and the baselines) on the test period.
+
+    Returns (result dict in the `eval --json` shape, the split, the fitted fused scorer).
+    """
+    from .evaluate import evaluate, fit_baselines, make_split
+
+    items = store.items() if items is None else items
+    events = store.events() if events is None else events
+    split = make_split(items, events, settings, profile_texts=store.profile_texts(),
+                       embed_texts=_text_embedder(settings, embeddings is not None))
+    fused = FusedScorer(settings, weights).fit(split.train, embeddings, items, _sub(progress, 0.0, 0.35))
+    models = {"crossrec": fused}
+    if baselines:
+        models.update(fit_baselines(split, settings, embeddings, progress=_sub(progress, 0.35, 0.7)))
+    result = evaluate(models, split, embeddings, settings.k, progress=_sub(progress, 0.7, 1.0))
+    return result, split, fused
+
+
+# ---- runs ---------------------------------------------------------------------------------------
+
+
+def _sweep(artefacts: Path, keep: set[str]) -> None:
+    """Remove temporary and orphaned artefact folders (from crashed or killed runs)."""
+    if not artefacts.exists():
+        return
+    for d in artefacts.iterdir():
+        if d.is_dir() and d.name not in keep:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _run_name(store) -> str:
+    existing = set(store.run_names())
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    name, n = f"run-{stamp}", 1
+    while name in existing:
+        n += 1
+        name = f"run-{stamp}-{n}"
+    return name
+
+
+def train(
+    store,
+    settings: Settings | None = None,
+    *,
+    weights: dict[str, float] | None = None,
+    name: str | None = None,
+    learn: bool = True,
+    baselines: bool = True,
+    progress: Progress | None = None,
+) -> dict:
+    """Learn weights (unless given), evaluate on the time split, fit on all data, record a serving run."""
+    settings = settings or Settings(db_path=store.path)
+    t0 = time.perf_counter()
+    if name is not None and name in store.run_names():
+        raise CrossRecError(f"a run named '{name}' already exists; choose another --name")
+    name = name or _run_name(store)
+    items = store.items().sort_values("item_id").reset_index(drop=True)
+    events = store.events()
+    if items.empty or events.empty:
+        raise CrossRecError("nothing to train on: ingest items and events first")
+    embeddings, _ = _embeddings(store, settings, items)
+    report = _sub(progress, 0.0, 0.05)
+    if report:
+        report(0.5, "preparing the time split")
+    from .evaluate import time_split
+
+    cut = time_split(events, settings)
+    train_events = events[events["ts"] < cut]
+    learned_from = "given"
+    val_ndcg = None
+    if weights is None and learn:
+        weights, val_ndcg = learn_weights(items, train_events, settings, embeddings, progress=_sub(progress, 0.05, 0.35))
+        learned_from = "learned on validation carve-out"
+    elif weights is None:
+        weights = dict(settings.weights)
+        learned_from = "defaults"
+    result, split, fused = evaluate_weights(store, settings, weights, baselines=baselines, items=items,
+                                            events=events, embeddings=embeddings,
+                                            progress=_sub(progress, 0.35, 0.75))
+    rec = Recommender(settings, weights).fit(store, _sub(progress, 0.75, 0.95))
+
+    artefacts = settings.artefact_dir
+    artefacts.mkdir(parents=True, exist_ok=True)
+    _sweep(artefacts, set(store.run_names()))
+    tmp = artefacts / f"tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    rec.save(tmp / MODEL_FILE)
+    final = artefacts / name
+    tmp.rename(final)
+    if progress:
+        progress(0.97, "recording the run")
+    metrics = {**result, "weights_source": learned_from, "validation_ndcg": val_ndcg,
+               "cut": str(split.cut) if hasattr(split, "cut") else None}
+    try:
+        store.add_run(name=name, kind="train", fingerprint=store.fingerprint(), settings=settings.to_dict(),
+                      weights=weights, metrics=metrics, duration_s=time.perf_counter() - t0,
+                      artefact_path=str(final), serve=True)
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+    if progress:
+        progress(1.0, f"run {name} is serving")
+    return store.run(name)
+
+
+def eval_run(store, settings: Settings | None = None, *, weights: dict[str, float] | None = None,
+             record: bool = True, progress: Progress | None = None) -> dict:
+    """Evaluate the serving run's weights (or `weights`) against the baselines; optionally record it."""
+    settings = settings or Settings(db_path=store.path)
+    t0 = time.perf_counter()
+    if weights is None:
+        serving = store.run()
+        weights = serving["weights"] if serving else dict(settings.weights)
+    items = store.items().sort_values("item_id").reset_index(drop=True)
+    embeddings, _ = _embeddings(store, settings, items)
+    result, _, _ = evaluate_weights(store, settings, weights, items=items, embeddings=embeddings, progress=progress)
+    if record:
+        store.add_run(name=f"eval-{_run_name(store).removeprefix('run-')}", kind="eval",
+                      fingerprint=store.fingerprint(), settings=settings.to_dict(), weights=weights,
+                      metrics=result, duration_s=time.perf_counter() - t0, artefact_path=None, serve=False)
+    return result
+
+
+def serving_recommender(store, settings: Settings | None = None) -> Recommender | None:
+    """The serving run's fitted model, bound to `store`; None when no run was trained yet."""
+    run = store.run()
+    if run is None:
+        return None
+    return load_run(store, run["name"])
+
+
+def load_run(store, name: str) -> Recommender:
+    run = store.run(name)
+    if run is None:
+        raise CrossRecError(f"no run named '{name}'")
+    if not run.get("artefact_path"):
+        raise CrossRecError(f"run '{name}' has no fitted model (it was an evaluation)")
+    path = Path(run["artefact_path"]) / MODEL_FILE
+    if not path.exists():
+        raise CrossRecError(f"the fitted model of run '{name}' is missing at {path}; retrain")
+    return Recommender.load(path, store)
+
+
+def compare_runs(store, name_a: str, name_b: str, settings: Settings | None = None, n_users: int = 200) -> dict:
+    """Weights, metrics per slice and how many users' top-K lists differ between two runs."""
+    a, b = store.run(name_a), store.run(name_b)
+    for n, r in ((name_a, a), (name_b, b)):
+        if r is None:
+            raise CrossRecError(f"no run named '{n}'")
+    settings = settings or Settings(db_path=store.path)
+    changed = compared = 0
+    if a.get("artefact_path") and b.get("artefact_path"):
+        rec_a, rec_b = load_run(store, name_a), load_run(store, name_b)
+        users = store.user_summary()
+        users = users[users["events"] > 0]["user_id"].to_numpy()
+        rng = np.random.default_rng(settings.seed)
+        if len(users) > n_users:
+            users = rng.choice(users, n_users, replace=False)
+        la = {u: tuple(df["item_id"]) for u, df in rec_a.recommend_batch(users, k=settings.k, explain=False)}
+        lb = {u: tuple(df["item_id"]) for u, df in rec_b.recommend_batch(users, k=settings.k, explain=False)}
+        compared = len(users)
+        changed = sum(la[u] != lb[u] for u in users)
+    return {
+        "weights": {"a": a["weights"], "b": b["weights"]},
+        "metrics": {"a": a["metrics"].get("slices", {}), "b": b["metrics"].get("slices", {})},
+        "lists_changed": int(changed),
+        "users_compared": int(compared),
+    }

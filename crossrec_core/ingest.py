@@ -27,6 +27,8 @@ EVENT_REQUIRED = ("user_id", "item_id", "event_type", "timestamp")
 USER_REQUIRED = ("user_id",)
 PROFILE_ALIASES = ("profile_text", "profile", "text", "bio", "about")
 REQUIRED = {"items": ITEM_REQUIRED, "events": EVENT_REQUIRED, "users": USER_REQUIRED}
+KNOWN = {"items": ITEM_COLUMNS, "events": EVENT_COLUMNS, "users": (*USER_REQUIRED, *PROFILE_ALIASES)}
+ALL_KNOWN = (*ITEM_COLUMNS, *EVENT_COLUMNS, *PROFILE_ALIASES)
 UNCATEGORISED = "Uncategorised"
 _SEPARATORS = (",", ";", "\t", "|")
 # Unix seconds past this (year 2286) are milliseconds or nanoseconds by mistake.
@@ -110,7 +112,7 @@ def read_table(path: str | Path, kind: str, encoding: str = "utf-8") -> RawTable
         raise ValidationError(f"{path}: is a folder, not a file", file=name)
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        table = _read_parquet(path, name)
+        table = _read_parquet(path, name, kind)
     elif suffix in (".csv", ".tsv", ".txt", ""):
         table = _read_csv(path.read_bytes(), name, encoding)
     else:
@@ -122,7 +124,7 @@ def read_table(path: str | Path, kind: str, encoding: str = "utf-8") -> RawTable
 def read_bytes(data: bytes, name: str, kind: str, encoding: str = "utf-8") -> RawTable:
     """Same as read_table for an upload held in memory."""
     if name.lower().endswith((".parquet", ".pq")):
-        table = _read_parquet(io.BytesIO(data), name)
+        table = _read_parquet(io.BytesIO(data), name, kind)
     else:
         table = _read_csv(data, name, encoding)
     _check_columns(table, kind)
@@ -136,8 +138,12 @@ def _decode(data: bytes, name: str, encoding: str) -> str:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         start = exc.start
+        if encoding == "utf-8-sig" and data.startswith(b"\xef\xbb\xbf"):
+            start += 3  # the codec reports offsets after the BOM it stripped
         line = data.count(b"\n", 0, start) + 1
-        col = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        line_start = data.rfind(b"\n", 0, start) + 1
+        # characters, not bytes, before the bad byte on its line (é is two bytes but one character)
+        col = len(data[line_start:start].decode(encoding, errors="replace")) + 1
         bad = data[start : start + 1].hex()
         raise ValidationError(
             f"{name} line {line}: byte 0x{bad} at character {col} is not valid {exc.encoding.upper()}; "
@@ -220,7 +226,9 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
     return RawTable(name, frame, np.asarray(lines, dtype=np.int64), "line")
 
 
-def _read_parquet(source, name: str) -> RawTable:
+def _read_parquet(source, name: str, kind: str | None = None) -> RawTable:
+    # columns of the contract must be scalars; any other column is extra and is kept as JSON text
+    contract = {c.lower() for c in KNOWN.get(kind, ALL_KNOWN)}
     try:
         table = pq.read_table(source)
     except Exception as exc:  # pyarrow raises several types for a bad file
@@ -236,6 +244,8 @@ def _read_parquet(source, name: str) -> RawTable:
     for col in names:
         arr = table.column(col)
         t = arr.type
+        if pa.types.is_date(t):
+            arr = arr.cast(pa.timestamp("s"))  # to_pandas() would give datetime.date objects
         if pa.types.is_timestamp(t) or pa.types.is_date(t):
             columns[col] = arr.to_pandas()
             if getattr(columns[col].dt, "tz", None) is None:
@@ -244,6 +254,13 @@ def _read_parquet(source, name: str) -> RawTable:
             columns[col] = arr.to_pandas().astype(object)
         elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
             columns[col] = arr.to_pandas()
+        elif pa.types.is_null(t):  # a column with no values at all (e.g. price None everywhere): all missing
+            columns[col] = pd.Series([None] * len(arr), dtype=object)
+        elif col.strip().lower() not in contract:
+            columns[col] = pd.Series(
+                [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in arr.to_pylist()],
+                dtype=object,
+            )
         else:
             raise ValidationError(
                 f"{name}: column '{col}' has type {t}, expected text, a number or a timestamp",
@@ -258,13 +275,20 @@ def _check_columns(table: RawTable, kind: str) -> None:
     cols = [c.strip() for c in table.frame.columns]
     table.frame.columns = cols
     lower = {c.lower(): c for c in cols}
+    where = f"{table.name} line 1" if table.unit == "line" else table.name
+    for c in ALL_KNOWN:
+        same = [x for x in cols if x.lower() == c]
+        if len(same) > 1:  # e.g. "title" and "Title": both would become title
+            raise ValidationError(
+                f"{where}: column '{c}' appears twice (as {' and '.join(repr(x) for x in same)})",
+                file=table.name, line=1 if table.unit == "line" else None, column=c,
+            )
     # tolerate case differences in the contract's names, e.g. "Item_ID"
-    rename = {lower[c]: c for c in (*ITEM_COLUMNS, *EVENT_COLUMNS, *PROFILE_ALIASES) if c in lower and lower[c] != c}
+    rename = {lower[c]: c for c in ALL_KNOWN if c in lower and lower[c] != c}
     if rename:
         table.frame.rename(columns=rename, inplace=True)
     for col in REQUIRED[kind]:
         if col not in table.frame.columns:
-            where = f"{table.name} line 1" if table.unit == "line" else table.name
             found = ", ".join(table.frame.columns)
             raise ValidationError(
                 f"{where}: missing required column '{col}' for {kind} (found: {found})",
@@ -316,6 +340,9 @@ def _number(table: RawTable, col: str) -> pd.Series:
     if col not in table.frame.columns:
         return pd.Series(np.full(len(table.frame), np.nan))
     s = table.frame[col]
+    if table.typed and pd.api.types.is_bool_dtype(s):  # bool counts as numeric in pandas: True would be 1.0
+        raise ValidationError(f"{table.name}: column '{col}' has type bool, expected a number",
+                              file=table.name, column=col)
     if table.typed and pd.api.types.is_numeric_dtype(s):
         return s.astype("float64")
     raw = s.astype(object).where(s.notna(), "").astype(str).str.strip()
@@ -342,6 +369,11 @@ def parse_timestamps(table: RawTable, col: str = "timestamp") -> pd.Series:
     s = table.frame[col]
     if table.typed and isinstance(s.dtype, pd.DatetimeTZDtype):
         return s.dt.tz_convert("UTC").dt.as_unit("us")
+    if table.typed and pd.api.types.is_bool_dtype(s):  # True would become 1970-01-01 00:00:01
+        raise ValidationError(
+            f"{table.name}: column '{col}' has type bool, expected ISO 8601 text, Unix seconds or a timestamp",
+            file=table.name, column=col,
+        )
     if table.typed and pd.api.types.is_numeric_dtype(s):
         raw = s.astype("float64")
         numeric = raw
@@ -349,7 +381,11 @@ def parse_timestamps(table: RawTable, col: str = "timestamp") -> pd.Series:
         is_num = raw.notna().to_numpy()
     else:
         text = s.astype(object).where(s.notna(), "").astype(str).str.strip()
-        numeric = pd.to_numeric(text.where(text != "", None), errors="coerce")
+        # no number contains ':', every ISO time does: skip the (slow, failing) numeric parse of those
+        maybe = ((text != "") & ~text.str.contains(":", regex=False)).to_numpy()
+        numeric = pd.Series(np.nan, index=text.index, dtype="float64")
+        if maybe.any():
+            numeric[maybe] = pd.to_numeric(text[maybe], errors="coerce").astype("float64")
         is_num = numeric.notna().to_numpy()
     out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
     if is_num.any():
@@ -393,20 +429,30 @@ def _extras(table: RawTable, known: tuple[str, ...]) -> tuple[list[str], pd.Seri
     extra = [c for c in table.frame.columns if c not in known]
     if not extra:
         return [], pd.Series([None] * len(table.frame), dtype=object)
-    sub = table.frame[extra].astype(object).where(table.frame[extra].notna(), None)
-    records = sub.astype(str).where(sub.notna(), None).to_dict(orient="records")
+    sub = table.frame[extra]
+    # a missing cell is JSON null (pandas' where(..., None) left NaN here, which json.dumps writes as NaN)
+    cells = sub.astype(str).to_numpy(dtype=object)
+    missing = sub.isna().to_numpy()
+    records = ({c: None if m else v for c, v, m in zip(extra, row, gone)} for row, gone in zip(cells, missing))
     return extra, pd.Series([json.dumps(r, ensure_ascii=False) for r in records], dtype=object)
 
 
 def split_category(paths: pd.Series) -> pd.DataFrame:
     """`A > B > C` → normalised path, top level `A`, second level path `A > B`, depth."""
-    parts = paths.fillna("").astype(str).str.split(">")
-    parts = parts.map(lambda xs: [x.strip() for x in xs if x.strip()])
-    norm = parts.map(lambda xs: " > ".join(xs) if xs else UNCATEGORISED)
-    top = parts.map(lambda xs: xs[0] if xs else UNCATEGORISED)
-    sub = parts.map(lambda xs: " > ".join(xs[:2]) if xs else UNCATEGORISED)
-    depth = parts.map(len).astype("int32")
-    return pd.DataFrame({"category": norm, "cat_top": top, "cat_sub": sub, "cat_depth": depth})
+    paths = paths.fillna("").astype(str)
+    # a catalog has few distinct paths: split each once, then map back to every row
+    uniq = pd.Series(pd.unique(paths.to_numpy()), dtype=object)
+    parts = uniq.map(lambda p: [x.strip() for x in p.split(">") if x.strip()])
+    levels = pd.DataFrame(
+        {
+            "category": parts.map(lambda xs: " > ".join(xs) if xs else UNCATEGORISED),
+            "cat_top": parts.map(lambda xs: xs[0] if xs else UNCATEGORISED),
+            "cat_sub": parts.map(lambda xs: " > ".join(xs[:2]) if xs else UNCATEGORISED),
+            "cat_depth": parts.map(len).astype("int32"),
+        }
+    )
+    pos = pd.Index(uniq).get_indexer(paths.to_numpy())
+    return levels.iloc[pos].reset_index(drop=True).set_axis(paths.index)
 
 
 def validate_items(table: RawTable, settings: Settings) -> tuple[pd.DataFrame, list[str]]:
@@ -455,7 +501,7 @@ def validate_events(table: RawTable, settings: Settings, report: IngestReport) -
         report.notes.append(f"events: extra columns ignored: {', '.join(extra)}")
     frame = pd.DataFrame(
         {"user_id": user_id.to_numpy(), "item_id": item_id.to_numpy(), "event_type": etype.to_numpy(),
-         "ts": ts.to_numpy(), "value": value.to_numpy()}
+         "ts": ts.array, "value": value.to_numpy()}
     )
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True).dt.as_unit("us")
     return frame[known].reset_index(drop=True)

@@ -621,7 +621,7 @@ class Store:
     def scenarios(self) -> pd.DataFrame:
         df = self._df("SELECT * FROM scenarios ORDER BY created_at DESC")
         for col in ("spec", "result"):
-            df[col] = df[col].map(lambda s: json.loads(s) if isinstance(s, str) else s)
+            df[col] = df[col].map(lambda s: json.loads(s) if isinstance(s, str) else None)  # NULL came back as NaN
         return df
 
     def delete_scenario(self, name: str) -> None:

@@ -1,0 +1,111 @@
+"""Shared fixtures: real files in tmp_path, real DuckDB databases, a second process holding a database."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crossrec_core.store import Store
+
+BASE_ITEMS = (
+    "item_id,title,category,description,brand,price\n"
+    "i1,Zoom lens,Electronics > Cameras > Lenses,A 70-200 mm lens,Canon,1299.5\n"
+    "i2,Linen shirt,Apparel > Tops,,Acme,39\n"
+    "i3,Cake tin,,,,\n"
+)
+BASE_EVENTS = (
+    "user_id,item_id,event_type,timestamp\n"
+    "u1,i1,view,2024-01-01T10:00:00Z\n"
+    "u1,i1,purchase,2024-01-02T10:00:00Z\n"
+    "u2,i2,cart,2024-01-03T10:00:00Z\n"
+)
+
+
+@pytest.fixture
+def write(tmp_path: Path):
+    """write(name, text_or_bytes) -> path of a real file in tmp_path (text is written as UTF-8, as given)."""
+
+    def _write(name: str, data: str | bytes) -> Path:
+        path = tmp_path / name
+        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "crossrec.duckdb"
+
+
+@pytest.fixture
+def seeded_db(tmp_path: Path, db_path: Path) -> Path:
+    """A database with 3 items, 2 users and 3 events already loaded (so 'unchanged' means something)."""
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "items.csv").write_text(BASE_ITEMS, encoding="utf-8")
+    (seed / "events.csv").write_text(BASE_EVENTS, encoding="utf-8")
+    with Store(db_path) as store:
+        store.ingest_files(seed / "items.csv", seed / "events.csv")
+    return db_path
+
+
+@pytest.fixture
+def db_state():
+    """db_state(path) -> row counts and a content checksum of items, events and users (and the load log size).
+
+    Opens the file read-only with plain DuckDB, so it also works on a database no Store holds."""
+
+    def _state(path: Path) -> dict:
+        if not Path(path).exists():
+            return {"exists": False}
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            out: dict = {"exists": True}
+            for table in ("items", "events", "users"):
+                out[table] = con.execute(
+                    f"SELECT count(*), md5(coalesce(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR)), ''))"
+                    f" FROM {table} t"
+                ).fetchall()[0]
+            out["ingest_log"] = con.execute("SELECT count(*) FROM ingest_log").fetchall()[0][0]
+            return out
+        finally:
+            con.close()
+
+    return _state
+
+
+_HOLDER = """
+import os, sys
+from crossrec_core.store import Store
+store = Store(sys.argv[1])
+print(os.getpid(), flush=True)
+sys.stdin.read()  # hold the file until the test closes our stdin
+store.close()
+"""
+
+
+@pytest.fixture
+def hold_db():
+    """hold_db(path) -> pid of a second process that holds `path` open read-write until the test ends."""
+    procs: list[subprocess.Popen] = []
+
+    def _hold(path: Path) -> int:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _HOLDER, str(path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        procs.append(proc)
+        line = proc.stdout.readline()
+        if not line.strip():
+            raise RuntimeError(f"holder process failed: {proc.stderr.read()}")
+        assert int(line) == proc.pid
+        return proc.pid
+
+    yield _hold
+    for proc in procs:
+        proc.stdin.close()
+        proc.wait(timeout=30)

@@ -70,6 +70,9 @@ class Settings:
             "popularity": 0.15,
         }
     )
+    # A context with no history (typed profile, search query, cold user) can only be read through
+    # content and popularity: it is ranked with these weights instead.
+    cold_weights: dict[str, float] = field(default_factory=lambda: {"content": 0.85, "popularity": 0.15})
     exclude_seen: str = "bought"  # bought | interacted | none: which history items never come back
 
     # evaluation

@@ -30,9 +30,10 @@ class Recommender:
     """Fusion recommender over a CrossRec store (settings in the constructor, `fit` returns self)."""
 
     def __init__(self, settings: Settings | None = None, weights: dict[str, float] | None = None,
-                 rules: Rules | None = None):
+                 rules: Rules | None = None, cross_weights: dict[str, float] | None = None):
         self.settings = settings or Settings()
         self.weights = dict(weights or self.settings.weights)
+        self.cross_weights = dict(cross_weights or self.weights)
         self.rules = rules or Rules()
         self.store = None
         self._encoder = None
@@ -59,7 +60,8 @@ class Recommender:
         if progress:
             progress(0.1, "fitting signals")
         sub = (lambda f, m: progress(0.1 + 0.8 * f, m)) if progress else None
-        self.scorer_ = FusedScorer(self.settings, self.weights, self.rules).fit(data, self.embeddings_, items, sub)
+        self.scorer_ = FusedScorer(self.settings, self.weights, self.rules,
+                                   cross_weights=self.cross_weights).fit(data, self.embeddings_, items, sub)
         self.profile_vecs_ = self._encode_profiles(store)
         self.fingerprint_ = store.fingerprint()
         self.fit_seconds_ = time.perf_counter() - t0
@@ -119,8 +121,9 @@ class Recommender:
         other = Recommender.__new__(Recommender)
         other.__dict__.update(self.__dict__)
         other.weights = dict(weights if weights is not None else self.weights)
+        other.cross_weights = dict(other.weights if weights is not None else self.cross_weights)
         other.rules = rules if rules is not None else self.rules
-        other.scorer_ = self.scorer_.with_weights(other.weights, other.rules)
+        other.scorer_ = self.scorer_.with_weights(other.weights, other.rules, other.cross_weights)
         return other
 
     # ---- contexts ---------------------------------------------------------------------------
@@ -219,7 +222,7 @@ class Recommender:
         scorer = self.scorer_
         if mode == "target" and category:
             scorer.matcher_.resolve(category)
-        total, parts = scorer.contributions(ctx)
+        total, parts = scorer.contributions(ctx, mode)
         mask = scorer.candidate_mask(ctx, mode, category, exclude=seen)
         idx, val = top_k(total, mask, k)
         return self._frame(ctx, 0, idx[0], total, parts, explain, profile_text, query)
@@ -257,7 +260,7 @@ class Recommender:
         for start in range(0, len(user_ids), batch_size):
             batch = user_ids[start:start + batch_size]
             ctx, seen = self.user_context(batch)
-            total, parts = self.scorer_.contributions(ctx)
+            total, parts = self.scorer_.contributions(ctx, mode)
             mask = self.scorer_.candidate_mask(ctx, mode, category, exclude=seen.toarray() > 0)
             idx, _ = top_k(total, mask, k)
             for row, uid in enumerate(batch):

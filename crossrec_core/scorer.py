@@ -102,9 +102,12 @@ class FusedScorer:
     name = "crossrec"
 
     def __init__(self, settings: Settings | None = None, weights: dict[str, float] | None = None,
-                 rules: Rules | None = None, signals: dict[str, Signal] | None = None):
+                 rules: Rules | None = None, signals: dict[str, Signal] | None = None,
+                 cross_weights: dict[str, float] | None = None):
         self.settings = settings or Settings()
         self.weights = {s: float((weights or self.settings.weights).get(s, 0.0)) for s in SIGNALS}
+        # The cross-mode list chooses among categories new to the user: its own weights (learned).
+        self.cross_weights = {s: float((cross_weights or self.weights).get(s, 0.0)) for s in SIGNALS}
         self.rules = rules or Rules()
         self.signals_ = signals
         self.data_: Interactions | None = None
@@ -134,16 +137,24 @@ class FusedScorer:
                                             items["category"].to_numpy())
         return self
 
-    def with_weights(self, weights: dict[str, float], rules: Rules | None = None) -> "FusedScorer":
-        """A scorer sharing these fitted signals with other weights/rules (what-if, weight search)."""
-        other = FusedScorer(self.settings, weights, rules if rules is not None else self.rules, self.signals_)
+    def with_weights(self, weights: dict[str, float], rules: Rules | None = None,
+                     cross_weights: dict[str, float] | None = None) -> "FusedScorer":
+        """A scorer sharing these fitted signals with other weights/rules (what-if, weight search).
+
+        Cross-mode weights follow `weights` unless given, so a what-if on weights applies to both."""
+        other = FusedScorer(self.settings, weights, rules if rules is not None else self.rules, self.signals_,
+                            cross_weights)
         other.data_, other.matcher_ = self.data_, self.matcher_
         return other
 
     # ---- scoring ----------------------------------------------------------------------------
 
-    def active(self) -> list[str]:
-        return [s for s in SIGNALS if self.weights.get(s, 0) > 0 and self.signals_ and s in self.signals_]
+    def weights_for(self, mode: str = "all") -> dict[str, float]:
+        return self.cross_weights if mode == "cross" else self.weights
+
+    def active(self, mode: str = "all") -> list[str]:
+        w = self.weights_for(mode)
+        return [s for s in SIGNALS if w.get(s, 0) > 0 and self.signals_ and s in self.signals_]
 
     def normalised(self, ctx: Context, names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Per-user normalised score of each active signal (B × n_items)."""
@@ -164,9 +175,20 @@ class FusedScorer:
             mult[np.ix_(has_src, tgt)] *= np.float32(rule.multiplier)
         return mult
 
-    def contributions(self, ctx: Context) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Fused scores (B × n) and each signal's contribution (they sum to the score)."""
-        parts = {name: self.weights[name] * s for name, s in self.normalised(ctx).items()}
+    def contributions(self, ctx: Context, mode: str = "all") -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Fused scores (B × n) and each signal's contribution (they sum to the score).
+
+        Users with no history in the context are weighted by `settings.cold_weights`."""
+        w = self.weights_for(mode)
+        cold = np.diff(ctx.X.indptr) == 0
+        cold_w = {s: float(self.settings.cold_weights.get(s, 0.0)) for s in SIGNALS}
+        names = self.active(mode)
+        if cold.any():
+            names = [s for s in SIGNALS if s in self.signals_ and (s in names or cold_w[s] > 0)]
+        parts = {}
+        for name, s in self.normalised(ctx, names).items():
+            row_w = np.where(cold, cold_w[name], w[name]).astype(np.float32)[:, None]
+            parts[name] = row_w * s
         total = np.zeros((ctx.n, self.data_.n_items), dtype=np.float32)
         for p in parts.values():
             total += p
@@ -178,6 +200,10 @@ class FusedScorer:
 
     def score(self, ctx: Context) -> np.ndarray:
         return self.contributions(ctx)[0]
+
+    def score_cross(self, ctx: Context) -> np.ndarray:
+        """Scores with the cross-mode weights (evaluation ranks cross-mode lists with these)."""
+        return self.contributions(ctx, "cross")[0]
 
     # ---- candidates -------------------------------------------------------------------------
 

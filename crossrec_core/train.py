@@ -55,6 +55,32 @@ def _text_embedder(settings: Settings, has_embeddings: bool):
 # ---- weight learning ----------------------------------------------------------------------------
 
 
+def _coordinate_ascent(objective: Callable[[dict[str, float]], float], start: dict[str, float],
+                       rounds: int, progress: Progress | None, label: str) -> tuple[dict[str, float], float]:
+    """Improve one weight at a time over a grid, keeping any change that raises the objective."""
+    weights = dict(start)
+    best = objective(weights)
+    grid = [0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0]
+    steps, done = rounds * len(weights), 0
+    for _ in range(rounds):
+        improved = False
+        for name in list(weights):
+            done += 1
+            if progress:
+                progress(done / steps, f"tuning {label} weight of {name} ({best:.4f})")
+            for g in grid:
+                trial = {**weights, name: g}
+                if g == weights[name] or sum(trial.values()) <= 0:
+                    continue
+                value = objective(trial)
+                if value > best + 1e-6:
+                    best, weights, improved = value, trial, True
+        if not improved:
+            break
+    total = sum(weights.values()) or 1.0
+    return {s: round(weights.get(s, 0.0) / total, 4) for s in SIGNALS}, best
+
+
 def learn_weights(
     items: pd.DataFrame,
     train_events: pd.DataFrame,
@@ -64,61 +90,51 @@ def learn_weights(
     max_users: int = 400,
     rounds: int = 2,
     progress: Progress | None = None,
-) -> tuple[dict[str, float], float]:
-    """Coordinate ascent on NDCG@K over a validation period carved from the *training* events only.
+) -> tuple[dict[str, float], dict[str, float], float]:
+    """Fusion weights by coordinate ascent on a validation period carved from the *training* events.
 
-    The normalised signal matrices of a user sample are computed once; each candidate weight vector
-    is then a weighted sum and a top-K, so the search costs seconds.
+    Two weight vectors: one maximising NDCG@K of the full list, one maximising NDCG@K of the cross-mode
+    list (only top-level categories new to the user, against positives there). The normalised signal
+    matrices of a user sample are computed once; each trial is a weighted sum and a top-K.
+    Returns (weights, cross_weights, validation NDCG of the full list).
     """
     from .evaluate import carve_validation, ndcg_for_scores
 
     val = carve_validation(items, train_events, settings)
     users = val.users("all")
     if len(users) == 0:
-        return dict(settings.weights), float("nan")
+        return dict(settings.weights), dict(settings.weights), float("nan")
     rng = np.random.default_rng(settings.seed)
     if len(users) > max_users:
         users = np.sort(rng.choice(users, max_users, replace=False))
     if progress:
         progress(0.05, "fitting signals on the validation carve-out")
     scorer = FusedScorer(settings, {s: 1.0 for s in SIGNALS}).fit(val.train, embeddings, items,
-                                                                 _sub(progress, 0.05, 0.6))
-    ctx = val.context(users, embeddings)
-    norm = scorer.normalised(ctx, list(scorer.signals_))
+                                                                 _sub(progress, 0.05, 0.5))
+    norm = scorer.normalised(val.context(users, embeddings), list(scorer.signals_))
     names = list(norm)
     stack = np.stack([norm[n] for n in names])  # S × B × n
+    del norm
     exclude = val.exclusions(users)
+    positives = val.positives(users)
 
-    def objective(w: dict[str, float]) -> float:
+    def fused(w: dict[str, float], rows=slice(None)) -> np.ndarray:
         vec = np.array([w.get(n, 0.0) for n in names], dtype=np.float32)
-        scores = np.tensordot(vec, stack, axes=1)
-        return ndcg_for_scores(scores, exclude, val.positives(users), settings.k)
+        return np.tensordot(vec, stack[:, rows], axes=1)
 
-    weights = {n: float(settings.weights.get(n, 0.0)) for n in names}
-    best = objective(weights)
-    grid = [0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0]
-    steps = rounds * len(names)
-    done = 0
-    for _ in range(rounds):
-        improved = False
-        for name in names:
-            done += 1
-            if progress:
-                progress(0.6 + 0.4 * done / steps, f"tuning weight of {name} (val NDCG {best:.4f})")
-            for g in grid:
-                if g == weights[name]:
-                    continue
-                trial = {**weights, name: g}
-                if sum(trial.values()) <= 0:
-                    continue
-                value = objective(trial)
-                if value > best + 1e-6:
-                    best, weights, improved = value, trial, True
-        if not improved:
-            break
-    total = sum(weights.values()) or 1.0
-    learned = {s: round(weights.get(s, 0.0) / total, 4) for s in SIGNALS}
-    return learned, best
+    start = {n: float(settings.weights.get(n, 0.0)) for n in names}
+    weights, best = _coordinate_ascent(lambda w: ndcg_for_scores(fused(w), exclude, positives, settings.k),
+                                       start, rounds, _sub(progress, 0.5, 0.8), "list")
+    cross = val.cross_positives(users)
+    sel = np.flatnonzero([len(c) > 0 for c in cross])
+    cross_weights = weights
+    if len(sel):
+        new_only = exclude[sel] | val.tops([users[j] for j in sel])[:, val.train.cat_top]
+        cross_pos = [cross[j] for j in sel]
+        cross_weights, _ = _coordinate_ascent(
+            lambda w: ndcg_for_scores(fused(w, sel), new_only, cross_pos, settings.k),
+            {n: weights.get(n, 0.0) for n in names}, rounds, _sub(progress, 0.8, 1.0), "cross-mode")
+    return weights, cross_weights, best
 
 
 # ---- evaluation ---------------------------------------------------------------------------------
@@ -129,6 +145,7 @@ def evaluate_weights(
     settings: Settings,
     weights: dict[str, float],
     *,
+    cross_weights: dict[str, float] | None = None,
     baselines: bool = True,
     items: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,
@@ -145,7 +162,8 @@ def evaluate_weights(
     events = store.events() if events is None else events
     split = make_split(items, events, settings, profile_texts=store.profile_texts(),
                        embed_texts=_text_embedder(settings, embeddings is not None))
-    fused = FusedScorer(settings, weights).fit(split.train, embeddings, items, _sub(progress, 0.0, 0.35))
+    fused = FusedScorer(settings, weights, cross_weights=cross_weights).fit(split.train, embeddings, items,
+                                                                           _sub(progress, 0.0, 0.35))
     models = {"crossrec": fused}
     if baselines:
         models.update(fit_baselines(split, settings, embeddings, progress=_sub(progress, 0.35, 0.7)))
@@ -205,16 +223,17 @@ def train(
     train_events = events[events["ts"] < cut]
     learned_from = "given"
     val_ndcg = None
+    cross_weights = None
     if weights is None and learn:
-        weights, val_ndcg = learn_weights(items, train_events, settings, embeddings, progress=_sub(progress, 0.05, 0.35))
+        weights, cross_weights, val_ndcg = learn_weights(items, train_events, settings, embeddings, progress=_sub(progress, 0.05, 0.35))
         learned_from = "learned on validation carve-out"
     elif weights is None:
         weights = dict(settings.weights)
         learned_from = "defaults"
-    result, split, fused = evaluate_weights(store, settings, weights, baselines=baselines, items=items,
-                                            events=events, embeddings=embeddings,
-                                            progress=_sub(progress, 0.35, 0.75))
-    rec = Recommender(settings, weights).fit(store, _sub(progress, 0.75, 0.95))
+    result, split, fused = evaluate_weights(store, settings, weights, cross_weights=cross_weights,
+                                            baselines=baselines, items=items, events=events,
+                                            embeddings=embeddings, progress=_sub(progress, 0.35, 0.75))
+    rec = Recommender(settings, weights, cross_weights=cross_weights).fit(store, _sub(progress, 0.75, 0.95))
 
     artefacts = settings.artefact_dir
     artefacts.mkdir(parents=True, exist_ok=True)
@@ -227,6 +246,7 @@ def train(
     if progress:
         progress(0.97, "recording the run")
     metrics = {**result, "weights_source": learned_from, "validation_ndcg": val_ndcg,
+               "cross_weights": rec.cross_weights,
                "cut": str(split.cut) if hasattr(split, "cut") else None}
     try:
         store.add_run(name=name, kind="train", fingerprint=store.fingerprint(), settings=settings.to_dict(),
@@ -245,12 +265,15 @@ def eval_run(store, settings: Settings | None = None, *, weights: dict[str, floa
     """Evaluate the serving run's weights (or `weights`) against the baselines; optionally record it."""
     settings = settings or Settings(db_path=store.path)
     t0 = time.perf_counter()
+    cross_weights = None
     if weights is None:
         serving = store.run()
         weights = serving["weights"] if serving else dict(settings.weights)
+        cross_weights = serving["metrics"].get("cross_weights") if serving else None
     items = store.items().sort_values("item_id").reset_index(drop=True)
     embeddings, _ = _embeddings(store, settings, items)
-    result, _, _ = evaluate_weights(store, settings, weights, items=items, embeddings=embeddings, progress=progress)
+    result, _, _ = evaluate_weights(store, settings, weights, cross_weights=cross_weights, items=items,
+                                    embeddings=embeddings, progress=progress)
     if record:
         store.add_run(name=f"eval-{_run_name(store).removeprefix('run-')}", kind="eval",
                       fingerprint=store.fingerprint(), settings=settings.to_dict(), weights=weights,

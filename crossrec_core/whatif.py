@@ -108,8 +108,9 @@ def held_out_delta(rec, rules: Rules, weights: dict[str, float] | None, *, k: in
     if state is None:
         return {}
     split, fused = state
-    scenario = fused.with_weights(weights if weights is not None else rec.weights, rules)
-    base = fused.with_weights(rec.weights, rec.rules)
+    scenario = fused.with_weights(weights if weights is not None else rec.weights, rules,
+                                  None if weights is not None else rec.cross_weights)
+    base = fused.with_weights(rec.weights, rec.rules, rec.cross_weights)
     res = evaluate({"base": base, "scenario": scenario}, split, rec.embeddings_, k)
     out = {}
     for m in DELTA_METRICS:
@@ -134,6 +135,7 @@ def eval_state(rec, progress: Progress | None = None):
     split = make_split(items, events, rec.settings)
     if len(split.users("all")) == 0:
         return None
-    fused = FusedScorer(rec.settings, rec.weights, rec.rules).fit(split.train, rec.embeddings_, items, progress)
+    fused = FusedScorer(rec.settings, rec.weights, rec.rules, cross_weights=rec.cross_weights).fit(
+        split.train, rec.embeddings_, items, progress)
     rec._eval_state = (split, fused)
     return rec._eval_state

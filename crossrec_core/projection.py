@@ -1,0 +1,165 @@
+"""A 2-D map of the item embeddings (UMAP, cosine), cached in the store.
+
+The coordinates are stored under a fingerprint of (model, store contents, max_points, seed), so a map
+is computed once per catalog state and read back in milliseconds afterwards. UMAP's first run in a
+process pays ~25-30 s of numba compilation: compute ahead with `ensure_projection` (e.g. after
+training), or on demand with a progress message.
+
+Past `max_points` items the map is a seeded sample, stratified by top-level category so small
+categories stay visible; `projection_note()` says so in one line.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+Progress = Callable[[float, str], None]
+UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "cosine"}
+_VERSION = 1
+
+
+def projection_fingerprint(model_id: str, store_fingerprint: str, max_points: int, seed: int = 42) -> str:
+    """The key coordinates are stored under in the store's projections table."""
+    payload = json.dumps({"model": model_id, "store": store_fingerprint, "max_points": int(max_points),
+                          "seed": int(seed), "umap": UMAP_PARAMS, "v": _VERSION}, sort_keys=True)
+    return hashlib.sha1(payload.encode()).hexdigest()[:20]
+
+
+def stratified_sample(categories: pd.Series, n: int, seed: int = 42) -> np.ndarray:
+    """Sorted positions of a seeded sample of `n` rows, each category keeping its share (at least one row)."""
+    cats = pd.Series(np.asarray(categories, dtype=object)).fillna("")
+    total = len(cats)
+    if total <= n:
+        return np.arange(total)
+    rng = np.random.default_rng(seed)
+    sizes = cats.value_counts()
+    quota = np.maximum(1, np.floor(sizes / total * n)).astype(int)
+    # hand out what flooring left over to the largest categories first
+    left = n - int(quota.sum())
+    for cat in sizes.index:
+        if left <= 0:
+            break
+        if quota[cat] < sizes[cat]:
+            quota[cat] += 1
+            left -= 1
+    picks = []
+    for cat, positions in cats.groupby(cats).groups.items():
+        positions = np.asarray(positions)
+        k = min(int(quota[cat]), len(positions))
+        picks.append(rng.choice(positions, k, replace=False))
+    out = np.concatenate(picks)
+    if len(out) > n:  # more categories than points: the at-least-one rule overshoots
+        out = rng.choice(out, n, replace=False)
+    return np.sort(out)
+
+
+def cached_projection(store, model_id: str, *, max_points: int = 50_000, seed: int = 42) -> pd.DataFrame | None:
+    """The stored map for the store's current state, or None if it was not computed yet."""
+    fp = projection_fingerprint(model_id, store.fingerprint(), max_points, seed)
+    df = store.projection(fp)
+    return None if df.empty else df
+
+
+def item_projection(
+    store,
+    embeddings: np.ndarray,
+    items: pd.DataFrame,
+    model_id: str,
+    *,
+    max_points: int = 50_000,
+    seed: int = 42,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """DataFrame(item_id, x, y) of the items' embeddings mapped to 2-D, read from the store if cached.
+
+    `embeddings` rows align with `items` rows. Items whose vector is all zeros (no text encoded) are
+    left out. `df.attrs` holds `total` (items with a vector), `points` and `computed_s` (0 when cached).
+    """
+    if len(items) != len(embeddings):
+        raise ValueError(f"{len(items)} items but {len(embeddings)} embedding rows")
+    emb = np.asarray(embeddings, dtype=np.float32)
+    has_vec = np.abs(emb).sum(axis=1) > 0
+    fp = projection_fingerprint(model_id, store.fingerprint(), max_points, seed)
+    cached = store.projection(fp)
+    if not cached.empty:
+        cached.attrs.update(total=int(has_vec.sum()), points=len(cached), computed_s=0.0)
+        return cached
+    t0 = time.perf_counter()
+    candidates = np.flatnonzero(has_vec)
+    cats = items["cat_top"].to_numpy()[candidates] if "cat_top" in items else np.zeros(len(candidates), object)
+    if progress:
+        progress(0.05, f"sampling {min(max_points, len(candidates)):,} of {len(candidates):,} items")
+    pos = candidates[stratified_sample(pd.Series(cats), max_points, seed)]
+    xy = umap_2d(emb[pos], seed=seed, progress=progress)
+    frame = pd.DataFrame({"item_id": items["item_id"].to_numpy()[pos], "x": xy[:, 0].astype(np.float32),
+                          "y": xy[:, 1].astype(np.float32)})
+    if progress:
+        progress(0.95, "saving the map")
+    store.put_projection(fp, frame)
+    frame = frame.sort_values("item_id").reset_index(drop=True)
+    frame.attrs.update(total=int(has_vec.sum()), points=len(frame), computed_s=time.perf_counter() - t0)
+    if progress:
+        progress(1.0, "map ready")
+    return frame
+
+
+def umap_2d(vectors: np.ndarray, *, seed: int = 42, progress: Progress | None = None) -> np.ndarray:
+    """UMAP (n_neighbors=15, min_dist=0.1, cosine, seeded) to 2-D; tiny inputs get a trivial layout."""
+    n = len(vectors)
+    if n == 0:
+        return np.zeros((0, 2), np.float32)
+    if n < 4:
+        return np.column_stack([np.arange(n, dtype=np.float32), np.zeros(n, np.float32)])
+    if progress:
+        progress(0.1, "loading UMAP")
+    import warnings
+
+    import umap
+
+    if progress:
+        progress(0.15, f"running UMAP on {n:,} points (the first run in a process also compiles: ~30 s)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n_jobs is 1 with a random_state; UMAP says so every time
+        reducer = umap.UMAP(n_components=2, n_neighbors=min(UMAP_PARAMS["n_neighbors"], n - 1),
+                            min_dist=UMAP_PARAMS["min_dist"], metric=UMAP_PARAMS["metric"], random_state=seed)
+        return np.asarray(reducer.fit_transform(vectors), dtype=np.float32)
+
+
+def projection_note(frame: pd.DataFrame, n_items: int) -> str:
+    """One line for the page: how many items the map shows, and why not all."""
+    points = len(frame)
+    total = int(frame.attrs.get("total", n_items))
+    parts = [f"{points:,} items on the map"]
+    if points < total:
+        parts.append(f"a seeded sample of {total:,} items with text vectors, stratified by top-level category")
+    if total < n_items:
+        parts.append(f"{n_items - total:,} items have no text vector yet (run `crossrec encode`)")
+    return "; ".join(parts) + "."
+
+
+def ensure_projection(store, settings=None, *, rec=None, progress: Progress | None = None) -> pd.DataFrame | None:
+    """Compute (or read) the map for the store's current items: call after training so the Map page is instant.
+
+    Uses the fitted recommender's embeddings when given, else the store's stored vectors. None when no
+    item text is encoded yet.
+    """
+    from .config import Settings
+
+    settings = settings or Settings(db_path=store.path)
+    if rec is not None and getattr(rec, "embeddings_", None) is not None:
+        embeddings, items, model_id = rec.embeddings_, rec.items_, rec.model_id_
+    else:
+        from .encoder import Encoder, item_embeddings
+
+        model_id = Encoder(settings.model, device=settings.device, precision=settings.precision).model_id
+        if store.embedding_count(model_id) == 0:
+            return None
+        items = store.items().sort_values("item_id").reset_index(drop=True)
+        embeddings = item_embeddings(store, model_id, items, settings.max_text_chars)
+    return item_projection(store, embeddings, items, model_id, max_points=settings.umap_max_points,
+                           seed=settings.seed, progress=progress)

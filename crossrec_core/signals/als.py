@@ -1,0 +1,185 @@
+"""als: implicit-feedback matrix factorisation (Hu, Koren & Volinsky 2008) with the `implicit` library.
+
+Confidence: c_ui = 1 + als_alpha · log1p(x_ui) on the observed pairs (x = data.X, event weight ×
+recency), preference 1 there; unobserved pairs have c = 1, p = 0 (implicit's own convention, which
+weighs an observed pair by c and the implicit zeros by 1, so c ≥ 1 keeps every observed pair at
+least as trusted as a missing one). implicit is given alpha = 1 and this matrix.
+
+Item factors Y come from the fit. A user's factors are *not* read from the fit: for the batch in a
+Context they are recomputed from ctx.X (the current history) by the exact ALS user step
+x_u = (YᵀY + λI + Yᵀ(C_u − I)Y)⁻¹ YᵀC_u p_u, so a new event changes the next list without a
+refit. The default solver builds each A_u with numpy (a small Gram of the user's history rows, YᵀY
+precomputed) and solves the whole batch in one stacked np.linalg.solve; solver="implicit" uses
+implicit's native `recalculate_user` instead (same numbers to 1e-5). Measured on instacart_sample
+(2 cores): numpy 0.5 ms vs native 31-43 ms for one user, 62-73 vs 78-98 ms for 256, 196-282 vs
+241-313 ms for 1,000 — so numpy is the default. Items nobody touched in the fit get zero factors
+(score 0: the signal knows nothing about them).
+
+Evidence (as implicit's `explain`): score_ui = Σ_j c_uj · y_jᵀ A_u⁻¹ y_i over history items j;
+the shares are each history item's positive term over the sum of the positive terms.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+from ..config import Settings
+from ..data import Interactions
+from .base import Context, Signal
+
+CONFIDENCES = ("log", "raw")
+SOLVERS = ("implicit", "numpy")
+
+
+def _has_cuda() -> bool:
+    try:
+        import implicit.gpu
+
+        return bool(implicit.gpu.HAS_CUDA)
+    except Exception:  # pragma: no cover - a broken CUDA install must not break the CPU path
+        return False
+
+
+class ALSSignal(Signal):
+    """implicit ALS item factors; user factors solved from the current history at score time."""
+
+    name = "als"
+
+    def __init__(self, settings: Settings | None = None, *, confidence: str = "log", solver: str = "numpy",
+                 num_threads: int = 0, use_gpu: bool | None = None):
+        super().__init__(settings)
+        if confidence not in CONFIDENCES:
+            raise ValueError(f"unknown confidence '{confidence}' (one of {', '.join(CONFIDENCES)})")
+        if solver not in SOLVERS:
+            raise ValueError(f"unknown solver '{solver}' (one of {', '.join(SOLVERS)})")
+        self.confidence = confidence
+        self.solver = solver
+        self.num_threads = num_threads
+        self.use_gpu = use_gpu
+
+    # ---- confidence -------------------------------------------------------------------------
+
+    def confidence_matrix(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        """c = 1 + alpha · g(x) on the non-zeros of X (g = log1p or identity); float32 CSR."""
+        C = sp.csr_matrix(X, dtype=np.float32, copy=True)
+        C.data[C.data < 0] = 0
+        C.eliminate_zeros()
+        vals = np.log1p(C.data) if self.confidence == "log" else C.data
+        C.data = (1.0 + float(self.settings.als_alpha) * vals).astype(np.float32)
+        return C
+
+    def make_model(self):
+        """The `implicit` model with this signal's settings (GPU when implicit has CUDA)."""
+        import implicit.als
+
+        s = self.settings
+        gpu = _has_cuda() if self.use_gpu is None else bool(self.use_gpu)
+        return implicit.als.AlternatingLeastSquares(
+            factors=int(s.als_factors), regularization=float(s.als_regularization), alpha=1.0,
+            iterations=int(s.als_iterations), random_state=int(s.seed), num_threads=self.num_threads,
+            use_gpu=gpu,
+        )
+
+    # ---- fit --------------------------------------------------------------------------------
+
+    def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "ALSSignal":
+        s = self.settings
+        k = int(s.als_factors)
+        C = self.confidence_matrix(data.X)
+        model = None
+        if C.nnz > 0:
+            # Fit on the items somebody touched: the rest of the catalog has no data (its factors
+            # would only decay towards 0 and are zeroed anyway), so leaving it out is exact for the
+            # fitted items and makes the user step at score time consistent with the fit.
+            touched = np.flatnonzero(np.bincount(C.indices, minlength=C.shape[1]) > 0)
+            if len(touched) < C.shape[1]:
+                remap = np.full(C.shape[1], -1, dtype=C.indices.dtype)
+                remap[touched] = np.arange(len(touched), dtype=C.indices.dtype)
+                Cc = sp.csr_matrix((C.data, remap[C.indices], C.indptr), shape=(C.shape[0], len(touched)))
+            else:
+                Cc = C
+            model = self.make_model()
+            model.fit(Cc, show_progress=False)
+            if hasattr(model, "to_cpu"):  # GPU model: score on the CPU
+                model = model.to_cpu()
+            Yc = np.asarray(model.item_factors, dtype=np.float32)
+            k = Yc.shape[1]
+            Ycd = Yc.astype(np.float64)
+            YtY = Ycd.T @ Ycd
+            Y = np.zeros((data.n_items, k), dtype=np.float32)
+            Y[touched] = Yc
+            model.item_factors = Y
+            model._YtY = None  # implicit caches YᵀY and norms; the factor matrix changed
+            model._item_norms = None
+        else:
+            Y = np.zeros((data.n_items, k), dtype=np.float32)
+            YtY = np.zeros((k, k))
+        self.model_ = model
+        self.item_factors_ = Y
+        self.YtY_ = YtY
+        self.factors_ = k
+        return self
+
+    # ---- users ------------------------------------------------------------------------------
+
+    def user_factors(self, X: sp.csr_matrix) -> np.ndarray:
+        """B × k factors of users whose current histories are the rows of X (zeros: no history)."""
+        C = self.confidence_matrix(X)
+        B = C.shape[0]
+        if self.model_ is None or B == 0:
+            return np.zeros((B, self.factors_), dtype=np.float32)
+        if self.solver == "implicit":
+            return np.asarray(self.model_.recalculate_user(np.arange(B), C), dtype=np.float32)
+        return self._solve_numpy(C)
+
+    def _system(self, idx: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A_u (k × k) and b_u (k) of one user's ALS step from history positions and confidences."""
+        Y = self.item_factors_
+        Yh = Y[idx].astype(np.float64)
+        A = self.YtY_ + Yh.T @ (Yh * (c - 1.0)[:, None])
+        A[np.diag_indices_from(A)] += float(self.settings.als_regularization)
+        b = Yh.T @ c
+        return A, b
+
+    def _solve_numpy(self, C: sp.csr_matrix) -> np.ndarray:
+        B, k = C.shape[0], self.factors_
+        A = np.empty((B, k, k), dtype=np.float64)
+        b = np.zeros((B, k), dtype=np.float64)
+        empty = np.diff(C.indptr) == 0
+        for u in range(B):
+            lo, hi = C.indptr[u], C.indptr[u + 1]
+            if lo == hi:
+                A[u] = np.eye(k)
+                continue
+            A[u], b[u] = self._system(C.indices[lo:hi], C.data[lo:hi].astype(np.float64))
+        x = np.linalg.solve(A, b[..., None])[..., 0]
+        x[empty] = 0.0
+        return x.astype(np.float32)
+
+    # ---- scoring ----------------------------------------------------------------------------
+
+    def score(self, ctx: Context) -> np.ndarray:
+        U = self.user_factors(ctx.X)
+        return np.asarray(U @ self.item_factors_.T, dtype=np.float32)
+
+    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[list[tuple[int, float]]]:
+        items = np.asarray(items)
+        C = self.confidence_matrix(ctx.X[row])
+        hist, c = C.indices, C.data.astype(np.float64)
+        if len(hist) == 0 or self.model_ is None:
+            return [[] for _ in items]
+        A, _ = self._system(hist, c)
+        W = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), self.item_factors_[items].T.astype(np.float64))
+        contrib = c[:, None] * (self.item_factors_[hist].astype(np.float64) @ W)  # |hist| × |items|
+        out = []
+        for col in range(len(items)):
+            v = contrib[:, col]
+            pos = np.clip(v, 0, None)
+            total = pos.sum()
+            if total <= 0:
+                out.append([])
+                continue
+            order = np.argsort(-v)[:3]
+            out.append([(int(hist[j]), float(pos[j] / total)) for j in order if v[j] > 0])
+        return out

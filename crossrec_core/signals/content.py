@@ -1,0 +1,65 @@
+"""content: cosine between the user's profile vector and each item's text embedding.
+
+The profile (ctx.profile, built by `profiles.make_context`) is the confidence-weighted mean of the
+user's history embeddings plus their typed profile text — so a cold user described only by text,
+and a new item that has an embedding but no events, both get scores. Items without an embedding
+(zero row) and users without a profile score 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import Interactions
+from .base import Context, Signal
+
+
+class ContentSignal(Signal):
+    """score = ctx.profile @ Eᵀ; evidence = the history items most similar to the candidate."""
+
+    name = "content"
+
+    def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "ContentSignal":
+        if embeddings is None:
+            E = np.zeros((data.n_items, 0), dtype=np.float32)
+        else:
+            E = np.asarray(embeddings, dtype=np.float32)  # no copy when already float32: shared with the caller
+            if not np.isfinite(E).all():
+                E = np.nan_to_num(E, nan=0.0, posinf=0.0, neginf=0.0)
+            if E.ndim != 2 or E.shape[0] != data.n_items:
+                raise ValueError(f"embeddings must be n_items × d ({data.n_items} rows), got shape {E.shape}")
+        self.embeddings_ = E
+        self.has_embedding_ = np.abs(E).sum(axis=1) > 0 if E.shape[1] else np.zeros(data.n_items, dtype=bool)
+        self.n_items_ = data.n_items
+        return self
+
+    def score(self, ctx: Context) -> np.ndarray:
+        E = self.embeddings_
+        if ctx.profile is None or E.shape[1] == 0:
+            return np.zeros((ctx.n, self.n_items_), dtype=np.float32)
+        P = np.asarray(ctx.profile, dtype=np.float32)
+        if P.shape[1] != E.shape[1]:
+            raise ValueError(f"profile has {P.shape[1]} dimensions, item embeddings {E.shape[1]}")
+        if not np.isfinite(P).all():
+            P = np.nan_to_num(P, nan=0.0, posinf=0.0, neginf=0.0)
+        return np.asarray(P @ E.T, dtype=np.float32)
+
+    def evidence(self, ctx: Context, row: int, items: np.ndarray, top: int = 3) -> list[list[tuple[int, float]]]:
+        items = np.asarray(items)
+        x = ctx.X[row]
+        keep = x.data > 0
+        hist, conf = x.indices[keep], x.data[keep].astype(np.float64)
+        if len(hist) == 0 or self.embeddings_.shape[1] == 0:
+            return [[] for _ in items]
+        E = self.embeddings_
+        sims = E[hist].astype(np.float64) @ E[items].T.astype(np.float64)  # |hist| × |items| cosines
+        contrib = np.clip(sims, 0, None) * conf[:, None]
+        out = []
+        for col in range(len(items)):
+            c = contrib[:, col]
+            total = c.sum()
+            if total <= 0:
+                out.append([])
+                continue
+            order = np.argsort(-c)[:top]
+            out.append([(int(hist[j]), float(c[j] / total)) for j in order if c[j] > 0])
+        return out

@@ -1,0 +1,156 @@
+"""cooc: item-to-item collaborative signal from co-occurrence in user histories.
+
+B = the users × items matrix of data.X under `weighting` (binary | log | raw). C = BᵀB;
+S_ji = C_ji / (sqrt(n_j · n_i) + cooc_shrink) with n_j = Σ_u B_uj² (the shrunk cosine; n_j is the
+number of users of j when B is binary); zero diagonal; the `cooc_neighbours` largest entries of each
+row j kept. Row j = a history item, column i = a candidate:
+
+    score = q(ctx.X) @ S        q = `query` mapping of the current history (default log1p)
+
+so event type and recency (already in the confidence of data.X / ctx.X) weigh each history item's
+vote, dampened by log1p. Defaults measured on instacart_sample (time split, Recall/NDCG@20 over new
+items): binary S + log query .100/.099; binary + binary .097/.097; log S + log query .092/.091;
+raw + raw .033/.035 (a few items bought 30+ times swamp raw counts).
+
+`co_share(j, i)` counts people exactly from the binary user × item incidence (who touched what), so
+"bought by 38 % of people who bought X" is a count of people, whatever the weighting of S. It is
+computed on demand (two sorted index lists intersected), not from a stored co-count matrix, which on
+big logs would be far larger than S.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..config import Settings
+from ..data import Interactions
+from .base import Context, Signal, item_evidence, top_k_per_row
+
+WEIGHTINGS = ("binary", "log", "raw")
+
+# Upper bound on the non-zeros of one block of an item × item product before top-k (memory cap).
+_BLOCK_NNZ = 20_000_000
+
+
+def weigh(X: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
+    """A copy of a confidence matrix with its values mapped: binary (1), log (log1p) or raw."""
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting '{weighting}' (one of {', '.join(WEIGHTINGS)})")
+    out = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    out.data[out.data < 0] = 0
+    out.eliminate_zeros()
+    if weighting == "binary":
+        out.data[:] = 1.0
+    elif weighting == "log":
+        out.data = np.log1p(out.data).astype(np.float32)
+    return out
+
+
+def _blocks(left: sp.csr_matrix, right: sp.csr_matrix, budget: int = _BLOCK_NNZ) -> list[tuple[int, int]]:
+    """Row ranges of `left @ right` whose product non-zeros stay (by an upper bound) under budget."""
+    n = left.shape[0]
+    if n == 0:
+        return []
+    row_nnz = np.diff(right.indptr).astype(np.float64)
+    pattern = left.copy()
+    pattern.data = np.ones_like(pattern.data, dtype=np.float64)
+    bound = np.asarray(pattern @ row_nnz).ravel()  # per output row: Σ over its users of their item counts
+    bound = np.minimum(bound, right.shape[1])
+    cum = np.cumsum(bound)
+    out, start = [], 0
+    while start < n:
+        base = cum[start - 1] if start else 0.0
+        stop = int(np.searchsorted(cum, base + budget, side="right"))
+        stop = max(stop, start + 1)
+        out.append((start, min(stop, n)))
+        start = stop
+    return out
+
+
+def row_of(m: sp.csr_matrix) -> np.ndarray:
+    """Row index of every stored entry of a CSR matrix."""
+    return np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(m.indptr))
+
+
+def item_item(left: sp.csr_matrix, right: sp.csr_matrix, k: int, finish, budget: int | None = None) -> sp.csr_matrix:
+    """top-k rows of finish(left[a:b] @ right, a, b), computed a row block at a time.
+
+    `left` is items × users (CSR), `right` users × items (CSR); `finish(block, a, b)` returns the
+    block (CSR, rows a..b) normalised, with the diagonal set to 0 (zeros are dropped by the top-k).
+    Keeps memory bounded on big data.
+    """
+    parts = []
+    for a, b in _blocks(left, right, budget or _BLOCK_NNZ):
+        block = (left[a:b] @ right).tocsr()
+        block = finish(block, a, b)
+        parts.append(top_k_per_row(block, k))
+    if not parts:
+        return sp.csr_matrix((left.shape[0], right.shape[1]), dtype=np.float32)
+    out = sp.vstack(parts, format="csr").astype(np.float32)
+    out.sort_indices()
+    return out
+
+
+class CoocSignal(Signal):
+    """Shrunk-cosine item kNN on co-occurrence; score = (weighted current history) @ S."""
+
+    name = "cooc"
+
+    def __init__(self, settings: Settings | None = None, *, weighting: str = "binary", query: str = "log"):
+        super().__init__(settings)
+        for w in (weighting, query):
+            if w not in WEIGHTINGS:
+                raise ValueError(f"unknown weighting '{w}' (one of {', '.join(WEIGHTINGS)})")
+        self.weighting = weighting
+        self.query = query
+
+    def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "CoocSignal":
+        s = self.settings
+        B = weigh(data.X, self.weighting)
+        Bt = B.T.tocsr()
+        norms = np.asarray(B.multiply(B).sum(axis=0)).ravel().astype(np.float64)  # n_j = Σ_u B_uj²
+        root = np.sqrt(norms).astype(np.float32)
+        shrink = np.float32(s.cooc_shrink)
+
+        def finish(block: sp.csr_matrix, a: int, b: int) -> sp.csr_matrix:
+            rows = a + row_of(block)
+            denom = root[rows] * root[block.indices] + shrink
+            block.data = np.divide(block.data, denom, out=np.zeros(block.nnz, np.float32), where=denom > 0)
+            block.data[block.indices == rows] = 0.0  # zero diagonal (removed by top-k)
+            return block
+
+        self.S_ = item_item(Bt, B, int(s.cooc_neighbours), finish)
+        # binary incidence (items × users) for exact people counts in co_share
+        self.item_users_ = (data.touched.T.tocsr() > 0).astype(np.int8).tocsr()
+        self.item_users_.sort_indices()
+        self.n_users_ = np.diff(self.item_users_.indptr).astype(np.int64)  # users who touched each item
+        self.n_items_ = data.n_items
+        return self
+
+    def _query(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        return weigh(X, self.query)
+
+    def score(self, ctx: Context) -> np.ndarray:
+        Xq = self._query(ctx.X)
+        return np.asarray((Xq @ self.S_).toarray(), dtype=np.float32)
+
+    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[list[tuple[int, float]]]:
+        return item_evidence(self._query(ctx.X[row]), self.S_, np.asarray(items))
+
+    # ---- counts for sentences -----------------------------------------------------------------
+
+    def co_count(self, j: int, i: int) -> int:
+        """Number of users who touched both item j and item i."""
+        ip = self.item_users_.indptr
+        a = self.item_users_.indices[ip[j]:ip[j + 1]]
+        b = self.item_users_.indices[ip[i]:ip[i + 1]]
+        if len(a) == 0 or len(b) == 0:
+            return 0
+        return int(np.intersect1d(a, b, assume_unique=True).size)
+
+    def co_share(self, j: int, i: int) -> float:
+        """Fraction of the users who touched item j who also touched item i (0 when j has no users)."""
+        n = int(self.n_users_[j])
+        if n == 0 or j == i:
+            return 0.0 if n == 0 else 1.0
+        return self.co_count(j, i) / n

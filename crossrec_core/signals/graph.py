@@ -1,0 +1,76 @@
+"""graph: RP3beta, a popularity-damped three-step random walk item → user → item.
+
+P_ui = the user × item matrix (data.X under `weighting`, default binary) row-normalised, entries
+raised to graph_alpha; P_iu = the item × user matrix row-normalised, entries raised to graph_alpha.
+W = P_iu @ P_ui; column i divided by deg_i^graph_beta (deg = users of i); zero diagonal; the
+`graph_neighbours` largest entries of each row kept.
+
+    score = rownorm(q(ctx.X))^alpha @ W      q = `query` mapping (default log1p of the confidence)
+
+so the walk starts from the user's current history (new events count without a refit), each history
+item weighted by its event type and recency. On instacart_sample (time split, Recall/NDCG@20 over
+new items) the weightings are within noise of each other (.100–.103); β = 0 gave .100/.100 against
+.101/.101 at the default β = 0.25.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..config import Settings
+from ..data import Interactions
+from .base import Context, Signal, item_evidence
+from .cooc import WEIGHTINGS, item_item, row_of, weigh
+
+
+def _row_normalise_pow(m: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
+    """Each row divided by its sum, then entries raised to alpha (a copy; float32)."""
+    m = sp.csr_matrix(m, dtype=np.float64, copy=True)
+    sums = np.asarray(m.sum(axis=1)).ravel()
+    counts = np.diff(m.indptr)
+    inv = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
+    m.data *= np.repeat(inv, counts)
+    if alpha != 1.0:
+        m.data = np.power(m.data, alpha)
+    return m.astype(np.float32)
+
+
+class GraphSignal(Signal):
+    """RP3beta item-item walk; score = normalised current history @ W."""
+
+    name = "graph"
+
+    def __init__(self, settings: Settings | None = None, *, weighting: str = "binary", query: str = "log"):
+        super().__init__(settings)
+        for w in (weighting, query):
+            if w not in WEIGHTINGS:
+                raise ValueError(f"unknown weighting '{w}' (one of {', '.join(WEIGHTINGS)})")
+        self.weighting = weighting
+        self.query = query
+
+    def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "GraphSignal":
+        s = self.settings
+        alpha, beta = float(s.graph_alpha), float(s.graph_beta)
+        B = weigh(data.X, self.weighting)
+        P_ui = _row_normalise_pow(B, alpha)
+        P_iu = _row_normalise_pow(B.T.tocsr(), alpha)
+        degree = np.diff(B.tocsc().indptr).astype(np.float64)  # users of each item
+        damp = np.divide(1.0, np.power(degree, beta), out=np.zeros_like(degree), where=degree > 0)
+
+        def finish(block: sp.csr_matrix, a: int, b: int) -> sp.csr_matrix:
+            block.data = (block.data * damp[block.indices]).astype(np.float32)
+            block.data[block.indices == a + row_of(block)] = 0.0  # zero diagonal (removed by top-k)
+            return block
+
+        self.W_ = item_item(P_iu, P_ui, int(s.graph_neighbours), finish)
+        self.degree_ = degree
+        return self
+
+    def _query(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        return _row_normalise_pow(weigh(X, self.query), float(self.settings.graph_alpha))
+
+    def score(self, ctx: Context) -> np.ndarray:
+        return np.asarray((self._query(ctx.X) @ self.W_).toarray(), dtype=np.float32)
+
+    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[list[tuple[int, float]]]:
+        return item_evidence(self._query(ctx.X[row]), self.W_, np.asarray(items))

@@ -1,0 +1,27 @@
+"""popularity: recent, time-decayed popularity — a prior and the fallback for users with nothing else.
+
+data.popularity holds Σ event weight × 0.5^(age / popularity_half_life_days) per item, age counted
+from data.now (the last event, or the split cut). The score is log1p of it, the same row for every
+user; items without events score 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import Interactions
+from .base import Context, Signal
+
+
+class PopularitySignal(Signal):
+    """score[u, i] = log1p(decayed popularity of i), identical for every user."""
+
+    name = "popularity"
+
+    def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "PopularitySignal":
+        pop = np.nan_to_num(np.asarray(data.popularity, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        self.popularity_ = pop
+        self.scores_ = np.log1p(np.clip(pop, 0, None)).astype(np.float32)
+        return self
+
+    def score(self, ctx: Context) -> np.ndarray:
+        return np.tile(self.scores_, (ctx.n, 1))

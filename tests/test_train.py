@@ -1,0 +1,117 @@
+"""Training runs: recorded with weights and metrics, served, atomic under SIGKILL."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from crossrec_core.config import SIGNALS, Settings
+from crossrec_core.errors import CrossRecError
+from crossrec_core.store import Store
+from crossrec_core.train import compare_runs, serving_recommender, train
+
+MODELS = {"crossrec", "popularity", "itemknn", "als", "ease", "rp3beta", "content"}
+METRICS = {"recall", "ndcg", "hit_rate", "mrr", "auc", "coverage", "diversity", "novelty", "cross_recall",
+           "cross_hit_rate", "users"}
+
+
+@pytest.fixture(scope="module")
+def trained_db(small_shop_db, tmp_path_factory):
+    """A copy of the small shop with one learned run and one with given weights."""
+    path = tmp_path_factory.mktemp("train") / "shop.duckdb"
+    path.write_bytes(Path(small_shop_db).read_bytes())
+    with Store(path) as store:
+        train(store, Settings(db_path=path), name="first")
+        train(store, Settings(db_path=path), name="given", weights={s: 1.0 for s in SIGNALS})
+    return path
+
+
+def test_run_is_recorded_with_weights_metrics_and_artefact(trained_db):
+    with Store(trained_db, read_only=True) as store:
+        runs = store.runs()
+        first = store.run("first")
+        serving = store.run()
+    assert list(runs["name"]) == ["given", "first"]
+    assert serving["name"] == "given"
+    assert abs(sum(first["weights"].values()) - 1.0) < 1e-3
+    assert first["metrics"]["weights_source"].startswith("learned")
+    slices = first["metrics"]["slices"]
+    assert set(slices) == {"all", "cold_users", "cold_items"}
+    assert set(slices["all"]) == MODELS
+    assert set(slices["all"]["crossrec"]) == METRICS
+    assert slices["all"]["crossrec"]["users"] > 50
+    assert Path(first["artefact_path"], "model.pkl").exists()
+    given = store_weights(trained_db, "given")
+    assert given == {s: 1.0 for s in SIGNALS}
+
+
+def store_weights(path, name):
+    with Store(path, read_only=True) as store:
+        return store.run(name)["weights"]
+
+
+def test_baselines_are_sane_on_the_demo(trained_db):
+    with Store(trained_db, read_only=True) as store:
+        m = store.run("first")["metrics"]["slices"]["all"]
+    assert m["popularity"]["recall"] < m["als"]["recall"]
+    assert m["popularity"]["recall"] < m["rp3beta"]["recall"]
+    for model, values in m.items():
+        assert 0 <= values["recall"] <= 1 and 0 <= values["ndcg"] <= 1, model
+        assert 0 <= values["coverage"] <= 1
+
+
+def test_serving_recommender_and_duplicate_name(trained_db):
+    with Store(trained_db) as store:
+        rec = serving_recommender(store)
+        assert rec.weights == {s: 1.0 for s in SIGNALS}
+        before = store.runs()
+        with pytest.raises(CrossRecError, match="a run named 'first' already exists"):
+            train(store, Settings(db_path=trained_db), name="first")
+        assert len(store.runs()) == len(before)
+        cmp = compare_runs(store, "first", "given", n_users=50)
+    assert cmp["users_compared"] == 50 and 0 <= cmp["lists_changed"] <= 50
+    assert set(cmp["weights"]) == {"a", "b"}
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("kill_at", ["fitting signals", "recording the run"])
+def test_killed_training_leaves_runs_and_serving_artefacts_as_before(trained_db, tmp_path, kill_at):
+    path = tmp_path / "kill.duckdb"
+    path.write_bytes(Path(trained_db).read_bytes())
+    src_art = Path(str(trained_db) + ".artefacts")
+    dst_art = Path(str(path) + ".artefacts")
+    for run in ("first", "given"):
+        (dst_art / run).mkdir(parents=True)
+        (dst_art / run / "model.pkl").write_bytes((src_art / run / "model.pkl").read_bytes())
+    with Store(path) as store:
+        store.relocate_artefacts(str(src_art), str(dst_art))
+        runs_before = store.runs().drop(columns=["created_at"]).to_json()
+    model_before = _digest(dst_art / "given" / "model.pkl")
+    script = textwrap.dedent(f"""
+        import os, signal
+        from crossrec_core.config import Settings
+        from crossrec_core.store import Store
+        from crossrec_core.train import train
+        def progress(frac, msg):
+            if {kill_at!r} in msg:
+                os.kill(os.getpid(), signal.SIGKILL)
+        with Store({str(path)!r}) as store:
+            train(store, Settings(db_path={str(path)!r}), name="doomed", progress=progress)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -9, proc.stderr
+    with Store(path) as store:
+        assert store.runs().drop(columns=["created_at"]).to_json() == runs_before
+        assert store.run()["name"] == "given"
+        rec = serving_recommender(store)
+        assert rec.weights == {s: 1.0 for s in SIGNALS}
+    assert _digest(dst_art / "given" / "model.pkl") == model_before
+    assert not (dst_art / "doomed").exists() or kill_at == "recording the run"

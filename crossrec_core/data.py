@@ -82,7 +82,10 @@ def code_events(events: pd.DataFrame, item_index: pd.Index, user_index: pd.Index
         ev["u"] = user_index.get_indexer(ev["user_id"])
         ev = ev[ev["u"] >= 0]
     ev = ev[ev["i"] >= 0]
-    ev["ts"] = pd.to_datetime(ev["ts"])
+    ts = pd.to_datetime(ev["ts"])
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    ev["ts"] = ts
     return ev.reset_index(drop=True)
 
 

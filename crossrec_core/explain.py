@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from .config import SIGNALS
 from .signals.base import Context
@@ -28,8 +27,8 @@ class Explanation:
     reason: str = ""
 
 
-def _title(items: pd.DataFrame, pos: int, limit: int = 60) -> str:
-    t = str(items.at[pos, "title"]) or str(items.at[pos, "item_id"])
+def _title(items: dict[str, np.ndarray], pos: int, limit: int = 60) -> str:
+    t = str(items["title"][pos]) or str(items["item_id"][pos])
     return t if len(t) <= limit else t[: limit - 1] + "…"
 
 
@@ -39,11 +38,12 @@ def explain_items(
     row: int,
     items_idx: np.ndarray,
     parts: dict[str, np.ndarray],
-    items: pd.DataFrame,
+    items: dict[str, np.ndarray],
     profile_text: str | None = None,
     query: str | None = None,
 ) -> list[Explanation]:
-    """Explanations for `items_idx` of user `row` of `ctx`; `parts` are the B × n contributions."""
+    """Explanations for `items_idx` of user `row` of `ctx`; `parts` are the B × n contributions and
+    `items` the catalog columns (item_id, title, cat_top) as arrays in item order."""
     signals = scorer.signals_
     evid: dict[str, list[list[tuple[int, float]]]] = {}
     for name in ("cooc", "graph", "als", "content"):
@@ -54,7 +54,7 @@ def explain_items(
         contrib = {s: float(parts[s][row, i]) if s in parts else 0.0 for s in SIGNALS}
         ev: dict[str, list[dict]] = {}
         for name, lists in evid.items():
-            ev[name] = [{"item_id": str(items.at[j, "item_id"]), "title": _title(items, j), "share": round(share, 3)}
+            ev[name] = [{"item_id": str(items["item_id"][j]), "title": _title(items, j), "share": round(share, 3)}
                         for j, share in lists[n]]
         flow = None
         if "transition" in parts and "transition" in signals and contrib["transition"] > 0:
@@ -67,7 +67,7 @@ def explain_items(
     return out
 
 
-def _sentence(scorer, contrib: dict[str, float], ev: dict, i: int, items: pd.DataFrame,
+def _sentence(scorer, contrib: dict[str, float], ev: dict, i: int, items: dict[str, np.ndarray],
               profile_text: str | None, query: str | None) -> str:
     """One sentence from the two largest contributions, each with its evidence."""
     ranked = [s for s in sorted(contrib, key=contrib.get, reverse=True) if contrib[s] > 0][:2]
@@ -82,7 +82,7 @@ def _sentence(scorer, contrib: dict[str, float], ev: dict, i: int, items: pd.Dat
     return text[0].upper() + text[1:] + "."
 
 
-def _phrase(scorer, signal: str, ev: dict, i: int, items: pd.DataFrame, profile_text: str | None,
+def _phrase(scorer, signal: str, ev: dict, i: int, items: dict[str, np.ndarray], profile_text: str | None,
             query: str | None) -> str:
     e = ev.get(signal) or []
     if signal == "cooc" and e:
@@ -108,5 +108,5 @@ def _phrase(scorer, signal: str, ev: dict, i: int, items: pd.DataFrame, profile_
         f = e[0]
         return f"people who buy {f['from']} often go on to {f['to']} (lift {f['lift']:.1f})"
     if signal == "popularity":
-        return f"popular right now in {items.at[i, 'cat_top']}"
+        return f"popular right now in {items['cat_top'][i]}"
     return f"{_SIGNAL_LABEL.get(signal, signal)}"

@@ -21,23 +21,20 @@ def profile_vectors(
 ) -> np.ndarray | None:
     """Unit vectors: confidence-weighted mean of history embeddings, plus typed profile text.
 
-    The text counts as `text_weight` times the user's mean history confidence (or alone when the
-    user has no history — the cold-start case). Users with neither get a zero vector.
+    The text counts as `text_weight` history items of average confidence, so it steers a short
+    history and barely moves a long one; a user with no history is their text alone (cold start).
+    Users with neither get a zero vector.
     """
     if embeddings is None:
         return None
-    hist = np.asarray(X @ embeddings, dtype=np.float32)  # B × d, weighted sum
-    totals = np.asarray(X.sum(axis=1)).ravel()
-    counts = np.diff(X.indptr)
-    mean_hist = _unit(hist)
+    hist = np.asarray(X @ embeddings, dtype=np.float32)  # B × d, confidence-weighted sum
     if text_vecs is None:
-        return mean_hist
+        return _unit(hist)
+    totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    counts = np.diff(X.indptr)
+    mean_conf = np.divide(totals, counts, out=np.ones_like(totals), where=counts > 0)
     text = _unit(np.asarray(text_vecs, dtype=np.float32))
-    mean_conf = np.divide(totals, counts, out=np.zeros_like(totals, dtype=np.float64), where=counts > 0)
-    w_text = np.where(counts > 0, text_weight * mean_conf / np.maximum(totals, 1e-12), 1.0)[:, None]
-    has_text = (np.abs(text).sum(axis=1) > 0)[:, None]
-    combined = mean_hist + np.where(has_text, w_text, 0.0) * text * np.maximum(counts > 0, 1)[:, None]
-    return _unit(combined.astype(np.float32))
+    return _unit(hist + (text_weight * mean_conf)[:, None].astype(np.float32) * text)
 
 
 def category_affinity(X: sp.csr_matrix, cat_codes: np.ndarray, n_cats: int) -> np.ndarray:

@@ -102,7 +102,8 @@ class Recommender:
     def save(self, path: str | Path) -> Path:
         """Write the fitted state (signals, indices, embeddings) to `path` (a file)."""
         path = Path(path)
-        state = {k: v for k, v in self.__dict__.items() if k not in ("store", "_encoder")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("store", "_encoder", "_item_columns",
+                                                                      "_eval_state")}
         with open(path, "wb") as f:
             pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
         return path
@@ -137,6 +138,10 @@ class Recommender:
     def histories(self, user_ids: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """Current confidence histories and bought-item masks of users, read from the store now."""
         data: Interactions = self.data_
+        uniq, inverse = np.unique(np.asarray(list(user_ids), dtype=object), return_inverse=True)
+        if len(uniq) < len(inverse):  # repeated ids (e.g. an uploaded segment): score each once
+            X, seen = self.histories(list(uniq))
+            return X[inverse], seen[inverse]
         ev = self.store.events(user_ids=list(user_ids))
         index = pd.Index(list(user_ids))
         coded = code_events(ev, data.item_index, index)
@@ -167,10 +172,10 @@ class Recommender:
                   explain: bool = False) -> pd.DataFrame:
         """Top-k for a known user; one row per rank with per-signal contributions and a reason."""
         self._check_fitted()
-        if not self.store.has_user(user_id):
+        user = self.store.user(user_id)
+        if user is None:
             raise CrossRecError(f"unknown user '{user_id}'")
         ctx, seen = self.user_context([user_id])
-        user = self.store.user(user_id) or {}
         return self._rank(ctx, seen.toarray() > 0, k, mode, category, explain,
                           profile_text=user.get("profile_text") or None)
 
@@ -227,24 +232,29 @@ class Recommender:
         idx, val = top_k(total, mask, k)
         return self._frame(ctx, 0, idx[0], total, parts, explain, profile_text, query)
 
+    @property
+    def item_columns(self) -> dict[str, np.ndarray]:
+        """Catalog columns as NumPy arrays in item order (pandas cell access is slow on a hot path)."""
+        cols = self.__dict__.get("_item_columns")
+        if cols is None:
+            cols = {c: self.items_[c].to_numpy(dtype=object if c != "price" else np.float64)
+                    for c in ("item_id", "title", "category", "cat_top", "brand", "price")}
+            self.__dict__["_item_columns"] = cols
+        return cols
+
     def _frame(self, ctx: Context, row: int, idx: np.ndarray, total: np.ndarray, parts: dict[str, np.ndarray],
                explain: bool, profile_text: str | None = None, query: str | None = None) -> pd.DataFrame:
         idx = idx[idx >= 0]
-        items = self.items_
+        cols = self.item_columns
         out = pd.DataFrame({
             "rank": np.arange(1, len(idx) + 1),
-            "item_id": items["item_id"].to_numpy()[idx],
-            "title": items["title"].to_numpy()[idx],
-            "category": items["category"].to_numpy()[idx],
-            "cat_top": items["cat_top"].to_numpy()[idx],
-            "brand": items["brand"].to_numpy()[idx],
-            "price": items["price"].to_numpy()[idx],
+            **{c: cols[c][idx] for c in ("item_id", "title", "category", "cat_top", "brand", "price")},
             "score": total[row, idx].astype(np.float64),
         })
         for s in SIGNALS:
             out[s] = parts[s][row, idx].astype(np.float64) if s in parts else 0.0
         if explain and len(idx):
-            exps = explain_items(self.scorer_, ctx, row, idx, parts, items, profile_text, query)
+            exps = explain_items(self.scorer_, ctx, row, idx, parts, cols, profile_text, query)
             out["reason"] = [e.reason for e in exps]
             out["evidence"] = [e.evidence for e in exps]
         else:

@@ -153,7 +153,10 @@ class TransitionSignal(Signal):
     def evidence_flow(self, ctx: Context, row: int, cat_b: int) -> tuple[str, float, float] | None:
         """(source category name, P(B | A), lift) of the category A contributing most to row's score
         for category cat_b; None when no category of the history leads to cat_b."""
-        aff = _affinity(ctx.X[row], self.cat_flow_, self.n_cats)[0]
+        cache = ctx.__dict__.setdefault("_transition_affinity", {})  # explanations ask once per item
+        aff = cache.get(row)
+        if aff is None:
+            aff = cache[row] = _affinity(ctx.X[row], self.cat_flow_, self.n_cats)[0]
         contrib = aff * self.strength_[:, cat_b]
         a = int(np.argmax(contrib)) if len(contrib) else 0
         if len(contrib) == 0 or contrib[a] <= 0:

@@ -1,0 +1,74 @@
+"""Offline quality: `crossrec train` (learned weights) then the held-out table, ours against every
+baseline through the same split and metric code, on the demo shop and every shared dataset.
+Also the wall time of `train` and export users/s.
+
+    python benchmarks/quality.py [--dataset NAME]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from _shared import database, dataset_names, settings_for
+from crossrec_core.evaluate import metrics_table
+from crossrec_core.export import write_csv
+from crossrec_core.store import Store
+from crossrec_core.train import train
+
+COLUMNS = ["model", "recall", "ndcg", "cross_recall", "cross_hit_rate", "coverage", "users"]
+
+
+def run(name: str) -> None:
+    path, _ = database(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / f"{name}.duckdb"
+        db.write_bytes(path.read_bytes())
+        with Store(db) as store:
+            t0 = time.perf_counter()
+            result = train(store, settings_for(db), name="bench")
+            train_s = time.perf_counter() - t0
+            from crossrec_core.train import serving_recommender
+
+            rec = serving_recommender(store)
+            users = store.user_ids()[:1000]
+            t0 = time.perf_counter()
+            write_csv(rec, Path(tmp) / "out.csv", users, k=20)
+            export_rate = len(users) / (time.perf_counter() - t0)
+    table = metrics_table(result["metrics"])
+    best = table[(table.slice == "all") & (table.model != "crossrec")]
+    print(f"\n== {name}: train {train_s:.0f} s (weights learned, evaluated, fitted for serving); "
+          f"export {export_rate:,.0f} users/s")
+    print("   weights:", ", ".join(f"{k} {v:.2f}" for k, v in result["weights"].items()))
+    print("   cross-mode weights:", ", ".join(f"{k} {v:.2f}" for k, v in result["metrics"]["cross_weights"].items()))
+    with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
+        for slice_name in ("all", "cold_users", "cold_items"):
+            part = table[table.slice == slice_name][COLUMNS]
+            if part["users"].fillna(0).max() == 0:
+                print(f"-- {slice_name}: no users in this slice")
+                continue
+            print(f"-- {slice_name}")
+            print(part.set_index("model").to_string())
+    ours = table[(table.slice == "all") & (table.model == "crossrec")].iloc[0]
+    for metric in ("recall", "ndcg", "cross_recall"):
+        top = best.loc[best[metric].idxmax()] if best[metric].notna().any() else None
+        if top is not None:
+            verdict = "at or above" if ours[metric] >= top[metric] - 1e-12 else "BELOW"
+            print(f"   {metric}: crossrec {ours[metric]:.4f} vs best baseline {top['model']} {top[metric]:.4f} — {verdict}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--dataset", action="append", help="dataset folder name or 'demo' (default: all)")
+    args = ap.parse_args()
+    for name in args.dataset or ["demo", *dataset_names()]:
+        run(name)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()

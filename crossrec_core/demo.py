@@ -953,7 +953,7 @@ def build_demo(
         if train:
             from .train import train as train_run
 
-            train_run(store, tmp_settings, name="demo-initial", progress=part(0.4, 1.0))
+            train_run(store, tmp_settings, name="demo-initial", project=True, progress=part(0.4, 1.0))
         stats = store.stats()
     if force:
         path.unlink(missing_ok=True)

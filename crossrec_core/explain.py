@@ -8,7 +8,7 @@ import numpy as np
 from .config import SIGNALS
 from .signals.base import Context
 
-_SIGNAL_LABEL = {
+SIGNAL_LABELS = {  # plain words for the signals, shared by the sentences here and the dashboard
     "cooc": "bought together",
     "als": "taste match",
     "graph": "shopper paths",
@@ -109,4 +109,4 @@ def _phrase(scorer, signal: str, ev: dict, i: int, items: dict[str, np.ndarray],
         return f"people who buy {f['from']} often go on to {f['to']} (lift {f['lift']:.1f})"
     if signal == "popularity":
         return f"popular right now in {items['cat_top'][i]}"
-    return f"{_SIGNAL_LABEL.get(signal, signal)}"
+    return f"{SIGNAL_LABELS.get(signal, signal)}"

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .config import EVENT_TYPES, Settings
-from .errors import CrossRecError, DatabaseLockedError, ValidationError
+from .errors import CrossRecError, DatabaseLockedError
 from .ingest import (
     IngestReport,
     RawTable,
@@ -380,8 +380,12 @@ class Store:
             "SELECT user_id, profile_text FROM users WHERE coalesce(trim(profile_text), '') <> '' ORDER BY user_id"
         )
 
+    def _column(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
+        with self._lock:
+            return [r[0] for r in self.con.execute(sql, params or []).fetchall()]
+
     def user_ids(self) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT user_id FROM users ORDER BY user_id").fetchall()]
+        return self._column("SELECT user_id FROM users ORDER BY user_id")
 
     def user_summary(self) -> pd.DataFrame:
         """Per user: events, purchases, distinct top categories, first/last event, has profile text."""
@@ -514,6 +518,12 @@ class Store:
             ).fetchall()[0]
         return hashlib.sha1(repr(row).encode()).hexdigest()[:16]
 
+    def catalog_fingerprint(self) -> str:
+        """Changes whenever the items (their ids or text) change, not with events: keys the item map."""
+        row = self._one("SELECT count(*)::VARCHAR || ':' || coalesce(bit_xor(hash(item_id, title, category, "
+                        "description, brand))::VARCHAR, '') FROM items")
+        return hashlib.sha1(str(row).encode()).hexdigest()[:16]
+
     # ---- embeddings -------------------------------------------------------------------------
 
     def embeddings(self, model_id: str, text_hashes: Sequence[str]) -> dict[str, np.ndarray]:
@@ -549,7 +559,7 @@ class Store:
         return int(self._one("SELECT count(*) FROM embeddings WHERE model_id = ?", [model_id]))
 
     def embedding_models(self) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT DISTINCT model_id FROM embeddings ORDER BY 1").fetchall()]
+        return self._column("SELECT DISTINCT model_id FROM embeddings ORDER BY 1")
 
     # ---- runs -------------------------------------------------------------------------------
 
@@ -608,7 +618,7 @@ class Store:
                [old_prefix, new_prefix])
 
     def run_names(self) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT name FROM runs ORDER BY run_id").fetchall()]
+        return self._column("SELECT name FROM runs ORDER BY run_id")
 
     # ---- scenarios --------------------------------------------------------------------------
 

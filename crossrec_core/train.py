@@ -201,9 +201,13 @@ def train(
     name: str | None = None,
     learn: bool = True,
     baselines: bool = True,
+    project: bool = False,
     progress: Progress | None = None,
 ) -> dict:
-    """Learn weights (unless given), evaluate on the time split, fit on all data, record a serving run."""
+    """Learn weights (unless given), evaluate on the time split, fit on all data, record a serving run.
+
+    `project=True` also computes the item map (UMAP) for the Map page when the catalog or the encoder
+    changed since the last one, so that page opens instantly; a failure there does not undo the run."""
     settings = settings or Settings(db_path=store.path)
     t0 = time.perf_counter()
     if name is not None and name in store.run_names():
@@ -255,9 +259,23 @@ def train(
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
+    if project:
+        _project(store, settings, rec, _sub(progress, 0.97, 1.0))
     if progress:
         progress(1.0, f"run {name} is serving")
     return store.run(name)
+
+
+def _project(store, settings: Settings, rec: Recommender, progress: Progress | None) -> None:
+    """The item map for the Map page (stored per model + catalog fingerprint; recomputed only on change)."""
+    import warnings
+
+    from .projection import ensure_projection
+
+    try:
+        ensure_projection(store, settings, rec=rec, progress=progress)
+    except Exception as exc:  # noqa: BLE001  the run is recorded; the Map page computes on demand instead
+        warnings.warn(f"the item map was not computed ({type(exc).__name__}: {exc}); the Map page will compute it")
 
 
 def eval_run(store, settings: Settings | None = None, *, weights: dict[str, float] | None = None,
@@ -296,6 +314,8 @@ def load_run(store, name: str) -> Recommender:
     if not run.get("artefact_path"):
         raise CrossRecError(f"run '{name}' has no fitted model (it was an evaluation)")
     path = Path(run["artefact_path"]) / MODEL_FILE
+    if not path.exists():  # the database and its .artefacts folder were moved together
+        path = Path(str(store.path) + ".artefacts") / name / MODEL_FILE
     if not path.exists():
         raise CrossRecError(f"the fitted model of run '{name}' is missing at {path}; retrain")
     return Recommender.load(path, store)

@@ -336,6 +336,22 @@ def test_collaborative_baselines_beat_popularity_on_a_structured_shop():
     assert list(table.columns) == ["slice", "model", *METRICS] and len(table) == 3 * len(SLICES)
 
 
+def test_default_baselines_include_the_signal_ones_and_content_with_embeddings():
+    items, events = synthetic_shop(seed=2, n_users=80)
+    s = Settings(k=10, als_iterations=3)
+    split = make_split(items, events, s)
+    models = fit_baselines(split, s, None)
+    assert list(models) == ["popularity", "itemknn", "als", "ease", "rp3beta"]  # content needs embeddings
+    emb = np.random.default_rng(0).standard_normal((len(items), 8)).astype(np.float32)
+    models = fit_baselines(split, s, emb, names=["content", "rp3beta"])
+    result = evaluate(models, split, emb, k=10)
+    for name in ("content", "rp3beta"):
+        m = result["slices"]["all"][name]
+        assert m["users"] == len(split.users("all")) and 0 <= m["recall"] <= 1
+        assert 0 < m["diversity"] < 2
+    assert result["slices"]["all"]["rp3beta"]["recall"] > result["slices"]["all"]["content"]["recall"]
+
+
 def test_baseline_registry_and_progress():
     assert set(BASELINES) == {"popularity", "itemknn", "als", "ease", "rp3beta", "content"}
     items, events = synthetic_shop(seed=1, n_users=50)

@@ -1,0 +1,204 @@
+"""Dashboard speed on the demo shop, in a real browser.
+
+For every page, with warm caches (each page visited once first): the time from navigation to the page's
+main element being visible, and to the end of the page's run — median of N (default 5) — both for
+in-app navigation (a click in the sidebar, as a merchandiser moves around) and for a full page load
+(a new browser session: a bookmark, a shared link). Then, in a fresh process, the time of a first UMAP
+on 50,000 random 384-d points (numba compilation included; goal < 60 s).
+
+    .venv/bin/python benchmarks/app.py [--db DEMO.duckdb] [--repeats 5] [--umap-points 50000] [--skip-umap]
+
+Without --db it builds the demo shop with `crossrec demo` in a temporary folder (a few minutes). The
+database is copied first, so the one given is never held or changed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("CROSSREC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+# page title (sidebar link and h1) -> url path, the selector of its main element
+PAGES = [
+    ("Overview", "", ".treemap"),
+    ("User", "user", '[data-testid="stPlotlyChart"] .barlayer'),  # the explained list's contributions
+    ("Category", "category", ".sankey"),
+    ("Map", "map", '[data-testid="stPlotlyChart"] .legend'),
+    ("What-if", "whatif", '[data-testid="stDataFrame"]'),  # the pair-rules editor
+    ("Runs", "runs", '[data-testid="stDataFrame"]'),
+    ("Export", "export", '[data-testid="stTextInput"]'),  # whose lists (a new session has no user yet)
+    ("Data", "data", '[data-testid="stFileUploader"]'),
+]
+
+VISIBLE_JS = """([title, selector]) => {
+  const fresh = el => !el.closest('[data-stale="true"]');
+  const h1 = [...document.querySelectorAll('[data-testid="stMain"] h1')].find(h => fresh(h) && h.innerText.trim() === title);
+  if (!h1) return false;
+  return [...document.querySelectorAll('[data-testid="stMain"] ' + selector)]
+    .some(el => fresh(el) && el.getBoundingClientRect().height > 0);
+}"""
+DONE_JS = """() => !!document.querySelector('.st-key-render_time') && !document.querySelector('[data-stale="true"]')
+  && !document.querySelector('[data-testid="stSkeleton"]') && !document.querySelector('[data-testid="stSpinner"]')"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+         "--server.address", "127.0.0.1"],
+        cwd=ROOT, env={**os.environ, "CROSSREC_DB": str(db)}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
+                return proc, base
+        except OSError:
+            time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise SystemExit(f"streamlit did not start (log: {log_path})")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def timed(page, title: str, selector: str, go) -> tuple[float, float]:
+    """(seconds to the main element, seconds to the end of the run) after `go()` navigates."""
+    t0 = time.perf_counter()
+    go()
+    try:
+        page.wait_for_function(VISIBLE_JS, arg=[title, selector], timeout=300_000, polling=10)
+    except Exception as exc:  # noqa: BLE001  say what the page shows instead
+        shown = page.locator('[data-testid="stAlertContentError"], [data-testid="stException"]').all_inner_texts()
+        raise SystemExit(f"{title}: its main element never appeared; the page shows: {shown or 'nothing'}") from exc
+    t_main = time.perf_counter() - t0
+    page.wait_for_function(DONE_JS, timeout=300_000, polling=10)
+    return t_main, time.perf_counter() - t0
+
+
+def browser_bench(base: str, repeats: int) -> list[tuple[str, float, float, float, float]]:
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(300_000)
+        page.goto(base)
+        page.wait_for_function(DONE_JS, timeout=300_000)
+        print("warming every page once (first map, first model load, first lists)…", flush=True)
+        for title, _, selector in PAGES:
+            timed(page, title, selector, lambda t=title: page.locator('[data-testid="stSidebarNav"] a', has_text=t).first.click())
+        for title, path, selector in PAGES:
+            inapp, inapp_done, full, full_done = [], [], [], []
+            for _ in range(repeats):
+                # leave for a light page first, so each click is a real page change
+                other = "Data" if title != "Data" else "Overview"
+                other_sel = dict((t, s) for t, _, s in PAGES)[other]
+                timed(page, other, other_sel,
+                      lambda: page.locator('[data-testid="stSidebarNav"] a', has_text=other).first.click())
+                a, b = timed(page, title, selector,
+                             lambda: page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click())
+                inapp.append(a)
+                inapp_done.append(b)
+                a, b = timed(page, title, selector, lambda: page.goto(f"{base}/{path}"))
+                full.append(a)
+                full_done.append(b)
+            rows.append((title, statistics.median(inapp), statistics.median(inapp_done), statistics.median(full),
+                         statistics.median(full_done)))
+            print(f"  {title:<9} done", flush=True)
+        browser.close()
+    return rows
+
+
+UMAP_SNIPPET = """
+import time, sys
+t0 = time.perf_counter()
+import numpy as np
+from crossrec_core.projection import umap_2d
+t_import = time.perf_counter() - t0
+x = np.random.default_rng(0).normal(size=(int(sys.argv[1]), 384)).astype(np.float32)
+t1 = time.perf_counter()
+xy = umap_2d(x, seed=42)
+print(f"{t_import:.2f} {time.perf_counter() - t1:.2f} {time.perf_counter() - t0:.2f} {xy.shape[0]}")
+"""
+
+
+def umap_bench(points: int) -> tuple[float, float, float]:
+    out = subprocess.run([sys.executable, "-c", UMAP_SNIPPET, str(points)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=1800)
+    if out.returncode != 0:
+        raise SystemExit(f"UMAP benchmark failed: {out.stderr.strip().splitlines()[-1]}")
+    t_import, t_fit, total, _ = out.stdout.split()
+    return float(t_import), float(t_fit), float(total)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", help="a demo database to copy (default: build one with `crossrec demo`)")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--umap-points", type=int, default=50_000)
+    ap.add_argument("--skip-umap", action="store_true")
+    ap.add_argument("--skip-pages", action="store_true")
+    args = ap.parse_args()
+
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
+          "(other work on the machine slows every figure)")
+    if not args.skip_pages:
+        if not Path(CHROMIUM).exists():
+            raise SystemExit(f"no Chromium at {CHROMIUM}")
+        with tempfile.TemporaryDirectory(prefix="crossrec-bench-") as tmp:
+            db = Path(tmp) / "demo.duckdb"
+            if args.db:
+                shutil.copy(args.db, db)
+            else:
+                print("building the demo shop (crossrec demo)…", flush=True)
+                crossrec = Path(sys.executable).parent / "crossrec"
+                subprocess.run([str(crossrec), "demo", "--db", str(db), "--quiet"], check=True, cwd=ROOT)
+            proc, base = start_server(db, Path(tmp) / "server.log")
+            try:
+                rows = browser_bench(base, args.repeats)
+            finally:
+                stop_server(proc)
+        print()
+        print(f"Page speed, warm caches, median of {args.repeats} (seconds)")
+        print(f"{'page':<10} {'in-app: main element':>21} {'run done':>9} {'full load: main element':>24} {'run done':>9}")
+        for title, a, b, c, d in rows:
+            print(f"{title:<10} {a:>21.2f} {b:>9.2f} {c:>24.2f} {d:>9.2f}")
+    if not args.skip_umap:
+        print()
+        print(f"first UMAP in a fresh process: {args.umap_points:,} random 384-d points…", flush=True)
+        t_import, t_fit, total = umap_bench(args.umap_points)
+        verdict = "within" if total < 60 else "OVER"
+        print(f"import {t_import:.1f} s + UMAP {t_fit:.1f} s = {total:.1f} s ({verdict} the 60 s goal)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

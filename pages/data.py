@@ -1,0 +1,129 @@
+"""Data: upload items / events / users (CSV or Parquet), check them, then load them in one transaction."""
+import json
+
+import streamlit as st
+
+import ui_common as ui
+from crossrec_core.errors import CrossRecError, ValidationError
+from crossrec_core.ingest import IngestReport, read_bytes, validate_events, validate_items, validate_users
+
+KINDS = {
+    "items": "`item_id`, `title`, `category` (a path such as `Home > Kitchen > Knives`); optional `description`, "
+             "`brand`, `price`",
+    "events": "`user_id`, `item_id`, `event_type` (view, click, cart, purchase, review), `timestamp` (ISO 8601 "
+              "or Unix seconds); optional `value`",
+    "users": "`user_id`; optional `profile_text` and other attributes",
+}
+TYPES = ["csv", "tsv", "txt", "parquet", "pq"]
+
+
+@st.cache_data(show_spinner="Checking the file…", max_entries=12)
+def check(data: bytes, name: str, kind: str) -> dict:
+    """Parse and validate one upload like the ingest will; return a preview or the first error."""
+    settings = ui.settings()
+    try:
+        table = read_bytes(data, name, kind)
+        report = IngestReport()
+        if kind == "items":
+            clean, _ = validate_items(table, settings)
+        elif kind == "users":
+            clean, _ = validate_users(table)
+        else:
+            clean = validate_events(table, settings, report)
+    except ValidationError as exc:
+        return {"error": str(exc), "file": exc.file, "line": exc.line, "column": exc.column}
+    except CrossRecError as exc:
+        return {"error": str(exc), "file": name, "line": None, "column": None}
+    preview = clean.drop(columns=[c for c in ("attrs",) if c in clean]).head(50)
+    return {"error": None, "rows": len(table.frame), "clean": len(clean), "preview": preview,
+            "notes": report.lines()}
+
+
+ui.start_page("Data")
+store = ui.store()
+st.caption("Load your shop's files. Each file is checked as soon as it is uploaded; nothing is loaded while "
+           "any file has an error, and a load is all-or-nothing. Loading the same rows twice adds nothing twice.")
+
+uploads, results = {}, {}
+cols = st.columns(3, gap="medium")
+for col, (kind, contract) in zip(cols, KINDS.items()):
+    with col:
+        f = st.file_uploader(f"{kind.capitalize()} file", type=TYPES, key=f"upload_{kind}")
+        st.caption(contract)
+        if f is not None:
+            uploads[kind] = (f.getvalue(), f.name)
+            results[kind] = check(f.getvalue(), f.name, kind)
+
+if not uploads:
+    st.info("Upload at least one file. Events need their items in the catalog (already loaded, or in the items "
+            "file uploaded beside them).", icon=":material/upload_file:")
+
+errors = {k: r for k, r in results.items() if r["error"]}
+for kind, r in results.items():
+    name = uploads[kind][1]
+    if r["error"]:
+        where = " · ".join(x for x in (
+            f"file {r['file']}" if r.get("file") else "", f"line {r['line']}" if r.get("line") else "",
+            f"column {r['column']}" if r.get("column") else "") if x)
+        ui.error(f"{kind}: {r['error']}", icon=":material/error:")
+        if where:
+            st.caption(f"Where: {ui.md(where)}")
+    else:
+        with st.expander(f"{kind}: {ui.md(name)} · {ui.fmt_int(r['rows'])} rows read, {ui.fmt_int(r['clean'])} loadable",
+                         expanded=True):
+            st.dataframe(r["preview"], hide_index=True, height=240)
+            for line in r["notes"]:
+                st.text(line)
+
+if uploads:
+    label = "Ingest " + " + ".join(uploads)
+    disabled = bool(errors)
+    if disabled:
+        st.warning("Fix the errors above and upload again: nothing is loaded while a file has an error.")
+    if st.button(label, type="primary", disabled=disabled, icon=":material/database:", key="ingest"):
+        tables = {k: read_bytes(data, name, k) for k, (data, name) in uploads.items()}
+        report = ui.with_progress(lambda progress: store.ingest_tables(
+            tables, settings=ui.settings(), progress=progress, files=", ".join(name for _, name in uploads.values())),
+            "loading")
+        if report is not None:
+            ui.bump()
+            ui.clear_recommender()
+            st.session_state["last_ingest"] = report.lines()
+
+if st.session_state.get("last_ingest"):
+    with st.container(border=True):
+        st.markdown("**Loaded.** Lists already use the new events; retrain so the models learn from them.")
+        for line in st.session_state["last_ingest"]:
+            st.text(line)
+        st.page_link("pages/runs.py", label="Retrain on the Runs page", icon=":material/model_training:")
+
+st.subheader("Item text vectors")
+st.caption("Text similarity, cold-start lists, search and the Map need every item's text encoded. Only new or "
+           "changed texts are encoded (same as `crossrec encode`); then retrain so the run uses them.")
+if st.button("Encode new item texts", icon=":material/text_fields:", key="encode"):
+    from crossrec_core.encoder import Encoder, encode_items
+
+    cfg = ui.settings()
+    res = ui.with_progress(lambda progress: encode_items(
+        store, Encoder(cfg.model, device=cfg.device, precision=cfg.precision, batch_size=cfg.batch_size),
+        progress=progress))
+    if res is not None:
+        ui.bump()
+        st.success(f"{res.encoded:,} texts encoded, {res.reused:,} already stored ({res.seconds:.1f} s).")
+
+st.subheader("Load history")
+log = store.ingest_log()
+if log.empty:
+    st.caption("Nothing loaded yet.")
+else:
+    def summary(rep: str) -> str:
+        try:
+            r = IngestReport(**{k: v for k, v in json.loads(rep).items() if k in IngestReport.__dataclass_fields__})
+        except Exception:  # an older report shape: show it raw
+            return str(rep)
+        return " · ".join(r.lines())
+
+    log = log.assign(summary=log["report"].map(summary)).drop(columns=["report"])
+    st.dataframe(log, hide_index=True, column_config={
+        "loaded_at": st.column_config.DatetimeColumn("Loaded", format="YYYY-MM-DD HH:mm"),
+        "files": st.column_config.TextColumn("Files"), "summary": st.column_config.TextColumn("What it did", width="large")})

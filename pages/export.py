@@ -1,0 +1,122 @@
+"""Export: recommendation lists for one user, a segment or everyone, as the same Excel-safe CSV that
+`crossrec export` writes (UTF-8 with BOM, one row per user and rank, formula cells neutralised)."""
+import io
+import re
+
+import pandas as pd
+import streamlit as st
+
+import ui_common as ui
+from crossrec_core.errors import CrossRecError
+from crossrec_core.ingest import read_bytes
+
+ui.start_page("Export")
+store = ui.store()
+ui.require_data()
+rec = ui.require_recommender()
+from crossrec_core.export import export_bytes  # noqa: E402
+
+key = ui.key()
+cats = ui.categories(store, key)
+options = ui.category_options(cats)
+ss = st.session_state
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def segment_users(_store, key: tuple, category: str, types: tuple) -> list[str]:
+    return _store.users_in_category(category, list(types))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def all_users(_store, key: tuple) -> list[str]:
+    return _store.user_ids()
+
+
+def users_from_upload(data: bytes, name: str) -> list[str]:
+    """The user_id column of an uploaded CSV/Parquet, checked like any input file."""
+    table = read_bytes(data, name, "users")
+    ids = table.frame["user_id"].dropna().astype(str).str.strip()
+    return list(dict.fromkeys(i for i in ids if i))
+
+
+# ---- who ---------------------------------------------------------------------------------------------
+left, right = st.columns([3, 2], gap="large")
+with left:
+    who = st.segmented_control("Whose lists", ["One user", "Segment", "Everyone"], default="One user",
+                               key="exp_who") or "One user"
+    users: list[str] = []
+    label = "user"
+    if who == "One user":
+        uid = st.text_input("User id", value=ss.get("crossrec_user", ""), key="exp_user").strip()
+        if uid:
+            if ui.user(store, key, uid) is None:
+                st.warning(f"No user '{ui.md(uid)}' in the database.")
+            else:
+                users, label = [uid], uid
+    elif who == "Segment":
+        how = st.radio("Segment by", ["Bought in a category", "Uploaded list (CSV with a user_id column)"],
+                       horizontal=True, key="exp_how")
+        if how.startswith("Bought"):
+            c1, c2 = st.columns([3, 2])
+            cat = c1.selectbox("Category", options, key="exp_cat")
+            types = c2.multiselect("Event types", ["purchase", "cart", "view", "click", "review"],
+                                   default=["purchase"], key="exp_types")
+            users, label = (segment_users(store, key, cat, tuple(types)) if types else []), f"bought-{cat}"
+        else:
+            f = st.file_uploader("User list", type=["csv", "parquet", "txt"], key="exp_upload")
+            if f is not None:
+                try:
+                    ids = users_from_upload(f.getvalue(), f.name)
+                except CrossRecError as exc:
+                    ui.error(exc)
+                    ids = []
+                known = set(all_users(store, key))
+                users = [u for u in ids if u in known]
+                label = f.name.rsplit(".", 1)[0]
+                if len(users) < len(ids):
+                    st.warning(f"{len(ids) - len(users):,} of {len(ids):,} listed users are not in the database "
+                               "and are left out.")
+    else:
+        users, label = all_users(store, key), "everyone"
+    st.caption(f"**{len(users):,}** users selected." if users else "No users selected yet.")
+with right:
+    mode = st.segmented_control("Mode", ["all", "cross", "target"], default="all", key="exp_mode",
+                                format_func=ui.MODE_LABELS.get) or "all"
+    category = st.selectbox("Target category", options, key="exp_target") if mode == "target" else None
+    k = st.number_input("Items per user (K)", 1, 100, 20, key="exp_k")
+
+if not users:
+    ui.stop()
+
+# ---- preview and file --------------------------------------------------------------------------------
+spec = (tuple(users), mode, category, int(k), ui.rec_key())
+try:
+    preview = pd.read_csv(io.BytesIO(export_bytes(rec, users[:3], k=int(k), mode=mode, category=category)),
+                          encoding="utf-8-sig", dtype={"user_id": str, "item_id": str})
+except CrossRecError as exc:
+    ui.error(exc)
+    ui.stop()
+st.subheader("Preview")
+st.caption(f"The first rows of the file ({min(3, len(users))} of {len(users):,} users). Columns: user, rank, item, "
+           "score, each signal's contribution (they add up to the score) and the reason.")
+st.dataframe(preview.head(20), hide_index=True, column_config={"reason": st.column_config.TextColumn(width="large")})
+
+safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")[:60] or "users"
+file_name = f"crossrec-{safe}-{mode}{'-' + re.sub(r'[^A-Za-z0-9]+', '-', category) if category else ''}-top{int(k)}.csv"
+ready = ss.get("exp_file")
+if ready is None or ready["spec"] != spec:
+    ready = None
+    if st.button(f"Prepare the CSV for {len(users):,} user(s)", type="primary", icon=":material/table_view:",
+                 key="exp_prepare"):
+        data = ui.with_progress(lambda progress: export_bytes(rec, users, k=int(k), mode=mode, category=category,
+                                                              progress=progress), "scoring")
+        if data is None:
+            ui.stop()
+        ready = ss["exp_file"] = {"spec": spec, "data": data}
+if ready is not None:
+    rows = ready["data"].count(b"\r\n") - 1
+    st.download_button(f"Download {file_name} ({rows:,} rows, {len(ready['data']) / 1024:,.0f} KB)", ready["data"],
+                       file_name=file_name, mime="text/csv", type="primary", icon=":material/download:",
+                       on_click="ignore", key="exp_download")
+    st.caption("Same file as `crossrec export`: UTF-8 with BOM, opens cleanly in Excel; cells that Excel would run "
+               "as formulas start with an apostrophe.")

@@ -1,0 +1,107 @@
+"""Map: the item embeddings in 2-D (UMAP), coloured by top-level category, with one user's history and
+recommendations drawn on top. The map is computed once per catalog state and stored."""
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui_common as ui
+from crossrec_core.errors import CrossRecError
+from crossrec_core.projection import cached_projection, item_projection, projection_note
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def stored_map(_rec, rkey: tuple, max_points: int):
+    """The stored map for this catalog state, or None when it has to be computed."""
+    return cached_projection(_rec.store, _rec.model_id_, max_points=max_points, seed=ui.settings().seed)
+
+
+ui.start_page("Map")
+store = ui.store()
+ui.require_data()
+rec = ui.require_recommender()
+rkey = ui.rec_key()
+if getattr(rec, "embeddings_", None) is None:
+    st.info("Item texts are not encoded yet, so there is nothing to map: run `crossrec encode`, then retrain on "
+            "the Runs page.", icon=":material/text_fields:")
+    ui.stop()
+
+max_points = ui.settings().umap_max_points
+frame = stored_map(rec, rkey, max_points)
+if frame is None:
+    with st.status("Computing the map of item texts…", expanded=True) as status:
+        st.caption("UMAP runs once per catalog state and the result is stored; the first run in a server process "
+                   "also compiles UMAP (about 30 s).")
+        bar = st.progress(0.0)
+        try:
+            frame = item_projection(store, rec.embeddings_, rec.items_, rec.model_id_, max_points=max_points,
+                                    seed=ui.settings().seed, progress=ui.progress_callback(bar))
+        except (CrossRecError, ValueError) as exc:
+            status.update(label="The map could not be computed", state="error")
+            ui.error(exc)
+            ui.stop()
+        status.update(label=f"Map computed in {frame.attrs.get('computed_s', 0):.0f} s", state="complete",
+                      expanded=False)
+    stored_map.clear()
+
+items = rec.items_[["item_id", "title", "category", "cat_top"]]
+pts = frame.merge(items, on="item_id", how="inner")
+colors = ui.category_colors(items["cat_top"])
+
+# ---- overlay controls -------------------------------------------------------------------------------
+c1, c2, c3 = st.columns([2, 2, 3])
+if "map_user" not in st.session_state:
+    st.session_state["map_user"] = st.session_state.get("crossrec_user", "")
+uid = c1.text_input("Draw a user", key="map_user", placeholder="user id (optional)").strip()
+mode = c2.segmented_control("Recommendations", ["all", "cross"], default="all", key="map_mode",
+                            format_func=ui.MODE_LABELS.get) or "all"
+k = c3.slider("How many", 5, 50, 20, step=5, key="map_k")
+if uid:
+    st.session_state["crossrec_user"] = uid
+
+fig = go.Figure()
+for cat, grp in pts.groupby("cat_top", sort=True):
+    fig.add_trace(go.Scattergl(
+        x=grp["x"], y=grp["y"], mode="markers", name=ui.ht(cat, 30),
+        marker=dict(size=5, color=colors.get(cat, "#6b7280"), opacity=0.55),
+        customdata=list(zip(grp["title"].map(lambda t: ui.ht(t, 80)), grp["category"].map(ui.ht), grp["item_id"])),
+        hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>"))
+
+notes = []
+if uid:
+    if ui.user(store, ui.key(), uid) is None:
+        st.warning(f"No user '{ui.md(uid)}': the map shows items only.")
+    else:
+        hist = ui.user_events(store, ui.key(), uid).drop_duplicates("item_id")
+        on_map = pts[pts["item_id"].isin(hist["item_id"])]
+        fig.add_trace(go.Scattergl(
+            x=on_map["x"], y=on_map["y"], mode="markers", name="history",
+            marker=dict(size=12, symbol="circle-open", color="#111827", line=dict(width=2)),
+            customdata=list(zip(on_map["title"].map(lambda t: ui.ht(t, 80)), on_map["category"].map(ui.ht))),
+            hovertemplate="<b>history</b>: %{customdata[0]}<br>%{customdata[1]}<extra></extra>"))
+        try:
+            recs = ui.recommend(rec, rkey, uid, k, mode, None)
+        except CrossRecError as exc:
+            ui.error(exc)
+            recs = None
+        if recs is not None and not recs.empty:
+            r_on = recs.merge(pts[["item_id", "x", "y"]], on="item_id", how="inner")
+            fig.add_trace(go.Scattergl(
+                x=r_on["x"], y=r_on["y"], mode="markers", name="recommended",
+                marker=dict(size=15, symbol="star", color="#facc15", line=dict(width=1.5, color="#111827")),
+                customdata=list(zip(r_on["rank"], r_on["title"].map(lambda t: ui.ht(t, 80)),
+                                    r_on["reason"].map(lambda t: ui.ht(t, 140)))),
+                hovertemplate="<b>#%{customdata[0]} %{customdata[1]}</b><br>%{customdata[2]}<extra>recommended</extra>"))
+            notes.append(f"{len(on_map):,} of {len(hist):,} history items and {len(r_on):,} of {len(recs):,} "
+                         "recommendations are on the map")
+fig.update_xaxes(visible=False)
+fig.update_yaxes(visible=False)
+fig.update_layout(dragmode="lasso", legend=dict(itemsizing="constant"))
+event = ui.plot(ui.style(fig, height=680), key="umap", on_select="rerun", selection_mode=("points", "lasso", "box"))
+st.caption(projection_note(frame, len(items)) + " Nearby points have similar text; distances between far-apart "
+           "clusters mean little. " + ("; ".join(notes) + "." if notes else "Type a user id to draw their history "
+                                       "(open circles) and recommendations (stars)."))
+
+picked = [p.get("customdata") for p in (getattr(getattr(event, "selection", None), "points", None) or [])]
+ids = [c[2] for c in picked if isinstance(c, (list, tuple)) and len(c) > 2]
+if ids:
+    st.subheader(f"{len(ids):,} selected items")
+    st.dataframe(items[items["item_id"].isin(ids)], hide_index=True, height=300)

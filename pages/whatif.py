@@ -1,0 +1,175 @@
+"""What-if: boost or damp category pairs A → B and/or change the fusion weights, then see which items enter
+and leave users' lists, how many users change, and what it does on held-out data. Save as scenarios."""
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui_common as ui
+from crossrec_core.config import SIGNALS
+from crossrec_core.scorer import PairRule, Rules
+
+ui.start_page("What-if")
+store = ui.store()
+ui.require_data()
+rec = ui.require_recommender()
+from crossrec_core import whatif  # noqa: E402  (after the empty states: the page needs a run anyway)
+
+key = ui.key()
+options = ui.category_options(ui.categories(store, key))
+EMPTY = pd.DataFrame({"source": pd.Series(dtype=object), "target": pd.Series(dtype=object),
+                      "multiplier": pd.Series(dtype=float)})
+ss = st.session_state
+ss.setdefault("wi_rules", EMPTY.copy())
+ss.setdefault("wi_v", 0)
+
+
+def add_pair() -> None:
+    row = pd.DataFrame([{"source": ss["wi_a"], "target": ss["wi_b"], "multiplier": float(ss["wi_m"])}])
+    ss["wi_rules"] = pd.concat([ss.get("wi_current", ss["wi_rules"]), row], ignore_index=True)
+    ss["wi_v"] += 1
+
+
+def load_scenario(spec: dict, result: dict | None, name: str) -> None:
+    pairs = spec.get("rules", {}).get("pairs", [])
+    ss["wi_rules"] = pd.DataFrame(pairs, columns=["source", "target", "multiplier"]) if pairs else EMPTY.copy()
+    ss["wi_v"] += 1
+    ss["wi_use_w"] = spec.get("weights") is not None
+    for s in SIGNALS:
+        ss[f"wi_w_{s}"] = float((spec.get("weights") or rec.weights).get(s, 0.0))
+    ss["wi_n"], ss["wi_k"], ss["wi_mode"] = spec.get("users", 300), spec.get("k", 20), spec.get("mode", "all")
+    ss["wi_result"] = {"spec": spec, "result": result, "name": name} if result else None
+
+
+# ---- the scenario ------------------------------------------------------------------------------------
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("Category pairs")
+    a, b, m, go_ = st.columns([3, 3, 2, 1.5], vertical_alignment="bottom")
+    a.selectbox("Buyers of A", options, key="wi_a")
+    b.selectbox("… see B items", options, index=min(1, len(options) - 1), key="wi_b")
+    m.number_input("× multiplier", 0.0, 5.0, 2.0, step=0.25, key="wi_m",
+                   help="1 = no change, 2 = double B's scores for A's buyers, 0.5 = halve, 0 = never show B")
+    go_.button("Add", on_click=add_pair, icon=":material/add:", key="wi_add", help="Add this pair to the rules")
+    edited = st.data_editor(
+        ss["wi_rules"], key=f"wi_editor_{ss['wi_v']}", num_rows="dynamic", hide_index=True,
+        column_config={
+            "source": st.column_config.SelectboxColumn("A (users with history in)", options=options, required=True),
+            "target": st.column_config.SelectboxColumn("B (items of)", options=options, required=True),
+            "multiplier": st.column_config.NumberColumn("×", min_value=0.0, max_value=5.0, step=0.05,
+                                                        format="%.2f", required=True)})
+    ss["wi_current"] = edited
+    pairs = edited.dropna()
+    st.caption(f"{len(pairs)} pair rule(s). Edit cells, or select a row and press Delete to remove it.")
+with right:
+    st.subheader("Fusion weights")
+    use_w = st.toggle("Change the weights too", key="wi_use_w")
+    weights = None
+    if use_w:
+        weights = {}
+        wcols = st.columns(2)
+        for n, s in enumerate(SIGNALS):
+            ss.setdefault(f"wi_w_{s}", float(rec.weights.get(s, 0.0)))
+            weights[s] = wcols[n % 2].slider(ui.SIGNAL_LABELS[s], 0.0, 1.0, step=0.05, key=f"wi_w_{s}",
+                                             help=f"signal '{s}'; serving weight {rec.weights.get(s, 0):.2f}")
+    else:
+        st.caption("Serving weights: " + ui.fmt_weights(rec.weights))
+
+c1, c2, c3, c4 = st.columns([2, 1, 2, 2], vertical_alignment="bottom")
+n_users = c1.slider("Users to simulate (seeded sample)", 100, 2000, 300, step=100, key="wi_n")
+k = c2.number_input("K", 5, 50, 20, step=5, key="wi_k")
+mode = c3.segmented_control("Lists", ["all", "cross"], default="all", key="wi_mode", format_func=ui.MODE_LABELS.get)
+held_out = c4.checkbox("Held-out metrics (slower the first time)", value=True, key="wi_eval")
+ready = len(pairs) > 0 or weights is not None
+if st.button("Run what-if", type="primary", disabled=not ready, icon=":material/play_arrow:", key="wi_run"):
+    rules = Rules(pairs=[PairRule(str(r.source), str(r.target), float(r.multiplier)) for r in pairs.itertuples()])
+    spec = {"rules": rules.to_dict(), "weights": weights, "users": int(n_users), "k": int(k), "mode": mode or "all"}
+    res = ui.with_progress(lambda progress: whatif.simulate(
+        rec, rules, weights, users=whatif.sample_users(rec, int(n_users), ui.settings().seed), k=int(k),
+        mode=mode or "all", evaluate=held_out, progress=progress))
+    if res is not None:
+        d = res.to_dict()
+        d["items_in_total"], d["items_out_total"] = len(res.items_in), len(res.items_out)
+        ss["wi_result"] = {"spec": spec, "result": d, "name": None}
+if not ready:
+    st.caption("Add a category pair or change the weights, then run.")
+
+# ---- the result --------------------------------------------------------------------------------------
+out = ss.get("wi_result")
+if out:
+    d = out["result"]
+    st.subheader("Result" + (f": scenario {ui.md(out['name'])} (saved)" if out.get("name") else ""))
+    total, hit = d["users_total"], d["users_affected"]
+    r = st.columns(4)
+    r[0].metric("Users affected", f"{hit:,} of {total:,}", f"{hit / total:.0%} of the sample" if total else None,
+                delta_color="off", delta_arrow="off", border=True)
+    r[1].metric("Items entering lists", ui.fmt_int(d.get("items_in_total", len(d["items_in"]))), border=True)
+    r[2].metric("Items leaving lists", ui.fmt_int(d.get("items_out_total", len(d["items_out"]))), border=True)
+    md_ = d.get("metric_delta") or {}
+    if "recall" in md_:
+        base, new = md_["recall"]
+        r[3].metric(f"Held-out recall@{out['spec'].get('k', 20)}", ui.fmt_num(new), f"{new - base:+.4f} vs serving",
+                    border=True)
+    if md_:
+        delta = pd.DataFrame([(m, v[0], v[1], v[1] - v[0], (v[1] - v[0]) / v[0] if v[0] else None)
+                              for m, v in md_.items()], columns=["metric", "serving", "scenario", "change", "relative"])
+        st.dataframe(delta, hide_index=True, column_config={
+            "serving": st.column_config.NumberColumn(format="%.4f"), "scenario": st.column_config.NumberColumn(format="%.4f"),
+            "change": st.column_config.NumberColumn(format="%+.4f"),
+            "relative": st.column_config.NumberColumn(format="percent")})
+        st.caption("Both scored by models fitted on the training period of the time split, on its held-out period.")
+    ins, outs = pd.DataFrame(d["items_in"]), pd.DataFrame(d["items_out"])
+    if ins.empty and outs.empty:
+        st.info("No list changed for these users: the pairs may not apply to them (no history in A), or the "
+                "change is too small to move items in or out of the top K.")
+    else:
+        top_in, top_out = ins.head(12), outs.head(12)
+        fig = go.Figure()
+        fig.add_bar(y=top_in["title"].map(lambda t: ui.ht(t, 45)), x=top_in["users"], orientation="h", name="entering",
+                    marker_color="#16a34a", customdata=top_in["category"].map(ui.ht),
+                    hovertemplate="%{y}<br>%{customdata}<br>enters %{x} lists<extra></extra>")
+        fig.add_bar(y=top_out["title"].map(lambda t: ui.ht(t, 45)), x=-top_out["users"], orientation="h",
+                    name="leaving", marker_color="#dc2626",
+                    customdata=list(zip(top_out["category"].map(ui.ht), top_out["users"])),
+                    hovertemplate="%{y}<br>%{customdata[0]}<br>leaves %{customdata[1]} lists<extra></extra>")
+        fig.update_layout(barmode="relative", yaxis=dict(autorange="reversed", automargin=True),
+                          xaxis_title="users whose list it enters (+) or leaves (−)")
+        ui.plot(ui.style(fig, height=max(300, 22 * (len(top_in) + len(top_out)) + 80)), key="wi_chart")
+        t1, t2 = st.columns(2)
+        cfg = {"title": st.column_config.TextColumn("Item", width="large"),
+               "users": st.column_config.NumberColumn("Users", format="%d")}
+        t1.caption("Entering lists")
+        t1.dataframe(ins, hide_index=True, column_config=cfg, height=300)
+        t2.caption("Leaving lists")
+        t2.dataframe(outs, hide_index=True, column_config=cfg, height=300)
+    if not out.get("name"):
+        s1, s2 = st.columns([3, 1], vertical_alignment="bottom")
+        name = s1.text_input("Scenario name", key="wi_name", placeholder="e.g. boost cameras → lenses")
+        if s2.button("Save scenario", disabled=not name.strip(), icon=":material/save:", key="wi_save"):
+            store.save_scenario(name.strip(), out["spec"], d)
+            out["name"] = name.strip()
+            ui.bump()
+            st.rerun()
+
+# ---- saved scenarios ---------------------------------------------------------------------------------
+st.subheader("Saved scenarios")
+saved = ui.scenarios(store, ui.key())
+if saved.empty:
+    st.caption("None yet: run a what-if and save it.")
+else:
+    def describe(spec: dict) -> str:
+        pairs = [f"{p['source']} → {p['target']} ×{p['multiplier']:g}" for p in spec.get("rules", {}).get("pairs", [])]
+        return "; ".join(pairs) + (" + new weights" if spec.get("weights") else "")
+
+    table = pd.DataFrame({"name": saved["name"], "created": saved["created_at"], "scenario": saved["spec"].map(describe),
+                          "users affected": saved["result"].map(lambda r: f"{r['users_affected']} of {r['users_total']}"
+                                                                if isinstance(r, dict) else "–")})
+    st.dataframe(table, hide_index=True)
+    p1, p2, p3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+    pick = p1.selectbox("Scenario", saved["name"].tolist(), key="wi_pick")
+    row = saved[saved["name"] == pick].iloc[0]
+    p2.button("Load", on_click=load_scenario, args=(row["spec"], row["result"], pick), icon=":material/upload:",
+              key="wi_load")
+    if p3.button("Delete", icon=":material/delete:", key="wi_delete"):
+        store.delete_scenario(pick)
+        ui.bump()
+        st.rerun()

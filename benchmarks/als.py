@@ -29,7 +29,7 @@ from crossrec_core.ingest import split_category  # noqa: E402
 from crossrec_core.profiles import make_context  # noqa: E402
 from crossrec_core.signals import SIGNAL_CLASSES, ALSSignal  # noqa: E402
 
-DEFAULT = Path("/work/shared/datasets/instacart_sample")
+DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "instacart_sample"
 
 
 def load(folder: Path, settings: Settings):

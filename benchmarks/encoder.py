@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 from crossrec_core.encoder import Encoder, cpu_supports_bf16, encode_items, item_text, resolve_model  # noqa: E402
 from crossrec_core.store import Store  # noqa: E402
 
-INSTACART = Path("/work/shared/datasets/instacart_sample/items.parquet")
+INSTACART = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "instacart_sample" / "items.parquet"
 
 
 def synthetic_items(n: int) -> pd.DataFrame:

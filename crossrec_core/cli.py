@@ -208,12 +208,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights) if args.weights else None
     with _open(args, write=True) as store, progress_bar(not args.quiet) as progress:
         run = train(store, _settings(args), weights=weights, name=args.name, learn=not args.no_learn,
-                    progress=progress)
-    m = run["metrics"]["slices"]["all"].get("crossrec", {})
+                    project=True, progress=progress)
+    m = (run["metrics"].get("slices", {}).get("all") or {}).get("crossrec") or {}
+
+    def num(key: str) -> str:
+        value = m.get(key)
+        return "–" if value is None else f"{float(value):.4f}"
+
     w = ", ".join(f"{k}={v:.2f}" for k, v in run["weights"].items())
     print(f"run {run['name']} is serving ({run['duration_s']:.0f} s); weights: {w}")
-    print(f"held-out @{run['metrics']['k']}: recall {m.get('recall', 0):.4f}, ndcg {m.get('ndcg', 0):.4f}, "
-          f"cross recall {m.get('cross_recall', 0):.4f} ({m.get('users', 0)} users)")
+    print(f"held-out @{run['metrics']['k']}: recall {num('recall')}, ndcg {num('ndcg')}, "
+          f"cross recall {num('cross_recall')} ({m.get('users') or 0} users)")
     return 0
 
 
@@ -242,8 +247,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 @command
 def cmd_export(args: argparse.Namespace) -> int:
     """Recommendation lists to an Excel-safe CSV, one row per (user, rank)."""
-    import pandas as pd
-
     from .export import write_csv
     from .ingest import read_table
 

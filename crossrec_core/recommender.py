@@ -23,6 +23,8 @@ from .scorer import FusedScorer, Rules, top_k
 from .signals.base import Context
 
 Progress = Callable[[float, str], None]
+# Bump when the pickled state changes shape: older files then ask for a retrain instead of failing later.
+MODEL_FORMAT = 1
 OUTPUT_COLUMNS = ["rank", "item_id", "title", "category", "cat_top", "brand", "price", "score", *SIGNALS, "reason"]
 
 
@@ -104,14 +106,22 @@ class Recommender:
         path = Path(path)
         state = {k: v for k, v in self.__dict__.items() if k not in ("store", "_encoder", "_item_columns",
                                                                       "_eval_state")}
+        state["_format"] = MODEL_FORMAT
         with open(path, "wb") as f:
             pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
         return path
 
     @classmethod
     def load(cls, path: str | Path, store=None) -> "Recommender":
-        with open(path, "rb") as f:
-            state = pickle.load(f)
+        try:
+            with open(path, "rb") as f:
+                state = pickle.load(f)
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError) as exc:
+            raise CrossRecError(f"the fitted model at {path} cannot be read ({type(exc).__name__}); "
+                                "retrain (`crossrec train` or the Runs page)") from None
+        if not isinstance(state, dict) or state.pop("_format", None) != MODEL_FORMAT:
+            raise CrossRecError(f"the fitted model at {path} was saved by another version of CrossRec; "
+                                "retrain (`crossrec train` or the Runs page)")
         rec = cls.__new__(cls)
         rec.__dict__.update(state)
         rec.store, rec._encoder = store, None

@@ -115,3 +115,54 @@ def test_killed_training_leaves_runs_and_serving_artefacts_as_before(trained_db,
         assert rec.weights == {s: 1.0 for s in SIGNALS}
     assert _digest(dst_art / "given" / "model.pkl") == model_before
     assert not (dst_art / "doomed").exists() or kill_at == "recording the run"
+
+
+def test_a_moved_database_keeps_its_runs(trained_db, tmp_path):
+    """The .artefacts folder travels with the database file: runs load from the new place."""
+    import shutil
+
+    moved = tmp_path / "elsewhere" / "shop.duckdb"
+    moved.parent.mkdir()
+    shutil.copy(trained_db, moved)
+    shutil.copytree(str(trained_db) + ".artefacts", str(moved) + ".artefacts")
+    shutil.rmtree(str(trained_db) + ".artefacts.hidden", ignore_errors=True)
+    os.rename(str(trained_db) + ".artefacts", str(trained_db) + ".artefacts.hidden")
+    try:
+        with Store(moved) as store:
+            rec = serving_recommender(store)
+            user = store.user_summary().query("events > 0")["user_id"].iloc[0]
+            assert len(rec.recommend(user, k=5)) == 5
+    finally:
+        os.rename(str(trained_db) + ".artefacts.hidden", str(trained_db) + ".artefacts")
+
+
+def test_a_model_from_another_version_asks_for_a_retrain(trained_db, tmp_path):
+    import pickle
+
+    from crossrec_core.recommender import Recommender
+
+    with Store(trained_db, read_only=True) as store:
+        src = Path(store.run("first")["artefact_path"], "model.pkl")
+    state = pickle.loads(src.read_bytes())
+    state["_format"] = -1
+    old = tmp_path / "old.pkl"
+    old.write_bytes(pickle.dumps(state))
+    with pytest.raises(CrossRecError, match="another version of CrossRec; retrain"):
+        Recommender.load(old)
+    broken = tmp_path / "broken.pkl"
+    broken.write_bytes(src.read_bytes()[: 200])
+    with pytest.raises(CrossRecError, match="cannot be read"):
+        Recommender.load(broken)
+
+
+def test_training_is_reproducible(trained_db, tmp_path):
+    """Same data, same settings: the same learned weights and the same held-out figures."""
+    copy = tmp_path / "again.duckdb"
+    copy.write_bytes(Path(trained_db).read_bytes())
+    with Store(copy) as store:
+        again = train(store, Settings(db_path=copy), name="again", baselines=False)
+        first = store.run("first")
+    assert again["weights"] == first["weights"]
+    assert again["metrics"]["cross_weights"] == first["metrics"]["cross_weights"]
+    a, b = again["metrics"]["slices"]["all"]["crossrec"], first["metrics"]["slices"]["all"]["crossrec"]
+    assert a["recall"] == pytest.approx(b["recall"], abs=1e-9) and a["ndcg"] == pytest.approx(b["ndcg"], abs=1e-9)

@@ -161,7 +161,8 @@ def umap_bench(points: int) -> tuple[float, float, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--db", help="a demo database to copy (default: build one with `crossrec demo`)")
+    ap.add_argument("--db", help="a trained database to copy, e.g. a shared dataset after `crossrec train` "
+                    "(default: build the demo shop with `crossrec demo`)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--umap-points", type=int, default=50_000)
     ap.add_argument("--skip-umap", action="store_true")
@@ -175,8 +176,10 @@ def main() -> int:
             raise SystemExit(f"no Chromium at {CHROMIUM}")
         with tempfile.TemporaryDirectory(prefix="crossrec-bench-") as tmp:
             db = Path(tmp) / "demo.duckdb"
-            if args.db:
+            if args.db:  # the runs' fitted models travel with the file (load_run finds them beside it)
                 shutil.copy(args.db, db)
+                if Path(args.db + ".artefacts").is_dir():
+                    shutil.copytree(args.db + ".artefacts", str(db) + ".artefacts")
             else:
                 print("building the demo shop (crossrec demo)…", flush=True)
                 crossrec = Path(sys.executable).parent / "crossrec"

@@ -46,15 +46,16 @@ class Settings:
     recency_half_life_days: float = 60.0
     popularity_half_life_days: float = 14.0
 
-    # signals
+    # signals. als_regularization and graph_beta were chosen on the validation period (carved from the
+    # training period) of the demo shop and Instacart: `python benchmarks/tune.py`.
     cooc_neighbours: int = 200
     cooc_shrink: float = 10.0
     als_factors: int = 64
     als_iterations: int = 15
-    als_regularization: float = 0.05
+    als_regularization: float = 30.0
     als_alpha: float = 1.0
     graph_alpha: float = 0.5
-    graph_beta: float = 0.25
+    graph_beta: float = 0.1
     graph_neighbours: int = 200
     transition_level: int = 2  # category depth used for A -> B flows (1 = top level)
     profile_text_weight: float = 1.0  # weight of a user's typed profile text against one history item

@@ -74,8 +74,10 @@ def _events() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["user_id", "item_id", "event_type", "ts"])
 
 
+# A tiny shop where one item is viewed by everyone: the graph needs firm popularity damping (beta) and
+# ALS little regularisation to tell 40 users apart; the defaults are chosen for real catalogs.
 SETTINGS = Settings(als_factors=8, als_iterations=30, als_regularization=0.05, cooc_neighbours=50,
-                    graph_neighbours=50, transition_level=2, seed=3)
+                    graph_neighbours=50, graph_beta=0.25, transition_level=2, seed=3)
 
 
 @pytest.fixture(scope="module")

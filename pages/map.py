@@ -8,10 +8,28 @@ from crossrec_core.errors import CrossRecError
 from crossrec_core.projection import cached_projection, item_projection, projection_note
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def stored_map(_rec, rkey: tuple, max_points: int):
-    """The stored map for this catalog state, or None when it has to be computed."""
-    return cached_projection(_rec.store, _rec.model_id_, max_points=max_points, seed=ui.settings().seed)
+@st.cache_resource(show_spinner=False, max_entries=4)
+def map_layer(_rec, rkey: tuple, max_points: int):
+    """(projection, points with escaped hover text, one Scattergl spec per top-level category) for this
+    catalog state, or None when the map has to be computed. Built once: with 50k points, building the
+    traces is most of a rerun. Shared by every session and never mutated (traces are copied per figure)."""
+    frame = cached_projection(_rec.store, _rec.model_id_, max_points=max_points, seed=ui.settings().seed)
+    if frame is None:
+        return None
+    items = _rec.items_[["item_id", "title", "category", "cat_top"]]
+    pts = frame.merge(items, on="item_id", how="inner")
+    # Hover text is the one heavy part of the figure sent on every rerun: title and the category below the
+    # top level (the trace name, shown beside it, is the top level); ids stay on the server for selections.
+    pts["hover"] = [f"{ui.ht(t, 70)}<br>{ui.ht(c.partition(' > ')[2] or c, 50)}"
+                    for t, c in zip(pts["title"].astype(str), pts["category"].astype(str))]
+    colors = ui.category_colors(items["cat_top"])
+    traces, ids = [], []
+    for cat, grp in pts.groupby("cat_top", sort=True):
+        traces.append(dict(x=grp["x"].to_numpy(), y=grp["y"].to_numpy(), mode="markers", name=ui.ht(cat, 30),
+                           marker=dict(size=5, color=colors.get(cat, "#6b7280"), opacity=0.55),
+                           hovertext=grp["hover"].to_numpy(), hovertemplate="%{hovertext}"))
+        ids.append(grp["item_id"].to_numpy())
+    return frame, pts, traces, ids
 
 
 ui.start_page("Map")
@@ -25,8 +43,8 @@ if getattr(rec, "embeddings_", None) is None:
     ui.stop()
 
 max_points = ui.settings().umap_max_points
-frame = stored_map(rec, rkey, max_points)
-if frame is None:
+layer = map_layer(rec, rkey, max_points)
+if layer is None:
     with st.status("Computing the map of item texts…", expanded=True) as status:
         st.caption("UMAP runs once per catalog state and the result is stored; the first run in a server process "
                    "also compiles UMAP (about 30 s).")
@@ -40,11 +58,10 @@ if frame is None:
             ui.stop()
         status.update(label=f"Map computed in {frame.attrs.get('computed_s', 0):.0f} s", state="complete",
                       expanded=False)
-    stored_map.clear()
-
+    map_layer.clear()
+    layer = map_layer(rec, rkey, max_points)
+frame, pts, traces, trace_ids = layer
 items = rec.items_[["item_id", "title", "category", "cat_top"]]
-pts = frame.merge(items, on="item_id", how="inner")
-colors = ui.category_colors(items["cat_top"])
 
 # ---- overlay controls -------------------------------------------------------------------------------
 c1, c2, c3 = st.columns([2, 2, 3])
@@ -57,13 +74,7 @@ k = c3.slider("How many", 5, 50, 20, step=5, key="map_k")
 if uid:
     st.session_state["crossrec_user"] = uid
 
-fig = go.Figure()
-for cat, grp in pts.groupby("cat_top", sort=True):
-    fig.add_trace(go.Scattergl(
-        x=grp["x"], y=grp["y"], mode="markers", name=ui.ht(cat, 30),
-        marker=dict(size=5, color=colors.get(cat, "#6b7280"), opacity=0.55),
-        customdata=list(zip(grp["title"].map(lambda t: ui.ht(t, 80)), grp["category"].map(ui.ht), grp["item_id"])),
-        hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>"))
+fig = go.Figure([go.Scattergl(**t) for t in traces])
 
 notes = []
 if uid:
@@ -100,8 +111,9 @@ st.caption(projection_note(frame, len(items)) + " Nearby points have similar tex
            "clusters mean little. " + ("; ".join(notes) + "." if notes else "Type a user id to draw their history "
                                        "(open circles) and recommendations (stars)."))
 
-picked = [p.get("customdata") for p in (getattr(getattr(event, "selection", None), "points", None) or [])]
-ids = [c[2] for c in picked if isinstance(c, (list, tuple)) and len(c) > 2]
+points = getattr(getattr(event, "selection", None), "points", None) or []
+ids = [str(trace_ids[p["curve_number"]][p["point_index"]]) for p in points
+       if p.get("curve_number", len(trace_ids)) < len(trace_ids) and p.get("point_index") is not None]
 if ids:
     st.subheader(f"{len(ids):,} selected items")
     st.dataframe(items[items["item_id"].isin(ids)], hide_index=True, height=300)

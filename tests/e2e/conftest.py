@@ -144,7 +144,7 @@ def shot(page, name: str, docs: bool = False) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.png"
     page.screenshot(path=str(path))
-    if docs:
+    if docs and os.environ.get("CROSSREC_DOC_SCREENSHOTS") == "1":  # refresh the README's pictures on request only
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, DOCS / f"{name}.png")
     return path

@@ -90,6 +90,9 @@ class Settings:
 
     # projection
     umap_max_points: int = 50_000
+    # A browser draws ~20k WebGL points in well under a second, 50k take longer: the Map page draws a
+    # stratified sample of this many by default and every point behind a toggle.
+    map_draw_points: int = 20_000
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -1,15 +1,16 @@
 """Map: the item embeddings in 2-D (UMAP), coloured by top-level category, with one user's history and
 recommendations drawn on top. The map is computed once per catalog state and stored."""
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 import ui_common as ui
 from crossrec_core.errors import CrossRecError
-from crossrec_core.projection import cached_projection, item_projection, projection_note
+from crossrec_core.projection import cached_projection, item_projection, projection_note, stratified_sample
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def map_layer(_rec, rkey: tuple, max_points: int):
+def map_layer(_rec, rkey: tuple, max_points: int, draw_points: int):
     """(projection, points with escaped hover text, one Scattergl spec per top-level category) for this
     catalog state, or None when the map has to be computed. Built once: with 50k points, building the
     traces is most of a rerun. Shared by every session and never mutated (traces are copied per figure)."""
@@ -23,13 +24,20 @@ def map_layer(_rec, rkey: tuple, max_points: int):
     pts["hover"] = [f"{ui.ht(t, 70)}<br>{ui.ht(c.partition(' > ')[2] or c, 50)}"
                     for t, c in zip(pts["title"].astype(str), pts["category"].astype(str))]
     colors = ui.category_colors(items["cat_top"])
-    traces, ids = [], []
-    for cat, grp in pts.groupby("cat_top", sort=True):
-        traces.append(dict(x=grp["x"].to_numpy(), y=grp["y"].to_numpy(), mode="markers", name=ui.ht(cat, 30),
-                           marker=dict(size=5, color=colors.get(cat, "#6b7280"), opacity=0.55),
-                           hovertext=grp["hover"].to_numpy(), hovertemplate="%{hovertext}"))
-        ids.append(grp["item_id"].to_numpy())
-    return frame, pts, traces, ids
+
+    def layer(rows: pd.DataFrame) -> tuple[list[dict], list]:
+        traces, ids = [], []
+        for cat, grp in rows.groupby("cat_top", sort=True):
+            traces.append(dict(x=grp["x"].to_numpy(), y=grp["y"].to_numpy(), mode="markers", name=ui.ht(cat, 30),
+                               marker=dict(size=5, color=colors.get(cat, "#6b7280"), opacity=0.55),
+                               hovertext=grp["hover"].to_numpy(), hovertemplate="%{hovertext}"))
+            ids.append(grp["item_id"].to_numpy())
+        return traces, ids
+
+    full = layer(pts)
+    light = layer(pts.iloc[stratified_sample(pts["cat_top"], draw_points, ui.settings().seed)]) \
+        if len(pts) > draw_points else full
+    return frame, pts, {"full": full, "light": light}
 
 
 ui.start_page("Map")
@@ -43,7 +51,8 @@ if getattr(rec, "embeddings_", None) is None:
     ui.stop()
 
 max_points = ui.settings().umap_max_points
-layer = map_layer(rec, rkey, max_points)
+draw_points = ui.settings().map_draw_points
+layer = map_layer(rec, rkey, max_points, draw_points)
 if layer is None:
     with st.status("Computing the map of item texts…", expanded=True) as status:
         st.caption("UMAP runs once per catalog state and the result is stored; the first run in a server process "
@@ -59,8 +68,8 @@ if layer is None:
         status.update(label=f"Map computed in {frame.attrs.get('computed_s', 0):.0f} s", state="complete",
                       expanded=False)
     map_layer.clear()
-    layer = map_layer(rec, rkey, max_points)
-frame, pts, traces, trace_ids = layer
+    layer = map_layer(rec, rkey, max_points, draw_points)
+frame, pts, layers = layer
 items = rec.items_[["item_id", "title", "category", "cat_top"]]
 
 # ---- overlay controls -------------------------------------------------------------------------------
@@ -74,9 +83,16 @@ k = c3.slider("How many", 5, 50, 20, step=5, key="map_k")
 if uid:
     st.session_state["crossrec_user"] = uid
 
+notes = []
+draw_all = len(pts) <= draw_points or st.toggle(
+    f"Draw all {len(pts):,} items (slower; by default a stratified sample of {draw_points:,} is drawn)",
+    key="map_draw_all")
+traces, trace_ids = layers["full" if draw_all else "light"]
+if not draw_all:
+    notes.append(f"{draw_points:,} of {len(pts):,} mapped items drawn (a seeded sample stratified by "
+                 "category; history and recommendations are always drawn)")
 fig = go.Figure([go.Scattergl(**t) for t in traces])
 
-notes = []
 if uid:
     if ui.user(store, ui.key(), uid) is None:
         st.warning(f"No user '{ui.md(uid)}': the map shows items only.")
@@ -107,9 +123,10 @@ fig.update_xaxes(visible=False)
 fig.update_yaxes(visible=False)
 fig.update_layout(dragmode="lasso", legend=dict(itemsizing="constant"))
 event = ui.plot(ui.style(fig, height=680), key="umap", on_select="rerun", selection_mode=("points", "lasso", "box"))
+if not uid:
+    notes.append("type a user id to draw their history (open circles) and recommendations (stars)")
 st.caption(projection_note(frame, len(items)) + " Nearby points have similar text; distances between far-apart "
-           "clusters mean little. " + ("; ".join(notes) + "." if notes else "Type a user id to draw their history "
-                                       "(open circles) and recommendations (stars)."))
+           "clusters mean little. " + "; ".join(notes).capitalize() + ".")
 
 points = getattr(getattr(event, "selection", None), "points", None) or []
 ids = [str(trace_ids[p["curve_number"]][p["point_index"]]) for p in points

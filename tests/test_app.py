@@ -398,3 +398,32 @@ def test_map_computes_stores_and_draws_a_user(shop_copy, monkeypatch):
     no_exception(at)
     caption = "\n".join(c.value for c in at.caption)
     assert "items on the map" in caption and "recommendations are on the map" in caption
+
+
+@pytest.mark.slow
+def test_map_draws_a_sample_until_asked_for_every_point(shop_copy, monkeypatch):
+    import base64
+    import json
+
+    import numpy as np
+    import ui_common
+    from crossrec_core.config import Settings
+
+    monkeypatch.setattr(ui_common, "settings", lambda: Settings(map_draw_points=200))
+    at = app(shop_copy, monkeypatch, "map")
+    no_exception(at)
+
+    def drawn() -> int:
+        """Points in the figure sent to the browser (plotly sends numeric arrays as typed base64 blocks)."""
+        spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+        xs = [t.get("x", []) for t in spec["data"]]
+        return sum(len(base64.b64decode(x["bdata"])) // np.dtype(x["dtype"]).itemsize if isinstance(x, dict)
+                   else len(x) for x in xs)
+
+    caption = "\n".join(c.value for c in at.caption)
+    assert "200 of 700 mapped items drawn" in caption
+    assert drawn() == 200
+    at.toggle(key="map_draw_all").set_value(True).run()
+    no_exception(at)
+    assert drawn() == 700
+    assert "mapped items drawn" not in "\n".join(c.value for c in at.caption)

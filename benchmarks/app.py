@@ -3,7 +3,9 @@
 For every page, with warm caches (each page visited once first): the time from navigation to the page's
 main element being visible, and to the end of the page's run — median of N (default 5) — both for
 in-app navigation (a click in the sidebar, as a merchandiser moves around) and for a full page load
-(a new browser session: a bookmark, a shared link). Then, in a fresh process, the time of a first UMAP
+(a bookmark, a shared link). The same is measured on a peer in the same browser: a bare Streamlit app
+with the elements our pages show first (a text input, a plotly bar chart, 20k WebGL points) and nothing
+of ours, so each figure also reads as a ratio to the floor Streamlit and plotly.js set. Then, in a fresh process, the time of a first UMAP
 on 50,000 random 384-d points (numba compilation included; goal < 60 s).
 
     .venv/bin/python benchmarks/app.py [--db DEMO.duckdb] [--repeats 5] [--umap-points 50000] [--skip-umap]
@@ -60,14 +62,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_server(db: Path | None, log_path: Path, script: Path = ROOT / "app.py") -> tuple[subprocess.Popen, str]:
     port = free_port()
     log = open(log_path, "w")
+    env = {**os.environ, **({"CROSSREC_DB": str(db)} if db else {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1"],
-        cwd=ROOT, env={**os.environ, "CROSSREC_DB": str(db)}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port), "--server.headless",
+         "true", "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -102,25 +104,67 @@ def timed(page, title: str, selector: str, go) -> tuple[float, float]:
     return t_main, time.perf_counter() - t0
 
 
-def browser_bench(base: str, repeats: int) -> list[tuple[str, float, float, float, float]]:
+# The peer: a bare Streamlit app in the same browser on the same machine, with what our pages put first on
+# screen and nothing of ours (no store, no model). Its figures are the floor Streamlit and plotly.js set.
+PEER_APP = """
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+def text():
+    st.title("Text")
+    st.text_input("Whose lists")
+
+def chart():
+    st.title("Chart")
+    st.plotly_chart(go.Figure(go.Bar(x=[f"item {i}" for i in range(20)], y=np.arange(20))))
+
+@st.cache_resource
+def cloud():
+    rng = np.random.default_rng(0)
+    return go.Figure([go.Scattergl(x=rng.normal(size=n), y=rng.normal(size=n), mode="markers",
+                                   hovertext=[f"item {i}" for i in range(n)], name=f"category {c}")
+                      for c, n in enumerate([1334] * 15)])
+
+def points():
+    st.title("Points")
+    st.plotly_chart(cloud())
+
+st.navigation([st.Page(text, title="Text", url_path="text", default=True),
+               st.Page(chart, title="Chart", url_path="chart"),
+               st.Page(points, title="Points", url_path="points")]).run()
+st.container(key="render_time").caption("done")
+"""
+PEER_PAGES = [
+    ("Text", "", '[data-testid="stTextInput"]'),
+    ("Chart", "chart", '[data-testid="stPlotlyChart"] .barlayer'),
+    ("Points", "points", '[data-testid="stPlotlyChart"] .legend'),
+]
+# which peer page each of ours compares with (what its main element is)
+PEER_OF = {"Overview": "Chart", "User": "Chart", "Category": "Chart", "Map": "Points", "What-if": "Text",
+           "Runs": "Text", "Export": "Text", "Data": "Text"}
+
+
+def browser_bench(base: str, repeats: int, pages: list[tuple[str, str, str]] = PAGES
+                  ) -> list[tuple[str, float, float, float, float]]:
     from playwright.sync_api import sync_playwright
 
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(300_000)
+        page.set_default_timeout(int(os.environ.get("BENCH_TIMEOUT_MS", 300_000)))
         page.goto(base)
         page.wait_for_function(DONE_JS, timeout=300_000)
         print("warming every page once (first map, first model load, first lists)…", flush=True)
-        for title, _, selector in PAGES:
+        for title, _, selector in pages:
             timed(page, title, selector, lambda t=title: page.locator('[data-testid="stSidebarNav"] a', has_text=t).first.click())
-        for title, path, selector in PAGES:
+        for title, path, selector in pages:
             inapp, inapp_done, full, full_done = [], [], [], []
             for _ in range(repeats):
                 # leave for a light page first, so each click is a real page change
-                other = "Data" if title != "Data" else "Overview"
-                other_sel = dict((t, s) for t, _, s in PAGES)[other]
+                other = pages[-1][0] if title != pages[-1][0] else pages[0][0]
+                other_sel = dict((t, s) for t, _, s in pages)[other]
                 timed(page, other, other_sel,
                       lambda: page.locator('[data-testid="stSidebarNav"] a', has_text=other).first.click())
                 a, b = timed(page, title, selector,
@@ -189,10 +233,26 @@ def main() -> int:
                 rows = browser_bench(base, args.repeats)
             finally:
                 stop_server(proc)
+            peer_script = Path(tmp) / "peer_app.py"
+            peer_script.write_text(PEER_APP)
+            print("the peer: a bare Streamlit app with the same first elements…", flush=True)
+            proc, base = start_server(None, Path(tmp) / "peer.log", peer_script)
+            try:
+                peer = {r[0]: r for r in browser_bench(base, args.repeats, PEER_PAGES)}
+            finally:
+                stop_server(proc)
+        head = f"{'in-app: main element':>21} {'run done':>9} {'full load: main element':>24} {'run done':>9}"
         print()
-        print(f"Page speed, warm caches, median of {args.repeats} (seconds)")
-        print(f"{'page':<10} {'in-app: main element':>21} {'run done':>9} {'full load: main element':>24} {'run done':>9}")
-        for title, a, b, c, d in rows:
+        print(f"Page speed, warm caches, median of {args.repeats} (seconds); in brackets: / the peer page's figure")
+        print(f"{'page':<10} {head}   peer page")
+        for title, *ours in rows:
+            theirs = peer[PEER_OF[title]][1:]
+            cells = [f"{o:.2f} ({o / t:.1f}x)" for o, t in zip(ours, theirs)]
+            print(f"{title:<10} {cells[0]:>21} {cells[1]:>9} {cells[2]:>24} {cells[3]:>9}   {PEER_OF[title]}")
+        print()
+        print("Peer: a bare Streamlit app (no store, no model) in the same browser")
+        print(f"{'page':<10} {head}")
+        for title, a, b, c, d in peer.values():
             print(f"{title:<10} {a:>21.2f} {b:>9.2f} {c:>24.2f} {d:>9.2f}")
     if not args.skip_umap:
         print()

@@ -8,7 +8,8 @@ with the elements our pages show first (a text input, a plotly bar chart, 20k We
 of ours, so each figure also reads as a ratio to the floor Streamlit and plotly.js set. Then, in a fresh process, the time of a first UMAP
 on 50,000 random 384-d points (numba compilation included; goal < 60 s).
 
-    .venv/bin/python benchmarks/app.py [--db DEMO.duckdb] [--repeats 5] [--umap-points 50000] [--skip-umap]
+    .venv/bin/python benchmarks/app.py [--db DEMO.duckdb] [--repeats 5] [--pages Map ...] [--umap-points 50000]
+                                       [--skip-umap]
 
 Without --db it builds the demo shop with `crossrec demo` in a temporary folder (a few minutes). The
 database is copied first, so the one given is never held or changed.
@@ -211,6 +212,7 @@ def main() -> int:
     ap.add_argument("--umap-points", type=int, default=50_000)
     ap.add_argument("--skip-umap", action="store_true")
     ap.add_argument("--skip-pages", action="store_true")
+    ap.add_argument("--pages", nargs="+", metavar="TITLE", help="only these pages, e.g. --pages Map User")
     args = ap.parse_args()
 
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
@@ -230,7 +232,9 @@ def main() -> int:
                 subprocess.run([str(crossrec), "demo", "--db", str(db), "--quiet"], check=True, cwd=ROOT)
             proc, base = start_server(db, Path(tmp) / "server.log")
             try:
-                rows = browser_bench(base, args.repeats)
+                # the last page is where each timed click starts from: keep a light one there
+                chosen = [p for p in PAGES if not args.pages or p[0] in args.pages or p is PAGES[-1]]
+                rows = browser_bench(base, args.repeats, chosen)
             finally:
                 stop_server(proc)
             peer_script = Path(tmp) / "peer_app.py"
@@ -238,7 +242,8 @@ def main() -> int:
             print("the peer: a bare Streamlit app with the same first elements…", flush=True)
             proc, base = start_server(None, Path(tmp) / "peer.log", peer_script)
             try:
-                peer = {r[0]: r for r in browser_bench(base, args.repeats, PEER_PAGES)}
+                wanted = {PEER_OF[t] for t, _, _ in chosen} | {"Text"}
+                peer = {r[0]: r for r in browser_bench(base, args.repeats, [p for p in PEER_PAGES if p[0] in wanted])}
             finally:
                 stop_server(proc)
         head = f"{'in-app: main element':>21} {'run done':>9} {'full load: main element':>24} {'run done':>9}"

@@ -90,9 +90,10 @@ class Settings:
 
     # projection
     umap_max_points: int = 50_000
-    # A browser draws ~20k WebGL points in well under a second, 50k take longer: the Map page draws a
-    # stratified sample of this many by default and every point behind a toggle.
-    map_draw_points: int = 20_000
+    # In Chromium without a GPU (software WebGL) 10k points draw in ~0.6 s, 20k in ~0.9 s, 50k in ~1.6 s
+    # (benchmarks/app.py): the Map page draws a stratified sample of this many by default and every
+    # point behind a toggle.
+    map_draw_points: int = 10_000
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

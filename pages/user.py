@@ -66,8 +66,10 @@ with left:
         st.info("No events: a cold-start user. Lists come from the profile text and what is popular.")
     else:
         fig = go.Figure()
+        # SVG draws a few hundred markers faster than a WebGL context costs to open; heavy users get WebGL.
+        trace = go.Scatter if len(events) <= 1500 else go.Scattergl
         for etype, grp in events.groupby("event_type", sort=False):
-            fig.add_trace(go.Scattergl(
+            fig.add_trace(trace(
                 x=grp["ts"], y=grp["cat_top"].map(ui.ht), mode="markers", name=etype,
                 marker=dict(size=10, color=ui.EVENT_COLORS.get(etype, "#6b7280"), opacity=0.8,
                             line=dict(width=0.5, color="white")),

@@ -4,7 +4,8 @@ For every page, with warm caches (each page visited once first): the time from n
 main element being visible, and to the end of the page's run — median of N (default 5) — both for
 in-app navigation (a click in the sidebar, as a merchandiser moves around) and for a full page load
 (a bookmark, a shared link). The same is measured on a peer in the same browser: a bare Streamlit app
-with the elements our pages show first (a text input, a plotly bar chart, 20k WebGL points) and nothing
+with the elements our pages show first (a text input, a plotly bar chart, as many WebGL points as
+the Map page draws by default) and nothing
 of ours, so each figure also reads as a ratio to the floor Streamlit and plotly.js set. Then, in a fresh process, the time of a first UMAP
 on 50,000 random 384-d points (numba compilation included; goal < 60 s).
 
@@ -28,6 +29,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from crossrec_core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CROSSREC_CHROMIUM", "/usr/bin/chromium")
@@ -112,6 +115,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+POINTS = {points}
+
 def text():
     st.title("Text")
     st.text_input("Whose lists")
@@ -125,7 +130,7 @@ def cloud():
     rng = np.random.default_rng(0)
     return go.Figure([go.Scattergl(x=rng.normal(size=n), y=rng.normal(size=n), mode="markers",
                                    hovertext=[f"item {i}" for i in range(n)], name=f"category {c}")
-                      for c, n in enumerate([1334] * 15)])
+                      for c, n in enumerate([POINTS // 15] * 15)])
 
 def points():
     st.title("Points")
@@ -238,7 +243,7 @@ def main() -> int:
             finally:
                 stop_server(proc)
             peer_script = Path(tmp) / "peer_app.py"
-            peer_script.write_text(PEER_APP)
+            peer_script.write_text(PEER_APP.replace("{points}", str(Settings().map_draw_points)))
             print("the peer: a bare Streamlit app with the same first elements…", flush=True)
             proc, base = start_server(None, Path(tmp) / "peer.log", peer_script)
             try:

@@ -11,8 +11,9 @@ from crossrec_core.projection import cached_projection, item_projection, project
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def map_layer(_rec, rkey: tuple, max_points: int, draw_points: int):
-    """(projection, points with escaped hover text, one Scattergl spec per top-level category) for this
-    catalog state, or None when the map has to be computed. Built once: with 50k points, building the
+    """(projection, points with escaped hover text, layers) for this catalog state, or None when the map has
+    to be computed. Each layer ("full": every point, "light": a stratified sample of `draw_points`) is one
+    Scattergl spec per top-level category with the item ids behind its points. Built once: with 50k points, building the
     traces is most of a rerun. Shared by every session and never mutated (traces are copied per figure)."""
     frame = cached_projection(_rec.store, _rec.model_id_, max_points=max_points, seed=ui.settings().seed)
     if frame is None:
@@ -125,8 +126,9 @@ fig.update_layout(dragmode="lasso", legend=dict(itemsizing="constant"))
 event = ui.plot(ui.style(fig, height=680), key="umap", on_select="rerun", selection_mode=("points", "lasso", "box"))
 if not uid:
     notes.append("type a user id to draw their history (open circles) and recommendations (stars)")
+note = "; ".join(notes)
 st.caption(projection_note(frame, len(items)) + " Nearby points have similar text; distances between far-apart "
-           "clusters mean little. " + "; ".join(notes).capitalize() + ".")
+           "clusters mean little." + (f" {note[:1].upper()}{note[1:]}." if note else ""))
 
 points = getattr(getattr(event, "selection", None), "points", None) or []
 ids = [str(trace_ids[p["curve_number"]][p["point_index"]]) for p in points

@@ -427,3 +427,10 @@ def test_map_draws_a_sample_until_asked_for_every_point(shop_copy, monkeypatch):
     no_exception(at)
     assert drawn() == 700
     assert "mapped items drawn" not in "\n".join(c.value for c in at.caption)
+
+    # an unknown user with every point drawn leaves nothing to note: the caption still ends in one sentence
+    at.text_input(key="map_user").input("nobody").run()
+    no_exception(at)
+    assert any("No user 'nobody'" in w.value for w in at.warning)
+    caption = next(c.value for c in at.caption if "items on the map" in c.value)
+    assert caption.endswith("mean little."), caption

@@ -7,6 +7,9 @@ import ui_common as ui
 from crossrec_core.errors import CrossRecError
 from crossrec_core.insights import user_affinity, user_lists
 
+# SVG draws a few hundred markers faster than a WebGL context costs to open; heavy users get WebGL.
+SVG_MAX_EVENTS = 1500
+
 ui.start_page("User")
 store = ui.store()
 ui.require_data()
@@ -66,8 +69,7 @@ with left:
         st.info("No events: a cold-start user. Lists come from the profile text and what is popular.")
     else:
         fig = go.Figure()
-        # SVG draws a few hundred markers faster than a WebGL context costs to open; heavy users get WebGL.
-        trace = go.Scatter if len(events) <= 1500 else go.Scattergl
+        trace = go.Scatter if len(events) <= SVG_MAX_EVENTS else go.Scattergl
         for etype, grp in events.groupby("event_type", sort=False):
             fig.add_trace(trace(
                 x=grp["ts"], y=grp["cat_top"].map(ui.ht), mode="markers", name=etype,

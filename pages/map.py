@@ -13,8 +13,9 @@ from crossrec_core.projection import cached_projection, item_projection, project
 def map_layer(_rec, rkey: tuple, max_points: int, draw_points: int):
     """(projection, points with escaped hover text, layers) for this catalog state, or None when the map has
     to be computed. Each layer ("full": every point, "light": a stratified sample of `draw_points`) is one
-    Scattergl spec per top-level category with the item ids behind its points. Built once: with 50k points, building the
-    traces is most of a rerun. Shared by every session and never mutated (traces are copied per figure)."""
+    Scattergl spec per top-level category with the item ids behind its points. Built once: with 50k points,
+    building the traces is most of a rerun. Shared by every session and never mutated (traces are copied
+    per figure)."""
     frame = cached_projection(_rec.store, _rec.model_id_, max_points=max_points, seed=ui.settings().seed)
     if frame is None:
         return None

@@ -4,10 +4,10 @@ For every page, with warm caches (each page visited once first): the time from n
 main element being visible, and to the end of the page's run — median of N (default 5) — both for
 in-app navigation (a click in the sidebar, as a merchandiser moves around) and for a full page load
 (a bookmark, a shared link). The same is measured on a peer in the same browser: a bare Streamlit app
-with the elements our pages show first (a text input, a plotly bar chart, as many WebGL points as
-the Map page draws by default) and nothing
-of ours, so each figure also reads as a ratio to the floor Streamlit and plotly.js set. Then, in a fresh process, the time of a first UMAP
-on 50,000 random 384-d points (numba compilation included; goal < 60 s).
+with the elements our pages show first (a text input, a plotly bar chart, as many WebGL points as the
+Map page draws by default) and nothing of ours, so each figure also reads as a ratio to the floor that
+Streamlit and plotly.js set. Then, in a fresh process, the time of a first UMAP on 50,000 random 384-d
+points (numba compilation included; goal < 60 s).
 
     .venv/bin/python benchmarks/app.py [--db DEMO.duckdb] [--repeats 5] [--pages Map ...] [--umap-points 50000]
                                        [--skip-umap]
@@ -48,6 +48,7 @@ PAGES = [
     ("Export", "export", '[data-testid="stTextInput"]'),  # whose lists (a new session has no user yet)
     ("Data", "data", '[data-testid="stFileUploader"]'),
 ]
+HOME = "Data"  # the light page each timed click starts from
 
 VISIBLE_JS = """([title, selector]) => {
   const fresh = el => !el.closest('[data-stale="true"]');
@@ -146,35 +147,40 @@ PEER_PAGES = [
     ("Chart", "chart", '[data-testid="stPlotlyChart"] .barlayer'),
     ("Points", "points", '[data-testid="stPlotlyChart"] .legend'),
 ]
+PEER_HOME = "Text"
 # which peer page each of ours compares with (what its main element is)
 PEER_OF = {"Overview": "Chart", "User": "Chart", "Category": "Chart", "Map": "Points", "What-if": "Text",
            "Runs": "Text", "Export": "Text", "Data": "Text"}
 
 
-def browser_bench(base: str, repeats: int, pages: list[tuple[str, str, str]] = PAGES
+def browser_bench(base: str, repeats: int, pages: list[tuple[str, str, str]], home: str
                   ) -> list[tuple[str, float, float, float, float]]:
+    """(title, in-app main, in-app done, full-load main, full-load done) per page. Each timed click starts
+    from `home`, a light page (from the first other page when `home` itself is timed), so every click is a
+    real page change and no heavy page's teardown is counted."""
     from playwright.sync_api import sync_playwright
 
+    selectors = {title: selector for title, _, selector in pages}
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(int(os.environ.get("BENCH_TIMEOUT_MS", 300_000)))
+        page.set_default_timeout(300_000)
+
+        def click(title: str) -> tuple[float, float]:
+            return timed(page, title, selectors[title],
+                         lambda: page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click())
+
         page.goto(base)
         page.wait_for_function(DONE_JS, timeout=300_000)
         print("warming every page once (first map, first model load, first lists)…", flush=True)
-        for title, _, selector in pages:
-            timed(page, title, selector, lambda t=title: page.locator('[data-testid="stSidebarNav"] a', has_text=t).first.click())
+        for title in selectors:
+            click(title)
         for title, path, selector in pages:
             inapp, inapp_done, full, full_done = [], [], [], []
             for _ in range(repeats):
-                # leave for a light page first, so each click is a real page change
-                other = pages[-1][0] if title != pages[-1][0] else pages[0][0]
-                other_sel = dict((t, s) for t, _, s in pages)[other]
-                timed(page, other, other_sel,
-                      lambda: page.locator('[data-testid="stSidebarNav"] a', has_text=other).first.click())
-                a, b = timed(page, title, selector,
-                             lambda: page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click())
+                click(home if title != home else next(t for t in selectors if t != home))
+                a, b = click(title)
                 inapp.append(a)
                 inapp_done.append(b)
                 a, b = timed(page, title, selector, lambda: page.goto(f"{base}/{path}"))
@@ -217,7 +223,8 @@ def main() -> int:
     ap.add_argument("--umap-points", type=int, default=50_000)
     ap.add_argument("--skip-umap", action="store_true")
     ap.add_argument("--skip-pages", action="store_true")
-    ap.add_argument("--pages", nargs="+", metavar="TITLE", help="only these pages, e.g. --pages Map User")
+    ap.add_argument("--pages", nargs="+", metavar="TITLE", choices=[t for t, _, _ in PAGES],
+                    help="only these pages, e.g. --pages Map User")
     args = ap.parse_args()
 
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
@@ -237,9 +244,8 @@ def main() -> int:
                 subprocess.run([str(crossrec), "demo", "--db", str(db), "--quiet"], check=True, cwd=ROOT)
             proc, base = start_server(db, Path(tmp) / "server.log")
             try:
-                # the last page is where each timed click starts from: keep a light one there
-                chosen = [p for p in PAGES if not args.pages or p[0] in args.pages or p is PAGES[-1]]
-                rows = browser_bench(base, args.repeats, chosen)
+                chosen = [p for p in PAGES if not args.pages or p[0] in args.pages or p[0] == HOME]
+                rows = browser_bench(base, args.repeats, chosen, HOME)
             finally:
                 stop_server(proc)
             peer_script = Path(tmp) / "peer_app.py"
@@ -247,8 +253,9 @@ def main() -> int:
             print("the peer: a bare Streamlit app with the same first elements…", flush=True)
             proc, base = start_server(None, Path(tmp) / "peer.log", peer_script)
             try:
-                wanted = {PEER_OF[t] for t, _, _ in chosen} | {"Text"}
-                peer = {r[0]: r for r in browser_bench(base, args.repeats, [p for p in PEER_PAGES if p[0] in wanted])}
+                wanted = {PEER_OF[t] for t, _, _ in chosen} | {PEER_HOME}
+                peer = {r[0]: r for r in browser_bench(base, args.repeats,
+                                                       [p for p in PEER_PAGES if p[0] in wanted], PEER_HOME)}
             finally:
                 stop_server(proc)
         head = f"{'in-app: main element':>21} {'run done':>9} {'full load: main element':>24} {'run done':>9}"

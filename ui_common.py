@@ -214,7 +214,7 @@ def _load_recommender(path: str, run_name: str, _store):
     from crossrec_core.train import load_run
 
     rec = load_run(_store, run_name)
-    # A model pickled by another version of the code can load and then fail on first use: find out now,
+    # A model saved by another version of the code can load and then fail on first use: find out now,
     # and say what to do, instead of failing on every page.
     probe = _store.user_summary()
     probe = probe[probe["events"] > 0]["user_id"].head(1).tolist()

@@ -101,6 +101,17 @@ class Settings:
         d["positive_types"] = list(self.positive_types)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Settings":
+        """The inverse of `to_dict` (keys this version does not know are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        if "db_path" in kw:
+            kw["db_path"] = Path(kw["db_path"])
+        if "positive_types" in kw:
+            kw["positive_types"] = tuple(kw["positive_types"])
+        return cls(**kw)
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 

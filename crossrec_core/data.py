@@ -50,6 +50,19 @@ class Interactions:
     def item_rows(self, item_ids: list[str] | np.ndarray) -> np.ndarray:
         return self.item_index.get_indexer(list(item_ids))
 
+    _STATE_FIELDS = ("item_ids", "user_ids", "X", "bought", "touched", "cat_top", "cat_top_names", "cat_flow",
+                     "cat_flow_names", "popularity", "events", "now")
+
+    def to_state(self, state) -> None:
+        """Write into a modelio.State (the settings belong to the owner and are not repeated)."""
+        state.put_attrs(self, self._STATE_FIELDS)
+
+    @classmethod
+    def from_state(cls, state, settings: Settings) -> "Interactions":
+        values = {name: state.get(name) for name in cls._STATE_FIELDS}
+        return cls(**values, item_index=pd.Index(values["item_ids"]), user_index=pd.Index(values["user_ids"]),
+                   settings=settings)
+
     def history_matrix(self, events: pd.DataFrame, n_rows: int | None = None, row_key: str = "u") -> sp.csr_matrix:
         """Confidence matrix for arbitrary (already coded) events, with this data's weighting."""
         return _confidence(events, n_rows or (int(events[row_key].max()) + 1 if len(events) else 0), self.n_items,

@@ -967,11 +967,7 @@ def build_demo(
 
 
 def _move_artefacts(src, dst, db_path) -> None:
-    """Artefacts of the runs built under the temporary name follow the database to its final name."""
-    from .store import Store
-
-    if not src.exists():
-        return
-    src.rename(dst)
-    with Store(db_path) as store:
-        store.relocate_artefacts(str(src), str(dst))
+    """Artefacts of the runs built under the temporary name follow the database to its final name (runs
+    record their folders relative to the artefacts folder, so nothing in the database changes)."""
+    if src.exists():
+        src.rename(dst)

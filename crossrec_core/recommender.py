@@ -5,7 +5,6 @@ fit changes the next list; item-side models (co-occurrence, ALS, graph, flows) r
 """
 from __future__ import annotations
 
-import pickle
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -23,8 +22,10 @@ from .scorer import FusedScorer, Rules, top_k
 from .signals.base import Context
 
 Progress = Callable[[float, str], None]
-# Bump when the pickled state changes shape: older files then ask for a retrain instead of failing later.
-MODEL_FORMAT = 1
+# Bump when the saved state changes shape: older folders then ask for a retrain instead of failing later.
+# Format 1 was a Python object dump (model.pkl): never read, loading it could run code.
+MODEL_FORMAT = 2
+MODEL_KIND = "crossrec.Recommender"
 OUTPUT_COLUMNS = ["rank", "item_id", "title", "category", "cat_top", "brand", "price", "score", *SIGNALS, "reason"]
 
 
@@ -101,31 +102,74 @@ class Recommender:
 
     # ---- persistence ------------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted state (signals, indices, embeddings) to `path` (a file)."""
-        path = Path(path)
-        state = {k: v for k, v in self.__dict__.items() if k not in ("store", "_encoder", "_item_columns",
-                                                                      "_eval_state")}
-        state["_format"] = MODEL_FORMAT
-        with open(path, "wb") as f:
-            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
-        return path
+    def save(self, folder: str | Path, fingerprint: dict | None = None) -> Path:
+        """Write the fitted state to `folder`: model.npz (arrays), model.json (settings, weights, format,
+        `fingerprint`), items.parquet. Arrays and JSON only: loading it can never run code."""
+        from .modelio import State
+
+        state = State()
+        self.to_state(state)
+        return state.save(folder, {"format": MODEL_FORMAT, "kind": MODEL_KIND, "fingerprint": fingerprint})
+
+    def to_state(self, state) -> None:
+        state.put("settings", {k: v for k, v in self.settings.to_dict().items() if k != "db_path"})
+        state.put("weights", self.weights)
+        state.put("cross_weights", self.cross_weights)
+        state.put("rules", self.rules.to_dict())
+        state.put("items", self.items_)
+        self.data_.to_state(state.sub("data"))
+        if self.embeddings_ is not None:
+            state.put("embeddings", self.embeddings_)
+        state.put("model_id", self.model_id_)
+        self.scorer_.to_state(state.sub("scorer"))
+        users = list(self.profile_vecs_)
+        state.put("profile_users", np.asarray(users, dtype=object))
+        dim = self.embeddings_.shape[1] if self.embeddings_ is not None else 0
+        state.put("profile_vectors", np.stack([self.profile_vecs_[u] for u in users]).astype(np.float32)
+                  if users else np.zeros((0, dim), np.float32))
+        state.put("fingerprint", self.fingerprint_)
+        state.put("fit_seconds", float(self.fit_seconds_))
 
     @classmethod
-    def load(cls, path: str | Path, store=None) -> "Recommender":
-        try:
-            with open(path, "rb") as f:
-                state = pickle.load(f)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError) as exc:
-            raise CrossRecError(f"the fitted model at {path} cannot be read ({type(exc).__name__}); "
-                                "retrain (`crossrec train` or the Runs page)") from None
-        if not isinstance(state, dict) or state.pop("_format", None) != MODEL_FORMAT:
-            raise CrossRecError(f"the fitted model at {path} was saved by another version of CrossRec; "
-                                "retrain (`crossrec train` or the Runs page)")
-        rec = cls.__new__(cls)
-        rec.__dict__.update(state)
-        rec.store, rec._encoder = store, None
+    def from_state(cls, state, store=None) -> "Recommender":
+        settings = Settings.from_dict(state.get("settings"))
+        if store is not None:
+            settings = settings.replace(db_path=Path(store.path))
+        rec = cls(settings, state.get("weights"), Rules.from_dict(state.get("rules")), state.get("cross_weights"))
+        rec.items_ = state.get("items")
+        rec.data_ = Interactions.from_state(state.sub("data"), settings)
+        rec.embeddings_ = state.get("embeddings", None)
+        rec.model_id_ = state.get("model_id")
+        rec.scorer_ = FusedScorer.from_state(state.sub("scorer"), settings, rec.data_)
+        rec.profile_vecs_ = dict(zip(state.get("profile_users"), state.get("profile_vectors")))
+        rec.fingerprint_ = state.get("fingerprint")
+        rec.fit_seconds_ = state.get("fit_seconds")
+        rec.store = store
         return rec
+
+    @classmethod
+    def load(cls, folder: str | Path, store=None, fingerprint: dict | None = None) -> "Recommender":
+        """Read a folder written by `save`. An older version's model.pkl is refused unread; with
+        `fingerprint`, a folder written for another database or run is refused."""
+        from .modelio import MODEL_JSON, State
+
+        folder = Path(folder)
+        if folder.name == "model.pkl" or (folder / "model.pkl").exists() and not (folder / MODEL_JSON).exists():
+            raise CrossRecError(f"the fitted model in {folder} is an old model.pkl, which CrossRec no longer "
+                                "reads (it could run code); retrain with `crossrec train`")
+        header, state = State.load(folder)
+        if header.get("kind") != MODEL_KIND or header.get("format") != MODEL_FORMAT:
+            raise CrossRecError(f"the fitted model in {folder} was saved by another version of CrossRec; "
+                                "retrain with `crossrec train`")
+        if fingerprint is not None and header.get("fingerprint") != fingerprint:
+            raise CrossRecError(f"the fitted model in {folder} belongs to another database or run, not "
+                                f"{'this one' if store is None else store.path}; refusing to serve it "
+                                "(retrain with `crossrec train`)")
+        try:
+            return cls.from_state(state, store)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CrossRecError(f"the fitted model in {folder} is incomplete ({type(exc).__name__}: {exc}); "
+                                "retrain with `crossrec train`") from None
 
     def with_weights(self, weights: dict[str, float] | None = None, rules: Rules | None = None) -> "Recommender":
         """The same fitted signals with other weights and/or rules (no refit): what-if and tuning."""

@@ -69,6 +69,15 @@ class CategoryMatcher:
         self._names = set(self.top) | set(self.sub) | set(self.full)
         self._lower = {n.lower(): n for n in self._names}
 
+    def to_state(self, state) -> None:
+        state.put("top", self.top)
+        state.put("sub", self.sub)
+        state.put("full", self.full)
+
+    @classmethod
+    def from_state(cls, state) -> "CategoryMatcher":
+        return cls(state.get("top"), state.get("sub"), state.get("full"))
+
     def resolve(self, name: str) -> str:
         """The canonical category name, case-insensitively; a clear error when there is none."""
         if name in self._names:
@@ -136,6 +145,31 @@ class FusedScorer:
             self.matcher_ = CategoryMatcher(items["cat_top"].to_numpy(), items["cat_sub"].to_numpy(),
                                             items["category"].to_numpy())
         return self
+
+    def to_state(self, state) -> None:
+        """Weights, rules, each fitted signal and the category matcher into a modelio.State (the
+        Interactions are the owner's: `from_state` is given them back)."""
+        state.put("weights", self.weights)
+        state.put("cross_weights", self.cross_weights)
+        state.put("rules", self.rules.to_dict())
+        state.put("signals", list(self.signals_ or {}))
+        for name, sig in (self.signals_ or {}).items():
+            sig.to_state(state.sub(f"signal.{name}"))
+        if self.matcher_ is not None:
+            self.matcher_.to_state(state.sub("matcher"))
+
+    @classmethod
+    def from_state(cls, state, settings: Settings, data: Interactions) -> "FusedScorer":
+        from .signals import SIGNAL_CLASSES
+
+        signals = {name: SIGNAL_CLASSES[name].from_state(state.sub(f"signal.{name}"), settings)
+                   for name in state.get("signals")}
+        scorer = cls(settings, state.get("weights"), Rules.from_dict(state.get("rules")), signals,
+                     state.get("cross_weights"))
+        scorer.data_ = data
+        if "matcher.top" in state:
+            scorer.matcher_ = CategoryMatcher.from_state(state.sub("matcher"))
+        return scorer
 
     def with_weights(self, weights: dict[str, float], rules: Rules | None = None,
                      cross_weights: dict[str, float] | None = None) -> "FusedScorer":

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import threading
+import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,6 +106,8 @@ class Store:
             self.con.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
             )
+            # the database's identity: fitted models record it and are refused by any other database
+            self.con.execute("INSERT OR IGNORE INTO meta VALUES ('database_id', ?)", [uuid.uuid4().hex])
         else:
             tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
             if "items" not in tables:
@@ -112,6 +115,15 @@ class Store:
                 raise CrossRecError(f"{self.path} is not a CrossRec database (no items table)")
 
     # ---- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def artefact_dir(self) -> Path:
+        """Where the fitted models of this database's runs live: beside the file, whatever the cwd."""
+        return Path(str(self.path.absolute()) + ".artefacts")
+
+    def database_id(self) -> str | None:
+        """A random id written when the database was created (None: an older file opened read-only)."""
+        return self._one("SELECT value FROM meta WHERE key = 'database_id'")
 
     def close(self) -> None:
         with self._lock:
@@ -610,12 +622,6 @@ class Store:
             if not con.execute("SELECT count(*) FROM runs WHERE name = ?", [name]).fetchall()[0][0]:
                 raise CrossRecError(f"no run named '{name}'")
             _x(con, "UPDATE runs SET serving = (name = ?)", [name])
-
-    def relocate_artefacts(self, old_prefix: str, new_prefix: str) -> None:
-        """Point runs at a moved artefact folder (after the database file itself was moved)."""
-        with self.transaction() as con:
-            _x(con, "UPDATE runs SET artefact_path = replace(artefact_path, ?, ?) WHERE artefact_path IS NOT NULL",
-               [old_prefix, new_prefix])
 
     def run_names(self) -> list[str]:
         return self._column("SELECT name FROM runs ORDER BY run_id")

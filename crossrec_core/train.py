@@ -3,12 +3,19 @@ against the baselines, fit on all data for serving, and record the run atomicall
 
 Atomic means: artefacts are written to a temporary folder, renamed into place, and only then is the
 run row inserted (one transaction). A crash or SIGKILL at any point leaves no row, and the serving run
-stays what it was; stray folders are swept on the next train.
+stays what it was; stray folders are swept on the next train, and a failed save removes its own at once.
+
+A run's name is a label (stored as data, never a path). Its model lives in `<db>.artefacts/<id>/`, a
+generated id recorded relative to the artefacts folder and resolved against the database file, never
+the working directory; the model records the database's id and the folder id, and is refused by any
+other database or run.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import time
+import unicodedata
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,8 +30,8 @@ from .recommender import Recommender
 from .scorer import FusedScorer
 
 Progress = Callable[[float, str], None]
-MODEL_FILE = "model.pkl"
-EVAL_FILE = "eval.pkl"
+MAX_RUN_NAME = 100
+_RUN_FOLDER = re.compile(r"[0-9a-f]{32}")
 
 
 def _sub(progress: Progress | None, lo: float, hi: float) -> Progress | None:
@@ -174,6 +181,38 @@ def evaluate_weights(
 # ---- runs ---------------------------------------------------------------------------------------
 
 
+def check_run_name(name: str | None) -> str | None:
+    """A run name as a label: surrounding spaces dropped; control characters or more than MAX_RUN_NAME
+    characters rejected in one line. `/` and `..` are fine: a name never becomes a path."""
+    if name is None:
+        return None
+    name = name.strip()
+    if not name:
+        return None
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        raise CrossRecError(f"run name contains the control character U+{ord(bad):04X}; use printable characters")
+    if len(name) > MAX_RUN_NAME:
+        raise CrossRecError(f"run name has {len(name)} characters, more than the limit of {MAX_RUN_NAME}")
+    return name
+
+
+def run_folder(store, run: dict) -> Path:
+    """The model folder of a recorded run, inside this database's artefacts folder."""
+    rel = run.get("artefact_path")
+    if not rel:
+        raise CrossRecError(f"run '{run['name']}' has no fitted model (it was an evaluation)")
+    if not _RUN_FOLDER.fullmatch(str(rel)):
+        raise CrossRecError(f"run '{run['name']}' was recorded by an older CrossRec (its model is not in "
+                            f"{store.artefact_dir}); retrain with `crossrec train`")
+    return store.artefact_dir / str(rel)
+
+
+def run_fingerprint(store, folder_id: str) -> dict:
+    """What a model records about where it belongs: the database's id and its own folder id."""
+    return {"database_id": store.database_id(), "run_folder": folder_id}
+
+
 def _sweep(artefacts: Path, keep: set[str]) -> None:
     """Remove temporary and orphaned artefact folders (from crashed or killed runs)."""
     if not artefacts.exists():
@@ -210,6 +249,7 @@ def train(
     changed since the last one, so that page opens instantly; a failure there does not undo the run."""
     settings = settings or Settings(db_path=store.path)
     t0 = time.perf_counter()
+    name = check_run_name(name)
     if name is not None and name in store.run_names():
         raise CrossRecError(f"a run named '{name}' already exists; choose another --name")
     name = name or _run_name(store)
@@ -239,13 +279,17 @@ def train(
                                             embeddings=embeddings, progress=_sub(progress, 0.35, 0.75))
     rec = Recommender(settings, weights, cross_weights=cross_weights).fit(store, _sub(progress, 0.75, 0.95))
 
-    artefacts = settings.artefact_dir
+    artefacts = store.artefact_dir
     artefacts.mkdir(parents=True, exist_ok=True)
-    _sweep(artefacts, set(store.run_names()))
-    tmp = artefacts / f"tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    rec.save(tmp / MODEL_FILE)
-    final = artefacts / name
+    _sweep(artefacts, {str(p) for p in store.runs()["artefact_path"].dropna()})
+    folder_id = uuid.uuid4().hex
+    tmp = artefacts / f"tmp-{folder_id}"
+    try:
+        rec.save(tmp, fingerprint=run_fingerprint(store, folder_id))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk must not stay full of a half-written model
+        raise
+    final = artefacts / folder_id
     tmp.rename(final)
     if progress:
         progress(0.97, "recording the run")
@@ -255,7 +299,7 @@ def train(
     try:
         store.add_run(name=name, kind="train", fingerprint=store.fingerprint(), settings=settings.to_dict(),
                       weights=weights, metrics=metrics, duration_s=time.perf_counter() - t0,
-                      artefact_path=str(final), serve=True)
+                      artefact_path=folder_id, serve=True)
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
@@ -311,14 +355,10 @@ def load_run(store, name: str) -> Recommender:
     run = store.run(name)
     if run is None:
         raise CrossRecError(f"no run named '{name}'")
-    if not run.get("artefact_path"):
-        raise CrossRecError(f"run '{name}' has no fitted model (it was an evaluation)")
-    path = Path(run["artefact_path"]) / MODEL_FILE
-    if not path.exists():  # the database and its .artefacts folder were moved together
-        path = Path(str(store.path) + ".artefacts") / name / MODEL_FILE
-    if not path.exists():
-        raise CrossRecError(f"the fitted model of run '{name}' is missing at {path}; retrain")
-    return Recommender.load(path, store)
+    folder = run_folder(store, run)
+    if not folder.is_dir():
+        raise CrossRecError(f"the fitted model of run '{name}' is missing at {folder}; retrain with `crossrec train`")
+    return Recommender.load(folder, store, fingerprint=run_fingerprint(store, folder.name))
 
 
 def compare_runs(store, name_a: str, name_b: str, settings: Settings | None = None, n_users: int = 200) -> dict:

@@ -9,6 +9,7 @@ import streamlit as st
 import ui_common as ui
 from crossrec_core.config import SIGNALS
 from crossrec_core.errors import CrossRecError
+from crossrec_core.train import check_run_name
 
 METRICS = ["recall", "ndcg", "cross_recall", "hit_rate", "mrr", "coverage", "diversity", "novelty"]
 
@@ -66,8 +67,14 @@ with st.expander("Train a new run", expanded=runs.empty or running, icon=":mater
         submitted = st.form_submit_button("Start training", type="primary", disabled=running,
                                           icon=":material/play_arrow:")
     if submitted:
-        name = name.strip()
-        if name and name in set(runs["name"]):
+        try:
+            name = check_run_name(name) or ""
+        except CrossRecError as exc:
+            ui.error(exc)
+            name = None
+        if name is None:
+            pass
+        elif name and name in set(runs["name"]):
             st.error(f"A run named '{ui.md(name)}' exists already: choose another name.")
         elif not learn and sum(weights.values()) <= 0:
             st.error("At least one weight must be above 0.")
@@ -133,7 +140,7 @@ try:
 except CrossRecError as exc:
     ui.error(exc)
     ui.stop()
-except Exception as exc:  # noqa: BLE001  e.g. a model pickled by an older version of the code
+except Exception as exc:  # noqa: BLE001  e.g. a model saved by an older version of the code
     ui.error(f"These two runs cannot be compared: {type(exc).__name__}: {exc}. A run trained by another version "
              "of CrossRec may need retraining.")
     ui.stop()

@@ -162,11 +162,20 @@ def test_new_event_changes_next_list_without_refit(tmp_path):
     assert camera in evidence  # the new purchase is named as the evidence
 
 
-def test_save_and_load_round_trip(rec, tmp_path):
-    user = _user_with_history(rec)
-    path = rec.save(tmp_path / "model.pkl")
-    again = Recommender.load(path, rec.store)
-    pd.testing.assert_frame_equal(rec.recommend(user, k=10), again.recommend(user, k=10))
+def test_save_and_load_round_trip_gives_the_same_lists_in_every_mode(rec, tmp_path):
+    """The model folder holds arrays, JSON and Parquet only, and serves exactly the lists it was saved with."""
+    users = rec.store.user_summary().query("events > 0")["user_id"].head(40).tolist()
+    folder = rec.save(tmp_path / "run")
+    assert sorted(p.name for p in folder.iterdir()) == ["data.events.parquet", "items.parquet", "model.json", "model.npz"]
+    again = Recommender.load(folder, rec.store)
+    top = rec.items_["cat_top"].iloc[0]
+    for mode, category in (("all", None), ("cross", None), ("target", top)):
+        for (u, a), (_, b) in zip(rec.recommend_batch(users, k=10, mode=mode, category=category),
+                                  again.recommend_batch(users, k=10, mode=mode, category=category)):
+            pd.testing.assert_frame_equal(a, b, obj=f"{mode} list of {u}")
+    seeds = rec.items_["item_id"].iloc[:2].tolist()
+    pd.testing.assert_frame_equal(rec.recommend_for_items(seeds, k=10, explain=True),
+                                  again.recommend_for_items(seeds, k=10, explain=True))
 
 
 def _cli(*args):

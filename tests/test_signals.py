@@ -398,11 +398,15 @@ def test_signal_fit_returns_self(shop, embeddings):
         assert sig.fit(data, embeddings) is sig
 
 
-def test_fitted_signals_pickle_and_score_the_same(shop, fitted, embeddings):
-    import pickle
+def test_fitted_signals_saved_as_arrays_and_json_score_the_same(shop, fitted, embeddings, tmp_path):
+    from crossrec_core.modelio import State
 
     _, _, data = shop
     ctx = _ctx(data, [[("p1", "purchase"), ("g1", "view")], []], embeddings)
     for name, sig in fitted.items():
-        back = pickle.loads(pickle.dumps(sig, protocol=pickle.HIGHEST_PROTOCOL))
+        state = State()
+        sig.to_state(state.sub(name))
+        state.save(tmp_path / name, {})
+        _, loaded = State.load(tmp_path / name)
+        back = type(sig).from_state(loaded.sub(name), sig.settings)
         assert np.array_equal(back.score(ctx), sig.score(ctx)), name

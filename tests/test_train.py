@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -45,7 +47,8 @@ def test_run_is_recorded_with_weights_metrics_and_artefact(trained_db):
     assert set(slices["all"]) == MODELS
     assert set(slices["all"]["crossrec"]) == METRICS
     assert slices["all"]["crossrec"]["users"] > 50
-    assert Path(first["artefact_path"], "model.pkl").exists()
+    folder = Path(str(trained_db) + ".artefacts", first["artefact_path"])
+    assert sorted(p.name for p in folder.iterdir()) == ["data.events.parquet", "items.parquet", "model.json", "model.npz"]
     given = store_weights(trained_db, "given")
     assert given == {s: 1.0 for s in SIGNALS}
 
@@ -86,15 +89,12 @@ def _digest(path: Path) -> str:
 def test_killed_training_leaves_runs_and_serving_artefacts_as_before(trained_db, tmp_path, kill_at):
     path = tmp_path / "kill.duckdb"
     path.write_bytes(Path(trained_db).read_bytes())
-    src_art = Path(str(trained_db) + ".artefacts")
     dst_art = Path(str(path) + ".artefacts")
-    for run in ("first", "given"):
-        (dst_art / run).mkdir(parents=True)
-        (dst_art / run / "model.pkl").write_bytes((src_art / run / "model.pkl").read_bytes())
+    shutil.copytree(str(trained_db) + ".artefacts", dst_art)
     with Store(path) as store:
-        store.relocate_artefacts(str(src_art), str(dst_art))
         runs_before = store.runs().drop(columns=["created_at"]).to_json()
-    model_before = _digest(dst_art / "given" / "model.pkl")
+        given = dst_art / store.run("given")["artefact_path"] / "model.npz"
+    model_before = _digest(given)
     script = textwrap.dedent(f"""
         import os, signal
         from crossrec_core.config import Settings
@@ -113,14 +113,13 @@ def test_killed_training_leaves_runs_and_serving_artefacts_as_before(trained_db,
         assert store.run()["name"] == "given"
         rec = serving_recommender(store)
         assert rec.weights == {s: 1.0 for s in SIGNALS}
-    assert _digest(dst_art / "given" / "model.pkl") == model_before
-    assert not (dst_art / "doomed").exists() or kill_at == "recording the run"
+    assert _digest(given) == model_before
+    if kill_at != "recording the run":
+        assert sorted(p.name for p in dst_art.iterdir()) == sorted(json.loads(runs_before)["artefact_path"].values())
 
 
 def test_a_moved_database_keeps_its_runs(trained_db, tmp_path):
     """The .artefacts folder travels with the database file: runs load from the new place."""
-    import shutil
-
     moved = tmp_path / "elsewhere" / "shop.duckdb"
     moved.parent.mkdir()
     shutil.copy(trained_db, moved)
@@ -137,20 +136,19 @@ def test_a_moved_database_keeps_its_runs(trained_db, tmp_path):
 
 
 def test_a_model_from_another_version_asks_for_a_retrain(trained_db, tmp_path):
-    import pickle
-
     from crossrec_core.recommender import Recommender
 
     with Store(trained_db, read_only=True) as store:
-        src = Path(store.run("first")["artefact_path"], "model.pkl")
-    state = pickle.loads(src.read_bytes())
-    state["_format"] = -1
-    old = tmp_path / "old.pkl"
-    old.write_bytes(pickle.dumps(state))
-    with pytest.raises(CrossRecError, match="another version of CrossRec; retrain"):
+        src = Path(str(trained_db) + ".artefacts", store.run("first")["artefact_path"])
+    old = tmp_path / "old"
+    shutil.copytree(src, old)
+    doc = json.loads((old / "model.json").read_text())
+    (old / "model.json").write_text(json.dumps({**doc, "format": -1}))
+    with pytest.raises(CrossRecError, match="another version of CrossRec; retrain with `crossrec train`"):
         Recommender.load(old)
-    broken = tmp_path / "broken.pkl"
-    broken.write_bytes(src.read_bytes()[: 200])
+    broken = tmp_path / "broken"
+    shutil.copytree(src, broken)
+    (broken / "model.npz").write_bytes((src / "model.npz").read_bytes()[:200])
     with pytest.raises(CrossRecError, match="cannot be read"):
         Recommender.load(broken)
 

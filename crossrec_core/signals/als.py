@@ -45,6 +45,8 @@ class ALSSignal(Signal):
     """implicit ALS item factors; user factors solved from the current history at score time."""
 
     name = "als"
+    options = ("confidence", "solver", "num_threads", "use_gpu")
+    state_fields = ("item_factors_", "YtY_", "factors_", "fitted_")
 
     def __init__(self, settings: Settings | None = None, *, confidence: str = "log", solver: str = "numpy",
                  num_threads: int = 0, use_gpu: bool | None = None):
@@ -116,6 +118,7 @@ class ALSSignal(Signal):
             Y = np.zeros((data.n_items, k), dtype=np.float32)
             YtY = np.zeros((k, k))
         self.model_ = model
+        self.fitted_ = model is not None
         self.item_factors_ = Y
         self.YtY_ = YtY
         self.factors_ = k
@@ -127,11 +130,27 @@ class ALSSignal(Signal):
         """B × k factors of users whose current histories are the rows of X (zeros: no history)."""
         C = self.confidence_matrix(X)
         B = C.shape[0]
-        if self.model_ is None or B == 0:
+        if not self.fitted_ or B == 0:
             return np.zeros((B, self.factors_), dtype=np.float32)
         if self.solver == "implicit":
-            return np.asarray(self.model_.recalculate_user(np.arange(B), C), dtype=np.float32)
+            return np.asarray(self._implicit_model().recalculate_user(np.arange(B), C), dtype=np.float32)
         return self._solve_numpy(C)
+
+    @classmethod
+    def from_state(cls, state, settings: Settings) -> "ALSSignal":
+        obj = super().from_state(state, settings)
+        obj.model_ = None  # implicit's model object is rebuilt from the factors when solver="implicit" asks
+        return obj
+
+    def _implicit_model(self):
+        """implicit's CPU model holding the fitted item factors (rebuilt after a load)."""
+        if self.model_ is None:
+            model = self.make_model()
+            if hasattr(model, "to_cpu"):
+                model = model.to_cpu()
+            model.item_factors = self.item_factors_
+            self.model_ = model
+        return self.model_
 
     def _system(self, idx: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A_u (k × k) and b_u (k) of one user's ALS step from history positions and confidences."""
@@ -167,7 +186,7 @@ class ALSSignal(Signal):
         items = np.asarray(items)
         C = self.confidence_matrix(ctx.X[row])
         hist, c = C.indices, C.data.astype(np.float64)
-        if len(hist) == 0 or self.model_ is None:
+        if len(hist) == 0 or not self.fitted_:
             return [[] for _ in items]
         A, _ = self._system(hist, c)
         W = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), self.item_factors_[items].T.astype(np.float64))

@@ -31,9 +31,14 @@ class Context:
 
 
 class Signal:
-    """Base class: subclasses set `name` and implement `fit` and `score`."""
+    """Base class: subclasses set `name` and implement `fit` and `score`.
+
+    Saving (crossrec_core.modelio): `options` names the constructor's keyword arguments and
+    `state_fields` the fitted attributes; `to_state`/`from_state` write and read both (arrays and JSON only)."""
 
     name: str = "signal"
+    options: tuple[str, ...] = ()
+    state_fields: tuple[str, ...] = ()
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
@@ -44,6 +49,17 @@ class Signal:
     def score(self, ctx: Context) -> np.ndarray:
         """B × n_items raw scores (higher = better); not normalised."""
         raise NotImplementedError
+
+    def to_state(self, state) -> None:
+        """Write the options and fitted attributes into a modelio.State."""
+        state.put("options", {o: getattr(self, o) for o in self.options})
+        state.put_attrs(self, self.state_fields)
+
+    @classmethod
+    def from_state(cls, state, settings: Settings) -> "Signal":
+        obj = cls(settings, **state.get("options"))
+        state.get_attrs(obj, cls.state_fields)
+        return obj
 
     def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[list[tuple[int, float]]]:
         """For user `row` of ctx and each of `items`: the history items (position, share) that drove the

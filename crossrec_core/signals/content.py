@@ -17,6 +17,7 @@ class ContentSignal(Signal):
     """score = ctx.profile @ Eᵀ; evidence = the history items most similar to the candidate."""
 
     name = "content"
+    state_fields = ("embeddings_", "has_embedding_", "n_items_")
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "ContentSignal":
         if embeddings is None:

@@ -95,6 +95,8 @@ class CoocSignal(Signal):
     """Shrunk-cosine item kNN on co-occurrence; score = (weighted current history) @ S."""
 
     name = "cooc"
+    options = ("weighting", "query")
+    state_fields = ("S_", "item_users_", "n_users_", "n_items_")
 
     def __init__(self, settings: Settings | None = None, *, weighting: str = "binary", query: str = "log"):
         super().__init__(settings)

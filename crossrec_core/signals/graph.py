@@ -39,6 +39,8 @@ class GraphSignal(Signal):
     """RP3beta item-item walk; score = normalised current history @ W."""
 
     name = "graph"
+    options = ("weighting", "query")
+    state_fields = ("W_", "degree_")
 
     def __init__(self, settings: Settings | None = None, *, weighting: str = "binary", query: str = "log"):
         super().__init__(settings)

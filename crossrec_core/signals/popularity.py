@@ -16,6 +16,7 @@ class PopularitySignal(Signal):
     """score[u, i] = log1p(decayed popularity of i), identical for every user."""
 
     name = "popularity"
+    state_fields = ("popularity_", "scores_")
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "PopularitySignal":
         pop = np.nan_to_num(np.asarray(data.popularity, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)

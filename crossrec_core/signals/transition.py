@@ -93,6 +93,9 @@ class TransitionSignal(Signal):
     """Category flow A → B (first touches), weighted by the user's category affinity."""
 
     name = "transition"
+    options = ("shrink",)
+    state_fields = ("cat_flow_", "cat_names_", "users_from_", "users_pair_", "base_", "p_", "lift_", "strength_",
+                    "n_users_", "within_")
 
     def __init__(self, settings: Settings | None = None, *, shrink: float = 10.0):
         super().__init__(settings)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .config import Settings, default_db_path
-from .errors import CrossRecError, DatabaseLockedError
+from .errors import CrossRecError, DatabaseLockedError, environment_error
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -87,7 +87,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         with _open(args, write=True, create=True) as store, progress_bar(not args.quiet) as progress:
             report = store.ingest_files(args.items, args.events, args.users, encoding=args.encoding,
                                         settings=_settings(args), progress=progress)
-    except CrossRecError as exc:
+    except (CrossRecError, OSError) as exc:  # OSError: an unreadable file, a full disk
         if created and not isinstance(exc, DatabaseLockedError):
             # a failed first load leaves no empty database behind: the file is as before (absent)
             for leftover in (db, Path(f"{db}.wal")):
@@ -247,9 +247,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 @command
 def cmd_export(args: argparse.Namespace) -> int:
     """Recommendation lists to an Excel-safe CSV, one row per (user, rank)."""
-    from .export import write_csv
+    from .export import check_out_path, write_csv
     from .ingest import read_table
 
+    check_out_path(args.out, args.db, force=args.force)
     with _open(args) as store:
         if args.users:
             table = read_table(args.users, "users")
@@ -344,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", parents=[common], help="recommendation lists to an Excel-safe CSV")
     p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument("--force", action="store_true", help="replace --out when it exists")
     p.add_argument("--users", help="CSV/Parquet with a user_id column (default: every user)")
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--mode", default="all", choices=["all", "cross", "target"])
@@ -363,22 +365,45 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a full disk or a closed pipe on stdout shows here, not after main returns
+        return code
     except CrossRecError as exc:
         print(f"crossrec {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"crossrec {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `crossrec stats | head`: the reader has all it wanted; leave quietly
+        _silence_stdout()
+        return 2
     except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
         import os
 
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            _silence_stdout()  # stdout itself failed (e.g. > a full disk): nothing more may go there
+        reason = environment_error(exc)
+        if reason is not None:
+            print(f"crossrec {args.command}: {reason}", file=sys.stderr)
+            return 2
         if os.environ.get("CROSSREC_DEBUG"):
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""
         print(f"crossrec {args.command}: internal error: {type(exc).__name__}: {first} "
               f"(set CROSSREC_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail a second time."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -930,12 +930,16 @@ def build_demo(
     """
     from pathlib import Path
 
-    from .store import Store
+    from .store import Store, connect
 
     def part(lo: float, hi: float):
         return (lambda f, m: progress(lo + (hi - lo) * f, m)) if progress else None
 
     path = Path(settings.db_path)
+    if force and path.exists():
+        # the one-writer rule: a file another process holds (the dashboard) is not replaced under it;
+        # found out now, before minutes of building (and checked again, holding it, at the swap)
+        connect(path).close()
     tmp = path.with_name(path.name + ".building")
     for leftover in (tmp, Path(str(tmp) + ".wal")):
         leftover.unlink(missing_ok=True)
@@ -955,14 +959,19 @@ def build_demo(
 
             train_run(store, tmp_settings, name="demo-initial", project=True, progress=part(0.4, 1.0))
         stats = store.stats()
-    if force:
-        path.unlink(missing_ok=True)
-        Path(str(path) + ".wal").unlink(missing_ok=True)
-        import shutil
+    holder = connect(path) if force and path.exists() else None  # nobody else may open it mid-swap
+    try:
+        if force:
+            path.unlink(missing_ok=True)
+            Path(str(path) + ".wal").unlink(missing_ok=True)
+            import shutil
 
-        shutil.rmtree(settings.artefact_dir, ignore_errors=True)
-    tmp.rename(path)
-    _move_artefacts(tmp_settings.artefact_dir, settings.artefact_dir, path)
+            shutil.rmtree(settings.artefact_dir, ignore_errors=True)
+        tmp.rename(path)
+        _move_artefacts(tmp_settings.artefact_dir, settings.artefact_dir, path)
+    finally:
+        if holder is not None:
+            holder.close()
     return stats
 
 

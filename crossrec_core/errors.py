@@ -1,6 +1,8 @@
 """Errors a user can act on: one line that says what is wrong and where."""
 from __future__ import annotations
 
+import re
+
 
 class CrossRecError(Exception):
     """A problem with the user's input or environment; its message is shown as is, one line."""
@@ -18,3 +20,27 @@ class ValidationError(CrossRecError):
 
 class DatabaseLockedError(CrossRecError):
     """Another process holds the DuckDB file (DuckDB allows one writer or many readers)."""
+
+
+def environment_error(exc: BaseException) -> str | None:
+    """One line for a problem of the machine rather than of CrossRec (a full disk, a file the user may not
+    read or write, a read-only file system), from an OSError or DuckDB's IOException; None otherwise."""
+    import errno
+
+    if isinstance(exc, OSError):
+        code, where = exc.errno, f" ({exc.filename})" if exc.filename else ""
+    else:
+        text = str(exc)
+        code = next((c for c, words in ((errno.ENOSPC, "No space left"), (errno.EACCES, "Permission denied"),
+                                        (errno.EROFS, "Read-only file system")) if words in text), None)
+        found = re.search(r'"([^"]+)"', text)
+        where = f" ({found.group(1)})" if found else ""
+    if code == errno.ENOSPC:
+        return f"no space left on the device{where}: free some space and run it again"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"permission denied{where}: this user may not read or write it"
+    if code == errno.EROFS:
+        return f"read-only file system{where}: write somewhere else"
+    if isinstance(exc, OSError) and code is not None:
+        return f"{exc.strerror or type(exc).__name__}{where}"
+    return None

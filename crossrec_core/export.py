@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
 from .config import SIGNALS
+from .errors import CrossRecError
 
 Progress = Callable[[float, str], None]
 COLUMNS = ["user_id", "rank", "item_id", "title", "category", "score", *SIGNALS, "reason"]
@@ -43,6 +44,32 @@ def write_stream(rec, out: BinaryIO, user_ids: Sequence[str], *, k: int = 20, mo
     text.flush()
     text.detach()
     return n
+
+
+def check_out_path(out_path: str | Path, db_path: str | Path, *, force: bool = False) -> Path:
+    """Refuse an --out that would destroy data, in one line: the database itself, any file DuckDB or
+    CrossRec keeps beside it (.wal, .tmp, the artefacts folder), any DuckDB database, a folder, a
+    missing parent folder, or an existing file unless `force`."""
+    out = Path(out_path)
+    target = out.resolve()
+    db = Path(db_path).resolve()
+    owned = [db, Path(f"{db}.wal"), Path(f"{db}.tmp"), Path(f"{db}.artefacts")]
+    for path in owned:
+        if target == path or path in target.parents:
+            raise CrossRecError(f"--out {out} is {'the database itself' if path == db else 'a file the database owns'}"
+                                f" ({path.name}); write the CSV somewhere else")
+    if target.is_dir():
+        raise CrossRecError(f"--out {out} is a folder; give a file name, e.g. {out / 'recs.csv'}")
+    if not target.parent.is_dir():
+        raise CrossRecError(f"--out {out}: the folder {out.parent} does not exist")
+    if target.exists():
+        from .store import what_file
+
+        if what_file(target) is None:
+            raise CrossRecError(f"--out {out} is a DuckDB database; write the CSV somewhere else")
+        if not force:
+            raise CrossRecError(f"--out {out} exists already; pass --force to replace it")
+    return out
 
 
 def write_csv(rec, out_path: str | Path, user_ids: Sequence[str], *, k: int = 20, mode: str = "all",

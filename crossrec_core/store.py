@@ -78,6 +78,56 @@ def _lock_holder(message: str) -> str:
     return f"PID {m.group(1)}" if m else "another process"
 
 
+def what_file(path: Path) -> str | None:
+    """None when `path` is a DuckDB database file (or does not exist); else what it is, in a few words.
+
+    DuckDB opens an existing CSV, Parquet or JSON file as an empty in-memory database, so a load into
+    `--db x.csv` would report success and keep nothing: such a path is refused before connecting."""
+    if not path.exists():
+        return None
+    if path.is_dir():
+        return "a folder"
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head[8:12] == b"DUCK":
+        return None
+    if not head:
+        return "an empty file"
+    if head[:4] == b"PAR1":
+        return "a Parquet file"
+    if head.startswith(b"SQLite format 3"):
+        return "an SQLite database"
+    if head[:2] == b"PK":
+        return "a zip file (an Excel workbook?)"
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text[:1] in (b"{", b"["):
+        return "a JSON file"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "a file that is not a DuckDB database"
+    return "a text file (CSV?)"
+
+
+def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to a database file, or one line saying why not (not DuckDB, held, unreadable)."""
+    what = what_file(path)
+    if what is not None:
+        raise CrossRecError(f"{path} is {what}, not a DuckDB database: give --db a DuckDB file or a new path")
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        msg = str(exc)
+        if "lock" in msg.lower():
+            raise DatabaseLockedError(
+                f"database {path} is held by {_lock_holder(msg)} (a running dashboard or another "
+                f"crossrec command); stop it or use another --db"
+            ) from None
+        raise CrossRecError(f"cannot open database {path}: {msg.splitlines()[0]}") from None
+    except duckdb.Error as exc:
+        raise CrossRecError(f"{path} is not a CrossRec database ({str(exc).splitlines()[0]})") from None
+
+
 class Store:
     """A DuckDB file with CrossRec's tables. Use as a context manager or call `close()`."""
 
@@ -88,18 +138,7 @@ class Store:
             if read_only or not create:
                 raise CrossRecError(f"no database at {self.path}: run `crossrec demo` or `crossrec ingest` first")
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
-            msg = str(exc)
-            if "lock" in msg.lower():
-                raise DatabaseLockedError(
-                    f"database {self.path} is held by {_lock_holder(msg)} (a running dashboard or another "
-                    f"crossrec command); stop it or use another --db"
-                ) from None
-            raise CrossRecError(f"cannot open database {self.path}: {msg.splitlines()[0]}") from None
-        except duckdb.Error as exc:
-            raise CrossRecError(f"{self.path} is not a CrossRec database ({str(exc).splitlines()[0]})") from None
+        self.con = connect(self.path, read_only=read_only)
         self._lock = threading.RLock()
         if not read_only:
             self.con.execute(_SCHEMA)

@@ -67,5 +67,6 @@ def test_cli_export(small_shop_db, tmp_path):
     assert set(df["user_id"]) == set(ids) and df["rank"].max() == 3
     pd.DataFrame({"user_id": ["ghost"]}).to_csv(users, index=False)
     bad = subprocess.run([sys.executable, "-m", "crossrec_core.cli", "export", "--db", str(small_shop_db),
-                          "--out", str(out), "--users", str(users), "--quiet"], capture_output=True, text=True)
+                          "--out", str(out), "--force", "--users", str(users), "--quiet"], capture_output=True,
+                         text=True)
     assert bad.returncode == 2 and "unknown user 'ghost'" in bad.stderr and "Traceback" not in bad.stderr

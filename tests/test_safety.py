@@ -177,3 +177,162 @@ def test_run_name_with_control_characters_or_over_100_characters_is_rejected_in_
     assert len(err.strip().splitlines()) == 1
     with Store(shop, read_only=True) as store:
         assert store.run_names() == ["r"]
+
+
+# ---- 1. `crossrec export --out` can overwrite the database ------------------------------------------
+
+
+def test_export_out_the_database_itself_is_refused_and_the_database_survives(shop, cli, db_state, write):
+    before = db_state(shop)
+    segment = write("seg.csv", f"user_id\n{_a_user(shop)}\n")
+    rc, out, err = cli("export", "--db", shop, "--out", shop, "--users", segment, "--quiet")
+    assert (rc, out) == (2, "")
+    assert err.strip() == f"crossrec export: --out {shop} is the database itself ({shop.name}); write the CSV somewhere else"
+    assert db_state(shop) == before
+
+
+@pytest.mark.parametrize("target, message", [
+    (lambda db: Path(f"{db}.wal"), "is a file the database owns (shop.duckdb.wal)"),
+    (lambda db: Path(f"{db}.artefacts") / "x.csv", "is a file the database owns (shop.duckdb.artefacts)"),
+    (lambda db: Path(f"{db}.artefacts"), "is a file the database owns (shop.duckdb.artefacts)"),
+    (lambda db: db.parent / "missing" / "x.csv", "the folder"),
+    (lambda db: db.parent, "is a folder; give a file name"),
+    (lambda db: db.parent / "existing.csv", "exists already; pass --force to replace it"),
+    (lambda db: db.parent / "other.duckdb", "is a DuckDB database; write the CSV somewhere else"),
+])
+def test_export_out_owned_file_folder_missing_parent_or_existing_file_is_one_clear_line(shop, cli, target, message):
+    (shop.parent / "existing.csv").write_text("keep me\n")
+    shutil.copy(shop, shop.parent / "other.duckdb")
+    out = target(shop)
+    rc, stdout, err = cli("export", "--db", shop, "--out", out, "--quiet")
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert (shop.parent / "existing.csv").read_text() == "keep me\n"
+    rc, stdout, err = cli("export", "--db", shop, "--out", shop.parent / "existing.csv", "--force", "--k", "2",
+                          "--quiet")
+    assert rc == 0, err
+    assert (shop.parent / "existing.csv").read_text(encoding="utf-8-sig").startswith("user_id,rank,item_id")
+
+
+# ---- 6. `--db x.csv` loses data silently --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, content, what", [
+    ("x.csv", b"user_id,item_id\nu1,i1\n", "a text file (CSV?)"),
+    ("x.parquet", None, "a Parquet file"),
+    ("x.json", b'[{"a": 1}]', "a JSON file"),
+    ("x.duckdb", b"", "an empty file"),
+])
+def test_db_that_is_a_csv_parquet_or_json_file_is_refused_naming_what_it_is(tmp_path, write, cli, name, content,
+                                                                          what):
+    db = tmp_path / name
+    if content is None:
+        pd.DataFrame({"a": [1]}).to_parquet(db)
+    else:
+        db.write_bytes(content)
+    before = db.read_bytes()
+    items = write("items.csv", "item_id,title,category\ni1,Lens,Photo\n")
+    for args in (("ingest", "--items", items), ("stats",), ("train",)):
+        rc, out, err = cli(args[0], "--db", db, *args[1:], "--quiet")
+        assert rc == 2
+        assert err.strip() == (f"crossrec {args[0]}: {db} is {what}, not a DuckDB database: give --db a DuckDB "
+                               "file or a new path")
+    assert db.read_bytes() == before
+
+
+# ---- 7. `crossrec demo --force` replaces a file the dashboard holds ----------------------------------
+
+
+def test_demo_force_on_a_file_another_process_holds_is_refused_and_the_file_is_untouched(shop, hold_db, cli):
+    before = shop.read_bytes()
+    inode = shop.stat().st_ino
+    pid = hold_db(shop)
+    rc, out, err = cli("demo", "--db", shop, "--force", "--quiet", "--no-encode")
+    assert rc == 2
+    assert f"is held by PID {pid}" in err and len(err.strip().splitlines()) == 1
+    assert shop.stat().st_ino == inode and not Path(f"{shop}.building").exists()
+    assert shop.read_bytes() == before
+    assert len(list(Path(f"{shop}.artefacts").iterdir())) == 1
+
+
+def test_demo_force_on_a_csv_file_is_refused(tmp_path, cli):
+    db = tmp_path / "x.csv"
+    db.write_text("a,b\n1,2\n")
+    rc, out, err = cli("demo", "--db", db, "--force", "--quiet", "--no-encode")
+    assert rc == 2 and "is a text file (CSV?), not a DuckDB database" in err
+    assert db.read_text() == "a,b\n1,2\n"
+
+
+# ---- 9. environment errors are reported as bugs -------------------------------------------------------
+
+
+def _crossrec(*args, **kwargs):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "crossrec_core.cli", *map(str, args)], text=True, **kwargs)
+
+
+def test_stats_to_a_full_disk_says_no_space_left_and_exits_2(shop):
+    with open("/dev/full", "w") as full:
+        proc = _crossrec("stats", "--db", shop, stdout=full, stderr=-1)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "crossrec stats: no space left on the device: free some space and run it again"
+
+
+def test_stats_into_a_closed_pipe_exits_quietly_without_internal_error(shop):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "crossrec_core.cli", "stats", "--db", str(shop)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # like `| head` that has already exited
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 2
+    assert err == ""
+
+
+def test_ingest_of_an_unreadable_file_says_permission_denied_and_leaves_no_database(tmp_path, write):
+    items = write("items.csv", "item_id,title,category\ni1,Lens,Photo\n")
+    items.chmod(0)
+    db = tmp_path / "new.duckdb"
+    prefix = []
+    if os.geteuid() == 0:  # root reads anything: run without the capabilities that bypass file modes
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    import subprocess
+    import sys
+
+    proc = subprocess.run([*prefix, sys.executable, "-m", "crossrec_core.cli", "ingest", "--db", str(db),
+                           "--items", str(items)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"crossrec ingest: permission denied ({items}): this user may not read or write it"
+    assert not db.exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 300 KiB tmpfs mounted in tmp_path (root only): a real full disk."""
+    import subprocess
+
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_train_that_fills_the_disk_removes_its_temporary_folder_at_once(shop, small_disk, cli):
+    art = Path(f"{shop}.artefacts")
+    shutil.rmtree(art)
+    (small_disk / "art").mkdir()
+    art.symlink_to(small_disk / "art")  # the artefacts folder on a disk too small for a model
+    before = sorted(p.name for p in art.iterdir())
+    rc, out, err = cli("train", "--db", shop, "--name", "big", "--no-learn", "--quiet")
+    assert rc == 2
+    assert err.startswith("crossrec train: no space left on the device") and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in art.iterdir()) == before  # no tmp-* folder keeps the disk full
+    with Store(shop, read_only=True) as store:
+        assert store.run_names() == ["r"]

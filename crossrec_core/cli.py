@@ -285,10 +285,19 @@ def cmd_app(args: argparse.Namespace) -> int:
             build_demo(_settings(args), progress=progress)
     app = Path(__file__).resolve().parents[1] / "app.py"
     env = {**os.environ, "CROSSREC_DB": str(path.resolve())}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    print(f"CrossRec dashboard on http://localhost:{args.port} (database {path})", file=sys.stderr)
+    cmd = app_command(app, args.host, args.port)
+    print(f"CrossRec dashboard on http://{'localhost' if args.host == '127.0.0.1' else args.host}:{args.port} "
+          f"(database {path})", file=sys.stderr)
+    if args.host != "127.0.0.1":
+        print(f"it listens on {args.host} without authentication: put an authenticating proxy in front "
+              "(README, 'Serving the dashboard to others')", file=sys.stderr)
     return subprocess.call(cmd, env=env, cwd=str(app.parent))
+
+
+def app_command(app: Path, host: str, port: int) -> list[str]:
+    """`streamlit run` bound to `host` only (127.0.0.1 unless --host says otherwise)."""
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host, "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
 
 
 # ---- parser -----------------------------------------------------------------------------------
@@ -354,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("app", parents=[common], help="start the dashboard")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 exposes it "
+                        "without authentication: see the README on putting a proxy in front)")
 
     return parser
 

@@ -6,7 +6,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SIGNALS: tuple[str, ...] = ("cooc", "als", "graph", "content", "transition", "popularity")
 EVENT_TYPES: tuple[str, ...] = ("view", "click", "cart", "purchase", "review")
@@ -35,9 +38,16 @@ class Settings:
     batch_size: int = 64
     max_text_chars: int = 1000  # item text is cut here before tokenising (the model truncates tokens too)
 
-    # ingest limits
+    # ingest limits: a value past one is rejected with its file, line and column
     max_title_chars: int = 2000
     max_description_chars: int = 50_000
+    max_id_chars: int = 512  # item_id, user_id
+    max_category_chars: int = 2048  # the whole category path
+    max_category_levels: int = 10
+    max_profile_chars: int = 10_000
+    # plausible event times: earlier or later timestamps (a typo'd year, 0001, 9999) are rejected at ingest
+    earliest_event: str = "1990-01-01"
+    latest_event: str | None = None  # None: now + 1 day
 
     # behaviour weighting
     event_weights: dict[str, float] = field(
@@ -117,6 +127,15 @@ class Settings:
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+    def event_window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The earliest and latest plausible event time (UTC)."""
+        import pandas as pd
+
+        lo = pd.Timestamp(self.earliest_event, tz="UTC")
+        hi = (pd.Timestamp(self.latest_event, tz="UTC") if self.latest_event
+              else pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1))
+        return lo, hi
 
     @property
     def artefact_dir(self) -> Path:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -31,6 +33,9 @@ KNOWN = {"items": ITEM_COLUMNS, "events": EVENT_COLUMNS, "users": (*USER_REQUIRE
 ALL_KNOWN = (*ITEM_COLUMNS, *EVENT_COLUMNS, *PROFILE_ALIASES)
 UNCATEGORISED = "Uncategorised"
 _SEPARATORS = (",", ";", "\t", "|")
+# Checking and loading a CSV takes about this many bytes of memory per byte of file (measured on a 17 MB
+# events file: every cell becomes a Python string, then a column of the frames DuckDB loads from).
+MEMORY_PER_UPLOAD_BYTE = 15
 # Unix seconds past this (year 2286) are milliseconds or nanoseconds by mistake.
 _MAX_UNIX_SECONDS = 10_000_000_000
 
@@ -131,7 +136,18 @@ def read_bytes(data: bytes, name: str, kind: str, encoding: str = "utf-8") -> Ra
     return table
 
 
+def _utf16(data: bytes) -> bool:
+    """A UTF-16 file: its byte-order mark, or a NUL in every other byte of its start (ASCII text as UTF-16)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    head = data[:200]
+    return len(head) >= 4 and (head[1::2].count(0) > 0.8 * len(head[1::2]) or head[0::2].count(0) > 0.8 * len(head[0::2]))
+
+
 def _decode(data: bytes, name: str, encoding: str) -> str:
+    if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig") and _utf16(data):
+        raise ValidationError(f"{name} is UTF-16 text, not UTF-8: save it as UTF-8 (or pass --encoding utf-16)",
+                              file=name, line=1)
     if encoding.lower().replace("-", "") in ("utf8", "utf8sig"):
         encoding = "utf-8-sig"  # a BOM from Excel is stripped, not read as part of the first column
     try:
@@ -161,20 +177,36 @@ def _sniff_separator(header: str) -> str:
     return best if counts[best] > 0 else ","
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def _lines(text: str):
+    """The lines of `text` with their line breaks (LF, CR or CRLF), one at a time (io.StringIO would hold
+    a copy of the whole text at four bytes a character)."""
+    for m in _LINE.finditer(text):
+        yield m.group()
+
+
 def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
     text = _decode(data, name, encoding)
     if not text.strip():
         raise ValidationError(f"{name} is empty: expected a header line and rows", file=name, line=1)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    header_line = text.split("\n", 1)[0]
+    # Line breaks are left as they are: the reader splits lines on LF, CR or CRLF, and a CR or CRLF inside
+    # a quoted field is part of the value, stored as given.
+    header_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
     sep = _sniff_separator(header_line)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=False)
+    reader = csv.reader(_lines(text), delimiter=sep, quotechar='"', strict=False)
+    del text  # the line iterator holds its own reference; nothing else needs the whole text
     csv.field_size_limit(1 << 30)
     try:
         header = next(reader)
     except csv.Error as exc:
         raise ValidationError(f"{name} line 1: unreadable header ({exc})", file=name, line=1) from None
     header = [h.strip() for h in header]
+    for pos, col in enumerate(header):
+        if "\x00" in col:
+            raise ValidationError(f"{name} line 1: the name of column {pos + 1} holds a NUL byte (\\x00): not a "
+                                  "UTF-8 text header (UTF-16 or a binary file?)", file=name, line=1)
     seen: dict[str, int] = {}
     for pos, col in enumerate(header):
         if col == "":
@@ -187,7 +219,10 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
                 column=col,
             )
         seen[col] = pos
-    rows: list[list[str]] = []
+    # Cells are gathered column by column, each distinct value held once per column (ids and event types
+    # repeat a lot): a large upload then costs a few times its size in memory, not tens of times.
+    columns: list[list[str]] = [[] for _ in header]
+    distinct: list[dict[str, str]] = [{} for _ in header]
     lines: list[int] = []
     n = len(header)
     sep_name = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[sep]
@@ -200,6 +235,12 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
                 break
             if not row or (len(row) == 1 and row[0].strip() == ""):
                 continue  # blank line
+            if len(row) != n and reader.line_num > line_no and any("\n" in c or "\r" in c for c in row):
+                raise ValidationError(
+                    f"{name} line {line_no}: a quoted field that starts on this line is never closed (a '\"' is "
+                    f"missing), so lines {line_no}-{reader.line_num} read as one row",
+                    file=name, line=line_no,
+                )
             if len(row) != n:
                 hint = ""
                 others = [s for s in _SEPARATORS if s != sep and s in sep.join(row)]
@@ -216,13 +257,15 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
                     file=name,
                     line=line_no,
                 )
-            rows.append(row)
+            for cells, seen, value in zip(columns, distinct, row):
+                cells.append(seen.setdefault(value, value))
             lines.append(line_no)
     except csv.Error as exc:
         raise ValidationError(f"{name} line {reader.line_num}: {exc}", file=name, line=reader.line_num) from None
-    if not rows:
+    if not lines:
         raise ValidationError(f"{name} has a header but no data rows", file=name, line=1)
-    frame = pd.DataFrame(rows, columns=header, dtype=object)
+    del distinct
+    frame = pd.DataFrame({col: pd.Series(cells, dtype=object) for col, cells in zip(header, columns)})
     return RawTable(name, frame, np.asarray(lines, dtype=np.int64), "line")
 
 
@@ -302,6 +345,14 @@ def _check_columns(table: RawTable, kind: str) -> None:
 # validating
 
 
+def _reject(table: RawTable, bad: np.ndarray, col: str, what: Callable[[int], str]) -> None:
+    """Raise the ValidationError of the first row where `bad` holds: `file line N, column C: what(pos)`."""
+    if bad.any():
+        pos = int(np.argmax(bad))
+        raise ValidationError(f"{table.where(pos, col)}: {what(pos)}", file=table.name, line=int(table.lines[pos]),
+                              column=col)
+
+
 def _text(table: RawTable, col: str, *, required: bool, max_chars: int | None = None) -> pd.Series:
     """A column as clean strings; `required` rejects empty values, `max_chars` over-long ones."""
     s = table.frame[col] if col in table.frame.columns else pd.Series([None] * len(table.frame), dtype=object)
@@ -321,17 +372,13 @@ def _text(table: RawTable, col: str, *, required: bool, max_chars: int | None = 
             pos = int(np.argmax(empty))
             raise ValidationError(f"{table.where(pos, col)}: empty, but {col} is required", file=table.name,
                                   line=int(table.lines[pos]), column=col)
+    _reject(table, s.str.contains("\x00", regex=False).to_numpy(dtype=bool), col,
+            lambda pos: f"a NUL byte (\\x00) at character {s.iloc[pos].index(chr(0)) + 1}; text may not contain "
+                        "NUL bytes (is the file UTF-16 or binary?)")
     if max_chars is not None:
         lengths = s.str.len().to_numpy()
-        too_long = lengths > max_chars
-        if too_long.any():
-            pos = int(np.argmax(too_long))
-            raise ValidationError(
-                f"{table.where(pos, col)}: {int(lengths[pos]):,} characters, more than the limit of {max_chars:,}",
-                file=table.name,
-                line=int(table.lines[pos]),
-                column=col,
-            )
+        _reject(table, lengths > max_chars, col,
+                lambda pos: f"{int(lengths[pos]):,} characters, more than the limit of {max_chars:,}")
     return s
 
 
@@ -344,19 +391,16 @@ def _number(table: RawTable, col: str) -> pd.Series:
         raise ValidationError(f"{table.name}: column '{col}' has type bool, expected a number",
                               file=table.name, column=col)
     if table.typed and pd.api.types.is_numeric_dtype(s):
-        return s.astype("float64")
-    raw = s.astype(object).where(s.notna(), "").astype(str).str.strip()
-    cleaned = raw.str.replace(r"^[$€£]\s*", "", regex=True)
-    num = pd.to_numeric(cleaned.where(cleaned != "", None), errors="coerce")
-    bad = (raw != "").to_numpy() & num.isna().to_numpy()
-    if bad.any():
-        pos = int(np.argmax(bad))
-        raise ValidationError(
-            f"{table.where(pos, col)}: '{_short(raw.iloc[pos])}' is not a number",
-            file=table.name,
-            line=int(table.lines[pos]),
-            column=col,
-        )
+        num = s.astype("float64")
+        raw = num.astype(str)
+    else:
+        raw = s.astype(object).where(s.notna(), "").astype(str).str.strip()
+        cleaned = raw.str.replace(r"^[$€£]\s*", "", regex=True)
+        num = pd.to_numeric(cleaned.where(cleaned != "", None), errors="coerce")
+        _reject(table, (raw != "").to_numpy() & num.isna().to_numpy(), col,
+                lambda pos: f"'{_short(raw.iloc[pos])}' is not a number")
+    _reject(table, np.isinf(num.to_numpy(dtype="float64")), col,
+            lambda pos: f"'{_short(raw.iloc[pos])}' is not a finite number")
     return num.astype("float64")
 
 
@@ -364,8 +408,9 @@ def _short(value: str, n: int = 40) -> str:
     return value if len(value) <= n else value[: n - 1] + "…"
 
 
-def parse_timestamps(table: RawTable, col: str = "timestamp") -> pd.Series:
-    """ISO 8601 strings or Unix seconds (both may appear in one file) → UTC timestamps."""
+def parse_timestamps(table: RawTable, col: str = "timestamp",
+                     window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> pd.Series:
+    """ISO 8601 strings or Unix seconds (both may appear in one file) → UTC timestamps, all inside `window`."""
     s = table.frame[col]
     if table.typed and isinstance(s.dtype, pd.DatetimeTZDtype):
         return s.dt.tz_convert("UTC").dt.as_unit("us")
@@ -406,10 +451,19 @@ def parse_timestamps(table: RawTable, col: str = "timestamp") -> pd.Series:
     bad = out.isna().to_numpy()
     if bad.any():
         pos = int(np.argmax(bad))
-        value = text.iloc[pos] if not table.typed else str(s.iloc[pos])
-        msg = "empty, but timestamp is required" if value in ("", "None", "nan") else (
+        cell = s.iloc[pos]
+        if table.typed and not isinstance(cell, str):  # a typed column: only a null is empty
+            value, empty = str(cell), bool(pd.isna(cell))
+        else:  # text: only an empty cell is empty (a literal 'nan' or 'None' is a bad timestamp)
+            value, empty = text.iloc[pos], text.iloc[pos] == ""
+        msg = "empty, but timestamp is required" if empty else (
             f"timestamp '{_short(value)}' is neither ISO 8601 nor Unix seconds")
         raise ValidationError(f"{table.where(pos, col)}: {msg}", file=table.name, line=int(table.lines[pos]), column=col)
+    if window is not None:
+        lo, hi = window
+        _reject(table, ((out < lo) | (out > hi)).to_numpy(), col,
+                lambda pos: f"timestamp {out.iloc[pos].isoformat()} is outside the plausible window "
+                            f"{lo:%Y-%m-%d} .. {hi:%Y-%m-%d} (settings earliest_event / latest_event)")
     return out
 
 
@@ -457,10 +511,13 @@ def split_category(paths: pd.Series) -> pd.DataFrame:
 
 def validate_items(table: RawTable, settings: Settings) -> tuple[pd.DataFrame, list[str]]:
     """Clean items frame: item_id, title, category (normalised), levels, description, brand, price, attrs."""
-    item_id = _text(table, "item_id", required=True).str.strip()
+    item_id = _text(table, "item_id", required=True, max_chars=settings.max_id_chars).str.strip()
     _duplicates(table, item_id, "item_id")
     title = _text(table, "title", required=False, max_chars=settings.max_title_chars)
-    cats = split_category(_text(table, "category", required=False))
+    cats = split_category(_text(table, "category", required=False, max_chars=settings.max_category_chars))
+    _reject(table, (cats["cat_depth"] > settings.max_category_levels).to_numpy(), "category",
+            lambda pos: f"{int(cats['cat_depth'].iloc[pos])} category levels, more than the limit of "
+                        f"{settings.max_category_levels}")
     description = _text(table, "description", required=False, max_chars=settings.max_description_chars)
     brand = _text(table, "brand", required=False, max_chars=settings.max_title_chars)
     price = _number(table, "price")
@@ -488,10 +545,10 @@ def validate_items(table: RawTable, settings: Settings) -> tuple[pd.DataFrame, l
 
 def validate_events(table: RawTable, settings: Settings, report: IngestReport) -> pd.DataFrame:
     """Clean events frame: user_id, item_id, event_type (known types only), ts (UTC), value."""
-    user_id = _text(table, "user_id", required=True).str.strip()
-    item_id = _text(table, "item_id", required=True).str.strip()
-    etype = _text(table, "event_type", required=True).str.strip().str.lower()
-    ts = parse_timestamps(table)
+    user_id = _text(table, "user_id", required=True, max_chars=settings.max_id_chars).str.strip()
+    item_id = _text(table, "item_id", required=True, max_chars=settings.max_id_chars).str.strip()
+    etype = _text(table, "event_type", required=True, max_chars=settings.max_id_chars).str.strip().str.lower()
+    ts = parse_timestamps(table, window=settings.event_window())
     value = _number(table, "value")
     known = etype.isin(EVENT_TYPES).to_numpy()
     if not known.all():
@@ -507,12 +564,14 @@ def validate_events(table: RawTable, settings: Settings, report: IngestReport) -
     return frame[known].reset_index(drop=True)
 
 
-def validate_users(table: RawTable) -> tuple[pd.DataFrame, list[str]]:
+def validate_users(table: RawTable, settings: Settings | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Clean users frame: user_id, profile_text, attrs (other columns as JSON)."""
-    user_id = _text(table, "user_id", required=True).str.strip()
+    settings = settings or Settings()
+    user_id = _text(table, "user_id", required=True, max_chars=settings.max_id_chars).str.strip()
     _duplicates(table, user_id, "user_id")
     text_col = next((c for c in PROFILE_ALIASES if c in table.frame.columns), None)
-    profile = _text(table, text_col, required=False, max_chars=10_000) if text_col else pd.Series([""] * len(user_id))
+    profile = (_text(table, text_col, required=False, max_chars=settings.max_profile_chars) if text_col
+               else pd.Series([""] * len(user_id)))
     extra, attrs = _extras(table, ("user_id", text_col or "profile_text"))
     frame = pd.DataFrame({"user_id": user_id.to_numpy(), "profile_text": profile.to_numpy(), "attrs": attrs.to_numpy()})
     return frame, extra

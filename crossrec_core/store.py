@@ -209,8 +209,10 @@ class Store:
         encoding: str = "utf-8",
         settings: Settings | None = None,
         progress: Progress | None = None,
+        label: str | None = None,
     ) -> IngestReport:
-        """Validate every file first, then load them in one transaction (nothing half-loaded)."""
+        """Validate every file first, then load them in one transaction (nothing half-loaded). `label` names
+        the files in the load history (default: their paths)."""
         if items is None and events is None and users is None:
             raise CrossRecError("nothing to ingest: give --items, --events and/or --users")
         tables = {}
@@ -219,7 +221,7 @@ class Store:
                 if progress:
                     progress(0.05 + 0.25 * len(tables), f"reading {Path(path).name}")
                 tables[kind] = read_table(path, kind, encoding=encoding)
-        files = ", ".join(str(p) for p in (items, users, events) if p is not None)
+        files = label or ", ".join(str(p) for p in (items, users, events) if p is not None)
         return self.ingest_tables(tables, settings=settings, progress=progress, files=files)
 
     def ingest_frames(
@@ -257,7 +259,7 @@ class Store:
             if extra:
                 report.extra_columns["items"] = extra
         if "users" in tables:
-            clean["users"], extra = validate_users(tables["users"])
+            clean["users"], extra = validate_users(tables["users"], settings)
             report.users_in_file = len(clean["users"])
             if extra:
                 report.extra_columns["users"] = extra

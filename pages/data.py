@@ -1,11 +1,19 @@
-"""Data: upload items / events / users (CSV or Parquet), check them, then load them in one transaction."""
+"""Data: upload items / events / users (CSV or Parquet), check them, then load them in one transaction.
+
+An upload is copied to a temporary file as it arrives (a megabyte at a time) and checked and loaded from
+there by the same code as `crossrec ingest`: no copy of it is kept in the page's caches."""
 import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import streamlit as st
 
 import ui_common as ui
 from crossrec_core.errors import CrossRecError, ValidationError
-from crossrec_core.ingest import IngestReport, read_bytes, validate_events, validate_items, validate_users
+from crossrec_core.ingest import (IngestReport, read_table, validate_events, validate_items, validate_users,
+                                  MEMORY_PER_UPLOAD_BYTE)
 
 KINDS = {
     "items": "`item_id`, `title`, `category` (a path such as `Home > Kitchen > Knives`); optional `description`, "
@@ -17,23 +25,46 @@ KINDS = {
 TYPES = ["csv", "tsv", "txt", "parquet", "pq"]
 
 
+def spool(upload) -> Path:
+    """The upload as a file on disk (written once per upload, under its own base name in a private folder)."""
+    files = st.session_state.setdefault("upload_files", {})
+    path = files.get(upload.file_id)
+    if path is None or not Path(path).exists():
+        name = Path(upload.name).name
+        if name in ("", ".", "..") or re.search(r"[\x00-\x1f]", name):
+            name = "upload" + Path(upload.name).suffix
+        path = Path(tempfile.mkdtemp(prefix="crossrec-upload-")) / name
+        upload.seek(0)
+        with open(path, "wb") as out:
+            shutil.copyfileobj(upload, out, 1 << 20)
+        files[upload.file_id] = str(path)
+    return Path(path)
+
+
+def forget_uploads(keep: set[str]) -> None:
+    """Remove the temporary copies of uploads no longer in the boxes."""
+    files = st.session_state.get("upload_files", {})
+    for file_id in [f for f in files if f not in keep]:
+        shutil.rmtree(Path(files.pop(file_id)).parent, ignore_errors=True)
+
+
 @st.cache_data(show_spinner="Checking the file…", max_entries=12)
-def check(data: bytes, name: str, kind: str) -> dict:
+def check(path: str, kind: str, size: int) -> dict:
     """Parse and validate one upload like the ingest will; return a preview or the first error."""
     settings = ui.settings()
     try:
-        table = read_bytes(data, name, kind)
+        table = read_table(path, kind)
         report = IngestReport()
         if kind == "items":
             clean, _ = validate_items(table, settings)
         elif kind == "users":
-            clean, _ = validate_users(table)
+            clean, _ = validate_users(table, settings)
         else:
             clean = validate_events(table, settings, report)
     except ValidationError as exc:
         return {"error": str(exc), "file": exc.file, "line": exc.line, "column": exc.column}
     except CrossRecError as exc:
-        return {"error": str(exc), "file": name, "line": None, "column": None}
+        return {"error": str(exc), "file": Path(path).name, "line": None, "column": None}
     preview = clean.drop(columns=[c for c in ("attrs",) if c in clean]).head(50)
     return {"error": None, "rows": len(table.frame), "clean": len(clean), "preview": preview,
             "notes": report.lines()}
@@ -44,6 +75,11 @@ store = ui.store()
 st.caption("Load your shop's files. Each file is checked as soon as it is uploaded; nothing is loaded while "
            "any file has an error, and a load is all-or-nothing. Loading the same rows twice adds nothing twice.")
 
+limit_mb = int(st.get_option("server.maxUploadSize"))
+st.caption(f"Files up to {limit_mb:,} MB each (`server.maxUploadSize` in `.streamlit/config.toml`). Checking and "
+           f"loading a file takes about {MEMORY_PER_UPLOAD_BYTE}× its size in server memory; load larger files "
+           "with `crossrec ingest`, which reads them from disk the same way.")
+
 uploads, results = {}, {}
 cols = st.columns(3, gap="medium")
 for col, (kind, contract) in zip(cols, KINDS.items()):
@@ -51,8 +87,10 @@ for col, (kind, contract) in zip(cols, KINDS.items()):
         f = st.file_uploader(f"{kind.capitalize()} file", type=TYPES, key=f"upload_{kind}")
         st.caption(contract)
         if f is not None:
-            uploads[kind] = (f.getvalue(), f.name)
-            results[kind] = check(f.getvalue(), f.name, kind)
+            path = spool(f)
+            uploads[kind] = (path, f.file_id)
+            results[kind] = check(str(path), kind, f.size)
+forget_uploads({file_id for _, file_id in uploads.values()})
 
 if not uploads:
     st.info("Upload at least one file. Events need their items in the catalog (already loaded, or in the items "
@@ -60,7 +98,7 @@ if not uploads:
 
 errors = {k: r for k, r in results.items() if r["error"]}
 for kind, r in results.items():
-    name = uploads[kind][1]
+    name = uploads[kind][0].name
     if r["error"]:
         where = " · ".join(x for x in (
             f"file {r['file']}" if r.get("file") else "", f"line {r['line']}" if r.get("line") else "",
@@ -81,10 +119,10 @@ if uploads:
     if disabled:
         st.warning("Fix the errors above and upload again: nothing is loaded while a file has an error.")
     if st.button(label, type="primary", disabled=disabled, icon=":material/database:", key="ingest"):
-        tables = {k: read_bytes(data, name, k) for k, (data, name) in uploads.items()}
-        report = ui.with_progress(lambda progress: store.ingest_tables(
-            tables, settings=ui.settings(), progress=progress, files=", ".join(name for _, name in uploads.values())),
-            "loading")
+        paths = {k: path for k, (path, _) in uploads.items()}
+        report = ui.with_progress(lambda progress: store.ingest_files(
+            paths.get("items"), paths.get("events"), paths.get("users"), settings=ui.settings(), progress=progress,
+            label=", ".join(p.name for p in paths.values())), "loading")
         if report is not None:
             ui.bump()
             ui.clear_recommender()

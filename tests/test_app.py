@@ -49,9 +49,10 @@ def trained_shop(small_shop_db: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def shop_copy(trained_shop: Path, tmp_path: Path) -> Path:
-    """A private copy of the trained shop for tests that write (its run still loads the original's model)."""
+    """A private copy of the trained shop (database and artefacts folder) for tests that write."""
     path = tmp_path / "shop.duckdb"
     shutil.copy(trained_shop, path)
+    shutil.copytree(f"{trained_shop}.artefacts", f"{path}.artefacts")
     return path
 
 
@@ -375,6 +376,26 @@ def test_upload_and_ingest_reports_and_counts(shop_copy, monkeypatch):
     assert "items: 1 in file, 1 new" in report and "not in the catalog" in report
     at.switch_page("pages/overview.py").run()
     assert {m.label: m.value for m in at.metric}["Items"] == "701"
+
+
+def test_upload_is_checked_and_loaded_from_a_temporary_file_and_the_page_states_the_limit(shop_copy, monkeypatch):
+    at = app(shop_copy, monkeypatch, "data")
+    assert "Files up to 200 MB each" in texts(at)
+    items = b"item_id,title,category\nNEW1,Spade,Garden > Tools\nNEW2,\"Two\r\nlines\",Garden > Tools\n"
+    at.file_uploader(key="upload_items").set_value(("../../items.csv", items, "text/csv")).run()
+    no_exception(at)
+    (path,) = at.session_state["upload_files"].values()
+    assert Path(path).name == "items.csv" and Path(path).read_bytes() == items  # on disk, under its base name
+    at.button(key="ingest").click().run()
+    no_exception(at)
+    assert "items: 2 in file, 2 new" in texts(at)
+    at.file_uploader(key="upload_items").set_value(None).run()
+    assert not Path(path).exists()  # the temporary copy goes with the upload
+    import ui_common
+
+    store = ui_common._open_store(str(shop_copy))  # the app's own connection (this process holds the file)
+    assert store.item("NEW2")["title"] == "Two\r\nlines"
+    assert store.ingest_log()["files"].iloc[0] == "items.csv"
 
 
 def test_shop_text_is_escaped_for_markdown_and_plotly():

@@ -94,7 +94,7 @@ def test_the_map_key_follows_the_catalog_not_the_events(seeded_db):
         items = store.items()
         user = store.user_ids()[0]
         store.ingest_frames(events=pd.DataFrame({"user_id": [user], "item_id": [items["item_id"].iloc[0]],
-                                                 "event_type": ["view"], "timestamp": ["2030-01-01T00:00:00"]}))
+                                                 "event_type": ["view"], "timestamp": ["2025-01-01T00:00:00"]}))
         assert store.fingerprint() != store_before  # models are stale …
         assert store.catalog_fingerprint() == before  # … the map is not
         store.ingest_frames(items=pd.DataFrame({"item_id": [items["item_id"].iloc[0]], "title": ["A new title"],

@@ -336,3 +336,142 @@ def test_train_that_fills_the_disk_removes_its_temporary_folder_at_once(shop, sm
     assert sorted(p.name for p in art.iterdir()) == before  # no tmp-* folder keeps the disk full
     with Store(shop, read_only=True) as store:
         assert store.run_names() == ["r"]
+
+
+# ---- 5. one outlier timestamp makes training impossible: the window at ingest ---------------------------
+
+EVENTS_HEADER = "user_id,item_id,event_type,timestamp\n"
+
+
+@pytest.mark.parametrize("stamp", ["2062-03-01T00:00:00Z", "2999-01-01", "9999-12-31T23:59:59Z", "1970-01-01",
+                                   "0001-01-01", "0"])
+def test_event_dated_2062_2999_9999_1970_0001_is_rejected_at_ingest_with_line_and_column(seeded_db, write, db_state,
+                                                                                        stamp):
+    before = db_state(seeded_db)
+    events = write("events.csv", EVENTS_HEADER + "u1,i2,view,2024-02-01T00:00:00Z\nu1,i2,cart," + stamp + "\n")
+    with Store(seeded_db) as store, pytest.raises(CrossRecError) as err:
+        store.ingest_files(events=events)
+    assert str(err.value).startswith("events.csv line 3, column timestamp: timestamp ")
+    assert "is outside the plausible window 1990-01-01 .. " in str(err.value)
+    assert db_state(seeded_db) == before
+
+
+def test_event_window_is_a_setting(seeded_db, write):
+    events = write("events.csv", EVENTS_HEADER + "u1,i2,view,1985-06-01T00:00:00Z\n")
+    with Store(seeded_db) as store:
+        report = store.ingest_files(events=events, settings=Settings(earliest_event="1980-01-01"))
+    assert report.events_added == 1
+
+
+# ---- 8. uploads use ~25x their size in memory -----------------------------------------------------------
+
+
+def test_reading_and_checking_a_csv_takes_under_12_times_its_size_in_memory(tmp_path):
+    import tracemalloc
+
+    from crossrec_core.ingest import IngestReport, read_table, validate_events
+
+    rng = np.random.default_rng(0)
+    n = 40_000
+    frame = pd.DataFrame({"user_id": [f"u{i:05d}" for i in rng.integers(0, 4000, n)],
+                          "item_id": [f"P{i:05d}" for i in rng.integers(0, 3000, n)],
+                          "event_type": rng.choice(["view", "cart", "purchase"], n),
+                          "timestamp": pd.to_datetime(rng.integers(1.6e9, 1.7e9, n), unit="s").strftime("%Y-%m-%dT%H:%M:%SZ")})
+    path = tmp_path / "events.csv"
+    frame.to_csv(path, index=False)
+    tracemalloc.start()
+    try:
+        validate_events(read_table(path, "events"), Settings(), IngestReport())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * path.stat().st_size  # was 16.5x: a list per row and a 4-byte-per-character copy
+
+
+def test_upload_limit_is_set_in_the_streamlit_config():
+    import tomllib
+
+    config = tomllib.loads((PACKAGE.parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == 200
+    assert config["client"]["showErrorDetails"] == "none"
+
+
+# ---- 10. limits on values; quoted line breaks stored as given ---------------------------------------------
+
+
+@pytest.mark.parametrize("row, message", [
+    ("x" * 513 + ",T,A > B\n", "line 2, column item_id: 513 characters, more than the limit of 512"),
+    ("i9,T," + "y" * 2049 + "\n", "line 2, column category: 2,049 characters, more than the limit of 2,048"),
+    ("i9,T," + " > ".join("abcdefghijk") + "\n", "line 2, column category: 11 category levels, more than the limit of 10"),
+    ("i9,T,A,inf\n", "line 2, column price: 'inf' is not a finite number"),
+    ("i9,T,A,-Infinity\n", "line 2, column price: '-Infinity' is not a finite number"),
+    ("i9,T,A,nan\n", "line 2, column price: 'nan' is not a number"),
+    ("i9,Ti\x00tle,A\n", "line 2, column title: a NUL byte (\\x00) at character 3"),
+])
+def test_item_values_past_a_limit_or_not_finite_or_with_nul_are_rejected_with_line_and_column(seeded_db, write, db_state,
+                                                                                            row, message):
+    before = db_state(seeded_db)
+    items = write("items.csv", ("item_id,title,category,price\n" if row.count(",") == 3 else
+                                "item_id,title,category\n") + row)
+    with Store(seeded_db) as store, pytest.raises(CrossRecError) as err:
+        store.ingest_files(items)
+    assert str(err.value).startswith(f"items.csv {message}")
+    assert db_state(seeded_db) == before
+
+
+def test_limits_are_settings(seeded_db, write):
+    items = write("items.csv", "item_id,title,category\n" + "x" * 600 + ",T,A\n")
+    with Store(seeded_db) as store:
+        assert store.ingest_files(items, settings=Settings(max_id_chars=1000)).items_added == 1
+
+
+def test_quoted_cr_and_crlf_inside_fields_are_stored_as_given(seeded_db, write):
+    items = write("items.csv", 'item_id,title,category,description\r\n'
+                               'i8,"two\r\nlines","A > B","cr\ronly"\r\ni9,plain,A > B,"lf\nonly"\r\n')
+    with Store(seeded_db) as store:
+        store.ingest_files(items)
+        assert store.item("i8")["title"] == "two\r\nlines"
+        assert store.item("i8")["description"] == "cr\ronly"
+        assert store.item("i9")["description"] == "lf\nonly"
+
+
+# ---- 11. messages that mislead ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data, message", [
+    ("item_id,title,category\ni1,Lens,Photo\n".encode("utf-16"),
+     "items.csv is UTF-16 text, not UTF-8: save it as UTF-8 (or pass --encoding utf-16)"),
+    ("item_id,title,category\ni1,Lens,Photo\n".encode("utf-16-le"),
+     "items.csv is UTF-16 text, not UTF-8: save it as UTF-8 (or pass --encoding utf-16)"),
+    (b'item_id,title,category\ni1,"Lens,Photo\ni2,Shirt,Apparel\ni3,Tin,Home\n',
+     "items.csv line 2: a quoted field that starts on this line is never closed (a '\"' is missing), so lines 2-4 "
+     "read as one row"),
+    (b"item\x00_id,title,category\ni1,Lens,Photo\n",
+     "items.csv line 1: the name of column 1 holds a NUL byte (\\x00): not a UTF-8 text header (UTF-16 or a "
+     "binary file?)"),
+])
+def test_utf16_unterminated_quote_and_nul_in_header_say_what_they_are(seeded_db, write, data, message):
+    items = write("items.csv", data)
+    with Store(seeded_db) as store, pytest.raises(CrossRecError) as err:
+        store.ingest_files(items)
+    assert str(err.value) == message
+    assert "\x00" not in str(err.value)
+
+
+def test_a_literal_nan_timestamp_is_a_bad_timestamp_not_an_empty_one(seeded_db, write):
+    events = write("events.csv", EVENTS_HEADER + "u1,i2,view,nan\n")
+    with Store(seeded_db) as store, pytest.raises(CrossRecError) as err:
+        store.ingest_files(events=events)
+    assert str(err.value) == "events.csv line 2, column timestamp: timestamp 'nan' is neither ISO 8601 nor Unix seconds"
+
+
+# ---- 4. the dashboard listens on every interface (the browser check is in tests/e2e) --------------------
+
+
+def test_crossrec_app_binds_127_0_0_1_unless_host_opts_in():
+    from crossrec_core.cli import app_command, build_parser
+
+    assert build_parser().parse_args(["app"]).host == "127.0.0.1"
+    assert build_parser().parse_args(["app", "--host", "0.0.0.0"]).host == "0.0.0.0"
+    cmd = app_command(Path("app.py"), "127.0.0.1", 8501)
+    assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"

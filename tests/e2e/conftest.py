@@ -57,39 +57,49 @@ def demo_facts(demo_db: Path) -> dict:
     return {"heavy": heavy[:5], "tops": tops}
 
 
-@pytest.fixture(scope="session")
-def server(demo_db: Path, demo_facts: dict):
-    """`streamlit run app.py` on a free port with CROSSREC_DB set; killed at the end of the session."""
-    port = free_port()
-    env = {**os.environ, "CROSSREC_DB": str(demo_db), "PYTHONUNBUFFERED": "1"}
-    OUT.mkdir(parents=True, exist_ok=True)
-    log = open(OUT.parent / "e2e-server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+def launch(cmd: list[str], port: int, log_path: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Start a dashboard command in its own process group; (process, base URL) once it answers on 127.0.0.1."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()  # the child has its own copy
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while True:
         try:
             with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
                 if r.status == 200:
-                    break
+                    return proc, base
         except OSError:
             pass
         if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError(f"streamlit did not start; see {OUT.parent / 'e2e-server.log'}")
+            stop(proc)
+            raise RuntimeError(f"the dashboard did not start; see {log_path}")
         time.sleep(0.5)
-    yield base
-    os.killpg(proc.pid, signal.SIGTERM)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End a process started by `launch` and everything it started."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-    log.close()
+
+
+@pytest.fixture(scope="session")
+def server(demo_db: Path, demo_facts: dict):
+    """`streamlit run app.py` on a free port with CROSSREC_DB set; killed at the end of the session."""
+    port = free_port()
+    env = {**os.environ, "CROSSREC_DB": str(demo_db), "PYTHONUNBUFFERED": "1"}
+    OUT.mkdir(parents=True, exist_ok=True)
+    proc, base = launch(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        port, OUT.parent / "e2e-server.log", env)
+    yield base
+    stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ test-output/e2e/ (the README's ones under docs/screenshots/)."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -88,19 +89,28 @@ def test_whatif_pair_rule_diff(page, server):
     shot(page, "whatif")
 
 
-def test_runs_retrain_shows_new_run(page, server):
+def test_runs_retrain_named_dotdot_from_the_browser_is_a_label_inside_the_database_folder(page, server, demo_db):
+    """Issue 12 (3): the run name typed in the browser is a label; its model goes to an id folder."""
+    outside = sorted(str(p) for p in demo_db.parent.parent.rglob("*") if not str(p).startswith(str(demo_db)))
     open_page(page, server, "runs")
     no_exception(page)
     page.get_by_text("Train a new run").click()
-    page.get_by_role("textbox", name="Run name").fill("e2e-retrain")
+    name = page.get_by_role("textbox", name="Run name")
+    name.fill("x" * 101)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("run name has 101 characters, more than the limit of 100").wait_for()
+    name.fill("../../e2e-retrain")
     page.get_by_text("Learn the weights on a validation carve-out").click()  # given weights: faster
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("is now serving").wait_for(timeout=900_000)
     wait_idle(page)
     no_exception(page)
-    assert "e2e-retrain" in page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "../../e2e-retrain" in page.locator('[data-testid="stSidebar"]').inner_text()
     assert page.get_by_text("Compare two runs").count() == 1
     shot(page, "runs")
+    assert sorted(str(p) for p in demo_db.parent.parent.rglob("*") if not str(p).startswith(str(demo_db))) == outside
+    folders = [p for p in Path(f"{demo_db}.artefacts").iterdir()]
+    assert all(len(p.name) == 32 for p in folders) and len(folders) >= 2
 
 
 def test_export_download_parses(page, server, demo_facts):

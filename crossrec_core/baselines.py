@@ -18,6 +18,7 @@ from scipy.linalg import lapack
 
 from .config import Settings
 from .data import Interactions
+from .errors import CrossRecError
 from .signals.base import Context, Signal, item_evidence, top_k_per_row
 
 
@@ -80,13 +81,15 @@ class ItemKNN(Signal):
 
 
 def _spd_inverse(G: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive definite matrix (float64, Cholesky)."""
+    """Inverse of a symmetric positive definite matrix (float64, Cholesky); an empty matrix for an empty one."""
+    if G.shape[0] == 0:  # LAPACK rejects a 0 × 0 matrix
+        return np.zeros((0, 0))
     c, info = lapack.dpotrf(G, lower=0, overwrite_a=1)
+    if info == 0:
+        inv, info = lapack.dpotri(c, lower=0, overwrite_c=1)
     if info != 0:
-        raise np.linalg.LinAlgError(f"Cholesky failed (info={info})")
-    inv, info = lapack.dpotri(c, lower=0, overwrite_c=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"inverse failed (info={info})")
+        raise CrossRecError(f"EASE cannot invert its {G.shape[0]} × {G.shape[0]} item matrix (LAPACK info {info}); "
+                            "ease_lambda must be above 0")
     upper = np.triu(inv)
     return upper + np.triu(upper, 1).T
 

@@ -102,6 +102,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 @command
+def cmd_events(args: argparse.Namespace) -> int:
+    """`events delete`: remove events by time, user and/or item in one transaction."""
+    filters = {"before": args.before, "after": args.after, "user": args.user, "item": args.item}
+    with _open(args, write=True) as store:
+        n = store.delete_events(**filters)
+    print(f"removed {n:,} events ({', '.join(f'{k} {v}' for k, v in filters.items() if v is not None)})")
+    return 0
+
+
+@command
 def cmd_stats(args: argparse.Namespace) -> int:
     """Counts, categories, date range and event-type mix."""
     with _open(args) as store:
@@ -321,6 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--users", help="users CSV or Parquet")
     p.add_argument("--encoding", default="utf-8", help="text encoding of CSV files (default utf-8)")
     p.add_argument("--json", action="store_true", help="print the load report as JSON")
+
+    p = sub.add_parser("events", parents=[common], help="remove events (e.g. outlier timestamps)")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    d = actions.add_parser("delete", parents=[common], help="remove the events matching every filter given, in "
+                                                            "one transaction (at least one filter)")
+    d.add_argument("--before", help="events earlier than this time (ISO 8601, UTC unless it says otherwise)")
+    d.add_argument("--after", help="events later than this time")
+    d.add_argument("--user", help="events of this user")
+    d.add_argument("--item", help="events of this item")
 
     p = sub.add_parser("stats", parents=[common], help="counts, categories, date range, event mix")
     p.add_argument("--json", action="store_true", help="print one JSON document")

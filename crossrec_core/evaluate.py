@@ -229,6 +229,15 @@ def make_split(
     known = item_index.get_indexer(train_events["item_id"]) >= 0
     train_users = np.sort(pd.unique(train_events.loc[known, "user_id"])) if len(train_events) else np.array([], object)
     train = build_interactions(items, train_events, settings, users=train_users, now=cut)
+    if not (train.X.data > 0).any():
+        # nothing to learn from: no events before the cut, or (an outlier timestamp stretching the time range)
+        # all of them so far before it that their recency weight is 0
+        lo, hi = events["ts"].min(), events["ts"].max()
+        what = (f"the training period (before {cut:%Y-%m-%d}) has no events" if len(train_events) == 0 else
+                f"the {len(train_events):,} events of the training period (before {cut:%Y-%m-%d}) are so old that "
+                "their recency weight is 0")
+        raise CrossRecError(f"{what}; events span {lo:%Y-%m-%d} .. {hi:%Y-%m-%d}: an outlier timestamp? remove it "
+                            "with `crossrec events delete --before/--after`")
     n_items = train.n_items
 
     pos_types = tuple(settings.positive_types)

@@ -350,6 +350,50 @@ class Store:
 
     # ---- catalog and behaviour -------------------------------------------------------------
 
+    @staticmethod
+    def _event_filter(before: str | None, after: str | None, user: str | None, item: str | None
+                      ) -> tuple[str, list[Any]]:
+        """SQL condition and parameters for events before/after a time (UTC) and/or of a user/item."""
+        where, params = [], []
+        for flag, value, op in (("--before", before, "<"), ("--after", after, ">")):
+            if value is None:
+                continue
+            try:
+                t = pd.Timestamp(value)
+            except (ValueError, TypeError):
+                t = pd.NaT
+            if pd.isna(t):
+                raise CrossRecError(f"{flag} '{value}' is not a date or time (ISO 8601, e.g. 2024-01-31)")
+            where.append(f"ts {op} ?")
+            params.append((t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t).to_pydatetime())
+        for col, value in (("user_id", user), ("item_id", item)):
+            if value is not None:
+                where.append(f"{col} = ?")
+                params.append(value)
+        if not where:
+            raise CrossRecError("give at least one of --before, --after, --user, --item: refusing to remove every event")
+        return " AND ".join(where), params
+
+    def count_events(self, *, before: str | None = None, after: str | None = None, user: str | None = None,
+                     item: str | None = None) -> int:
+        """How many events `delete_events` with the same filters would remove."""
+        where, params = self._event_filter(before, after, user, item)
+        return int(self._one(f"SELECT count(*) FROM events WHERE {where}", params))
+
+    def delete_events(self, *, before: str | None = None, after: str | None = None, user: str | None = None,
+                      item: str | None = None) -> int:
+        """Remove the events matching every given filter in one transaction (recorded in the load history);
+        the number removed. No filter at all is refused."""
+        where, params = self._event_filter(before, after, user, item)
+        described = ", ".join(f"{k} {v}" for k, v in (("before", before), ("after", after), ("user", user),
+                                                         ("item", item)) if v is not None)
+        with self.transaction() as con:
+            n = con.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchall()[0][0]
+            _x(con, f"DELETE FROM events WHERE {where}", params)
+            _x(con, "INSERT INTO ingest_log VALUES (?, ?, ?)",
+               [_now(), f"events removed ({described})", json.dumps({"notes": [f"removed {n:,} events ({described})"]})])
+        return int(n)
+
     def items(self, columns: str = "*") -> pd.DataFrame:
         """The whole catalog, ordered by item_id (the engine's item index)."""
         return self._df(f"SELECT {columns} FROM items ORDER BY item_id")

@@ -269,8 +269,11 @@ def train(
     val_ndcg = None
     cross_weights = None
     if weights is None and learn:
-        weights, cross_weights, val_ndcg = learn_weights(items, train_events, settings, embeddings, progress=_sub(progress, 0.05, 0.35))
-        learned_from = "learned on validation carve-out"
+        try:
+            weights, cross_weights, val_ndcg = learn_weights(items, train_events, settings, embeddings, progress=_sub(progress, 0.05, 0.35))
+            learned_from = "learned on validation carve-out"
+        except CrossRecError as exc:  # a carve-out too small to learn from: the defaults, and why
+            weights, learned_from = dict(settings.weights), f"defaults (no validation carve-out: {exc})"
     elif weights is None:
         weights = dict(settings.weights)
         learned_from = "defaults"

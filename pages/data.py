@@ -149,6 +149,33 @@ if st.button("Encode new item texts", icon=":material/text_fields:", key="encode
         ui.bump()
         st.success(f"{res.encoded:,} texts encoded, {res.reused:,} already stored ({res.seconds:.1f} s).")
 
+st.subheader("Remove events")
+st.caption("Remove the events matching every filter given, in one transaction (e.g. an outlier timestamp that "
+           "leaves the time split nothing to learn from); the same as `crossrec events delete`. Then retrain.")
+d = st.columns(4)
+filters = {"before": d[0].text_input("Before (UTC)", placeholder="e.g. 1995-01-01", key="del_before"),
+           "after": d[1].text_input("After (UTC)", placeholder="e.g. 2030-01-01", key="del_after"),
+           "user": d[2].text_input("User id", key="del_user"),
+           "item": d[3].text_input("Item id", key="del_item")}
+filters = {k: v.strip() or None for k, v in filters.items()}
+if any(filters.values()):
+    try:
+        matching = store.count_events(**filters)
+    except CrossRecError as exc:
+        ui.error(exc)
+        matching = None
+    if matching is not None:
+        confirm = st.checkbox(f"Yes, remove these {matching:,} events (this cannot be undone)", disabled=not matching,
+                              key=f"del_confirm_{hash(tuple(filters.values()))}")
+        if st.button("Remove events", disabled=not confirm, icon=":material/delete:", key="del_events"):
+            removed = store.delete_events(**filters)
+            ui.bump()
+            ui.clear_recommender()
+            st.session_state["last_removed"] = removed
+            st.rerun()
+if st.session_state.get("last_removed") is not None:
+    st.success(f"Removed {st.session_state.pop('last_removed'):,} events. Retrain on the Runs page.")
+
 st.subheader("Load history")
 log = store.ingest_log()
 if log.empty:

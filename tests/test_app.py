@@ -398,6 +398,27 @@ def test_upload_is_checked_and_loaded_from_a_temporary_file_and_the_page_states_
     assert store.ingest_log()["files"].iloc[0] == "items.csv"
 
 
+def test_data_page_removes_events_only_after_the_confirmation(shop_copy, monkeypatch):
+    import ui_common
+
+    at = app(shop_copy, monkeypatch, "data")
+    store = ui_common._open_store(str(shop_copy))
+    total = store.stats()["events"]
+    cut = str(store.events()["ts"].sort_values().iloc[9])  # the 10th oldest event: at least 9 before it
+    at.text_input(key="del_before").input(cut).run()
+    no_exception(at)
+    matching = store.count_events(before=cut)
+    assert matching >= 9
+    (box,) = [c for c in at.checkbox if c.label.startswith("Yes, remove these")]
+    assert box.label == f"Yes, remove these {matching:,} events (this cannot be undone)"
+    assert at.button(key="del_events").disabled  # not before the confirmation
+    box.check().run()
+    at.button(key="del_events").click().run()
+    no_exception(at)
+    assert f"Removed {matching:,} events" in texts(at)
+    assert store.stats()["events"] == total - matching
+
+
 def test_shop_text_is_escaped_for_markdown_and_plotly():
     import ui_common as ui
 

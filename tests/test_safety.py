@@ -475,3 +475,75 @@ def test_crossrec_app_binds_127_0_0_1_unless_host_opts_in():
     assert build_parser().parse_args(["app", "--host", "0.0.0.0"]).host == "0.0.0.0"
     cmd = app_command(Path("app.py"), "127.0.0.1", 8501)
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
+
+
+# ---- 5. degenerate splits: a clear message, never a LinAlgError; events delete ------------------------------
+
+DEGENERATE_ITEMS = pd.DataFrame({"item_id": ["i1", "i2", "i3"], "title": ["a", "b", "c"],
+                                 "category": ["A > x", "B > y", "C > z"]})
+ANY_TIME = Settings(earliest_event="0001-01-01", latest_event="9999-12-31")  # lets the outliers in, as before
+
+
+def _events(*rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "event_type", "timestamp"])
+
+
+@pytest.mark.parametrize("outlier", [("u3", "i1", "purchase", "2999-01-01"), ("u3", "i1", "purchase", "0001-01-01")],
+                         ids=["2999", "0001"])
+def test_an_outlier_timestamp_makes_train_and_eval_fail_in_one_line_then_events_delete_repairs_it(tmp_path, cli,
+                                                                                                  outlier):
+    db = tmp_path / "shop.duckdb"
+    with Store(db) as store:
+        store.ingest_frames(items=DEGENERATE_ITEMS, settings=ANY_TIME, events=_events(
+            ("u1", "i1", "purchase", "2024-01-01"), ("u2", "i2", "purchase", "2024-01-02"),
+            ("u1", "i3", "view", "2024-01-03"), ("u2", "i3", "cart", "2024-01-04"), outlier))
+    for command in (("train",), ("eval", "--no-record")):
+        rc, out, err = cli(*command, "--db", db, "--quiet")
+        assert rc == 2, err
+        assert "internal error" not in err and "LinAlgError" not in err and len(err.strip().splitlines()) == 1
+        assert "an outlier timestamp? remove it with `crossrec events delete --before/--after`" in err
+    flag, when = ("--after", "2030-01-01") if outlier[3] > "2030" else ("--before", "1990-01-01")
+    rc, out, err = cli("events", "delete", "--db", db, flag, when)
+    assert (rc, out.strip()) == (0, f"removed 1 events ({flag.strip('-')} {when})")
+    rc, out, err = cli("train", "--db", db, "--quiet", "--name", "repaired")
+    assert rc == 0, err
+
+
+@pytest.mark.parametrize("case", ["empty", "one user", "one item", "weights decayed to 0"])
+def test_every_baseline_and_signal_fits_and_scores_an_empty_one_user_or_one_item_train_period(case):
+    import scipy.sparse as sp
+
+    from crossrec_core.baselines import BASELINES
+    from crossrec_core.data import build_interactions
+    from crossrec_core.ingest import split_category
+    from crossrec_core.profiles import make_context
+    from crossrec_core.signals import SIGNAL_CLASSES
+
+    items = pd.concat([DEGENERATE_ITEMS, split_category(DEGENERATE_ITEMS["category"]).drop(columns="category")],
+                      axis=1)
+    t = pd.Timestamp("2024-01-01")
+    rows = {"empty": [], "one user": [("u1", "i1", "purchase", t), ("u1", "i2", "view", t)],
+            "one item": [("u1", "i1", "purchase", t), ("u2", "i1", "cart", t)],
+            "weights decayed to 0": [("u1", "i1", "purchase", t)]}[case]
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "event_type", "ts"])
+    now = t + pd.Timedelta(days=365 * 800) if case == "weights decayed to 0" else None
+    data = build_interactions(items, events, Settings(), now=now)
+    embeddings = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    X = data.X if data.n_users else sp.csr_matrix((1, 3), dtype=np.float32)
+    ctx = make_context(data, X, embeddings)
+    for name, make in {**BASELINES, **{f"signal {k}": v for k, v in SIGNAL_CLASSES.items()}}.items():
+        scores = make(Settings()).fit(data, embeddings).score(ctx)
+        assert scores.shape == (ctx.n, 3) and np.isfinite(scores).all(), name
+
+
+def test_events_delete_without_a_filter_or_with_a_bad_date_removes_nothing(seeded_db, cli, db_state):
+    before = db_state(seeded_db)
+    rc, out, err = cli("events", "delete", "--db", seeded_db)
+    assert rc == 2 and err.strip() == ("crossrec events: give at least one of --before, --after, --user, --item: "
+                                       "refusing to remove every event")
+    rc, out, err = cli("events", "delete", "--db", seeded_db, "--before", "soon")
+    assert rc == 2 and "--before 'soon' is not a date or time" in err
+    assert db_state(seeded_db) == before
+    rc, out, err = cli("events", "delete", "--db", seeded_db, "--user", "u1", "--after", "2024-01-01T12:00:00Z")
+    assert (rc, out.strip()) == (0, "removed 1 events (after 2024-01-01T12:00:00Z, user u1)")
+    assert db_state(seeded_db)["events"][0] == before["events"][0] - 1

@@ -379,11 +379,12 @@ def info(message: Any, **kwargs) -> None:
 
 
 def ht(text: Any, limit: int | None = None) -> str:
-    """Shop text made inert for Plotly labels and hovers (Plotly reads a subset of HTML)."""
+    """Shop text made inert for Plotly labels and hovers (Plotly reads a subset of HTML: tags and a few
+    entities). Only & < > are escaped: Plotly shows `&quot;` literally, and a quote outside a tag is inert."""
     s = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
     if limit and len(s) > limit:
         s = s[: limit - 1] + "…"
-    return html.escape(s, quote=True)
+    return html.escape(s, quote=False)
 
 
 def short(text: Any, limit: int = 60) -> str:

@@ -1,10 +1,13 @@
 """Recommendation lists as CSV that opens cleanly in Excel: UTF-8 BOM, CRLF, quoting, and every text
-cell that Excel could read as a formula (starting with = + - @ tab or CR) neutralised with a leading
-apostrophe, as OWASP's CSV-injection advice says. Streams over users a batch at a time."""
+cell that Excel would evaluate as a formula neutralised with a leading apostrophe, as OWASP's
+CSV-injection advice says: a cell starting with = + @ tab or CR, or with - when the cell is not a number.
+Ids are data, so a cell is changed only when it would be evaluated: user '-1' stays '-1' and joins back
+to the shop's own tables. Streams over users a batch at a time."""
 from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
@@ -13,12 +16,15 @@ from .errors import CrossRecError
 
 Progress = Callable[[float, str], None]
 COLUMNS = ["user_id", "rank", "item_id", "title", "category", "score", *SIGNALS, "reason"]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = ("=", "+", "@", "\t", "\r")
+_NEGATIVE_NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def neutralise(value: object) -> object:
-    """Prefix a text cell that a spreadsheet would evaluate; numbers pass through."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """Prefix a text cell that a spreadsheet would evaluate as a formula; anything else (a negative number
+    such as the id '-1' included) passes through unchanged."""
+    if isinstance(value, str) and (value.startswith(_FORMULA_START) or
+                                   value.startswith("-") and not _NEGATIVE_NUMBER.fullmatch(value)):
         return "'" + value
     return value
 

@@ -419,12 +419,33 @@ def test_data_page_removes_events_only_after_the_confirmation(shop_copy, monkeyp
     assert store.stats()["events"] == total - matching
 
 
+def test_user_history_chart_axis_shows_a_quote_as_a_quote_not_as_quot(shop_copy, monkeypatch):
+    import json
+
+    import pandas as pd
+
+    from crossrec_core.store import Store
+
+    with Store(shop_copy) as store:
+        store.ingest_frames(items=pd.DataFrame([{"item_id": "Q1", "title": 'The "12" single',
+                                                 "category": 'Vinyl "12" > Singles'}]),
+                            events=pd.DataFrame([{"user_id": "quoter", "item_id": "Q1", "event_type": "purchase",
+                                                  "timestamp": "2026-10-01T10:00:00Z"}]))
+    at = app(shop_copy, monkeypatch, "user")
+    at.text_input(key="user_id_input").input("quoter").run()
+    no_exception(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)  # the history timeline comes first
+    labels = [y for trace in spec["data"] for y in trace["y"]]
+    assert labels == ['Vinyl "12"'] and "&quot;" not in json.dumps(spec)
+
+
 def test_shop_text_is_escaped_for_markdown_and_plotly():
     import ui_common as ui
 
     assert ui.md("[x](javascript:alert(1)) **b** :red[c] $x$") == (
         r"\[x\]\(javascript\:alert\(1\)\) \*\*b\*\* \:red\[c\] \$x\$")
-    assert ui.ht('<a href="x">t</a>') == "&lt;a href=&quot;x&quot;&gt;t&lt;/a&gt;"
+    assert ui.ht('<a href="x">t</a>') == '&lt;a href="x"&gt;t&lt;/a&gt;'
+    assert ui.ht('12" vinyl & "more"') == '12" vinyl &amp; "more"'  # Plotly would show &quot; as it is
 
 
 # ---- map (UMAP compiles on its first run in a process: slow) --------------------------------------------

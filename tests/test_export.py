@@ -16,8 +16,8 @@ EVIL = '=HYPERLINK("http://evil.example","click")'
 
 
 @pytest.mark.parametrize("value,expected", [
-    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
-    ("\rx", "'\rx"), ("plain", "plain"), ("a=b", "a=b"), (3.5, 3.5),
+    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-2", "-2"), ("-2+A1", "'-2+A1"), ("-x", "'-x"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\tx", "'\tx"), ("\rx", "'\rx"), ("plain", "plain"), ("a=b", "a=b"), (3.5, 3.5),
 ])
 def test_neutralise(value, expected):
     assert neutralise(value) == expected

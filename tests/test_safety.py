@@ -547,3 +547,22 @@ def test_events_delete_without_a_filter_or_with_a_bad_date_removes_nothing(seede
     rc, out, err = cli("events", "delete", "--db", seeded_db, "--user", "u1", "--after", "2024-01-01T12:00:00Z")
     assert (rc, out.strip()) == (0, "removed 1 events (after 2024-01-01T12:00:00Z, user u1)")
     assert db_state(seeded_db)["events"][0] == before["events"][0] - 1
+
+
+# ---- 12. export details: ids are data ----------------------------------------------------------------
+
+
+def test_export_of_user_id_minus_1_keeps_it_as_given_and_neutralises_only_what_would_be_evaluated(shop, cli,
+                                                                                               write):
+    with Store(shop) as store:
+        item = store.items()["item_id"].iloc[0]
+        store.ingest_frames(events=_events(*[(u, item, "purchase", "2026-10-20T10:00:00Z")
+                                             for u in ("-1", "-2.5", "-x", "=1+1", "+1")]))
+    segment = write("seg.csv", "user_id\n-1\n-2.5\n-x\n=1+1\n+1\n")
+    out = shop.parent / "out.csv"
+    rc, stdout, err = cli("export", "--db", shop, "--out", out, "--users", segment, "--k", "1", "--quiet")
+    assert rc == 0, err
+    exported = pd.read_csv(out, encoding="utf-8-sig", dtype=str)["user_id"].tolist()
+    assert exported == ["-1", "-2.5", "'-x", "'=1+1", "'+1"]
+    joined = pd.read_csv(segment, dtype=str).merge(pd.read_csv(out, encoding="utf-8-sig", dtype=str), on="user_id")
+    assert sorted(joined["user_id"]) == ["-1", "-2.5"]  # ids that are numbers join back as they are

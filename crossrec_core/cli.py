@@ -81,17 +81,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     """Validate input files and load them in one transaction."""
     if args.items is None and args.events is None and args.users is None:
         raise CrossRecError("nothing to ingest: give --items, --events and/or --users")  # before creating --db
+    import duckdb
+
     db = Path(args.db)
     created = not db.exists()
     try:
         with _open(args, write=True, create=True) as store, progress_bar(not args.quiet) as progress:
             report = store.ingest_files(args.items, args.events, args.users, encoding=args.encoding,
                                         settings=_settings(args), progress=progress)
-    except (CrossRecError, OSError) as exc:  # OSError: an unreadable file, a full disk
+    except (CrossRecError, OSError, duckdb.Error) as exc:  # OSError, IOException: an unreadable file, a full disk
         if created and not isinstance(exc, DatabaseLockedError):
             # a failed first load leaves no empty database behind: the file is as before (absent)
             for leftover in (db, Path(f"{db}.wal")):
                 leftover.unlink(missing_ok=True)
+        reason = environment_error(exc)
+        if reason and reason.startswith("no space left") and not created:
+            raise CrossRecError(f"{reason}; the data is as it was, but the file keeps the space the failed load "
+                                "took: `crossrec compact` gives it back") from None
         raise
     if args.json:
         print(json.dumps(report.to_dict(), default=str))
@@ -108,6 +114,16 @@ def cmd_events(args: argparse.Namespace) -> int:
     with _open(args, write=True) as store:
         n = store.delete_events(**filters)
     print(f"removed {n:,} events ({', '.join(f'{k} {v}' for k, v in filters.items() if v is not None)})")
+    return 0
+
+
+@command
+def cmd_compact(args: argparse.Namespace) -> int:
+    """Rewrite the database file at the size its data needs."""
+    from .store import compact
+
+    before, after = compact(Path(args.db))
+    print(f"compacted {args.db}: {before / 1e6:,.1f} MB -> {after / 1e6:,.1f} MB")
     return 0
 
 
@@ -340,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--after", help="events later than this time")
     d.add_argument("--user", help="events of this user")
     d.add_argument("--item", help="events of this item")
+
+    sub.add_parser("compact", parents=[common], help="rewrite the database file at the size its data needs "
+                                                      "(e.g. after a load failed on a full disk)")
 
     p = sub.add_parser("stats", parents=[common], help="counts, categories, date range, event mix")
     p.add_argument("--json", action="store_true", help="print one JSON document")

@@ -128,6 +128,31 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
         raise CrossRecError(f"{path} is not a CrossRec database ({str(exc).splitlines()[0]})") from None
 
 
+def compact(path: Path) -> tuple[int, int]:
+    """Rewrite a database file at the size its data needs (DuckDB never shrinks a file, e.g. after a load
+    that failed on a full disk); (bytes before, bytes after). Holds the file as its one writer meanwhile."""
+    path = Path(path)
+    if not path.exists():
+        raise CrossRecError(f"no database at {path}")
+    before = path.stat().st_size
+    tmp = path.with_name(path.name + ".compacting")
+    tmp.unlink(missing_ok=True)
+    con = connect(path)
+    try:
+        con.execute("CHECKPOINT")
+        source = con.execute("SELECT current_database()").fetchall()[0][0]
+        con.execute(f"ATTACH '{str(tmp).replace(chr(39), chr(39) * 2)}' AS crossrec_compacted")
+        con.execute(f'COPY FROM DATABASE "{source}" TO crossrec_compacted')
+        con.execute("DETACH crossrec_compacted")
+        tmp.replace(path)  # still holding the old file: nobody opens it half-replaced
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
+    return before, path.stat().st_size
+
+
 class Store:
     """A DuckDB file with CrossRec's tables. Use as a context manager or call `close()`."""
 

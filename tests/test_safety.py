@@ -312,23 +312,60 @@ def test_ingest_of_an_unreadable_file_says_permission_denied_and_leaves_no_datab
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 300 KiB tmpfs mounted in tmp_path (root only): a real full disk."""
+    """small_disk(size) -> a tmpfs of that size mounted in tmp_path (root only): a real disk that fills up."""
     import subprocess
 
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here")
-    yield mnt
-    subprocess.run(["umount", str(mnt)], check=False)
+    mounted = []
+
+    def _mount(size: str) -> Path:
+        mnt = tmp_path / f"disk{len(mounted)}"
+        mnt.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                                               capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a small tmpfs here")
+        mounted.append(mnt)
+        return mnt
+
+    yield _mount
+    for mnt in mounted:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_ingest_that_fills_the_disk_keeps_the_data_and_compact_gives_the_space_back(small_disk, tmp_path, cli):
+    disk = small_disk("3m")
+    db = disk / "s.duckdb"
+    items = pd.DataFrame({"item_id": [f"P{i:05d}" for i in range(3000)], "title": "t", "category": "A > B"})
+    items.to_csv(tmp_path / "items.csv", index=False)
+    rng = np.random.default_rng(0)
+    n = 150_000
+    pd.DataFrame({"user_id": [f"u{i:05d}" for i in rng.integers(0, 9000, n)],
+                  "item_id": [f"P{i:05d}" for i in rng.integers(0, 3000, n)], "event_type": "view",
+                  "timestamp": pd.to_datetime(rng.integers(1.6e9, 1.7e9, n), unit="s").strftime("%Y-%m-%dT%H:%M:%SZ")
+                  }).to_csv(tmp_path / "events.csv", index=False)
+    assert cli("ingest", "--db", db, "--items", tmp_path / "items.csv", "--quiet")[0] == 0
+    size = db.stat().st_size
+    rc, out, err = cli("ingest", "--db", db, "--events", tmp_path / "events.csv", "--quiet")
+    assert rc == 2
+    assert err.startswith(f"crossrec ingest: no space left on the device ({db}")  # the file, its .wal or .tmp
+    assert "): free some space and run it again; " in err and len(err.strip().splitlines()) == 1
+    assert err.strip().endswith("the data is as it was, but the file keeps the space the failed load took: "
+                                "`crossrec compact` gives it back")
+    assert db.stat().st_size > size  # DuckDB does not shrink a file by itself
+    moved = tmp_path / "s.duckdb"  # "free some space": here, the file goes to a disk with room
+    shutil.copy(db, moved)
+    rc, out, err = cli("compact", "--db", moved)
+    assert rc == 0, err
+    assert moved.stat().st_size <= size
+    rc, out, err = cli("stats", "--db", moved, "--json")
+    assert (json.loads(out)["items"], json.loads(out)["events"]) == (3000, 0)
 
 
 def test_train_that_fills_the_disk_removes_its_temporary_folder_at_once(shop, small_disk, cli):
     art = Path(f"{shop}.artefacts")
     shutil.rmtree(art)
-    (small_disk / "art").mkdir()
-    art.symlink_to(small_disk / "art")  # the artefacts folder on a disk too small for a model
+    disk = small_disk("300k")
+    (disk / "art").mkdir()
+    art.symlink_to(disk / "art")  # the artefacts folder on a disk too small for a model
     before = sorted(p.name for p in art.iterdir())
     rc, out, err = cli("train", "--db", shop, "--name", "big", "--no-learn", "--quiet")
     assert rc == 2

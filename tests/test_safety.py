@@ -603,3 +603,15 @@ def test_export_of_user_id_minus_1_keeps_it_as_given_and_neutralises_only_what_w
     assert exported == ["-1", "-2.5", "'-x", "'=1+1", "'+1"]
     joined = pd.read_csv(segment, dtype=str).merge(pd.read_csv(out, encoding="utf-8-sig", dtype=str), on="user_id")
     assert sorted(joined["user_id"]) == ["-1", "-2.5"]  # ids that are numbers join back as they are
+
+
+def test_a_run_recorded_by_an_older_version_asks_for_a_retrain_in_one_line(shop, cli, tmp_path):
+    old_folder = tmp_path / "old-run"
+    old_folder.mkdir()
+    (old_folder / "model.pkl").write_bytes(pickle.dumps({"_format": 1}))
+    with Store(shop) as store, store.transaction() as con:
+        con.execute("UPDATE runs SET artefact_path = ? WHERE name = 'r'", [str(old_folder)])
+    rc, out, err = cli("recommend", "--db", shop, "--user", _a_user(shop), "--quiet")
+    assert rc == 2
+    assert err.strip() == (f"crossrec recommend: run 'r' was recorded by an older CrossRec (its model is not in "
+                           f"{shop}.artefacts); retrain with `crossrec train`")

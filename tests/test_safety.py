@@ -409,7 +409,7 @@ def test_reading_and_checking_a_csv_takes_under_12_times_its_size_in_memory(tmp_
     from crossrec_core.ingest import IngestReport, read_table, validate_events
 
     rng = np.random.default_rng(0)
-    n = 40_000
+    n = 15_000
     frame = pd.DataFrame({"user_id": [f"u{i:05d}" for i in rng.integers(0, 4000, n)],
                           "item_id": [f"P{i:05d}" for i in rng.integers(0, 3000, n)],
                           "event_type": rng.choice(["view", "cart", "purchase"], n),

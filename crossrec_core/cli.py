@@ -177,12 +177,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         else:
             df = rec.recommend_for_query(args.query, k=args.k, mode=args.mode, category=args.category,
                                          explain=explain)
-    from .config import SIGNALS
+    from .config import CONTRIBUTIONS
 
-    if args.json:
+    if args.json:  # "rules" appears only when a pair rule moved the ranker's score
         _print_json([
             {"rank": int(r["rank"]), "item_id": r["item_id"], "title": r["title"], "category": r["category"],
-             "score": float(r["score"]), "contributions": {s: float(r[s]) for s in SIGNALS}, "reason": r["reason"]}
+             "score": float(r["score"]), "base": float(r["base"]),
+             "contributions": {s: float(r[s]) for s in CONTRIBUTIONS if s != "rules" or r[s] != 0},
+             "reason": r["reason"]}
             for r in df.to_dict(orient="records")
         ])
         return 0
@@ -193,7 +195,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         title = r.title if len(r.title) <= 60 else r.title[:59] + "…"
         print(f"{r.rank:>3}. {title:<60} {r.category[:40]:<40} {r.score:6.3f}")
         if args.explain:
-            parts = ", ".join(f"{s} {getattr(r, s):.2f}" for s in SIGNALS if getattr(r, s) > 0)
+            parts = ", ".join(f"{s} {getattr(r, s):+.2f}" for s in CONTRIBUTIONS if getattr(r, s) != 0)
             print(f"     {r.reason}")
             print(f"     [{parts}]")
     return 0

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SIGNALS: tuple[str, ...] = ("cooc", "als", "graph", "content", "transition", "popularity")
+SIGNALS: tuple[str, ...] = ("cooc", "als", "graph", "ease", "content", "transition", "popularity")
+# What a listed item's score splits into: one part per signal, "context" (the learned ranker's shopper and
+# item facts) and "rules" (pair rules applied over the ranker); score == base + Σ parts.
+CONTRIBUTIONS: tuple[str, ...] = (*SIGNALS, "context", "rules")
 EVENT_TYPES: tuple[str, ...] = ("view", "click", "cart", "purchase", "review")
 MODES: tuple[str, ...] = ("all", "cross", "target")
 
@@ -66,11 +69,16 @@ class Settings:
             "cooc": 0.25,
             "als": 0.15,
             "graph": 0.25,
+            "ease": 0.25,
             "content": 0.1,
             "transition": 0.1,
             "popularity": 0.15,
         }
     )
+    # The learned second stage (crossrec_core.ranker): "auto" trains it and serves it when it beats the
+    # linear fusion and every single signal on validation; "fusion" never trains it.
+    ranker: str = "auto"  # auto | fusion
+    ranker_candidates: int = 100  # top-N of each signal per shopper, unioned into the candidate set
     # A context with no history (typed profile, search query, cold user) can only be read through
     # content and popularity: it is ranked with these weights instead.
     cold_weights: dict[str, float] = field(default_factory=lambda: {"content": 0.85, "popularity": 0.15})

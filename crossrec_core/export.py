@@ -8,10 +8,10 @@ import io
 from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
-from .config import SIGNALS
+from .config import CONTRIBUTIONS
 
 Progress = Callable[[float, str], None]
-COLUMNS = ["user_id", "rank", "item_id", "title", "category", "score", *SIGNALS, "reason"]
+COLUMNS = ["user_id", "rank", "item_id", "title", "category", "score", "base", *CONTRIBUTIONS, "reason"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -26,8 +26,8 @@ def _rows(rec, user_ids: Sequence[str], k: int, mode: str, category: str | None,
     for uid, df in rec.recommend_batch(user_ids, k=k, mode=mode, category=category, explain=True, progress=progress):
         for r in df.itertuples(index=False):
             yield [neutralise(str(uid)), int(r.rank), neutralise(str(r.item_id)), neutralise(str(r.title)),
-                   neutralise(str(r.category)), round(float(r.score), 6),
-                   *(round(float(getattr(r, s)), 6) for s in SIGNALS), neutralise(str(r.reason))]
+                   neutralise(str(r.category)), round(float(r.score), 6), round(float(r.base), 6),
+                   *(round(float(getattr(r, s)), 6) for s in CONTRIBUTIONS), neutralise(str(r.reason))]
 
 
 def write_stream(rec, out: BinaryIO, user_ids: Sequence[str], *, k: int = 20, mode: str = "all",

@@ -14,18 +14,19 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .config import SIGNALS, Settings
+from .config import CONTRIBUTIONS, Settings
 from .data import Interactions, build_interactions, code_events
 from .errors import CrossRecError
 from .explain import explain_items
 from .profiles import make_context
-from .scorer import FusedScorer, Rules, top_k
+from .scorer import FusedScorer, Rules
 from .signals.base import Context
 
 Progress = Callable[[float, str], None]
 # Bump when the pickled state changes shape: older files then ask for a retrain instead of failing later.
 MODEL_FORMAT = 1
-OUTPUT_COLUMNS = ["rank", "item_id", "title", "category", "cat_top", "brand", "price", "score", *SIGNALS, "reason"]
+OUTPUT_COLUMNS = ["rank", "item_id", "title", "category", "cat_top", "brand", "price", "score", "base",
+                  *CONTRIBUTIONS, "reason"]
 
 
 class Recommender:
@@ -69,6 +70,13 @@ class Recommender:
         self.fit_seconds_ = time.perf_counter() - t0
         if progress:
             progress(1.0, "fitted")
+        return self
+
+    def attach_ranker(self, ranker) -> "Recommender":
+        """Serve a learned ranker over this fit's signals (its item facts from this fit's events)."""
+        from .ranker import ItemStats, sub_codes
+
+        self.scorer_.attach_ranker(ranker, ItemStats.from_data(self.data_, sub_codes(self.items_)))
         return self
 
     def _load_embeddings(self, store, items: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
@@ -237,10 +245,9 @@ class Recommender:
         scorer = self.scorer_
         if mode == "target" and category:
             scorer.matcher_.resolve(category)
-        total, parts = scorer.contributions(ctx, mode)
         mask = scorer.candidate_mask(ctx, mode, category, exclude=seen)
-        idx, val = top_k(total, mask, k)
-        return self._frame(ctx, 0, idx[0], total, parts, explain, profile_text, query)
+        ranked = scorer.rank(ctx, mode, mask, k)
+        return self._frame(ctx, 0, ranked, explain, profile_text, query)
 
     @property
     def item_columns(self) -> dict[str, np.ndarray]:
@@ -252,19 +259,24 @@ class Recommender:
             self.__dict__["_item_columns"] = cols
         return cols
 
-    def _frame(self, ctx: Context, row: int, idx: np.ndarray, total: np.ndarray, parts: dict[str, np.ndarray],
-               explain: bool, profile_text: str | None = None, query: str | None = None) -> pd.DataFrame:
-        idx = idx[idx >= 0]
+    def _frame(self, ctx: Context, row: int, ranked: tuple, explain: bool, profile_text: str | None = None,
+               query: str | None = None) -> pd.DataFrame:
+        """One user's list: `ranked` is scorer.rank's (idx, score, contributions, base) for the batch."""
+        idx_all, score, parts, base = ranked
+        keep = idx_all[row] >= 0
+        idx = idx_all[row][keep]
         cols = self.item_columns
         out = pd.DataFrame({
             "rank": np.arange(1, len(idx) + 1),
             **{c: cols[c][idx] for c in ("item_id", "title", "category", "cat_top", "brand", "price")},
-            "score": total[row, idx].astype(np.float64),
+            "score": score[row][keep].astype(np.float64),
+            "base": base[row][keep].astype(np.float64),
         })
-        for s in SIGNALS:
-            out[s] = parts[s][row, idx].astype(np.float64) if s in parts else 0.0
+        for s in CONTRIBUTIONS:
+            out[s] = parts[s][row][keep].astype(np.float64) if s in parts else 0.0
         if explain and len(idx):
-            exps = explain_items(self.scorer_, ctx, row, idx, parts, cols, profile_text, query)
+            contribs = out[list(CONTRIBUTIONS)].to_dict("records")
+            exps = explain_items(self.scorer_, ctx, row, idx, contribs, cols, profile_text, query)
             out["reason"] = [e.reason for e in exps]
             out["evidence"] = [e.evidence for e in exps]
         else:
@@ -280,10 +292,9 @@ class Recommender:
         for start in range(0, len(user_ids), batch_size):
             batch = user_ids[start:start + batch_size]
             ctx, seen = self.user_context(batch)
-            total, parts = self.scorer_.contributions(ctx, mode)
             mask = self.scorer_.candidate_mask(ctx, mode, category, exclude=seen.toarray() > 0)
-            idx, _ = top_k(total, mask, k)
+            ranked = self.scorer_.rank(ctx, mode, mask, k)
             for row, uid in enumerate(batch):
-                yield uid, self._frame(ctx, row, idx[row], total, parts, explain)
+                yield uid, self._frame(ctx, row, ranked, explain)
             if progress:
                 progress(min(1.0, (start + len(batch)) / max(len(user_ids), 1)), f"{start + len(batch):,} users")

@@ -112,6 +112,8 @@ class FusedScorer:
         self.signals_ = signals
         self.data_: Interactions | None = None
         self.matcher_: CategoryMatcher | None = None
+        self.ranker_ = None  # a LearnedRanker when the run serves one (crossrec_core.ranker)
+        self.stats_ = None  # its ItemStats
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None, items=None, progress=None) -> "FusedScorer":
         """Fit every signal (all six, so weights can change later without a refit)."""
@@ -145,7 +147,22 @@ class FusedScorer:
         other = FusedScorer(self.settings, weights, rules if rules is not None else self.rules, self.signals_,
                             cross_weights)
         other.data_, other.matcher_ = self.data_, self.matcher_
+        if other.weights == self.weights and other.cross_weights == self.cross_weights:
+            other.ranker_, other.stats_ = self.ranker_, self.stats_  # rules only: the ranker keeps serving
         return other
+
+    def attach_ranker(self, ranker, stats) -> "FusedScorer":
+        """Serve the learned ranker (fitted on features of these signals) instead of the linear fusion."""
+        missing = [s for s in ranker.signals_ if s not in (self.signals_ or {})]
+        if missing:
+            raise CrossRecError(f"the ranker needs the signal(s) {', '.join(missing)}, which this fit lacks")
+        self.ranker_, self.stats_ = ranker, stats
+        return self
+
+    @property
+    def model_kind(self) -> str:
+        """'ranker' or 'fusion': what orders the lists."""
+        return "ranker" if self.ranker_ is not None else "fusion"
 
     # ---- scoring ----------------------------------------------------------------------------
 
@@ -199,11 +216,40 @@ class FusedScorer:
         return total, parts
 
     def score(self, ctx: Context) -> np.ndarray:
-        return self.contributions(ctx)[0]
+        """B × n scores of every item (evaluation ranks by these; history items are not candidates)."""
+        if self.ranker_ is None:
+            return self.contributions(ctx)[0]
+        from .ranked import ranked_scores
+
+        return ranked_scores(self, ctx, ~(ctx.X > 0).toarray())[0]
 
     def score_cross(self, ctx: Context) -> np.ndarray:
-        """Scores with the cross-mode weights (evaluation ranks cross-mode lists with these)."""
-        return self.contributions(ctx, "cross")[0]
+        """Scores of the cross-mode list: cross-mode weights, or the ranker over new-category items."""
+        if self.ranker_ is None:
+            return self.contributions(ctx, "cross")[0]
+        from .ranked import ranked_scores
+
+        allowed = self.candidate_mask(ctx, "cross", exclude=(ctx.X > 0).toarray())
+        return ranked_scores(self, ctx, allowed, "cross")[0]
+
+    def rank(self, ctx: Context, mode: str, mask: np.ndarray, k: int
+             ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """The top-k allowed items of each row and their explanation: (idx B × k with -1 padding,
+        scores B × k, contributions signal -> B × k, base B × k); Σ contributions + base == score."""
+        if self.ranker_ is None:
+            total, parts = self.contributions(ctx, mode)
+            idx, _ = top_k(total, mask, k)
+            safe = np.maximum(idx, 0)
+            at = {s: np.where(idx >= 0, np.take_along_axis(p, safe, axis=1), 0.0) for s, p in parts.items()}
+            score = np.where(idx >= 0, np.take_along_axis(total, safe, axis=1), 0.0)
+            return idx, score, at, np.zeros(idx.shape)
+        from .ranked import explain_at, ranked_scores
+
+        total, cands = ranked_scores(self, ctx, mask, mode)
+        idx, _ = top_k(total, mask, k)
+        parts, base = explain_at(self, ctx, idx, total, cands, mode)
+        score = np.where(idx >= 0, np.take_along_axis(total, np.maximum(idx, 0), axis=1), 0.0)
+        return idx, score, parts, base
 
     # ---- candidates -------------------------------------------------------------------------
 

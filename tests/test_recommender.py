@@ -179,7 +179,11 @@ def test_cli_recommend_json_and_errors(shop_db, rec):
     out = _cli("recommend", "--db", str(shop_db), "--user", user, "--k", "5", "--json", "--quiet")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert len(doc) == 5 and set(doc[0]) == {"rank", "item_id", "title", "category", "score", "contributions", "reason"}
+    assert len(doc) == 5 and set(doc[0]) == {"rank", "item_id", "title", "category", "score", "base",
+                                             "contributions", "reason"}
+    for r in doc:  # the JSON contract: contributions (one per signal, plus context) and base add up to the score
+        assert {*SIGNALS, "context"} <= set(r["contributions"])
+        assert sum(r["contributions"].values()) + r["base"] == pytest.approx(r["score"], abs=1e-6)
     assert abs(sum(doc[0]["contributions"].values()) - doc[0]["score"]) < 1e-6
     for args, msg in ((["--user", "nobody"], "unknown user 'nobody'"),
                       (["--user", user, "--mode", "target"], "--mode target needs --category"),

@@ -221,7 +221,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run {run['name']} is serving ({run['duration_s']:.0f} s); weights: {w}")
     print(f"held-out @{run['metrics']['k']}: recall {num('recall')}, ndcg {num('ndcg')}, "
           f"cross recall {num('cross_recall')} ({m.get('users') or 0} users)")
+    ranker = run["metrics"].get("ranker") or {}
+    model = run["metrics"].get("model", "fusion")
+    print(f"model: {'learned ranker' if model == 'ranker' else 'linear fusion of the signals'}"
+          + (f" ({ranker['reason']})" if ranker.get("reason") else ""))
+    _print_intervals(run["metrics"])
     return 0
+
+
+def _print_intervals(result: dict) -> None:
+    """crossrec minus the best baseline, with its 95 % paired-bootstrap interval over users."""
+    for metric, iv in (result.get("intervals") or {}).items():
+        if not iv:
+            continue
+        verdict = ("above" if iv["low"] > 0 else "below" if iv["high"] < 0 else "within noise of")
+        ratio = f" ({iv['ratio']:.3f}x)" if iv.get("ratio") else ""
+        print(f"{metric}: crossrec - {iv['best']} = {iv['diff']:+.4f} [95% {iv['low']:+.4f}, {iv['high']:+.4f}]"
+              f"{ratio}: {verdict} the best baseline")
 
 
 @command
@@ -243,6 +259,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for slice_name, part in table.groupby("slice", sort=False):
             print(f"\n== {slice_name} (K={result['k']})")
             print(part.drop(columns=["slice"]).set_index("model").to_string())
+    print()
+    _print_intervals(result)
     return 0
 
 

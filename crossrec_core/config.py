@@ -61,6 +61,7 @@ class Settings:
     graph_beta: float = 0.1
     graph_neighbours: int = 200
     transition_level: int = 2  # category depth used for A -> B flows (1 = top level)
+    evidence_min_similarity: float = 0.5  # text likeness (cosine) below this is never cited as a reason
     profile_text_weight: float = 1.0  # weight of a user's typed profile text against one history item
 
     # fusion
@@ -82,6 +83,8 @@ class Settings:
     # A context with no history (typed profile, search query, cold user) can only be read through
     # content and popularity: it is ranked with these weights instead.
     cold_weights: dict[str, float] = field(default_factory=lambda: {"content": 0.85, "popularity": 0.15})
+    variant_cap: int = 2  # at most this many items of one product family per list (0: no cap)
+    variant_similarity: float = 0.92  # text cosine at which two items count as variants of one product
     exclude_seen: str = "bought"  # bought | interacted | none: which history items never come back
 
     # evaluation

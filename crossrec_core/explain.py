@@ -91,17 +91,17 @@ def _phrase(scorer, signal: str, ev: dict, i: int, items: dict[str, np.ndarray],
         j = int(scorer.data_.item_index.get_loc(src["item_id"]))
         share = scorer.signals_["cooc"].co_share(j, int(i))
         if share > 0:
-            return f"bought by {share:.0%} of people who bought {src['title']}"
+            return f"{share:.0%} of shoppers who bought {src['title']} also bought this"
         return f"often bought with {src['title']}"
     if signal == "graph" and e:
         return f"shoppers who bought {e[0]['title']} went on to it"
     if signal == "ease" and e:
         return f"goes with {e[0]['title']} in other shoppers' baskets"
     if signal == "als" and e:
-        return f"fits the taste of your history (e.g. {e[0]['title']})"
+        return f"fits this shopper's taste (like {e[0]['title']})"
     if signal == "content":
         if query:
-            return f"matches your search '{query[:60]}'"
+            return f"matches the search '{query[:60]}'"
         if e:
             return f"similar to {e[0]['title']}"
         if profile_text:

@@ -33,7 +33,8 @@ def ranked_scores(scorer, ctx: Context, allowed: np.ndarray, mode: str = "all") 
         return out, Candidates(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
     rows = np.flatnonzero(warm)
     sub = Context(X=ctx.X[rows], profile=None if ctx.profile is None else ctx.profile[rows],
-                  user_rows=None if ctx.user_rows is None else ctx.user_rows[rows])
+                  user_rows=None if ctx.user_rows is None else ctx.user_rows[rows],
+                  owned=None if ctx.owned is None else ctx.owned[rows])
     cands, _ = _candidates(scorer, sub, allowed[rows])
     pred = scorer.ranker_.predict(cands.X).astype(np.float32)
     f = fused[rows]

@@ -112,6 +112,7 @@ class FusedScorer:
         self.signals_ = signals
         self.data_: Interactions | None = None
         self.matcher_: CategoryMatcher | None = None
+        self.families_: np.ndarray | None = None  # product family of each item (variants.family_codes)
         self.ranker_ = None  # a LearnedRanker when the run serves one (crossrec_core.ranker)
         self.stats_ = None  # its ItemStats
 
@@ -134,7 +135,10 @@ class FusedScorer:
         """Bind the fitted data (and the items frame for category names) without refitting."""
         self.data_ = data
         if items is not None:
+            from .variants import family_codes
+
             items = items.sort_values("item_id")
+            self.families_ = family_codes(items)
             self.matcher_ = CategoryMatcher(items["cat_top"].to_numpy(), items["cat_sub"].to_numpy(),
                                             items["category"].to_numpy())
         return self
@@ -146,7 +150,7 @@ class FusedScorer:
         Cross-mode weights follow `weights` unless given, so a what-if on weights applies to both."""
         other = FusedScorer(self.settings, weights, rules if rules is not None else self.rules, self.signals_,
                             cross_weights)
-        other.data_, other.matcher_ = self.data_, self.matcher_
+        other.data_, other.matcher_, other.families_ = self.data_, self.matcher_, self.families_
         if other.weights == self.weights and other.cross_weights == self.cross_weights:
             other.ranker_, other.stats_ = self.ranker_, self.stats_  # rules only: the ranker keeps serving
         return other
@@ -232,13 +236,26 @@ class FusedScorer:
         allowed = self.candidate_mask(ctx, "cross", exclude=(ctx.X > 0).toarray())
         return ranked_scores(self, ctx, allowed, "cross")[0]
 
+    def top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+        """B × k best allowed items (-1 pads), at most `variant_cap` of one product family: the one list
+        selection of serving, export and evaluation."""
+        from .variants import select
+
+        cap = int(self.settings.variant_cap)
+        n = scores.shape[1]
+        idx, _ = top_k(scores, allowed, min(n, k if cap <= 0 else 3 * k + 10))
+        content = (self.signals_ or {}).get("content")
+        unit = getattr(content, "embeddings_", None)
+        pos = select(idx, self.families_, unit, cap, float(self.settings.variant_similarity), k)
+        return np.where(pos >= 0, np.take_along_axis(idx, np.maximum(pos, 0), axis=1), -1)
+
     def rank(self, ctx: Context, mode: str, mask: np.ndarray, k: int
              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """The top-k allowed items of each row and their explanation: (idx B × k with -1 padding,
         scores B × k, contributions signal -> B × k, base B × k); Σ contributions + base == score."""
         if self.ranker_ is None:
             total, parts = self.contributions(ctx, mode)
-            idx, _ = top_k(total, mask, k)
+            idx = self.top_items(total, mask, k)
             safe = np.maximum(idx, 0)
             at = {s: np.where(idx >= 0, np.take_along_axis(p, safe, axis=1), 0.0) for s, p in parts.items()}
             score = np.where(idx >= 0, np.take_along_axis(total, safe, axis=1), 0.0)
@@ -246,7 +263,7 @@ class FusedScorer:
         from .ranked import explain_at, ranked_scores
 
         total, cands = ranked_scores(self, ctx, mask, mode)
-        idx, _ = top_k(total, mask, k)
+        idx = self.top_items(total, mask, k)
         parts, base = explain_at(self, ctx, idx, total, cands, mode)
         score = np.where(idx >= 0, np.take_along_axis(total, np.maximum(idx, 0), axis=1), 0.0)
         return idx, score, parts, base
@@ -263,7 +280,7 @@ class FusedScorer:
         if mode == "cross":
             onehot_top = np.zeros((data.n_items, len(data.cat_top_names)), dtype=np.float32)
             onehot_top[np.arange(data.n_items), data.cat_top] = 1
-            has_top = np.asarray((ctx.X > 0).astype(np.float32) @ onehot_top) > 0  # B × n_tops
+            has_top = np.asarray(ctx.owned_items() @ onehot_top) > 0  # B × n_tops carted or bought in
             mask &= ~has_top[:, data.cat_top]
         elif mode == "target":
             if not category:

@@ -242,7 +242,9 @@ def train(
         weights = dict(settings.weights)
         learned_from = "defaults"
     ranker, ranker_report = None, {"choice": "fusion", "reason": "the linear fusion was asked for"}
-    if settings.ranker == "auto":
+    if learned_from != "learned on validation carve-out":
+        ranker_report["reason"] = f"weights {learned_from}: the linear fusion with those weights serves"
+    elif settings.ranker == "auto":
         from .ranker_fit import fit_ranker
 
         ranker, ranker_report = fit_ranker(items, train_events, settings, embeddings, weights,

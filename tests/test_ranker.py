@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from crossrec_core.config import CONTRIBUTIONS, SIGNALS, Settings
-from crossrec_core.evaluate import make_split, prepare_events, time_split, top_k_items
+from crossrec_core.evaluate import make_split, model_top_k, prepare_events, time_split
 from crossrec_core.ranker import ItemStats, LearnedRanker, sub_codes
 from crossrec_core.ranker_fit import fit_ranker, windows
 from crossrec_core.recommender import Recommender
@@ -80,7 +80,7 @@ def test_served_list_equals_evaluated_list(trained):
     users = list(split.users("all")[:40])
     ctx = split.context(users)
     excl = split.exclusions(users)
-    evaluated = top_k_items(fused.score(ctx), excl, 20)
+    evaluated = model_top_k(fused, fused.score(ctx), excl, 20)
     served, score, parts, base = fused.rank(ctx, "all", ~excl, 20)
     np.testing.assert_array_equal(served, evaluated)
     np.testing.assert_allclose(sum(parts.values()) + base, score, atol=1e-5)

@@ -32,6 +32,7 @@ SIGNAL_COLORS = {
     "cooc": "#2563eb",
     "als": "#7c3aed",
     "graph": "#0891b2",
+    "ease": "#db2777",
     "content": "#16a34a",
     "transition": "#ea580c",
     "popularity": "#9ca3af",

@@ -14,20 +14,11 @@ from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack
 
 from .config import Settings
 from .data import Interactions
-from .errors import CrossRecError
 from .signals.base import Context, Signal, item_evidence, top_k_per_row
-
-
-def binary(X: sp.spmatrix) -> sp.csr_matrix:
-    """1 where X > 0, float32 CSR."""
-    B = sp.csr_matrix(X, dtype=np.float32, copy=True)
-    B.eliminate_zeros()
-    B.data[:] = 1.0
-    return B
+from .signals.ease import EASE, binary
 
 
 class PopularityBaseline(Signal):
@@ -78,74 +69,6 @@ class ItemKNN(Signal):
 
     def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[list[tuple[int, float]]]:
         return item_evidence(binary(ctx.X[row]), self.sim_, np.asarray(items))
-
-
-def _spd_inverse(G: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive definite matrix (float64, Cholesky); an empty matrix for an empty one."""
-    if G.shape[0] == 0:  # LAPACK rejects a 0 × 0 matrix
-        return np.zeros((0, 0))
-    c, info = lapack.dpotrf(G, lower=0, overwrite_a=1)
-    if info == 0:
-        inv, info = lapack.dpotri(c, lower=0, overwrite_c=1)
-    if info != 0:
-        raise CrossRecError(f"EASE cannot invert its {G.shape[0]} × {G.shape[0]} item matrix (LAPACK info {info}); "
-                            "ease_lambda must be above 0")
-    upper = np.triu(inv)
-    return upper + np.triu(upper, 1).T
-
-
-class EASE(Signal):
-    """EASE (Steck 2019) on the `max_items` items with most train users.
-
-    Items outside that set cannot be scored; they get a score below every scored item of the row (the
-    row's minimum - 1), so they only fill lists after every scorable item."""
-
-    name = "ease"
-
-    def __init__(self, settings: Settings | None = None, *, lam: float | None = None, max_items: int | None = None):
-        super().__init__(settings)
-        self.lam = float(lam if lam is not None else self.settings.ease_lambda)
-        self.max_items = int(max_items if max_items is not None else self.settings.ease_max_items)
-
-    def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "EASE":
-        X = binary(data.X)
-        self.n_items_ = X.shape[1]
-        counts = np.diff(X.tocsc().indptr)
-        cand = np.flatnonzero(counts > 0)
-        order = np.argsort(-counts[cand], kind="stable")[: self.max_items]
-        self.items_ = np.sort(cand[order])
-        Xs = X[:, self.items_]
-        G = (Xs.T @ Xs).toarray().astype(np.float64)
-        G[np.diag_indices_from(G)] += self.lam
-        P = _spd_inverse(G)
-        B = P / (-np.diag(P))[None, :]
-        np.fill_diagonal(B, 0.0)
-        self.B_ = B.astype(np.float32)
-        return self
-
-    def score(self, ctx: Context) -> np.ndarray:
-        Xs = binary(ctx.X)[:, self.items_]
-        inner = np.asarray(Xs @ self.B_, dtype=np.float32)
-        floor = (inner.min(axis=1, keepdims=True) if inner.shape[1] else np.zeros((ctx.n, 1), np.float32))
-        out = np.broadcast_to(np.minimum(floor, 0.0) - 1.0, (ctx.n, self.n_items_)).astype(np.float32)
-        out[:, self.items_] = inner
-        return out
-
-    def evidence(self, ctx: Context, row: int, items: np.ndarray, top: int = 3) -> list[list[tuple[int, float]]]:
-        pos = np.full(self.n_items_, -1, dtype=np.int64)
-        pos[self.items_] = np.arange(len(self.items_))
-        hist = binary(ctx.X[row]).indices
-        hist = hist[pos[hist] >= 0]
-        out = []
-        for it in np.asarray(items):
-            if len(hist) == 0 or pos[it] < 0:
-                out.append([])
-                continue
-            c = np.maximum(self.B_[pos[hist], pos[it]], 0.0)
-            total = c.sum()
-            order = np.argsort(-c)[:top]
-            out.append([(int(hist[j]), float(c[j] / total)) for j in order if c[j] > 0] if total > 0 else [])
-        return out
 
 
 def _als(settings: Settings):

@@ -203,12 +203,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         else:
             df = rec.recommend_for_query(args.query, k=args.k, mode=args.mode, category=args.category,
                                          explain=explain)
-    from .config import SIGNALS
+    from .config import CONTRIBUTIONS
 
-    if args.json:
+    if args.json:  # "rules" appears only when a pair rule moved the ranker's score
         _print_json([
             {"rank": int(r["rank"]), "item_id": r["item_id"], "title": r["title"], "category": r["category"],
-             "score": float(r["score"]), "contributions": {s: float(r[s]) for s in SIGNALS}, "reason": r["reason"]}
+             "score": float(r["score"]), "base": float(r["base"]),
+             "contributions": {s: float(r[s]) for s in CONTRIBUTIONS if s != "rules" or r[s] != 0},
+             "reason": r["reason"]}
             for r in df.to_dict(orient="records")
         ])
         return 0
@@ -219,7 +221,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         title = r.title if len(r.title) <= 60 else r.title[:59] + "…"
         print(f"{r.rank:>3}. {title:<60} {r.category[:40]:<40} {r.score:6.3f}")
         if args.explain:
-            parts = ", ".join(f"{s} {getattr(r, s):.2f}" for s in SIGNALS if getattr(r, s) > 0)
+            parts = ", ".join(f"{s} {getattr(r, s):+.2f}" for s in CONTRIBUTIONS if getattr(r, s) != 0)
             print(f"     {r.reason}")
             print(f"     [{parts}]")
     return 0
@@ -245,7 +247,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run {run['name']} is serving ({run['duration_s']:.0f} s); weights: {w}")
     print(f"held-out @{run['metrics']['k']}: recall {num('recall')}, ndcg {num('ndcg')}, "
           f"cross recall {num('cross_recall')} ({m.get('users') or 0} users)")
+    ranker = run["metrics"].get("ranker") or {}
+    model = run["metrics"].get("model", "fusion")
+    print(f"model: {'learned ranker' if model == 'ranker' else 'linear fusion of the signals'}"
+          + (f" ({ranker['reason']})" if ranker.get("reason") else ""))
+    _print_intervals(run["metrics"])
     return 0
+
+
+def _print_intervals(result: dict) -> None:
+    """crossrec minus the best baseline, with its 95 % paired-bootstrap interval over users."""
+    for metric, iv in (result.get("intervals") or {}).items():
+        if not iv:
+            continue
+        verdict = ("above" if iv["low"] > 0 else "below" if iv["high"] < 0 else "within noise of")
+        ratio = f" ({iv['ratio']:.3f}x)" if iv.get("ratio") else ""
+        print(f"{metric}: crossrec - {iv['best']} = {iv['diff']:+.4f} [95% {iv['low']:+.4f}, {iv['high']:+.4f}]"
+              f"{ratio}: {verdict} the best baseline")
 
 
 @command
@@ -267,6 +285,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for slice_name, part in table.groupby("slice", sort=False):
             print(f"\n== {slice_name} (K={result['k']})")
             print(part.drop(columns=["slice"]).set_index("model").to_string())
+    print()
+    _print_intervals(result)
     return 0
 
 

@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-SIGNALS: tuple[str, ...] = ("cooc", "als", "graph", "content", "transition", "popularity")
+SIGNALS: tuple[str, ...] = ("cooc", "als", "graph", "ease", "content", "transition", "popularity")
+# What a listed item's score splits into: one part per signal, "context" (the learned ranker's shopper and
+# item facts) and "rules" (pair rules applied over the ranker); score == base + Σ parts.
+CONTRIBUTIONS: tuple[str, ...] = (*SIGNALS, "context", "rules")
 EVENT_TYPES: tuple[str, ...] = ("view", "click", "cart", "purchase", "review")
 MODES: tuple[str, ...] = ("all", "cross", "target")
 
@@ -68,6 +71,7 @@ class Settings:
     graph_beta: float = 0.1
     graph_neighbours: int = 200
     transition_level: int = 2  # category depth used for A -> B flows (1 = top level)
+    evidence_min_similarity: float = 0.5  # text likeness (cosine) below this is never cited as a reason
     profile_text_weight: float = 1.0  # weight of a user's typed profile text against one history item
 
     # fusion
@@ -76,14 +80,21 @@ class Settings:
             "cooc": 0.25,
             "als": 0.15,
             "graph": 0.25,
+            "ease": 0.25,
             "content": 0.1,
             "transition": 0.1,
             "popularity": 0.15,
         }
     )
+    # The learned second stage (crossrec_core.ranker): "auto" trains it and serves it when it beats the
+    # linear fusion and every single signal on validation; "fusion" never trains it.
+    ranker: str = "auto"  # auto | fusion
+    ranker_candidates: int = 100  # top-N of each signal per shopper, unioned into the candidate set
     # A context with no history (typed profile, search query, cold user) can only be read through
     # content and popularity: it is ranked with these weights instead.
     cold_weights: dict[str, float] = field(default_factory=lambda: {"content": 0.85, "popularity": 0.15})
+    variant_cap: int = 2  # at most this many items of one product family per list (0: no cap)
+    variant_similarity: float = 0.92  # text cosine at which two items count as variants of one product
     exclude_seen: str = "bought"  # bought | interacted | none: which history items never come back
 
     # evaluation

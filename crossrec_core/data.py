@@ -87,6 +87,20 @@ def _confidence(ev: pd.DataFrame, n_rows: int, n_items: int, settings: Settings,
     return m.astype(np.float32)
 
 
+OWNING_EVENTS = ("cart", "purchase")
+
+
+def owned_matrix(coded: pd.DataFrame, n_rows: int, n_items: int, row_key: str = "u") -> sp.csr_matrix:
+    """rows × items, 1 where the row carted or bought the item: what makes a category not "new" to a
+    shopper (a view does not), the same in evaluation, serving and export."""
+    sel = coded[coded["event_type"].isin(OWNING_EVENTS)] if len(coded) else coded
+    m = sp.csr_matrix((np.ones(len(sel), np.float32), (sel[row_key].to_numpy(np.int64), sel["i"].to_numpy(np.int64))),
+                      shape=(n_rows, n_items))
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m
+
+
 def code_events(events: pd.DataFrame, item_index: pd.Index, user_index: pd.Index | None = None) -> pd.DataFrame:
     """Attach integer codes u, i to store events; drops events of items outside `item_index`."""
     ev = events.copy()

@@ -31,7 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .config import Settings
-from .data import Interactions, build_interactions, code_events
+from .data import Interactions, build_interactions, code_events, owned_matrix
 from .errors import CrossRecError
 from .profiles import make_context
 from .signals.base import Context
@@ -105,8 +105,9 @@ class Split:
     slice_positives: dict[str, dict[str, np.ndarray]]  # slice -> user -> item positions
     all_positives: dict[str, np.ndarray]  # every evaluable user (warm or cold) -> all discovery positives
     item_users: np.ndarray  # train users per item (popularity for novelty; 0 = cold item)
-    user_tops: sp.csr_matrix  # train users × top-level categories: 1 where the user has a train event
+    user_tops: sp.csr_matrix  # train users × top-level categories: 1 where the user carted or bought in train
     text_vecs: dict[str, np.ndarray] = field(default_factory=dict)  # user -> profile text vector
+    owned: sp.csr_matrix | None = None  # train users × items: 1 where carted or bought in train
 
     # -- who and what ---------------------------------------------------------------------------
 
@@ -168,7 +169,13 @@ class Split:
             dim = embeddings.shape[1]
             zero = np.zeros(dim, np.float32)
             text = np.stack([np.asarray(self.text_vecs.get(u, zero), np.float32) for u in users]) if users else None
-        return make_context(self.train, X, embeddings, text_vecs=text, user_rows=self.user_rows(users))
+        rows = self.user_rows(users)
+        owned = None
+        if self.owned is not None:
+            owned = self.owned[np.maximum(rows, 0)] if self.train.n_users else sp.csr_matrix(X.shape, dtype=np.float32)
+            if (rows < 0).any():
+                owned = sp.csr_matrix(sp.diags((rows >= 0).astype(np.float32)) @ owned)
+        return make_context(self.train, X, embeddings, text_vecs=text, user_rows=rows, owned=owned)
 
     def summary(self) -> dict:
         """Counts for reports: cut, positive types, users per slice, positives, cold-item share."""
@@ -267,7 +274,8 @@ def make_split(
 
     n_tops = len(train.cat_top_names)
     onehot = sp.csr_matrix((np.ones(n_items, np.float32), (np.arange(n_items), train.cat_top)), shape=(n_items, n_tops))
-    user_tops = ((train.touched @ onehot) > 0).astype(np.float32).tocsr()
+    owned = owned_matrix(train.events, train.n_users, n_items)
+    user_tops = ((owned @ onehot) > 0).astype(np.float32).tocsr()
 
     text_vecs: dict[str, np.ndarray] = {}
     if embed_texts is not None and profile_texts is not None and len(profile_texts):
@@ -281,7 +289,7 @@ def make_split(
     return Split(items=items, train=train, cut=cut, settings=settings, train_events=train_events,
                  test_events=test_events, positive_types=pos_types, positive_fallback=bool(fallback),
                  slice_users=slice_users, slice_positives=slice_positives, all_positives=all_pos,
-                 item_users=item_users, user_tops=user_tops, text_vecs=text_vecs)
+                 item_users=item_users, user_tops=user_tops, text_vecs=text_vecs, owned=owned)
 
 
 def carve_validation(
@@ -339,6 +347,16 @@ def top_k_items(scores: np.ndarray, exclude=None, k: int = 20) -> np.ndarray:
     if k_eff < k:
         idx = np.hstack([idx, np.full((idx.shape[0], k - k_eff), -1, np.int64)])
     return idx
+
+
+def model_top_k(model, scores: np.ndarray, exclude, k: int) -> np.ndarray:
+    """A model's top-k list: its own selection (`top_items`: the served list, variant cap included)
+    when it has one, else the plain top-k of its scores."""
+    select = getattr(model, "top_items", None)
+    if select is None:
+        return top_k_items(scores, exclude, k)
+    allowed = ~_dense_bool(exclude) & ~np.isnan(scores)
+    return select(np.asarray(scores, np.float32), allowed, k)
 
 
 def hit_matrix(topk: np.ndarray, positives: Sequence[np.ndarray]) -> np.ndarray:
@@ -494,6 +512,9 @@ class _Accumulator:
     def add(self, name: str, values: np.ndarray) -> None:
         self.parts[name].append(np.asarray(values, np.float64))
 
+    def per_user(self, name: str) -> np.ndarray:
+        return np.concatenate(self.parts[name]) if self.parts[name] else np.zeros(0)
+
     def result(self) -> dict:
         def mean(name: str):
             if not self.parts[name]:
@@ -553,7 +574,7 @@ def evaluate(
                 if scores.shape != (len(batch), n_items):
                     raise CrossRecError(f"model '{m_name}' returned scores of shape {scores.shape}, "
                                         f"expected {(len(batch), n_items)}")
-                topk = top_k_items(scores, excl, k)
+                topk = model_top_k(model, scores, excl, k)
                 a = acc[m_name]
                 for key, val in ranking_metrics(topk, pos, k).items():
                     a.add(key, val)
@@ -568,7 +589,7 @@ def evaluate(
                     score_cross = getattr(model, "score_cross", None)
                     cross_scores = scores[sel] if score_cross is None else np.asarray(
                         score_cross(split.context([batch[j] for j in sel], embeddings)), dtype=np.float32)
-                    cross_topk = top_k_items(cross_scores, new_only, k)
+                    cross_topk = model_top_k(model, cross_scores, new_only, k)
                     cm = ranking_metrics(cross_topk, [cross[j] for j in sel], k)
                     a.add("cross_recall", cm["recall"])
                     a.add("cross_hit_rate", cm["hit_rate"])
@@ -578,9 +599,42 @@ def evaluate(
                 if progress:
                     progress(done / total, f"{name}: {m_name} ({min(start + len(batch), len(users)):,}/{len(users):,} users)")
         result[name] = {m: acc[m].result() for m in models}
+        if name == "all" and "crossrec" in models and len(models) > 1:
+            intervals = {metric: best_baseline_interval({m: acc[m].per_user(metric) for m in models}, settings.seed)
+                         for metric in ("recall", "ndcg")}
     if progress:
         progress(1.0, "evaluated")
-    return {"k": k, "slices": result}
+    out = {"k": k, "slices": result}
+    if "crossrec" in models and len(models) > 1 and len(split.users("all")):
+        out["intervals"] = intervals
+    return out
+
+
+def paired_interval(a: np.ndarray, b: np.ndarray, seed: int = 42, n_boot: int = 1000,
+                    level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of a - b over the same users and its paired-bootstrap interval (users resampled)."""
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    if len(d) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    for j in range(0, n_boot, 100):  # in chunks: B × n_users index matrices stay small
+        idx = rng.integers(0, len(d), size=(min(100, n_boot - j), len(d)))
+        means[j:j + len(idx)] = d[idx].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(d.mean()), float(lo), float(hi)
+
+
+def best_baseline_interval(per_user: dict[str, np.ndarray], seed: int = 42) -> dict:
+    """crossrec minus the best baseline (by mean) on one metric: difference, 95 % paired interval, ratio."""
+    base = {m: v for m, v in per_user.items() if m != "crossrec" and len(v)}
+    if not base or not len(per_user.get("crossrec", [])):
+        return {}
+    best = max(base, key=lambda m: base[m].mean())
+    diff, lo, hi = paired_interval(per_user["crossrec"], base[best], seed)
+    mean_best = float(base[best].mean())
+    return {"best": best, "diff": round(diff, 6), "low": round(lo, 6), "high": round(hi, 6),
+            "ratio": round(float(per_user["crossrec"].mean()) / mean_best, 4) if mean_best > 0 else None}
 
 
 def fit_baselines(

@@ -12,6 +12,7 @@ SIGNAL_LABELS = {  # plain words for the signals, shared by the sentences here a
     "cooc": "bought together",
     "als": "taste match",
     "graph": "shopper paths",
+    "ease": "basket affinity",
     "content": "similar text",
     "transition": "category flow",
     "popularity": "popular now",
@@ -37,27 +38,27 @@ def explain_items(
     ctx: Context,
     row: int,
     items_idx: np.ndarray,
-    parts: dict[str, np.ndarray],
+    contributions: list[dict[str, float]],
     items: dict[str, np.ndarray],
     profile_text: str | None = None,
     query: str | None = None,
 ) -> list[Explanation]:
-    """Explanations for `items_idx` of user `row` of `ctx`; `parts` are the B × n contributions and
-    `items` the catalog columns (item_id, title, cat_top) as arrays in item order."""
+    """Explanations for `items_idx` of user `row` of `ctx`; `contributions` holds each listed item's
+    contributions (signal -> value) and `items` the catalog columns (item_id, title, cat_top) in item order."""
     signals = scorer.signals_
     evid: dict[str, list[list[tuple[int, float]]]] = {}
-    for name in ("cooc", "graph", "als", "content"):
-        if name in parts and name in signals:
+    for name in ("cooc", "graph", "ease", "als", "content"):
+        if name in signals and any(c.get(name, 0.0) > 0 for c in contributions):
             evid[name] = signals[name].evidence(ctx, row, items_idx)
     out = []
     for n, i in enumerate(items_idx):
-        contrib = {s: float(parts[s][row, i]) if s in parts else 0.0 for s in SIGNALS}
+        contrib = {s: float(contributions[n].get(s, 0.0)) for s in SIGNALS}
         ev: dict[str, list[dict]] = {}
         for name, lists in evid.items():
             ev[name] = [{"item_id": str(items["item_id"][j]), "title": _title(items, j), "share": round(share, 3)}
                         for j, share in lists[n]]
         flow = None
-        if "transition" in parts and "transition" in signals and contrib["transition"] > 0:
+        if "transition" in signals and contrib["transition"] > 0:
             flow = signals["transition"].evidence_flow(ctx, row, int(scorer.data_.cat_flow[i]))
             if flow is not None:
                 ev["transition"] = [{"from": flow[0], "to": str(scorer.data_.cat_flow_names[scorer.data_.cat_flow[i]]),
@@ -90,15 +91,17 @@ def _phrase(scorer, signal: str, ev: dict, i: int, items: dict[str, np.ndarray],
         j = int(scorer.data_.item_index.get_loc(src["item_id"]))
         share = scorer.signals_["cooc"].co_share(j, int(i))
         if share > 0:
-            return f"bought by {share:.0%} of people who bought {src['title']}"
+            return f"{share:.0%} of shoppers who bought {src['title']} also bought this"
         return f"often bought with {src['title']}"
     if signal == "graph" and e:
         return f"shoppers who bought {e[0]['title']} went on to it"
+    if signal == "ease" and e:
+        return f"goes with {e[0]['title']} in other shoppers' baskets"
     if signal == "als" and e:
-        return f"fits the taste of your history (e.g. {e[0]['title']})"
+        return f"fits this shopper's taste (like {e[0]['title']})"
     if signal == "content":
         if query:
-            return f"matches your search '{query[:60]}'"
+            return f"matches the search '{query[:60]}'"
         if e:
             return f"similar to {e[0]['title']}"
         if profile_text:

@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
-from .config import SIGNALS
+from .config import CONTRIBUTIONS
 from .errors import CrossRecError
 
 Progress = Callable[[float, str], None]
-COLUMNS = ["user_id", "rank", "item_id", "title", "category", "score", *SIGNALS, "reason"]
+COLUMNS = ["user_id", "rank", "item_id", "title", "category", "score", "base", *CONTRIBUTIONS, "reason"]
 _FORMULA_START = ("=", "+", "@", "\t", "\r")
 _NEGATIVE_NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -29,12 +29,22 @@ def neutralise(value: object) -> object:
     return value
 
 
+FALLBACK = {"cross": "Fallback (this shopper has bought in every category, so no new category is left): ",
+            "target": "Fallback (nothing left to recommend in the chosen category): "}
+
+
 def _rows(rec, user_ids: Sequence[str], k: int, mode: str, category: str | None, progress: Progress | None):
+    """CSV rows; a shopper whose list in `mode` is empty gets the all-categories list, each reason
+    saying so, so an export of N shoppers always lists N shoppers."""
     for uid, df in rec.recommend_batch(user_ids, k=k, mode=mode, category=category, explain=True, progress=progress):
+        prefix = ""
+        if df.empty and mode != "all":
+            df = rec.recommend_batch([uid], k=k, mode="all", explain=True).__next__()[1]
+            prefix = FALLBACK[mode]
         for r in df.itertuples(index=False):
             yield [neutralise(str(uid)), int(r.rank), neutralise(str(r.item_id)), neutralise(str(r.title)),
-                   neutralise(str(r.category)), round(float(r.score), 6),
-                   *(round(float(getattr(r, s)), 6) for s in SIGNALS), neutralise(str(r.reason))]
+                   neutralise(str(r.category)), round(float(r.score), 6), round(float(r.base), 6),
+                   *(round(float(getattr(r, s)), 6) for s in CONTRIBUTIONS), neutralise(prefix + str(r.reason))]
 
 
 def write_stream(rec, out: BinaryIO, user_ids: Sequence[str], *, k: int = 20, mode: str = "all",

@@ -55,11 +55,12 @@ def make_context(
     text_vecs: np.ndarray | None = None,
     user_rows: np.ndarray | None = None,
     seeds: list[np.ndarray] | None = None,
+    owned: sp.csr_matrix | None = None,
 ) -> Context:
-    """A Context for a batch of users whose histories are the rows of `X`."""
+    """A Context for a batch of users whose histories are the rows of `X` (`owned`: carted or bought)."""
     X = sp.csr_matrix(X, dtype=np.float32)
     profile = profile_vectors(X, embeddings, text_vecs, data.settings.profile_text_weight)
-    return Context(X=X, profile=profile, user_rows=user_rows, seeds=seeds)
+    return Context(X=X, profile=profile, user_rows=user_rows, seeds=seeds, owned=owned)
 
 
 def context_for_users(data: Interactions, rows: np.ndarray, embeddings: np.ndarray | None = None) -> Context:

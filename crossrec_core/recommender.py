@@ -5,6 +5,7 @@ fit changes the next list; item-side models (co-occurrence, ALS, graph, flows) r
 """
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -13,20 +14,48 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .config import SIGNALS, Settings
-from .data import Interactions, build_interactions, code_events
+from .config import CONTRIBUTIONS, Settings
+from .data import Interactions, build_interactions, code_events, owned_matrix
 from .errors import CrossRecError
 from .explain import explain_items
 from .profiles import make_context
-from .scorer import FusedScorer, Rules, top_k
+from .scorer import FusedScorer, Rules
 from .signals.base import Context
 
 Progress = Callable[[float, str], None]
+_INTEREST_SPLIT = re.compile(r"[.;,\n]|\band\b|\bwho\b|\bbut\b|\balso\b|&|\bplus\b", re.IGNORECASE)
 # Bump when the saved state changes shape: older folders then ask for a retrain instead of failing later.
-# Format 1 was a Python object dump (model.pkl): never read, loading it could run code.
-MODEL_FORMAT = 2
+# Format 1 was a Python object dump (model.pkl): never read, loading it could run code. Format 3 added
+# the EASE signal, the learned ranker and product families.
+MODEL_FORMAT = 3
 MODEL_KIND = "crossrec.Recommender"
-OUTPUT_COLUMNS = ["rank", "item_id", "title", "category", "cat_top", "brand", "price", "score", *SIGNALS, "reason"]
+OUTPUT_COLUMNS = ["rank", "item_id", "title", "category", "cat_top", "brand", "price", "score", "base",
+                  *CONTRIBUTIONS, "reason"]
+
+
+def split_interests(text: str, limit: int = 5) -> list[str]:
+    """A typed profile split into its interests ("keen road cyclist who drinks a lot of coffee" ->
+    ["keen road cyclist", "drinks a lot of coffee"]); the whole text when it has one."""
+    parts = [p.strip(" -") for p in _INTEREST_SPLIT.split(text.strip())]
+    parts = [p for p in parts if sum(ch.isalpha() for ch in p) >= 3]
+    return parts[:limit] if len(parts) > 1 else [text.strip()]
+
+
+def interleave(lists: list[pd.DataFrame], k: int) -> pd.DataFrame:
+    """Round-robin over ranked lists: each list's next item not already taken, re-ranked 1..k."""
+    taken: list[dict] = []
+    seen: set[str] = set()
+    rows = [df.to_dict("records") for df in lists]
+    depth = 0
+    while len(taken) < k and any(depth < len(r) for r in rows):
+        for r in rows:
+            if depth < len(r) and r[depth]["item_id"] not in seen and len(taken) < k:
+                seen.add(r[depth]["item_id"])
+                taken.append(r[depth])
+        depth += 1
+    out = pd.DataFrame(taken, columns=lists[0].columns)
+    out["rank"] = np.arange(1, len(out) + 1)
+    return out
 
 
 class Recommender:
@@ -70,6 +99,13 @@ class Recommender:
         self.fit_seconds_ = time.perf_counter() - t0
         if progress:
             progress(1.0, "fitted")
+        return self
+
+    def attach_ranker(self, ranker) -> "Recommender":
+        """Serve a learned ranker over this fit's signals (its item facts from this fit's events)."""
+        from .ranker import ItemStats, sub_codes
+
+        self.scorer_.attach_ranker(ranker, ItemStats.from_data(self.data_, sub_codes(self.items_)))
         return self
 
     def _load_embeddings(self, store, items: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
@@ -189,13 +225,14 @@ class Recommender:
         if self.store is None:
             raise CrossRecError("no store attached: Recommender.load(path, store)")
 
-    def histories(self, user_ids: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """Current confidence histories and bought-item masks of users, read from the store now."""
+    def histories(self, user_ids: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+        """Current confidence histories, never-again masks (`exclude_seen`) and carted-or-bought masks
+        of users, read from the store now."""
         data: Interactions = self.data_
         uniq, inverse = np.unique(np.asarray(list(user_ids), dtype=object), return_inverse=True)
         if len(uniq) < len(inverse):  # repeated ids (e.g. an uploaded segment): score each once
-            X, seen = self.histories(list(uniq))
-            return X[inverse], seen[inverse]
+            X, seen, owned = self.histories(list(uniq))
+            return X[inverse], seen[inverse], owned[inverse]
         ev = self.store.events(user_ids=list(user_ids))
         index = pd.Index(list(user_ids))
         coded = code_events(ev, data.item_index, index)
@@ -206,19 +243,19 @@ class Recommender:
         else:
             sel = coded if kind == "interacted" else coded[coded["event_type"] == "purchase"]
             seen = sp.csr_matrix((np.ones(len(sel), np.float32), (sel["u"], sel["i"])), shape=X.shape)
-        return X, seen
+        return X, seen, owned_matrix(coded, X.shape[0], X.shape[1])
 
     def _context(self, X: sp.csr_matrix, text_vecs: np.ndarray | None = None,
-                 seeds: list[np.ndarray] | None = None) -> Context:
-        return make_context(self.data_, X, self.embeddings_, text_vecs=text_vecs, seeds=seeds)
+                 seeds: list[np.ndarray] | None = None, owned: sp.csr_matrix | None = None) -> Context:
+        return make_context(self.data_, X, self.embeddings_, text_vecs=text_vecs, seeds=seeds, owned=owned)
 
     def user_context(self, user_ids: Sequence[str]) -> tuple[Context, sp.csr_matrix]:
-        X, seen = self.histories(user_ids)
+        X, seen, owned = self.histories(user_ids)
         text = None
         if self.profile_vecs_ and self.embeddings_ is not None:
             dim = self.embeddings_.shape[1]
             text = np.stack([self.profile_vecs_.get(u, np.zeros(dim, np.float32)) for u in user_ids])
-        return self._context(X, text), seen
+        return self._context(X, text, owned=owned), seen
 
     # ---- recommending -----------------------------------------------------------------------
 
@@ -268,11 +305,21 @@ class Recommender:
             raise CrossRecError("empty query" if query else "empty profile text")
         if self.embeddings_ is None:
             raise CrossRecError("item texts are not encoded yet: run `crossrec encode`")
-        vec = self.encoder.encode([text.strip()])
-        X = sp.csr_matrix((1, self.data_.n_items), dtype=np.float32)
-        ctx = self._context(X, text_vecs=vec)
-        return self._rank(ctx, np.zeros((1, self.data_.n_items), bool), k, mode, category, explain,
-                          profile_text=None if query else text.strip(), query=text.strip() if query else None)
+        parts = [text.strip()] if query else split_interests(text)
+        vecs = self.encoder.encode(parts)
+        X = sp.csr_matrix((len(parts), self.data_.n_items), dtype=np.float32)
+        ctx = self._context(X, text_vecs=vecs)
+        none = np.zeros((len(parts), self.data_.n_items), bool)
+        if len(parts) == 1:
+            return self._rank(ctx, none, k, mode, category, explain,
+                              profile_text=None if query else parts[0], query=parts[0] if query else None)
+        # Several interests: one list per interest, interleaved, so each interest is covered.
+        scorer = self.scorer_
+        if mode == "target" and category:
+            scorer.matcher_.resolve(category)
+        ranked = scorer.rank(ctx, mode, scorer.candidate_mask(ctx, mode, category, exclude=none), k)
+        lists = [self._frame(ctx, r, ranked, explain, profile_text=parts[r]) for r in range(len(parts))]
+        return interleave(lists, k)
 
     def _rank(self, ctx: Context, seen: np.ndarray, k: int, mode: str, category: str | None, explain: bool,
               profile_text: str | None = None, query: str | None = None) -> pd.DataFrame:
@@ -281,10 +328,9 @@ class Recommender:
         scorer = self.scorer_
         if mode == "target" and category:
             scorer.matcher_.resolve(category)
-        total, parts = scorer.contributions(ctx, mode)
         mask = scorer.candidate_mask(ctx, mode, category, exclude=seen)
-        idx, val = top_k(total, mask, k)
-        return self._frame(ctx, 0, idx[0], total, parts, explain, profile_text, query)
+        ranked = scorer.rank(ctx, mode, mask, k)
+        return self._frame(ctx, 0, ranked, explain, profile_text, query)
 
     @property
     def item_columns(self) -> dict[str, np.ndarray]:
@@ -296,19 +342,24 @@ class Recommender:
             self.__dict__["_item_columns"] = cols
         return cols
 
-    def _frame(self, ctx: Context, row: int, idx: np.ndarray, total: np.ndarray, parts: dict[str, np.ndarray],
-               explain: bool, profile_text: str | None = None, query: str | None = None) -> pd.DataFrame:
-        idx = idx[idx >= 0]
+    def _frame(self, ctx: Context, row: int, ranked: tuple, explain: bool, profile_text: str | None = None,
+               query: str | None = None) -> pd.DataFrame:
+        """One user's list: `ranked` is scorer.rank's (idx, score, contributions, base) for the batch."""
+        idx_all, score, parts, base = ranked
+        keep = idx_all[row] >= 0
+        idx = idx_all[row][keep]
         cols = self.item_columns
         out = pd.DataFrame({
             "rank": np.arange(1, len(idx) + 1),
             **{c: cols[c][idx] for c in ("item_id", "title", "category", "cat_top", "brand", "price")},
-            "score": total[row, idx].astype(np.float64),
+            "score": score[row][keep].astype(np.float64),
+            "base": base[row][keep].astype(np.float64),
         })
-        for s in SIGNALS:
-            out[s] = parts[s][row, idx].astype(np.float64) if s in parts else 0.0
+        for s in CONTRIBUTIONS:
+            out[s] = parts[s][row][keep].astype(np.float64) if s in parts else 0.0
         if explain and len(idx):
-            exps = explain_items(self.scorer_, ctx, row, idx, parts, cols, profile_text, query)
+            contribs = out[list(CONTRIBUTIONS)].to_dict("records")
+            exps = explain_items(self.scorer_, ctx, row, idx, contribs, cols, profile_text, query)
             out["reason"] = [e.reason for e in exps]
             out["evidence"] = [e.evidence for e in exps]
         else:
@@ -324,10 +375,9 @@ class Recommender:
         for start in range(0, len(user_ids), batch_size):
             batch = user_ids[start:start + batch_size]
             ctx, seen = self.user_context(batch)
-            total, parts = self.scorer_.contributions(ctx, mode)
             mask = self.scorer_.candidate_mask(ctx, mode, category, exclude=seen.toarray() > 0)
-            idx, _ = top_k(total, mask, k)
+            ranked = self.scorer_.rank(ctx, mode, mask, k)
             for row, uid in enumerate(batch):
-                yield uid, self._frame(ctx, row, idx[row], total, parts, explain)
+                yield uid, self._frame(ctx, row, ranked, explain)
             if progress:
                 progress(min(1.0, (start + len(batch)) / max(len(user_ids), 1)), f"{start + len(batch):,} users")

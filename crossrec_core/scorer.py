@@ -121,6 +121,9 @@ class FusedScorer:
         self.signals_ = signals
         self.data_: Interactions | None = None
         self.matcher_: CategoryMatcher | None = None
+        self.families_: np.ndarray | None = None  # product family of each item (variants.family_codes)
+        self.ranker_ = None  # a LearnedRanker when the run serves one (crossrec_core.ranker)
+        self.stats_ = None  # its ItemStats
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None, items=None, progress=None) -> "FusedScorer":
         """Fit every signal (all six, so weights can change later without a refit)."""
@@ -141,7 +144,10 @@ class FusedScorer:
         """Bind the fitted data (and the items frame for category names) without refitting."""
         self.data_ = data
         if items is not None:
+            from .variants import family_codes
+
             items = items.sort_values("item_id")
+            self.families_ = family_codes(items)
             self.matcher_ = CategoryMatcher(items["cat_top"].to_numpy(), items["cat_sub"].to_numpy(),
                                             items["category"].to_numpy())
         return self
@@ -157,6 +163,12 @@ class FusedScorer:
             sig.to_state(state.sub(f"signal.{name}"))
         if self.matcher_ is not None:
             self.matcher_.to_state(state.sub("matcher"))
+        if self.families_ is not None:
+            state.put("families", self.families_)
+        if self.ranker_ is not None:  # the booster as LightGBM's own text model, its item facts as arrays
+            state.put("ranker", self.ranker_.to_state())
+            for name, arr in self.stats_.to_arrays().items():
+                state.put(f"ranker_stats.{name}", arr)
 
     @classmethod
     def from_state(cls, state, settings: Settings, data: Interactions) -> "FusedScorer":
@@ -169,6 +181,13 @@ class FusedScorer:
         scorer.data_ = data
         if "matcher.top" in state:
             scorer.matcher_ = CategoryMatcher.from_state(state.sub("matcher"))
+        if "families" in state:
+            scorer.families_ = np.asarray(state.get("families"), np.int64)
+        if "ranker" in state:
+            from .ranker import ItemStats, LearnedRanker
+
+            stats = ItemStats.from_arrays({k: state.get(f"ranker_stats.{k}") for k in ItemStats.ARRAYS})
+            scorer.attach_ranker(LearnedRanker.from_state(state.get("ranker")), stats)
         return scorer
 
     def with_weights(self, weights: dict[str, float], rules: Rules | None = None,
@@ -178,8 +197,23 @@ class FusedScorer:
         Cross-mode weights follow `weights` unless given, so a what-if on weights applies to both."""
         other = FusedScorer(self.settings, weights, rules if rules is not None else self.rules, self.signals_,
                             cross_weights)
-        other.data_, other.matcher_ = self.data_, self.matcher_
+        other.data_, other.matcher_, other.families_ = self.data_, self.matcher_, self.families_
+        if other.weights == self.weights and other.cross_weights == self.cross_weights:
+            other.ranker_, other.stats_ = self.ranker_, self.stats_  # rules only: the ranker keeps serving
         return other
+
+    def attach_ranker(self, ranker, stats) -> "FusedScorer":
+        """Serve the learned ranker (fitted on features of these signals) instead of the linear fusion."""
+        missing = [s for s in ranker.signals_ if s not in (self.signals_ or {})]
+        if missing:
+            raise CrossRecError(f"the ranker needs the signal(s) {', '.join(missing)}, which this fit lacks")
+        self.ranker_, self.stats_ = ranker, stats
+        return self
+
+    @property
+    def model_kind(self) -> str:
+        """'ranker' or 'fusion': what orders the lists."""
+        return "ranker" if self.ranker_ is not None else "fusion"
 
     # ---- scoring ----------------------------------------------------------------------------
 
@@ -233,11 +267,53 @@ class FusedScorer:
         return total, parts
 
     def score(self, ctx: Context) -> np.ndarray:
-        return self.contributions(ctx)[0]
+        """B × n scores of every item (evaluation ranks by these; history items are not candidates)."""
+        if self.ranker_ is None:
+            return self.contributions(ctx)[0]
+        from .ranked import ranked_scores
+
+        return ranked_scores(self, ctx, ~(ctx.X > 0).toarray())[0]
 
     def score_cross(self, ctx: Context) -> np.ndarray:
-        """Scores with the cross-mode weights (evaluation ranks cross-mode lists with these)."""
-        return self.contributions(ctx, "cross")[0]
+        """Scores of the cross-mode list: cross-mode weights, or the ranker over new-category items."""
+        if self.ranker_ is None:
+            return self.contributions(ctx, "cross")[0]
+        from .ranked import ranked_scores
+
+        allowed = self.candidate_mask(ctx, "cross", exclude=(ctx.X > 0).toarray())
+        return ranked_scores(self, ctx, allowed, "cross")[0]
+
+    def top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+        """B × k best allowed items (-1 pads), at most `variant_cap` of one product family: the one list
+        selection of serving, export and evaluation."""
+        from .variants import select
+
+        cap = int(self.settings.variant_cap)
+        n = scores.shape[1]
+        idx, _ = top_k(scores, allowed, min(n, k if cap <= 0 else 3 * k + 10))
+        content = (self.signals_ or {}).get("content")
+        unit = getattr(content, "embeddings_", None)
+        pos = select(idx, self.families_, unit, cap, float(self.settings.variant_similarity), k)
+        return np.where(pos >= 0, np.take_along_axis(idx, np.maximum(pos, 0), axis=1), -1)
+
+    def rank(self, ctx: Context, mode: str, mask: np.ndarray, k: int
+             ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """The top-k allowed items of each row and their explanation: (idx B × k with -1 padding,
+        scores B × k, contributions signal -> B × k, base B × k); Σ contributions + base == score."""
+        if self.ranker_ is None:
+            total, parts = self.contributions(ctx, mode)
+            idx = self.top_items(total, mask, k)
+            safe = np.maximum(idx, 0)
+            at = {s: np.where(idx >= 0, np.take_along_axis(p, safe, axis=1), 0.0) for s, p in parts.items()}
+            score = np.where(idx >= 0, np.take_along_axis(total, safe, axis=1), 0.0)
+            return idx, score, at, np.zeros(idx.shape)
+        from .ranked import explain_at, ranked_scores
+
+        total, cands = ranked_scores(self, ctx, mask, mode)
+        idx = self.top_items(total, mask, k)
+        parts, base = explain_at(self, ctx, idx, total, cands, mode)
+        score = np.where(idx >= 0, np.take_along_axis(total, np.maximum(idx, 0), axis=1), 0.0)
+        return idx, score, parts, base
 
     # ---- candidates -------------------------------------------------------------------------
 
@@ -251,7 +327,7 @@ class FusedScorer:
         if mode == "cross":
             onehot_top = np.zeros((data.n_items, len(data.cat_top_names)), dtype=np.float32)
             onehot_top[np.arange(data.n_items), data.cat_top] = 1
-            has_top = np.asarray((ctx.X > 0).astype(np.float32) @ onehot_top) > 0  # B × n_tops
+            has_top = np.asarray(ctx.owned_items() @ onehot_top) > 0  # B × n_tops carted or bought in
             mask &= ~has_top[:, data.cat_top]
         elif mode == "target":
             if not category:

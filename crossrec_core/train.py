@@ -157,9 +157,12 @@ def evaluate_weights(
     items: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,
     embeddings: np.ndarray | None = None,
+    ranker=None,
     progress: Progress | None = None,
 ):
     """Fit on the training period, evaluate the fused model (and the baselines) on the test period.
+    With a learned `ranker` (trained on windows of the training period only), the crossrec model is
+    the ranker over the signals fitted here.
 
     Returns (result dict in the `eval --json` shape, the split, the fitted fused scorer).
     """
@@ -171,6 +174,10 @@ def evaluate_weights(
                        embed_texts=_text_embedder(settings, embeddings is not None))
     fused = FusedScorer(settings, weights, cross_weights=cross_weights).fit(split.train, embeddings, items,
                                                                            _sub(progress, 0.0, 0.35))
+    if ranker is not None:
+        from .ranker import ItemStats, sub_codes
+
+        fused.attach_ranker(ranker, ItemStats.from_data(split.train, sub_codes(items)))
     models = {"crossrec": fused}
     if baselines:
         models.update(fit_baselines(split, settings, embeddings, progress=_sub(progress, 0.35, 0.7)))
@@ -270,17 +277,30 @@ def train(
     cross_weights = None
     if weights is None and learn:
         try:
-            weights, cross_weights, val_ndcg = learn_weights(items, train_events, settings, embeddings, progress=_sub(progress, 0.05, 0.35))
+            weights, cross_weights, val_ndcg = learn_weights(items, train_events, settings, embeddings, progress=_sub(progress, 0.05, 0.2))
             learned_from = "learned on validation carve-out"
         except CrossRecError as exc:  # a carve-out too small to learn from: the defaults, and why
             weights, learned_from = dict(settings.weights), f"defaults (no validation carve-out: {exc})"
     elif weights is None:
         weights = dict(settings.weights)
         learned_from = "defaults"
+    ranker, ranker_report = None, {"choice": "fusion", "reason": "the linear fusion was asked for"}
+    if learned_from != "learned on validation carve-out":
+        ranker_report["reason"] = f"weights {learned_from}: the linear fusion with those weights serves"
+    elif settings.ranker == "auto":
+        from .ranker_fit import fit_ranker
+
+        ranker, ranker_report = fit_ranker(items, train_events, settings, embeddings, weights,
+                                           progress=_sub(progress, 0.2, 0.4))
+        if ranker is None and ranker_report.get("choice") in SIGNALS:  # one signal beat both: serve it
+            weights = {s: 1.0 if s == ranker_report["choice"] else 0.0 for s in SIGNALS}
     result, split, fused = evaluate_weights(store, settings, weights, cross_weights=cross_weights,
                                             baselines=baselines, items=items, events=events,
-                                            embeddings=embeddings, progress=_sub(progress, 0.35, 0.75))
+                                            embeddings=embeddings, ranker=ranker,
+                                            progress=_sub(progress, 0.4, 0.75))
     rec = Recommender(settings, weights, cross_weights=cross_weights).fit(store, _sub(progress, 0.75, 0.95))
+    if ranker is not None:
+        rec.attach_ranker(ranker)
 
     artefacts = store.artefact_dir
     artefacts.mkdir(parents=True, exist_ok=True)
@@ -297,7 +317,7 @@ def train(
     if progress:
         progress(0.97, "recording the run")
     metrics = {**result, "weights_source": learned_from, "validation_ndcg": val_ndcg,
-               "cross_weights": rec.cross_weights,
+               "cross_weights": rec.cross_weights, "model": rec.scorer_.model_kind, "ranker": ranker_report,
                "cut": str(split.cut) if hasattr(split, "cut") else None}
     try:
         store.add_run(name=name, kind="train", fingerprint=store.fingerprint(), settings=settings.to_dict(),
@@ -331,14 +351,17 @@ def eval_run(store, settings: Settings | None = None, *, weights: dict[str, floa
     settings = settings or Settings(db_path=store.path)
     t0 = time.perf_counter()
     cross_weights = None
+    ranker = None
     if weights is None:
         serving = store.run()
         weights = serving["weights"] if serving else dict(settings.weights)
         cross_weights = serving["metrics"].get("cross_weights") if serving else None
+        if serving is not None and serving.get("artefact_path"):  # the serving run's ranker, if it has one
+            ranker = serving_recommender(store, settings).scorer_.ranker_
     items = store.items().sort_values("item_id").reset_index(drop=True)
     embeddings, _ = _embeddings(store, settings, items)
     result, _, _ = evaluate_weights(store, settings, weights, cross_weights=cross_weights, items=items,
-                                    embeddings=embeddings, progress=progress)
+                                    embeddings=embeddings, ranker=ranker, progress=progress)
     if record:
         store.add_run(name=f"eval-{_run_name(store).removeprefix('run-')}", kind="eval",
                       fingerprint=store.fingerprint(), settings=settings.to_dict(), weights=weights,

@@ -70,3 +70,24 @@ def test_cli_export(small_shop_db, tmp_path):
                           "--out", str(out), "--force", "--users", str(users), "--quiet"], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "unknown user 'ghost'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_export_of_n_users_writes_n_users_with_labelled_fallbacks(small_shop_db, tmp_path):
+    """A shopper with no possible list in the mode (here: bought the only item of the target category)
+    gets the all-categories list, labelled, instead of silently vanishing from the file."""
+    path = tmp_path / "shop.duckdb"
+    path.write_bytes(open(small_shop_db, "rb").read())
+    with Store(path) as store:
+        store.ingest_frames(items=pd.DataFrame([{"item_id": "ONLY-1", "title": "The only one", "category": "Solo > One",
+                                                 "description": "", "brand": "", "price": 1.0}]),
+                            events=pd.DataFrame([{"user_id": "omni", "item_id": "ONLY-1", "event_type": "purchase",
+                                                  "timestamp": "2024-02-01T10:00:00Z"}]))
+        rec = Recommender(Settings(db_path=path)).fit(store)
+        users = [*store.user_ids()[:4], "omni"]
+        out = tmp_path / "solo.csv"
+        write_csv(rec, out, users, k=2, mode="target", category="Solo > One")
+    df = pd.read_csv(out, encoding="utf-8-sig", dtype={"user_id": str, "item_id": str})
+    assert sorted(df["user_id"].unique()) == sorted(users)
+    omni = df[df["user_id"] == "omni"]
+    assert len(omni) == 2 and omni["reason"].str.startswith("Fallback (nothing left").all()
+    assert (df[df["user_id"] != "omni"]["item_id"] == "ONLY-1").all()

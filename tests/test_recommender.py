@@ -49,10 +49,26 @@ def test_contributions_add_up_to_score(rec):
 
 def test_cross_mode_only_new_top_categories(rec):
     user = _user_with_history(rec)
-    seen_tops = set(rec.store.user_events(user)["cat_top"])
+    hist = rec.store.user_events(user)
+    owned_tops = set(hist.loc[hist["event_type"].isin(["cart", "purchase"]), "cat_top"])
     df = rec.recommend(user, k=20, mode="cross")
     assert len(df) > 0
-    assert not (set(df["cat_top"]) & seen_tops)
+    assert not (set(df["cat_top"]) & owned_tops)
+
+
+def test_cross_mode_skips_bought_or_carted_categories_but_not_only_viewed_ones(rec):
+    """"New" means no cart or purchase in the top-level category: a view alone does not count."""
+    found = 0
+    for user in rec.store.user_summary().sort_values("events", ascending=False)["user_id"][:60]:
+        hist = rec.store.user_events(user)
+        owned = set(hist.loc[hist["event_type"].isin(["cart", "purchase"]), "cat_top"])
+        viewed_only = set(hist["cat_top"]) - owned
+        if not viewed_only or not owned:
+            continue
+        tops = set(rec.recommend(user, k=200, mode="cross")["cat_top"])
+        assert not tops & owned
+        found += bool(tops & viewed_only)
+    assert found > 0
 
 
 def test_target_mode_only_that_category(rec):
@@ -188,7 +204,11 @@ def test_cli_recommend_json_and_errors(shop_db, rec):
     out = _cli("recommend", "--db", str(shop_db), "--user", user, "--k", "5", "--json", "--quiet")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert len(doc) == 5 and set(doc[0]) == {"rank", "item_id", "title", "category", "score", "contributions", "reason"}
+    assert len(doc) == 5 and set(doc[0]) == {"rank", "item_id", "title", "category", "score", "base",
+                                             "contributions", "reason"}
+    for r in doc:  # the JSON contract: contributions (one per signal, plus context) and base add up to the score
+        assert {*SIGNALS, "context"} <= set(r["contributions"])
+        assert sum(r["contributions"].values()) + r["base"] == pytest.approx(r["score"], abs=1e-6)
     assert abs(sum(doc[0]["contributions"].values()) - doc[0]["score"]) < 1e-6
     for args, msg in ((["--user", "nobody"], "unknown user 'nobody'"),
                       (["--user", user, "--mode", "target"], "--mode target needs --category"),
@@ -198,3 +218,18 @@ def test_cli_recommend_json_and_errors(shop_db, rec):
         assert bad.returncode == 2, bad.stderr
         assert msg in bad.stderr and "Traceback" not in bad.stderr
         assert len(bad.stderr.strip().splitlines()) <= 2  # the reason (plus the 'no trained run' notice)
+
+
+def test_cyclist_and_coffee_profile_covers_both_interests_with_few_variants(rec):
+    """The cold-start box's own example: a cycling item appears, and no product family fills the list."""
+    from crossrec_core.recommender import split_interests
+    from crossrec_core.variants import family_codes
+
+    text = "keen road cyclist who drinks a lot of coffee"
+    assert split_interests(text) == ["keen road cyclist", "drinks a lot of coffee"]
+    df = rec.recommend_for_profile(text, k=20, explain=True)
+    assert len(df) == 20 and list(df["rank"]) == list(range(1, 21))
+    assert df["category"].str.contains("Bike|Cycl", case=False).any()
+    assert df["title"].str.contains("coffee", case=False).any()
+    fam = pd.Series(family_codes(rec.items_), index=rec.items_.sort_values("item_id")["item_id"].to_numpy())
+    assert fam[df["item_id"]].value_counts().max() <= 2

@@ -8,6 +8,7 @@ from .als import ALSSignal
 from .base import Context, Signal
 from .content import ContentSignal
 from .cooc import CoocSignal
+from .ease import EASE
 from .graph import GraphSignal
 from .popularity import PopularitySignal
 from .transition import TransitionSignal
@@ -16,6 +17,7 @@ SIGNAL_CLASSES: dict[str, type[Signal]] = {
     "cooc": CoocSignal,
     "als": ALSSignal,
     "graph": GraphSignal,
+    "ease": EASE,
     "content": ContentSignal,
     "transition": TransitionSignal,
     "popularity": PopularitySignal,
@@ -29,6 +31,6 @@ def make_signals(settings: Settings | None = None) -> dict[str, Signal]:
 
 
 __all__ = [
-    "ALSSignal", "CoocSignal", "ContentSignal", "Context", "GraphSignal", "PopularitySignal", "Signal",
+    "ALSSignal", "CoocSignal", "ContentSignal", "Context", "EASE", "GraphSignal", "PopularitySignal", "Signal",
     "SIGNAL_CLASSES", "TransitionSignal", "make_signals",
 ]

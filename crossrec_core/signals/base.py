@@ -24,6 +24,11 @@ class Context:
     profile: np.ndarray | None = None  # B × d unit profile vectors (history embeddings + typed text), or None
     user_rows: np.ndarray | None = None  # B rows in the fitted data (-1: unknown to the fit)
     seeds: list[np.ndarray] | None = None  # per user, item positions the list is about (cart / item page)
+    owned: sp.csr_matrix | None = None  # B × n_items, 1 where carted or bought (None: every history item)
+
+    def owned_items(self) -> sp.csr_matrix:
+        """The items that make a category not new to the user (carted or bought)."""
+        return self.owned if self.owned is not None else (self.X > 0).astype(np.float32).tocsr()
 
     @property
     def n(self) -> int:

@@ -53,7 +53,8 @@ class ContentSignal(Signal):
             return [[] for _ in items]
         E = self.embeddings_
         sims = E[hist].astype(np.float64) @ E[items].T.astype(np.float64)  # |hist| × |items| cosines
-        contrib = np.clip(sims, 0, None) * conf[:, None]
+        # Only a real likeness is evidence: a lens is not "similar to" a jacket at cosine 0.3.
+        contrib = np.where(sims >= self.settings.evidence_min_similarity, sims, 0.0) * conf[:, None]
         out = []
         for col in range(len(items)):
             c = contrib[:, col]

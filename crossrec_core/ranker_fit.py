@@ -1,0 +1,201 @@
+"""Training the learned ranker on rolling windows of the period it is given, and choosing the serving
+model on validation (ranker, linear fusion or the best single signal) — never on later events.
+
+Given events up to T and a window length L (the held-out window's length, capped at a quarter of the
+period so that early windows still have history):
+- fold A: signals fitted on events before T - 2L, labels = discoveries in [T - 2L, T - L);
+- fold B: signals fitted on events before T - L, labels = discoveries in [T - L, T).
+The ranker learned on A is scored on B: half of B's shoppers choose the number of boosting rounds, the
+other half compare it with the linear fusion and every single signal (NDCG@K). The ranker finally
+serving is retrained on B (the most recent window) with the chosen rounds. Windows of equal length
+matter: measured on completejourney, training on shorter or older windows lost to the best signal.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .config import Settings
+from .evaluate import make_split, ndcg_for_scores, prepare_events
+from .errors import CrossRecError
+from .ranker import Candidates, ItemStats, LearnedRanker, build_candidates, sub_codes
+
+Progress = Callable[[float, str], None]
+ROUND_GRID = (25, 50, 100, 200, 300)
+
+
+@dataclass
+class Fold:
+    """One labelled window: fitted scorer, candidate batches with labels, and the shoppers' positives."""
+
+    cut: pd.Timestamp
+    end: pd.Timestamp
+    scorer: object
+    stats: ItemStats
+    batches: list[tuple[Candidates, np.ndarray]] = field(default_factory=list)
+    users: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
+    positives: list[np.ndarray] = field(default_factory=list)
+    exclusions: list[np.ndarray] = field(default_factory=list)
+    fused: list[np.ndarray] = field(default_factory=list)  # linear-fusion scores of each batch
+    singles: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+
+def windows(events: pd.DataFrame, settings: Settings) -> tuple[pd.Timestamp, pd.Timedelta]:
+    """End T of the period and the window length L."""
+    ts = prepare_events(events)["ts"]
+    lo, hi = ts.min(), ts.max()
+    span = hi - lo
+    frac = settings.test_fraction / (1.0 - settings.test_fraction)  # the held-out window, relative to this period
+    L = min(span * frac, span / 4)
+    return pd.Timestamp(hi), pd.Timedelta(L)
+
+
+def label_batches(cands: Candidates, positives: list[np.ndarray], n_items: int) -> np.ndarray:
+    """1 where (row, item) is one of the row's positives."""
+    lens = np.fromiter((len(p) for p in positives), np.int64, len(positives))
+    if lens.sum() == 0:
+        return np.zeros(len(cands.rows), np.int8)
+    keys = np.unique(np.repeat(np.arange(len(positives)), lens) * n_items
+                     + np.concatenate([np.asarray(p, np.int64) for p in positives]))
+    return np.isin(cands.rows * n_items + cands.items, keys).astype(np.int8)
+
+
+def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cut: pd.Timestamp,
+               end: pd.Timestamp, embeddings: np.ndarray | None, n_candidates: int, *, max_users: int,
+               keep_scores: bool, weights: dict[str, float] | None = None,
+               progress: Progress | None = None) -> Fold | None:
+    """Fit the signals before `cut`, build every shopper's candidates and label them with [cut, end)."""
+    from .scorer import FusedScorer
+
+    try:
+        split = make_split(items, events[events["ts"] < end], settings, cut=cut)
+    except CrossRecError:  # nothing to learn from before this cut
+        return None
+    users = split.users("all")
+    if len(users) == 0 or split.train.n_users == 0:
+        return None
+    rng = np.random.default_rng(settings.seed)
+    if len(users) > max_users:
+        users = np.sort(rng.choice(users, max_users, replace=False))
+    scorer = FusedScorer(settings, weights).fit(split.train, embeddings, items, progress)
+    stats = ItemStats.from_data(split.train, sub_codes(items))
+    fold = Fold(cut=cut, end=end, scorer=scorer, stats=stats, users=users)
+    names = list(scorer.signals_)
+    for start in range(0, len(users), 256):
+        batch = list(users[start:start + 256])
+        ctx = split.context(batch, embeddings)
+        excl = split.exclusions(batch)
+        pos = split.positives(batch)
+        raw = {s: scorer.signals_[s].score(ctx) for s in names}
+        cands = build_candidates(raw, ~excl, ctx, stats, split.train.cat_top, len(split.train.cat_top_names),
+                                 n_candidates, names)
+        fold.batches.append((cands, label_batches(cands, pos, split.train.n_items)))
+        fold.positives += pos
+        if keep_scores:
+            fold.exclusions.append(excl)
+            fold.fused.append(scorer.score(ctx))
+            for s in names:
+                fold.singles.setdefault(s, []).append(raw[s])
+    return fold
+
+
+def _ranker_scores(ranker: LearnedRanker, fold: Fold, rounds: int) -> list[np.ndarray]:
+    """Dense B × n score matrices of the ranker on a fold (non-candidates at -inf)."""
+    out = []
+    n = fold.stats.pop_users.shape[0]
+    for cands, _ in fold.batches:
+        B = len(np.unique(cands.rows)) if len(cands.rows) else 0
+        B = max(B, int(cands.rows.max(initial=-1)) + 1)
+        s = np.full((B, n), -np.inf, np.float32)
+        if len(cands.rows):
+            s[cands.rows, cands.items] = ranker.booster_.predict(cands.X, num_iteration=rounds)
+        out.append(s)
+    return out
+
+
+def _ndcg(scores: list[np.ndarray], fold: Fold, rows: np.ndarray, k: int) -> float:
+    """Mean NDCG@k over the shoppers `rows` (positions in fold.users) of batch score matrices."""
+    per = []
+    for b, (s, ex) in enumerate(zip(scores, fold.exclusions)):
+        sel = rows[(rows >= b * 256) & (rows < b * 256 + len(ex))] - b * 256
+        if len(sel) == 0:
+            continue
+        pos = [fold.positives[b * 256 + j] for j in sel]
+        per.append(ndcg_for_scores(s[sel], ex[sel], pos, k) * len(sel))
+    return float(np.sum(per) / max(len(rows), 1))
+
+
+def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, embeddings: np.ndarray | None,
+               fusion_weights: dict[str, float] | None = None, *, ranker: LearnedRanker | None = None,
+               max_users: int = 3000, force: bool = False,
+               progress: Progress | None = None) -> tuple[LearnedRanker | None, dict]:
+    """Learn the ranker on the windows of `events` and choose the serving model on validation.
+
+    Returns (the ranker, or None when the data is too small or another model won — `force` keeps the
+    ranker whatever validation says; a report with the windows, validation NDCG of every contender, the
+    choice and the ranker's importance per signal)."""
+    t0 = time.perf_counter()
+    ranker = ranker or LearnedRanker(n_candidates=settings.ranker_candidates)
+    events = prepare_events(events)
+    items = items.sort_values("item_id").reset_index(drop=True)
+    T, L = windows(events, settings)
+    report: dict = {"window_days": round(L.total_seconds() / 86400, 2), "windows": {
+        "earlier": {"signals_before": str(T - 2 * L), "end": str(T - L)},
+        "latest": {"signals_before": str(T - L), "end": str(T)}}}
+
+    def sub(lo: float, hi: float) -> Progress | None:
+        return None if progress is None else (lambda f, m: progress(lo + (hi - lo) * f, m))
+
+    if progress:
+        progress(0.0, "ranker: fitting the signals on the earlier window")
+    fold_a = build_fold(items, events, settings, T - 2 * L, T - L, embeddings, ranker.n_candidates,
+                        max_users=max_users, keep_scores=False, progress=sub(0.0, 0.35))
+    if progress:
+        progress(0.4, "ranker: fitting the signals on the latest window")
+    fold_b = build_fold(items, events, settings, T - L, T, embeddings, ranker.n_candidates,
+                        max_users=max_users, keep_scores=True, weights=fusion_weights,
+                        progress=sub(0.4, 0.75))
+    if fold_a is None or fold_b is None:
+        report["choice"] = "fusion"
+        report["reason"] = "too little history for two labelled windows"
+        return None, report
+    names = list(fold_b.scorer.signals_)
+    try:
+        ranker.fit_frames(names, fold_a.batches, rounds=max(ROUND_GRID))
+    except CrossRecError as exc:
+        report.update(choice="fusion", reason=str(exc))
+        return None, report
+    if progress:
+        progress(0.8, "ranker: choosing rounds and the serving model on validation")
+    rng = np.random.default_rng(settings.seed)
+    order = rng.permutation(len(fold_b.users))
+    stop_half, select_half = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
+    k = settings.k
+    by_rounds = {r: _ndcg(_ranker_scores(ranker, fold_b, r), fold_b, stop_half, k)
+                 for r in ROUND_GRID if r <= ranker.booster_.current_iteration()}
+    best_rounds = max(by_rounds, key=lambda r: (by_rounds[r], -r))
+    contenders = {"ranker": _ndcg(_ranker_scores(ranker, fold_b, best_rounds), fold_b, select_half, k)}
+    contenders["fusion"] = _ndcg(fold_b.fused, fold_b, select_half, k)
+    for s, mats in fold_b.singles.items():
+        contenders[s] = _ndcg(mats, fold_b, select_half, k)
+    choice = max(contenders, key=contenders.get)
+    report.update(rounds_ndcg={str(r): round(v, 5) for r, v in by_rounds.items()}, rounds=best_rounds,
+                  validation_ndcg={m: round(v, 5) for m, v in contenders.items()}, choice=choice,
+                  users={"earlier": int(len(fold_a.users)), "latest": int(len(fold_b.users))})
+    if choice != "ranker":
+        report["reason"] = f"{choice} scored higher than the ranker on validation"
+        if not force:
+            return None, report
+    if progress:
+        progress(0.9, "ranker: retraining on the latest window")
+    final = LearnedRanker(**ranker.get_params()).fit_frames(names, fold_b.batches, rounds=best_rounds)
+    report["importance"] = final.importance()
+    report["model_rows"] = final.train_rows_
+    report["fit_seconds"] = round(time.perf_counter() - t0, 1)
+    if progress:
+        progress(1.0, "ranker trained")
+    return final, report

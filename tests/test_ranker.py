@@ -1,0 +1,105 @@
+"""The learned ranker: candidates and features, training windows before the cut, exact TreeSHAP
+explanations, the served list equal to the evaluated one, JSON-only persistence."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crossrec_core.config import CONTRIBUTIONS, SIGNALS, Settings
+from crossrec_core.evaluate import make_split, model_top_k, prepare_events, time_split
+from crossrec_core.ranker import ItemStats, LearnedRanker, sub_codes
+from crossrec_core.ranker_fit import fit_ranker, windows
+from crossrec_core.recommender import Recommender
+from crossrec_core.scorer import FusedScorer
+from crossrec_core.store import Store
+
+pytestmark = pytest.mark.slow
+SETTINGS = dict(als_factors=8, als_iterations=5, ranker_candidates=30)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """A small generated shop (no encoder: the ranker must work without text)."""
+    from crossrec_core.demo import generate
+
+    path = tmp_path_factory.mktemp("ranker") / "shop.duckdb"
+    shop = generate(5, n_items=500, n_users=400, days=90)
+    with Store(path) as store:
+        store.ingest_frames(items=shop.items, events=shop.events, users=shop.users)
+    store = Store(path, read_only=True)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def trained(shop):
+    """(settings, items, events before the test cut, cut, ranker, report)."""
+    settings = Settings(db_path=shop.path, **SETTINGS)
+    items = shop.items().sort_values("item_id").reset_index(drop=True)
+    events = prepare_events(shop.events())
+    cut = time_split(events, settings)
+    train_events = events[events["ts"] < cut]
+    ranker, report = fit_ranker(items, train_events, settings, None, force=True)
+    return settings, items, events, cut, ranker, report
+
+
+def test_training_windows_end_before_the_test_cut(trained):
+    settings, items, events, cut, ranker, report = trained
+    assert ranker is not None, report
+    ends = [pd.Timestamp(w["end"]) for w in report["windows"].values()]
+    starts = [pd.Timestamp(w["signals_before"]) for w in report["windows"].values()]
+    assert max(ends) < cut and max(starts) < max(ends)
+    # the windows are the last two of the period, of equal length
+    T, L = windows(events[events["ts"] < cut], settings)
+    assert max(ends) == T and (ends[1] - starts[1]) == L or (ends[0] - starts[0]) == L
+    assert report["model_rows"] > 0 and report["choice"] in ("ranker", "fusion", *SIGNALS)
+
+
+def test_ranker_contributions_add_up_to_the_score(trained, shop):
+    settings, items, events, cut, ranker, report = trained
+    rec = Recommender(settings).fit(shop).attach_ranker(ranker)
+    users = shop.user_summary()
+    user = users[users["purchases"] >= 3]["user_id"].iloc[0]
+    df = rec.recommend(user, k=20, explain=True)
+    assert len(df) == 20 and df["score"].is_monotonic_decreasing
+    total = df[list(CONTRIBUTIONS)].sum(axis=1) + df["base"]
+    np.testing.assert_allclose(total, df["score"], atol=1e-5)
+    assert (df["base"] != 0).all()  # the booster's expected value
+    assert (df[list(CONTRIBUTIONS)] < 0).any().any()  # negative contributions are shown as such
+    assert (df["reason"].str.len() > 5).all()
+
+
+def test_served_list_equals_evaluated_list(trained):
+    settings, items, events, cut, ranker, report = trained
+    split = make_split(items, events, settings, cut=cut)
+    fused = FusedScorer(settings).fit(split.train, None, items)
+    fused.attach_ranker(ranker, ItemStats.from_data(split.train, sub_codes(items)))
+    users = list(split.users("all")[:40])
+    ctx = split.context(users)
+    excl = split.exclusions(users)
+    evaluated = model_top_k(fused, fused.score(ctx), excl, 20)
+    served, score, parts, base = fused.rank(ctx, "all", ~excl, 20)
+    np.testing.assert_array_equal(served, evaluated)
+    np.testing.assert_allclose(sum(parts.values()) + base, score, atol=1e-5)
+
+
+def test_ranker_state_is_json_and_reloads_to_the_same_predictions(trained):
+    ranker = trained[4]
+    state = json.loads(json.dumps(ranker.to_state()))
+    again = LearnedRanker.from_state(state)
+    X = np.random.default_rng(0).normal(size=(50, len(ranker.feature_names_))).astype(np.float32)
+    np.testing.assert_array_equal(again.predict(X), ranker.predict(X))
+    c1, b1 = ranker.contributions(X)
+    np.testing.assert_allclose(sum(c1.values()) + b1, ranker.predict(X), atol=1e-6)
+
+
+def test_too_little_history_falls_back_to_the_fusion(shop):
+    settings = Settings(db_path=shop.path, **SETTINGS)
+    items = shop.items()
+    events = prepare_events(shop.events())
+    tiny = events[events["ts"] < events["ts"].min() + pd.Timedelta(days=2)]
+    ranker, report = fit_ranker(items, tiny, settings, None)
+    assert ranker is None and report["choice"] == "fusion" and report["reason"]

@@ -95,6 +95,8 @@ class Settings:
     cold_weights: dict[str, float] = field(default_factory=lambda: {"content": 0.85, "popularity": 0.15})
     variant_cap: int = 2  # at most this many items of one product family per list (0: no cap)
     variant_similarity: float = 0.92  # text cosine at which two items count as variants of one product
+    # MMR: 0 keeps the ranked order; above 0 trades rank for text diversity (benchmarks/quality.py --diversity)
+    diversity: float = 0.0
     exclude_seen: str = "bought"  # bought | interacted | none: which history items never come back
 
     # evaluation

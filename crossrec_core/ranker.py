@@ -13,7 +13,7 @@ with V the validation cut (`Settings.val_fraction`) and L the validation window.
 model; fold 0 (the latest) is split by shopper into an early-stopping half and a selection half, on
 which the ranker, the linear fusion and the best single signal are compared: the serving model is the
 best of them, so CrossRec is never knowingly worse than its strongest part. The booster is saved as
-LightGBM's own text format (no pickle).
+LightGBM's own text format.
 """
 from __future__ import annotations
 

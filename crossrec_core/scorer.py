@@ -286,13 +286,15 @@ class FusedScorer:
     def top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
         """B × k best allowed items (-1 pads), at most `variant_cap` of one product family: the one list
         selection of serving, export and evaluation."""
-        from .variants import select
+        from .variants import diversify, select
 
         cap = int(self.settings.variant_cap)
+        diverse = float(self.settings.diversity)
         n = scores.shape[1]
-        idx, _ = top_k(scores, allowed, min(n, k if cap <= 0 else 3 * k + 10))
+        idx, _ = top_k(scores, allowed, min(n, k if cap <= 0 and diverse <= 0 else 3 * k + 10))
         content = (self.signals_ or {}).get("content")
         unit = getattr(content, "embeddings_", None)
+        idx = diversify(idx, unit, diverse)
         pos = select(idx, self.families_, unit, cap, float(self.settings.variant_similarity), k)
         return np.where(pos >= 0, np.take_along_axis(idx, np.maximum(pos, 0), axis=1), -1)
 

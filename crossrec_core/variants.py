@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pandas as pd
 
+_SIZE = re.compile(r"\b\d+(?:[.,]\d+)?\s*(?:kg|g|mg|ml|cl|l|oz|lb|lbs|cm|mm|m|inch|in|pack|pk|ct|count|x)?\b")
 _DIGITS = re.compile(r"\S*\d\S*")
 _BRACKETS = re.compile(r"\([^)]*\)")
 _SPACES = re.compile(r"\s+")
@@ -21,12 +22,41 @@ def family_codes(items: pd.DataFrame) -> np.ndarray:
     """An int family code per item (catalog order: items sorted by item_id)."""
     items = items.sort_values("item_id")
     title = items["title"].fillna("").astype(str).str.split(",", n=1).str[0].str.lower()
-    title = title.str.replace(_BRACKETS, " ", regex=True).str.replace(_DIGITS, " ", regex=True)
+    title = title.str.replace(_BRACKETS, " ", regex=True).str.replace(_SIZE, " ", regex=True)
+    title = title.str.replace(_DIGITS, " ", regex=True)
     title = title.str.replace(_SPACES, " ", regex=True).str.strip()
     brand = items["brand"].fillna("").astype(str).str.lower().str.strip() if "brand" in items.columns else ""
     key = brand + "|" + title + "|" + items["category"].fillna("").astype(str)
     key = key.where(title != "", items["item_id"].astype(str))  # no product words: its own family
     return pd.factorize(key)[0].astype(np.int64)
+
+
+def diversify(idx: np.ndarray, unit: np.ndarray | None, weight: float) -> np.ndarray:
+    """Re-order each row of `idx` (B × m ranked items) by maximal marginal relevance: relevance is the
+    rank (1 at the top, 0 at the bottom), minus `weight` × the highest cosine to an item already
+    placed. weight 0 (or no embeddings) keeps the order."""
+    if weight <= 0 or unit is None or not unit.shape[1]:
+        return idx
+    out = idx.copy()
+    for b in range(idx.shape[0]):
+        valid = np.flatnonzero(idx[b] >= 0)
+        if len(valid) < 3:
+            continue
+        E = unit[idx[b, valid]]
+        sims = E @ E.T
+        rel = 1.0 - np.arange(len(valid)) / len(valid)
+        placed = [0]
+        best_sim = sims[0].copy()
+        free = np.ones(len(valid), bool)
+        free[0] = False
+        while free.any():
+            gain = np.where(free, rel - weight * best_sim, -np.inf)
+            j = int(np.argmax(gain))
+            placed.append(j)
+            free[j] = False
+            best_sim = np.maximum(best_sim, sims[j])
+        out[b, valid] = idx[b, valid][placed]
+    return out
 
 
 def select(idx: np.ndarray, families: np.ndarray | None, unit: np.ndarray | None, cap: int,

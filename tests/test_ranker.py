@@ -103,3 +103,15 @@ def test_too_little_history_falls_back_to_the_fusion(shop):
     tiny = events[events["ts"] < events["ts"].min() + pd.Timedelta(days=2)]
     ranker, report = fit_ranker(items, tiny, settings, None)
     assert ranker is None and report["choice"] == "fusion" and report["reason"]
+
+
+def test_a_run_with_the_ranker_saves_and_reloads_to_the_same_explained_lists(trained, shop, tmp_path):
+    settings, items, events, cut, ranker, report = trained
+    rec = Recommender(settings).fit(shop).attach_ranker(ranker)
+    folder = rec.save(tmp_path / "run")
+    assert not list(folder.glob("*.pkl"))
+    again = Recommender.load(folder, shop)
+    assert again.scorer_.model_kind == "ranker"
+    for user in shop.user_ids()[:5]:
+        a, b = rec.recommend(user, k=10, explain=True), again.recommend(user, k=10, explain=True)
+        pd.testing.assert_frame_equal(a.drop(columns=["evidence"]), b.drop(columns=["evidence"]))

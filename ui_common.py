@@ -314,6 +314,15 @@ def run_metric(run: dict | None, metric: str = "recall", slice_: str = "all", mo
     return None if value is None else float(value)
 
 
+def fmt_interval(metrics: dict | None, metric: str = "recall") -> str:
+    """'+0.0040 [−0.0010, +0.0090] vs ease (within noise)' from a run's metrics, or '' without one."""
+    iv = ((metrics or {}).get("intervals") or {}).get(metric) or {}
+    if not iv:
+        return ""
+    verdict = "above" if iv["low"] > 0 else "below" if iv["high"] < 0 else "within noise"
+    return f"{iv['diff']:+.4f} [{iv['low']:+.4f}, {iv['high']:+.4f}] vs {iv['best']} ({verdict})"
+
+
 # ---- background training (in this process: it owns the file) ---------------------------------------------
 
 

@@ -93,6 +93,9 @@ table = pd.DataFrame({
     "serving": runs["serving"], "name": runs["name"], "created": runs["created_at"],
     **{f"{m}@{k}": runs.apply(lambda r, m=m: ui.run_metric(r.to_dict(), m), axis=1)
        for m in ("recall", "ndcg", "cross_recall")},
+    "vs_best": runs["metrics"].map(ui.fmt_interval),
+    "model": runs["metrics"].map(lambda m: {"ranker": "learned ranker", "fusion": "linear fusion"}.get(
+        (m or {}).get("model", "fusion"), "")),
     "duration": runs["duration_s"].map(ui.fmt_duration), "kind": runs["kind"],
     "source": runs["metrics"].map(lambda m: (m or {}).get("weights_source", "")),
     "weights": runs["weights"].map(ui.fmt_weights),
@@ -104,6 +107,10 @@ st.dataframe(table, hide_index=True, column_config={
     "duration": st.column_config.TextColumn("Took", width="small"),
     "kind": st.column_config.TextColumn("Kind", width="small"),
     "source": st.column_config.TextColumn("Weights from"),
+    "model": st.column_config.TextColumn("Model", help="what orders the lists: the learned ranker, or the "
+                                         "weighted sum of the signals when the ranker did not beat it on validation"),
+    "vs_best": st.column_config.TextColumn("Recall vs best baseline", help="crossrec minus the strongest "
+                                           "baseline, with its 95% paired-bootstrap interval over shoppers"),
     "weights": st.column_config.TextColumn("Weights", width="large"),
     **{f"{m}@{k}": st.column_config.NumberColumn(format="%.4f", width="small") for m in ("recall", "ndcg", "cross_recall")}})
 st.caption("Metrics are held-out (time split) for the fused model `crossrec`, slice: all users.")

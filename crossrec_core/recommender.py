@@ -349,22 +349,23 @@ class Recommender:
         keep = idx_all[row] >= 0
         idx = idx_all[row][keep]
         cols = self.item_columns
-        out = pd.DataFrame({
+        zero = np.zeros(len(idx))
+        contrib = {s: parts[s][row][keep].astype(np.float64) if s in parts else zero for s in CONTRIBUTIONS}
+        frame = {  # built in one go: adding columns one at a time costs more than the scoring
             "rank": np.arange(1, len(idx) + 1),
             **{c: cols[c][idx] for c in ("item_id", "title", "category", "cat_top", "brand", "price")},
             "score": score[row][keep].astype(np.float64),
             "base": base[row][keep].astype(np.float64),
-        })
-        for s in CONTRIBUTIONS:
-            out[s] = parts[s][row][keep].astype(np.float64) if s in parts else 0.0
+            **contrib,
+        }
         if explain and len(idx):
-            contribs = out[list(CONTRIBUTIONS)].to_dict("records")
+            contribs = [dict(zip(contrib, vals)) for vals in zip(*contrib.values())]
             exps = explain_items(self.scorer_, ctx, row, idx, contribs, cols, profile_text, query)
-            out["reason"] = [e.reason for e in exps]
-            out["evidence"] = [e.evidence for e in exps]
+            frame["reason"] = [e.reason for e in exps]
+            frame["evidence"] = [e.evidence for e in exps]
         else:
-            out["reason"] = ""
-        return out
+            frame["reason"] = [""] * len(idx)
+        return pd.DataFrame(frame)
 
     def recommend_batch(self, user_ids: Sequence[str], k: int = 20, mode: str = "all",
                         category: str | None = None, explain: bool = True, batch_size: int = 256,

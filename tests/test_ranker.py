@@ -115,3 +115,16 @@ def test_a_run_with_the_ranker_saves_and_reloads_to_the_same_explained_lists(tra
     for user in shop.user_ids()[:5]:
         a, b = rec.recommend(user, k=10, explain=True), again.recommend(user, k=10, explain=True)
         pd.testing.assert_frame_equal(a.drop(columns=["evidence"]), b.drop(columns=["evidence"]))
+
+
+def test_choice_keeps_the_ranker_or_fusion_unless_a_signal_beats_it_beyond_noise():
+    from crossrec_core.ranker_fit import choose
+
+    rng = np.random.default_rng(0)
+    base = rng.random(400)
+    near = {"ranker": base, "fusion": base - 0.01, "als": base + rng.normal(0, 0.2, 400) * 0.1 + 0.001}
+    assert choose(near, 0)[0] == "ranker"
+    worse_ranker = {"ranker": base - 0.3, "fusion": base, "als": base + rng.normal(0.002, 0.05, 400)}
+    assert choose(worse_ranker, 0)[0] == "fusion"
+    clear = {"ranker": base - 0.3, "fusion": base - 0.3, "als": base}
+    assert choose(clear, 0) == ("als", "als beat the ranker and the fusion on validation beyond noise")

@@ -24,15 +24,19 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from crossrec_core.config import SIGNALS, Settings
+from crossrec_core.config import CONTRIBUTIONS, SIGNALS, Settings
 from crossrec_core.errors import CrossRecError
 from crossrec_core.explain import SIGNAL_LABELS
+
+CONTRIBUTION_LABELS = {**SIGNAL_LABELS, "context": "shopper & item facts", "rules": "merchandiser rules"}
 
 SIGNAL_COLORS = {
     "cooc": "#2563eb",
     "als": "#7c3aed",
     "graph": "#0891b2",
     "ease": "#db2777",
+    "context": "#475569",  # the ranker's shopper and item facts
+    "rules": "#a16207",  # pair rules over the ranker
     "content": "#16a34a",
     "transition": "#ea580c",
     "popularity": "#9ca3af",
@@ -466,16 +470,19 @@ def contributions_chart(recs: pd.DataFrame, title_limit: int = 30) -> go.Figure:
     The colour key is `signal_legend()` (a Plotly legend would wrap badly in a narrow column)."""
     labels = [f"{int(r)}. {ht(t, title_limit)}" for r, t in zip(recs["rank"], recs["title"])]
     fig = go.Figure()
-    for s in SIGNALS:
+    for s in CONTRIBUTIONS:
         vals = recs[s].astype(float) if s in recs else pd.Series(0.0, index=recs.index)
-        if (vals > 0).any():
+        if (vals != 0).any():  # the learned ranker's contributions can be negative: drawn to the left
             fig.add_bar(
-                y=labels, x=vals, orientation="h", name=SIGNAL_LABELS[s], marker_color=SIGNAL_COLORS[s],
-                hovertemplate=f"<b>%{{y}}</b><br>{SIGNAL_LABELS[s]} ({s}): %{{x:.3f}}<extra></extra>",
+                y=labels, x=vals, orientation="h", name=CONTRIBUTION_LABELS[s], marker_color=SIGNAL_COLORS[s],
+                hovertemplate=f"<b>%{{y}}</b><br>{CONTRIBUTION_LABELS[s]}: %{{x:+.3f}}<extra></extra>",
             )
+    has_base = "base" in recs and (recs["base"] != 0).any()
     style(fig, height=max(200, 24 * len(recs) + 60), legend=False)
-    fig.update_layout(barmode="stack", bargap=0.25, margin=dict(t=4), yaxis=dict(autorange="reversed", automargin=True),
-                      xaxis=dict(title=dict(text="score = sum of signal contributions", font=dict(size=11))))
+    fig.update_layout(barmode="relative", bargap=0.25, margin=dict(t=4), yaxis=dict(autorange="reversed", automargin=True),
+                      xaxis=dict(title=dict(text="score = base + sum of contributions (base "
+                                            f"{float(recs['base'].iloc[0]):+.3f})" if has_base else
+                                            "score = sum of signal contributions", font=dict(size=11))))
     return fig
 
 
@@ -484,7 +491,7 @@ def signal_legend() -> None:
     chips = "".join(
         f'<span style="display:inline-flex;align-items:center;margin-right:14px;white-space:nowrap">'
         f'<span style="width:11px;height:11px;border-radius:2px;background:{SIGNAL_COLORS[s]};margin-right:5px">'
-        f'</span>{html.escape(SIGNAL_LABELS[s])}</span>' for s in SIGNALS)
+        f'</span>{html.escape(CONTRIBUTION_LABELS[s])}</span>' for s in CONTRIBUTIONS)
     st.html(f'<div style="font-size:0.8rem;color:#4b5563;line-height:1.8">{chips}</div>')
 
 

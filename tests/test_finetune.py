@@ -146,3 +146,171 @@ def test_guard():
     assert not improved({"all": 0.01, "pair_recall": 0.1}, {"all": 0.02, "pair_recall": 0.05})[0]
     assert not improved({"all": 0.01, "pair_recall": 0.1}, {"all": 0.01, "pair_recall": 0.1})[0]
     assert not improved({"all": None, "pair_recall": None}, {"all": None, "pair_recall": None})[0]
+
+
+# ---- each mode learns camera → memory card ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_training(tmp_path_factory):
+    """The tiny shop's items, its pairs (every event: no split needed here) and the base item vectors."""
+    from crossrec_core.encoder import Encoder, item_text
+    from crossrec_core.finetune.pairs import PairSettings, build_pairs
+
+    items, events = _shop()
+    items = items.sort_values("item_id").reset_index(drop=True)
+    items["cat_top"] = items["category"].str.split(" > ").str[0]
+    events["ts"] = pd.to_datetime(events["timestamp"]).dt.tz_localize(None)
+    pairs = build_pairs(items, events, PairSettings(order="same"))
+    enc = Encoder("all-MiniLM-L6-v2", device="cpu", precision="fp32")
+    base = enc.encode(item_text(items).tolist())
+    return items, pairs, base, enc
+
+
+@pytest.mark.slow
+def test_head_mode_learns_goes_with(tiny_training):
+    from crossrec_core.finetune.head import HeadSettings, apply_head, train_head
+
+    items, pairs, base, _ = tiny_training
+    ids = items["item_id"].tolist()
+    card0, cam0 = _cam_scores(base, ids)
+    assert cam0 > card0  # the off-the-shelf encoder measures sameness
+    head, state = train_head(base, pairs, HeadSettings(epochs=40, batch_size=16, extra_negatives=8, shared=True))
+    card1, cam1 = _cam_scores(apply_head(head, base, "candidate"), ids)
+    assert card1 > cam1, (card0, cam0, card1, cam1)
+    assert state.losses[-1][1] < state.losses[0][1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["lora", "full"])
+def test_transformer_modes_learn_goes_with(tiny_training, mode, tmp_path):
+    from crossrec_core.finetune.transformer import encode_texts, train_transformer
+
+    items, pairs, base, enc = tiny_training
+    ids = items["item_id"].tolist()
+    model, state = train_transformer(items, pairs, enc.model_path, mode=mode, device="cpu", precision="fp32",
+                                     epochs=1, batch_size=8, checkpoint_dir=tmp_path,
+                                     lr=2e-4 if mode == "full" else 2e-3, lora_layers=6)
+    card1, cam1 = _cam_scores(encode_texts(model, items, Settings()), ids)
+    assert card1 > cam1, (mode, card1, cam1, state.to_dict())
+    model.save_pretrained(str(tmp_path / "saved"), safe_serialization=True)
+    assert not list((tmp_path / "saved").rglob("*.bin")) and not list((tmp_path / "saved").rglob("*.pt"))
+
+
+# ---- the command: guard, registry, kill, time bound, offline reload --------------------------------
+
+
+def _cli(*args: str) -> int:
+    from crossrec_core.cli import main
+
+    return main(list(args))
+
+
+def _active(db: Path):
+    from crossrec_core.finetune import registry
+
+    return registry.chosen_name(Settings(db_path=db))
+
+
+@pytest.mark.slow
+def test_finetune_adopts_lists_and_switches(shop_db: Path, capsys):
+    from crossrec_core.encoder import Encoder
+    from crossrec_core.finetune import registry
+
+    assert _cli("finetune", "--db", str(shop_db), "--epochs", "20", "--name", "t1", "--quiet") == 0
+    out = capsys.readouterr().out
+    assert "tuned encoder 't1' (head, cpu/" in out and "pair Recall@10" in out
+    folder = registry.encoders_root(Settings(db_path=shop_db)) / "t1"
+    card = json.loads((folder / "card.json").read_text())
+    assert card["pairs"]["pairs"] > 0 and card["training"]["losses"] and card["validation"]["base"]
+    assert pd.Timestamp(card["pairs"]["last_ts"]) < pd.Timestamp(card["validation_cut"]) < pd.Timestamp(card["test_cut"])
+    assert not list(folder.rglob("*.pt")) and not list(folder.rglob("*.pkl")) and not list(folder.rglob("*.bin"))
+    # forced: adopted whatever the guard said; the store holds its item vectors; settings follow it
+    assert _cli("finetune", "--db", str(shop_db), "--epochs", "20", "--name", "t1", "--force", "--quiet") == 0
+    capsys.readouterr()
+    assert _active(shop_db) == "t1"
+    settings = registry.with_chosen_encoder(Settings(db_path=shop_db))
+    assert Path(settings.model) == folder
+    model_id = Encoder(settings.model).model_id
+    assert model_id == json.loads((folder / "card.json").read_text())["model_id"]
+    with Store(shop_db, read_only=True) as store:
+        assert store.embedding_count(model_id) > 0
+    assert _cli("encoders", "list", "--db", str(shop_db), "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows if r["chosen"]] == ["t1"]
+    # encode follows the chosen encoder and finds every vector already stored
+    assert _cli("encode", "--db", str(shop_db), "--quiet") == 0
+    assert f"encoded 0 texts" in capsys.readouterr().out
+    assert _cli("encoders", "use", "base", "--db", str(shop_db)) == 0
+    assert _active(shop_db) == "base"
+    assert _cli("encoders", "use", "nope", "--db", str(shop_db)) == 2
+
+
+@pytest.mark.slow
+def test_killed_finetune_leaves_the_serving_encoder(shop_db: Path, tmp_path: Path):
+    from crossrec_core.finetune import registry
+
+    settings = Settings(db_path=shop_db)
+    root = registry.encoders_root(settings)
+    assert _cli("finetune", "--db", str(shop_db), "--epochs", "5", "--name", "good", "--force", "--quiet") == 0
+    active_before = (root / "active.json").read_bytes()
+    env = {**os.environ, "CROSSREC_PROGRESS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "crossrec_core.cli", "finetune", "--db", str(shop_db),
+                             "--epochs", "100000", "--name", "killed"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.time() + 120
+    while b"ex/s" not in seen and time.time() < deadline and proc.poll() is None:
+        seen += os.read(proc.stderr.fileno(), 4096)
+    assert b"ex/s" in seen, seen[-500:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert not (root / "killed").exists()
+    assert (root / "active.json").read_bytes() == active_before
+    assert registry.chosen_name(settings) == "good"
+    with Store(shop_db) as store:  # the file is usable after the kill
+        assert store.stats()["events"] > 0
+
+
+@pytest.mark.slow
+def test_max_minutes_is_honoured_and_resume_continues(shop_db: Path):
+    from crossrec_core.finetune.run import FinetuneOptions, finetune
+
+    settings = Settings(db_path=shop_db)
+    with Store(shop_db) as store:
+        t0 = time.perf_counter()
+        res = finetune(store, settings, FinetuneOptions(mode="head", epochs=100000, max_minutes=0.05, name="m1"))
+        wall = time.perf_counter() - t0
+        tr = res.card["training"]
+        assert tr["stopped"] == "time" and 2.5 <= tr["seconds"] < 6.0, tr["seconds"]
+        assert wall < 60
+        assert (res.folder.parent / "m1.partial" / "state.json").is_file()  # the checkpoint --resume reads
+        res2 = finetune(store, settings, FinetuneOptions(mode="head", epochs=100000, max_minutes=0.1, name="m1",
+                                                          resume=True))
+        assert res2.card["training"]["step"] > tr["step"]
+
+
+@pytest.mark.slow
+def test_tuned_encoder_reloads_offline(shop_db: Path):
+    from crossrec_core.finetune import registry
+
+    assert _cli("finetune", "--db", str(shop_db), "--epochs", "5", "--name", "off", "--force", "--quiet") == 0
+    folder = registry.encoders_root(Settings(db_path=shop_db)) / "off"
+    code = (
+        "import json, sys, numpy as np\n"
+        "from crossrec_core.encoder import Encoder, item_embeddings\n"
+        "from crossrec_core.store import Store\n"
+        f"enc = Encoder({str(folder)!r}, device='cpu')\n"
+        f"with Store({str(shop_db)!r}, read_only=True) as s:\n"
+        "    items = s.items(); stored = item_embeddings(s, enc.model_id, items)\n"
+        "from crossrec_core.encoder import item_text\n"
+        "fresh = enc.encode(item_text(items).tolist())\n"
+        "print(json.dumps({'min_cos': float(np.min(np.sum(fresh * stored, axis=1))), 'id': enc.model_id}))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT),
+           "HF_HOME": str(shop_db.parent / "empty-hf-home")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["min_cos"] > 0.999
+    assert got["id"] == json.loads((folder / "card.json").read_text())["model_id"]

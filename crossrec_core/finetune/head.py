@@ -146,9 +146,8 @@ def _train(torch, base, pairs, hs, max_seconds, progress, device, head, state, c
     state = state or TrainState()
     # a short warm-up, then a constant rate: a run cut short by --max-minutes was trained at full rate
     warm = max(1, min(50, total_steps // 10))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: min(1.0, (k + 1) / warm))
-    for _ in range(min(state.step, warm)):
-        sched.step()
+    done = state.step
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: min(1.0, (k + 1 + done) / warm))
     has_event = np.zeros(n_items, bool)
     has_event[b] = True
     t_start = time.perf_counter() - state.seconds

@@ -144,7 +144,7 @@ def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progres
     root = registry.encoders_root(settings)
     final = root / name
     partial = root / f"{name}.partial"
-    if final.exists() and not opts.force:
+    if final.exists() and not (opts.force or opts.resume):
         raise CrossRecError(f"an encoder named '{name}' exists already: pass --force or another --name")
     if opts.resume and not (partial / STATE_FILE).is_file():
         raise CrossRecError(f"nothing to resume: no checkpoint of '{name}' in {root}")
@@ -245,8 +245,9 @@ def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progres
     tmp = root / f".tmp-{uuid.uuid4().hex[:8]}"
     write_model(tmp)
     registry.write_json_atomic(tmp / registry.CARD, card)
-    registry.install_folder(tmp, final, force=opts.force)
-    shutil.rmtree(partial, ignore_errors=True)
+    registry.install_folder(tmp, final, force=opts.force or opts.resume)
+    if not state.stopped:  # a run cut short keeps its checkpoint for --resume
+        shutil.rmtree(partial, ignore_errors=True)
     tuned_enc = Encoder(str(final), device=device, precision=settings.precision)
     card["model_id"] = tuned_enc.model_id
     registry.write_json_atomic(final / registry.CARD, card)

@@ -132,6 +132,9 @@ def train_transformer(items: pd.DataFrame, pairs: pd.DataFrame, base_path: str, 
                 state.losses.append([round(float(tstate.epoch or 0.0), 3), round(float(logs["loss"]), 5)])
 
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss, callbacks=[Bound()])
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # it prints every log dict; our progress bar says it once
     trainer.train()
     if mode == "lora":
         merge_lora(model)

@@ -217,7 +217,7 @@ def train(
     events = store.events()
     if items.empty or events.empty:
         raise CrossRecError("nothing to train on: ingest items and events first")
-    embeddings, _ = _embeddings(store, settings, items)
+    embeddings, model_id = _embeddings(store, settings, items)
     report = _sub(progress, 0.0, 0.05)
     if report:
         report(0.5, "preparing the time split")
@@ -251,7 +251,8 @@ def train(
         progress(0.97, "recording the run")
     metrics = {**result, "weights_source": learned_from, "validation_ndcg": val_ndcg,
                "cross_weights": rec.cross_weights,
-               "cut": str(split.cut) if hasattr(split, "cut") else None}
+               "cut": str(split.cut) if hasattr(split, "cut") else None,
+               "encoder": model_id}  # which item vectors (base or a tuned encoder) the run used
     try:
         store.add_run(name=name, kind="train", fingerprint=store.fingerprint(), settings=settings.to_dict(),
                       weights=weights, metrics=metrics, duration_s=time.perf_counter() - t0,

@@ -86,6 +86,8 @@ table = pd.DataFrame({
     "serving": runs["serving"], "name": runs["name"], "created": runs["created_at"],
     **{f"{m}@{k}": runs.apply(lambda r, m=m: ui.run_metric(r.to_dict(), m), axis=1)
        for m in ("recall", "ndcg", "cross_recall")},
+    f"cold_items recall@{k}": runs.apply(lambda r: ui.run_metric(r.to_dict(), "recall", "cold_items"), axis=1),
+    "encoder": runs["metrics"].map(lambda m: (m or {}).get("encoder") or ""),
     "duration": runs["duration_s"].map(ui.fmt_duration), "kind": runs["kind"],
     "source": runs["metrics"].map(lambda m: (m or {}).get("weights_source", "")),
     "weights": runs["weights"].map(ui.fmt_weights),
@@ -98,8 +100,11 @@ st.dataframe(table, hide_index=True, column_config={
     "kind": st.column_config.TextColumn("Kind", width="small"),
     "source": st.column_config.TextColumn("Weights from"),
     "weights": st.column_config.TextColumn("Weights", width="large"),
-    **{f"{m}@{k}": st.column_config.NumberColumn(format="%.4f", width="small") for m in ("recall", "ndcg", "cross_recall")}})
-st.caption("Metrics are held-out (time split) for the fused model `crossrec`, slice: all users.")
+    **{f"{m}@{k}": st.column_config.NumberColumn(format="%.4f", width="small")
+       for m in ("recall", "ndcg", "cross_recall", "cold_items recall")},
+    "encoder": st.column_config.TextColumn("Encoder", help="item vectors the run used (`crossrec encoders list`)")})
+st.caption("Metrics are held-out (time split) for the fused model `crossrec`, slice: all users; cold_items: "
+           "positives on items without any training event, which only the text signal can reach.")
 
 servable = runs[runs["artefact_path"].notna()]["name"].tolist()
 s1, s2 = st.columns([3, 1], vertical_alignment="bottom")

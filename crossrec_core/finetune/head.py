@@ -34,9 +34,9 @@ HEAD_CONFIG = "head.json"
 @dataclass
 class HeadSettings:
     hidden: int = 256
-    shared: bool = False
+    shared: bool = True
     temperature: float = 0.05
-    logq: bool = False
+    logq: bool = True
     extra_negatives: int = 512
     lr: float = 2e-3
     weight_decay: float = 1e-4

@@ -1,6 +1,7 @@
 """Figures that judge an encoder for the shop: content-only Recall@20 (all users with history, and the
 cold-item slice) and pair Recall@10 / MRR on held-out pairs.
 
+The cold-item slice ranks new items only (`Split.slice_exclusions`), as `evaluate` does.
 Content-only = the project's `content` baseline: a user's profile is the confidence-weighted mean of
 their history's item vectors (unit length), items are ranked by cosine, train items excluded. With a
 two-tower head the history uses `history` vectors and the candidates `candidate` vectors; with one set
@@ -49,7 +50,7 @@ def content_recall(split: Split, history: np.ndarray, candidate: np.ndarray | No
         for s in range(0, len(users), batch):
             bu = list(users[s:s + batch])
             scores = model.score(Context(X=split.history(bu)))
-            topk = top_k_items(scores, split.exclusions(bu), k)
+            topk = top_k_items(scores, split.slice_exclusions(bu, name), k)
             vals.append(ranking_metrics(topk, split.positives(bu, name), k)["recall"])
         v = np.concatenate(vals) if vals else np.zeros(0)
         out[name] = float(v.mean()) if len(v) else None

@@ -30,7 +30,7 @@ WEIGHTINGS = ("lift", "count", "log")
 class PairSettings:
     window_minutes: float = 60.0
     order: str = "both"
-    weighting: str = "lift"
+    weighting: str = "count"
     lift_shrink: float = 2.0
     max_per_item: int = 200
     max_basket: int = 40  # larger baskets are sampled down to this many items (pairs grow with its square)

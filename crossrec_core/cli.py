@@ -181,8 +181,14 @@ def cmd_encoders(args: argparse.Namespace) -> int:
     if args.action == "use":
         if not args.target:
             raise CrossRecError("say which encoder: crossrec encoders use NAME (or 'base')")
-        registry.use_encoder(settings, args.target)
-        print(f"encoder '{args.target}' chosen; run `crossrec train` to refit with it")
+        folder = registry.use_encoder(settings, args.target)
+        model_id = registry.read_card(folder).get("model_id") if folder else None
+        stored = True
+        if model_id:
+            with _open(args) as store:
+                stored = store.embedding_count(model_id) > 0
+        step = "" if stored else "`crossrec encode` to store its item vectors, then "
+        print(f"encoder '{args.target}' chosen; run {step}`crossrec train` to refit with it")
         return 0
     rows = registry.list_encoders(settings)
     if args.json:

@@ -106,6 +106,16 @@ st.dataframe(table, hide_index=True, column_config={
 st.caption("Metrics are held-out (time split) for the fused model `crossrec`, slice: all users; cold_items: "
            "positives on items without any training event, which only the text signal can reach.")
 
+with st.expander("Encoders", icon=":material/translate:"):
+    from crossrec_core.finetune.registry import list_encoders
+
+    st.dataframe(pd.DataFrame(list_encoders(ui.settings())), hide_index=True, column_config={
+        "chosen": st.column_config.CheckboxColumn("Chosen", width="small"),
+        "val_content_recall": st.column_config.NumberColumn("Validation content R@20", format="%.4f"),
+        "val_pair_recall": st.column_config.NumberColumn("Validation pair R@10", format="%.4f")})
+    st.caption("`crossrec finetune` tunes the item encoder on the shop's co-purchases; `crossrec encoders use "
+               "NAME` (or `base`) chooses one; the next training run uses it.")
+
 servable = runs[runs["artefact_path"].notna()]["name"].tolist()
 s1, s2 = st.columns([3, 1], vertical_alignment="bottom")
 choice = s1.selectbox("Serving run", servable, index=servable.index(serving["name"]) if serving and

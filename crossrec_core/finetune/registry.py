@@ -109,9 +109,11 @@ def with_chosen_encoder(settings: Settings) -> Settings:
 
 def list_encoders(settings: Settings) -> list[dict]:
     """The base plus every stored tuned encoder, newest first, with its card's headline figures."""
+    from ..encoder import DEFAULT_MODEL
+
     root = encoders_root(settings)
     chosen = chosen_name(settings)
-    rows = [{"name": BASE_NAME, "mode": "-", "base": settings.model, "created": "", "chosen": chosen == BASE_NAME,
+    rows = [{"name": BASE_NAME, "mode": "-", "base": DEFAULT_MODEL, "created": "", "chosen": chosen == BASE_NAME,
              "adopted": None, "val_content_recall": None, "val_pair_recall": None}]
     tuned = []
     if root.is_dir():

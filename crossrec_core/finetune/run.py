@@ -51,7 +51,7 @@ class FinetuneOptions:
     head: HeadSettings = field(default_factory=HeadSettings)
     lora_rank: int = 8
     lora_layers: int = 2  # LoRA on the top this many transformer layers
-    max_pairs: int | None = None  # lora/full: the heaviest this many pairs (a CPU epoch is slow)
+    max_pairs: int | None = 100_000  # lora/full: the heaviest this many pairs (an epoch of text is slow)
 
 
 @dataclass
@@ -212,8 +212,10 @@ def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progres
         from .transformer import encode_texts, train_transformer
 
         two_sided = None
+        epochs = 1.0 if opts.epochs is None else float(opts.epochs)
+        batch_size = 64 if opts.batch_size is None else int(opts.batch_size)
         model, state = train_transformer(items, pairs, base_enc.model_path, mode=mode, device=device,
-                                         precision=precision, epochs=hs.epochs, batch_size=hs.batch_size,
+                                         precision=precision, epochs=epochs, batch_size=batch_size,
                                          max_seconds=max_seconds, progress=train_progress,
                                          lora_rank=opts.lora_rank, lora_layers=opts.lora_layers,
                                          max_pairs=opts.max_pairs, resume_from=partial if opts.resume else None,
@@ -222,8 +224,8 @@ def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progres
         tuned_fig = _figures(val, held, vectors)
 
         def write_model(tmp: Path) -> None:
-            model.save_pretrained(str(tmp), safe_serialization=True)
-        settings_used = {"epochs": hs.epochs, "batch_size": hs.batch_size, "lora_rank": opts.lora_rank,
+            model.save_pretrained(str(tmp), safe_serialization=True, create_model_card=False)
+        settings_used = {"epochs": epochs, "batch_size": batch_size, "lora_rank": opts.lora_rank,
                          "lora_layers": opts.lora_layers, "max_pairs": opts.max_pairs}
 
     ok, reason = improved(base_fig, tuned_fig)

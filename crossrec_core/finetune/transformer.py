@@ -142,7 +142,7 @@ def train_transformer(items: pd.DataFrame, pairs: pd.DataFrame, base_path: str, 
     if checkpoint_dir is not None and state.stopped:
         ck = Path(checkpoint_dir)
         ck.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(str(ck), safe_serialization=True)
+        model.save_pretrained(str(ck), safe_serialization=True, create_model_card=False)
         (ck / TRAIN_STATE).write_text(json.dumps(state.to_dict()))
     import shutil
 

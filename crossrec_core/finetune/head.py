@@ -6,7 +6,10 @@ then touches only the head, so an epoch over 100k pairs takes seconds on a CPU.
 Two towers, each a residual MLP that starts as the identity (its last layer is zero at first):
     tower(x) = unit(x + W2 · gelu(W1 · x + b1) + b2)
 The `history` tower maps the items a shopper had, the `candidate` tower the items to rank, so A → B can
-differ from B → A; `shared=True` uses one tower for both. The loss is an in-batch softmax
+differ from B → A; `shared=True` (the default) uses one tower for both, because the content signal
+serves one vector per item: on Instacart's validation period two towers scored content-only
+Recall@20 .047 scored as history → candidate but .016 with the candidate tower on both sides, one
+shared tower .067 (with count-weighted pairs and log-Q). The loss is an in-batch softmax
 (MultipleNegativesRankingLoss-style) over the batch's B items plus `extra_negatives` catalogue items
 drawn uniformly (items nobody bought teach the head what a shopper does not buy), at temperature
 `temperature`; `logq=True` subtracts the log sampling frequency of in-batch candidates (popularity

@@ -91,8 +91,11 @@ def stop():
 
 
 def settings() -> Settings:
-    """Settings of this process; the database path comes from CROSSREC_DB (or the demo default)."""
-    return Settings()
+    """Settings of this process; the database path comes from CROSSREC_DB (or the demo default), the
+    encoder from `crossrec encoders use` (the base model unless a tuned one was chosen)."""
+    from crossrec_core.finetune.registry import with_chosen_encoder
+
+    return with_chosen_encoder(Settings())
 
 
 def db_path() -> str:

@@ -48,7 +48,9 @@ def _force_progress() -> bool:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(db_path=Path(args.db))
+    from .finetune.registry import with_chosen_encoder
+
+    return with_chosen_encoder(Settings(db_path=Path(args.db)))  # the encoder `encoders use` chose
 
 
 def _open(args: argparse.Namespace, *, write: bool = False, create: bool = False):
@@ -157,14 +159,71 @@ def cmd_encode(args: argparse.Namespace) -> int:
     """Embed item texts; only new or changed texts are encoded."""
     from .encoder import Encoder, encode_items
 
-    settings = _settings(args).replace(model=args.model, device=args.device, precision=args.precision,
-                                       batch_size=args.batch_size)
+    settings = _settings(args)
+    settings = settings.replace(model=args.model or settings.model, device=args.device, precision=args.precision,
+                                batch_size=args.batch_size)
     encoder = Encoder(settings.model, device=settings.device, precision=settings.precision,
                       batch_size=settings.batch_size)
     with _open(args, write=True) as store, progress_bar(not args.quiet) as progress:
         result = encode_items(store, encoder, progress=progress)
     print(f"encoded {result.encoded:,} texts, reused {result.reused:,} ({encoder.model_id}, "
           f"{encoder.device}, {encoder.precision}) in {result.seconds:.1f} s")
+    return 0
+
+
+@command
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """Tune the item encoder on co-purchases of the training period; adopt it only when better."""
+    from .finetune.run import FinetuneOptions, finetune
+
+    opts = FinetuneOptions(mode=args.mode, base=args.base, device=args.device, max_minutes=args.max_minutes,
+                           epochs=args.epochs, batch_size=args.batch_size, name=args.name, resume=args.resume,
+                           force=args.force)
+    settings = Settings(db_path=Path(args.db))
+    with _open(args, write=True) as store, progress_bar(not args.quiet) as progress:
+        res = finetune(store, settings, opts, progress=progress)
+    card = res.card
+    tr = card["training"]
+    base, tuned = card["validation"]["base"], card["validation"]["tuned"]
+    print(f"tuned encoder '{res.name}' ({res.mode}, {res.device}/{card['precision']}): {card['pairs']['pairs']:,} pairs, "
+          f"{tr['step']:,} steps, {tr['epoch']:.2f} epochs, {tr['examples_per_s']:,.0f} examples/s"
+          + (" (stopped at --max-minutes; --resume continues)" if tr["stopped"] == "time" else ""))
+    for label, key in (("content Recall@20", "all"), ("cold items Recall@20", "cold_items"),
+                       ("pair Recall@10", "pair_recall")):
+        b, t = base.get(key), tuned.get(key)
+        if b is not None and t is not None:
+            print(f"  {label:<21} base {b:.4f}  tuned {t:.4f}  (validation period)")
+    print(("adopted: " if res.adopted else "kept the current encoder: ") + res.reason)
+    print(f"saved in {res.folder}")
+    return 0
+
+
+@command
+def cmd_encoders(args: argparse.Namespace) -> int:
+    """List the stored encoders, or choose the one `encode`, `train` and serving use."""
+    from .finetune import registry
+
+    settings = Settings(db_path=Path(args.db))
+    if args.action == "use":
+        if not args.target:
+            raise CrossRecError("say which encoder: crossrec encoders use NAME (or 'base')")
+        folder = registry.use_encoder(settings, args.target)
+        model_id = registry.read_card(folder).get("model_id") if folder else None
+        stored = True
+        if model_id:
+            with _open(args) as store:
+                stored = store.embedding_count(model_id) > 0
+        step = "" if stored else "`crossrec encode` to store its item vectors, then "
+        print(f"encoder '{args.target}' chosen; run {step}`crossrec train` to refit with it")
+        return 0
+    rows = registry.list_encoders(settings)
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        figs = "" if r["val_content_recall"] is None else (
+            f"  val content R@20 {r['val_content_recall']:.4f}  pair R@10 {r['val_pair_recall'] or 0:.4f}")
+        print(f"{'*' if r['chosen'] else ' '} {r['name']:<24} {r['mode']:<5} {r['created'][:19]:<19}{figs}")
     return 0
 
 
@@ -384,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
     p = sub.add_parser("encode", parents=[common], help="embed item texts (only new or changed ones)")
-    p.add_argument("--model", default=Settings.model, help="model folder or name (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--model", default=None,
+                   help="model folder or name (default: the chosen encoder, else the packaged all-MiniLM-L6-v2)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     p.add_argument("--batch-size", type=int, default=64)
@@ -418,6 +478,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="all", choices=["all", "cross", "target"])
     p.add_argument("--category", help="category for --mode target")
     p.add_argument("--run", help="use this run instead of the serving one")
+
+    p = sub.add_parser("finetune", parents=[common], help="tune the item encoder on co-purchases (training period)")
+    p.add_argument("--base", default=Settings.model, help="base model folder or name (default: packaged MiniLM)")
+    p.add_argument("--mode", default="auto", choices=["auto", "head", "lora", "full"],
+                   help="head: a network on frozen vectors (CPU default); lora/full: the transformer (CUDA: full)")
+    p.add_argument("--max-minutes", type=float, help="stop at a checkpoint after this long (--resume continues)")
+    p.add_argument("--epochs", type=float, help="passes over the pairs (default: head 10, lora/full 1)")
+    p.add_argument("--batch-size", type=int, help="pairs per batch (default: head 256, lora/full 64)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--name", help="encoder name (default: ft-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint of --name")
+    p.add_argument("--force", action="store_true", help="adopt even when not better; replace an encoder of that name")
+
+    p = sub.add_parser("encoders", parents=[common], help="list tuned encoders, or choose one (or 'base')")
+    p.add_argument("action", choices=["list", "use"])
+    p.add_argument("target", nargs="?", help="for use: an encoder name, or 'base'")
+    p.add_argument("--json", action="store_true", help="print one JSON document (list)")
 
     p = sub.add_parser("app", parents=[common], help="start the dashboard")
     p.add_argument("--port", type=int, default=8501)

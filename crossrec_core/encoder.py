@@ -257,6 +257,8 @@ def _read_json(path: Path) -> Any:
 def _dim_from_folder(folder: Path) -> int | None:
     """Output dimension from a sentence-transformers folder's config files, or None when unsure."""
     try:
+        if (folder / "head.json").is_file():  # a tuned encoder of `crossrec finetune` (head mode)
+            return int(_read_json(folder / "head.json")["dim"])
         modules = _read_json(folder / "modules.json")
         dim: int | None = None
         for module in modules:
@@ -407,16 +409,22 @@ class Encoder:
                 self.load_seconds_ = time.perf_counter() - t0
         return self
 
-    def _load_st(self, device: str):
+    def _load_st(self, device: str, path: str | None = None):
         _set_offline_env()
         import warnings
 
         from sentence_transformers import SentenceTransformer
 
+        from .finetune.tuned import HeadModel, is_head_folder
+
+        path = path or self.model_path
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model = SentenceTransformer(self.model_path, device=device, local_files_only=True)
+                if is_head_folder(path):  # base model + the head `crossrec finetune` trained on top of it
+                    model = HeadModel.load(path, device, lambda base, dev: self._load_st(dev, base))
+                else:
+                    model = SentenceTransformer(path, device=device, local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - any load failure becomes one actionable line
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise CrossRecError(

@@ -9,7 +9,8 @@ Protocol (the one of the datasets README):
   touched in train (discovery: train items are also excluded from every list).
 - slices: `all` (users with train history and >= 1 positive), `cold_users` (no train event, >= 1 positive;
   context = their profile text only, when given) and `cold_items` (users with history whose positives
-  include items without any train event; positives restricted to those items).
+  include items without any train event; positives restricted to those items, and lists ranked among
+  those items only: a top-K of the whole catalogue almost never holds a cold item, so the slice read 0).
 - metrics at K from each user's top-K list (see the pure functions below): recall, ndcg, hit_rate, mrr,
   sampled auc, coverage, diversity, novelty, cross_recall, cross_hit_rate, users. The cross metrics
   rank each model's list in cross mode (only top-level categories the user has no train events in),
@@ -146,6 +147,16 @@ class Split:
             t = self.train.touched[rows[known]].tocoo()
             out[known[t.row], t.col] = True
         return out
+
+    def slice_exclusions(self, users: Sequence[str], slice_name: str = "all") -> np.ndarray:
+        """`exclusions(users)`, plus, on the cold-item slice, every item with a training event: that slice
+        ranks the catalogue's new items only (as the cross metrics rank new categories only), so it
+        measures how well a model reaches items nobody had bought yet, instead of reading 0 for every
+        model because no cold item makes a top-K of the whole catalogue."""
+        ex = self.exclusions(users)
+        if slice_name == "cold_items":
+            ex |= (self.item_users > 0)[None, :]
+        return ex
 
     def tops(self, users: Sequence[str]) -> np.ndarray:
         """B × n_top_categories bool: top-level categories the user had train events in."""
@@ -562,7 +573,7 @@ def evaluate(
         for b_no, start in enumerate(range(0, len(users), batch_size)):
             batch = list(users[start:start + batch_size])
             ctx = split.context(batch, embeddings)
-            excl = split.exclusions(batch)
+            excl = split.slice_exclusions(batch, name)
             pos = split.positives(batch, name)
             cross = split.cross_positives(batch, name)
             has_cross = np.fromiter((len(c) > 0 for c in cross), dtype=bool, count=len(cross))

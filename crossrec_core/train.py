@@ -220,12 +220,16 @@ def run_fingerprint(store, folder_id: str) -> dict:
     return {"database_id": store.database_id(), "run_folder": folder_id}
 
 
+_RUN_FOLDER = re.compile(r"tmp-[0-9a-f]+|[0-9a-f]{32}")
+
+
 def _sweep(artefacts: Path, keep: set[str]) -> None:
-    """Remove temporary and orphaned artefact folders (from crashed or killed runs)."""
+    """Remove temporary and orphaned run folders (from crashed or killed runs). Only folders named
+    like a run's are touched: the tuned encoders (`encoders/`) live beside them."""
     if not artefacts.exists():
         return
     for d in artefacts.iterdir():
-        if d.is_dir() and d.name not in keep:
+        if d.is_dir() and d.name not in keep and _RUN_FOLDER.fullmatch(d.name):
             shutil.rmtree(d, ignore_errors=True)
 
 
@@ -264,7 +268,7 @@ def train(
     events = store.events()
     if items.empty or events.empty:
         raise CrossRecError("nothing to train on: ingest items and events first")
-    embeddings, _ = _embeddings(store, settings, items)
+    embeddings, model_id = _embeddings(store, settings, items)
     report = _sub(progress, 0.0, 0.05)
     if report:
         report(0.5, "preparing the time split")
@@ -318,7 +322,8 @@ def train(
         progress(0.97, "recording the run")
     metrics = {**result, "weights_source": learned_from, "validation_ndcg": val_ndcg,
                "cross_weights": rec.cross_weights, "model": rec.scorer_.model_kind, "ranker": ranker_report,
-               "cut": str(split.cut) if hasattr(split, "cut") else None}
+               "cut": str(split.cut) if hasattr(split, "cut") else None,
+               "encoder": model_id}  # which item vectors (base or a tuned encoder) the run used
     try:
         store.add_run(name=name, kind="train", fingerprint=store.fingerprint(), settings=settings.to_dict(),
                       weights=weights, metrics=metrics, duration_s=time.perf_counter() - t0,

@@ -96,6 +96,8 @@ table = pd.DataFrame({
     "vs_best": runs["metrics"].map(ui.fmt_interval),
     "model": runs["metrics"].map(lambda m: {"ranker": "learned ranker", "fusion": "linear fusion"}.get(
         (m or {}).get("model", "fusion"), "")),
+    f"cold_items recall@{k}": runs.apply(lambda r: ui.run_metric(r.to_dict(), "recall", "cold_items"), axis=1),
+    "encoder": runs["metrics"].map(lambda m: (m or {}).get("encoder") or ""),
     "duration": runs["duration_s"].map(ui.fmt_duration), "kind": runs["kind"],
     "source": runs["metrics"].map(lambda m: (m or {}).get("weights_source", "")),
     "weights": runs["weights"].map(ui.fmt_weights),
@@ -112,8 +114,21 @@ st.dataframe(table, hide_index=True, column_config={
     "vs_best": st.column_config.TextColumn("Recall vs best baseline", help="crossrec minus the strongest "
                                            "baseline, with its 95% paired-bootstrap interval over shoppers"),
     "weights": st.column_config.TextColumn("Weights", width="large"),
-    **{f"{m}@{k}": st.column_config.NumberColumn(format="%.4f", width="small") for m in ("recall", "ndcg", "cross_recall")}})
-st.caption("Metrics are held-out (time split) for the fused model `crossrec`, slice: all users.")
+    **{f"{m}@{k}": st.column_config.NumberColumn(format="%.4f", width="small")
+       for m in ("recall", "ndcg", "cross_recall", "cold_items recall")},
+    "encoder": st.column_config.TextColumn("Encoder", help="item vectors the run used (`crossrec encoders list`)")})
+st.caption("Metrics are held-out (time split) for the fused model `crossrec`, slice: all users; cold_items: "
+           "positives on items without any training event, which only the text signal can reach.")
+
+with st.expander("Encoders", icon=":material/translate:"):
+    from crossrec_core.finetune.registry import list_encoders
+
+    st.dataframe(pd.DataFrame(list_encoders(ui.settings())), hide_index=True, column_config={
+        "chosen": st.column_config.CheckboxColumn("Chosen", width="small"),
+        "val_content_recall": st.column_config.NumberColumn("Validation content R@20", format="%.4f"),
+        "val_pair_recall": st.column_config.NumberColumn("Validation pair R@10", format="%.4f")})
+    st.caption("`crossrec finetune` tunes the item encoder on the shop's co-purchases; `crossrec encoders use "
+               "NAME` (or `base`) chooses one; the next training run uses it.")
 
 servable = runs[runs["artefact_path"].notna()]["name"].tolist()
 s1, s2 = st.columns([3, 1], vertical_alignment="bottom")

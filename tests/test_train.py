@@ -157,9 +157,15 @@ def test_training_is_reproducible(trained_db, tmp_path):
     """Same data, same settings: the same learned weights and the same held-out figures."""
     copy = tmp_path / "again.duckdb"
     copy.write_bytes(Path(trained_db).read_bytes())
+    tuned = Path(str(copy) + ".artefacts") / "encoders" / "tuned"  # a fine-tuned encoder beside the runs
+    tuned.mkdir(parents=True)
+    (tuned / "card.json").write_text("{}")
+    stray = Path(str(copy) + ".artefacts") / "tmp-0badc0de"  # what a killed run leaves
+    stray.mkdir()
     with Store(copy) as store:
         again = train(store, Settings(db_path=copy), name="again", baselines=False)
         first = store.run("first")
+    assert (tuned / "card.json").exists() and not stray.exists()
     assert again["weights"] == first["weights"]
     assert again["metrics"]["cross_weights"] == first["metrics"]["cross_weights"]
     a, b = again["metrics"]["slices"]["all"]["crossrec"], first["metrics"]["slices"]["all"]["crossrec"]

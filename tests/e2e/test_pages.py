@@ -98,7 +98,7 @@ def test_runs_retrain_named_dotdot_from_the_browser_is_a_label_inside_the_databa
     name = page.get_by_role("textbox", name="Run name")
     name.fill("x" * 101)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text("run name has 101 characters, more than the limit of 100").wait_for()
+    page.get_by_text("run name has 101 characters, more than the limit of 100").wait_for(timeout=180_000)
     name.fill("../../e2e-retrain")
     page.get_by_text("Learn the weights on a validation carve-out").click()  # given weights: faster
     page.get_by_role("button", name="Start training").click()

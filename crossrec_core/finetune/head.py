@@ -15,7 +15,7 @@ drawn uniformly (items nobody bought teach the head what a shopper does not buy)
 `temperature`; `logq=True` subtracts the log sampling frequency of in-batch candidates (popularity
 correction). Duplicated B items of a batch are masked, so a row is never its own negative.
 
-Weights are saved as safetensors (no pickle).
+Weights are saved as safetensors (plain tensors, nothing executable).
 """
 from __future__ import annotations
 
@@ -225,7 +225,7 @@ def apply_head(head, base: np.ndarray, side: str = "candidate", batch: int = 819
 
 
 def save_head(head, folder: Path, hs: HeadSettings, dim: int) -> None:
-    """Weights as safetensors plus the shape settings as JSON (no pickle)."""
+    """Weights as safetensors plus the shape settings as JSON (nothing executable)."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@
 - Precision: CUDA trains in bf16 (where supported) or fp16 mixed precision; a CPU in bf16 only where
   it has native bf16, else fp32 (`run.training_precision`).
 - Time: a callback stops at the next step boundary once `max_seconds` is spent. No trainer
-  checkpoints are written (they would hold pickled optimizer state); the weights reached so far are
+  checkpoints are written (their optimizer state is a Python object dump); the weights reached so far are
   saved as safetensors in `checkpoint_dir`, and a resumed run starts from them.
 """
 from __future__ import annotations

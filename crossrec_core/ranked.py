@@ -23,14 +23,15 @@ def _candidates(scorer, ctx: Context, allowed: np.ndarray) -> tuple[Candidates, 
     return cands, raw
 
 
-def ranked_scores(scorer, ctx: Context, allowed: np.ndarray, mode: str = "all") -> tuple[np.ndarray, Candidates]:
+def ranked_scores(scorer, ctx: Context, allowed: np.ndarray, mode: str = "all"
+                  ) -> tuple[np.ndarray, Candidates, dict[str, np.ndarray]]:
     """B × n scores: the ranker's score on each candidate, the linear fusion (rescaled) below every
     candidate for the other items, and the linear fusion alone for rows without history."""
-    fused = scorer.contributions(ctx, mode)[0]
+    fused, lin = scorer.contributions(ctx, mode)  # the fallback order, and its parts for `explain_at`
     warm = np.diff(ctx.X.indptr) > 0
     out = fused.astype(np.float32, copy=True)
     if not warm.any():
-        return out, Candidates(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
+        return out, Candidates(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32)), lin
     rows = np.flatnonzero(warm)
     sub = Context(X=ctx.X[rows], profile=None if ctx.profile is None else ctx.profile[rows],
                   user_rows=None if ctx.user_rows is None else ctx.user_rows[rows],
@@ -49,11 +50,11 @@ def ranked_scores(scorer, ctx: Context, allowed: np.ndarray, mode: str = "all") 
         block += np.log(np.maximum(mult, 1e-12)).astype(np.float32)
     out[rows] = block
     cands.rows = rows[cands.rows]
-    return out, cands
+    return out, cands, lin
 
 
-def explain_at(scorer, ctx: Context, idx: np.ndarray, total: np.ndarray, cands: Candidates,
-               mode: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def explain_at(scorer, idx: np.ndarray, total: np.ndarray, cands: Candidates,
+               lin: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Contributions (signal -> B × k) and base (B × k) of the listed items `idx` (B × k, -1 pads).
 
     Ranker items: TreeSHAP per signal + the booster's base value (+ the pair rules' log multiplier);
@@ -62,7 +63,6 @@ def explain_at(scorer, ctx: Context, idx: np.ndarray, total: np.ndarray, cands: 
     names = [*scorer.ranker_.signals_, CONTEXT, RULES]
     parts = {s: np.zeros((B, k)) for s in names}
     base = np.zeros((B, k))
-    _, lin = scorer.contributions(ctx, mode)
     valid = idx >= 0
     r_all, c_all = np.nonzero(valid)
     items = idx[r_all, c_all]

@@ -107,10 +107,8 @@ def _ranker_scores(ranker: LearnedRanker, fold: Fold, rounds: int) -> list[np.nd
     """Dense B × n score matrices of the ranker on a fold (non-candidates at -inf)."""
     out = []
     n = fold.stats.pop_users.shape[0]
-    for cands, _ in fold.batches:
-        B = len(np.unique(cands.rows)) if len(cands.rows) else 0
-        B = max(B, int(cands.rows.max(initial=-1)) + 1)
-        s = np.full((B, n), -np.inf, np.float32)
+    for (cands, _), excl in zip(fold.batches, fold.exclusions):
+        s = np.full((len(excl), n), -np.inf, np.float32)
         if len(cands.rows):
             s[cands.rows, cands.items] = ranker.booster_.predict(cands.X, num_iteration=rounds)
         out.append(s)

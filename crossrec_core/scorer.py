@@ -311,9 +311,9 @@ class FusedScorer:
             return idx, score, at, np.zeros(idx.shape)
         from .ranked import explain_at, ranked_scores
 
-        total, cands = ranked_scores(self, ctx, mask, mode)
+        total, cands, lin = ranked_scores(self, ctx, mask, mode)
         idx = self.top_items(total, mask, k)
-        parts, base = explain_at(self, ctx, idx, total, cands, mode)
+        parts, base = explain_at(self, idx, total, cands, lin)
         score = np.where(idx >= 0, np.take_along_axis(total, np.maximum(idx, 0), axis=1), 0.0)
         return idx, score, parts, base
 

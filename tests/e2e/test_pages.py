@@ -95,8 +95,10 @@ def test_runs_retrain_named_dotdot_from_the_browser_is_a_label_inside_the_databa
     open_page(page, server, "runs")
     no_exception(page)
     page.get_by_text("Train a new run").click()
+    wait_idle(page)  # the expander's rerun must settle before the form is filled, or the fill can be lost
     name = page.get_by_role("textbox", name="Run name")
     name.fill("x" * 101)
+    wait_idle(page)
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("run name has 101 characters, more than the limit of 100").wait_for(timeout=180_000)
     name.fill("../../e2e-retrain")

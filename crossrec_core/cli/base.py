@@ -1,0 +1,62 @@
+"""What every `crossrec` command shares: the command table, progress bars, opening the store, JSON output."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..config import Settings
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    COMMANDS[fn.__name__.removeprefix("cmd_").replace("_", "-")] = fn
+    return fn
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[float, str], None]]:
+    """A tqdm bar on stderr driven by the core's `progress(fraction, message)` callbacks."""
+    if not enabled or not sys.stderr.isatty() and not _force_progress():
+        yield lambda frac, msg: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, file=sys.stderr, bar_format="{desc:<40} |{bar}| {percentage:3.0f}% {elapsed}", leave=False)
+
+    def update(frac: float, msg: str) -> None:
+        bar.set_description_str(msg[:40])
+        bar.n = int(max(0.0, min(1.0, frac)) * 1000)
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def _force_progress() -> bool:
+    import os
+
+    return os.environ.get("CROSSREC_PROGRESS") == "1"
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    from ..finetune.registry import with_chosen_encoder
+
+    return with_chosen_encoder(Settings(db_path=Path(args.db)))  # the encoder `encoders use` chose
+
+
+def open_store(args: argparse.Namespace, *, write: bool = False, create: bool = False):
+    from ..store import Store
+
+    return Store(args.db, read_only=not write, create=create)
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+

@@ -1,0 +1,152 @@
+"""`crossrec recommend|export|app`: the lists, as text, JSON, CSV or the dashboard."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..config import default_db_path
+from ..errors import CrossRecError
+from .base import command, open_store, print_json, progress_bar, settings_for
+
+def _recommender(args: argparse.Namespace, store):
+    from ..recommender import Recommender
+    from ..train import load_run, serving_recommender
+
+    if getattr(args, "run", None):
+        return load_run(store, args.run)
+    rec = serving_recommender(store, settings_for(args))
+    if rec is None:
+        print("no trained run yet: fitting with default weights (run `crossrec train` to learn them)",
+              file=sys.stderr)
+        rec = Recommender(settings_for(args)).fit(store)
+    return rec
+
+
+@command
+def cmd_recommend(args: argparse.Namespace) -> int:
+    """Top-k for a user, seed items or a query, with explanations."""
+    contexts = [x for x in (args.user, args.items, args.query) if x is not None]
+    if len(contexts) != 1:
+        raise CrossRecError("give exactly one of --user, --items or --query")
+    if args.mode == "target" and not args.category:
+        raise CrossRecError("--mode target needs --category")
+    if args.k < 1:
+        raise CrossRecError("--k must be at least 1")
+    with open_store(args) as store:
+        rec = _recommender(args, store)
+        explain = args.explain or args.json
+        if args.user is not None:
+            df = rec.recommend(args.user, k=args.k, mode=args.mode, category=args.category, explain=explain)
+        elif args.items is not None:
+            df = rec.recommend_for_items(args.items.split(","), k=args.k, mode=args.mode, category=args.category,
+                                         explain=explain)
+        else:
+            df = rec.recommend_for_query(args.query, k=args.k, mode=args.mode, category=args.category,
+                                         explain=explain)
+    from ..config import CONTRIBUTIONS
+
+    if args.json:  # "rules" appears only when a pair rule moved the ranker's score
+        print_json([
+            {"rank": int(r["rank"]), "item_id": r["item_id"], "title": r["title"], "category": r["category"],
+             "score": float(r["score"]), "base": float(r["base"]),
+             "contributions": {s: float(r[s]) for s in CONTRIBUTIONS if s != "rules" or r[s] != 0},
+             "reason": r["reason"]}
+            for r in df.to_dict(orient="records")
+        ])
+        return 0
+    if df.empty:
+        print("no items to recommend in this mode")
+        return 0
+    for r in df.itertuples(index=False):
+        title = r.title if len(r.title) <= 60 else r.title[:59] + "…"
+        print(f"{r.rank:>3}. {title:<60} {r.category[:40]:<40} {r.score:6.3f}")
+        if args.explain:
+            parts = ", ".join(f"{s} {getattr(r, s):+.2f}" for s in CONTRIBUTIONS if getattr(r, s) != 0)
+            print(f"     {r.reason}")
+            print(f"     [{parts}]")
+    return 0
+
+
+
+@command
+def cmd_export(args: argparse.Namespace) -> int:
+    """Recommendation lists to an Excel-safe CSV, one row per (user, rank)."""
+    from ..export import check_out_path, write_csv
+    from ..ingest import read_table
+
+    check_out_path(args.out, args.db, force=args.force)
+    with open_store(args) as store:
+        if args.users:
+            table = read_table(args.users, "users")
+            user_ids = table.frame["user_id"].astype(str).str.strip().tolist()
+            unknown = [u for u in user_ids if not store.has_user(u)]
+            if unknown:
+                raise CrossRecError(f"{Path(args.users).name}: unknown user '{unknown[0]}' ({len(unknown)} unknown)")
+        else:
+            user_ids = store.user_ids()
+        rec = _recommender(args, store)
+        with progress_bar(not args.quiet) as progress:
+            n = write_csv(rec, args.out, user_ids, k=args.k, mode=args.mode, category=args.category,
+                          progress=progress)
+    print(f"wrote {n:,} rows for {len(user_ids):,} users to {args.out}")
+    return 0
+
+
+@command
+def cmd_app(args: argparse.Namespace) -> int:
+    """Start the dashboard on --db (building the demo shop first when it is the default and absent)."""
+    import os
+    import subprocess
+
+    path = Path(args.db)
+    if not path.exists():
+        if Path(args.db).resolve() != default_db_path().resolve():
+            raise CrossRecError(f"no database at {path}: run `crossrec demo --db {path}` or ingest files")
+        print(f"building the demo shop at {path} (first start only)…", file=sys.stderr)
+        from ..demo import build_demo
+
+        with progress_bar(not args.quiet) as progress:
+            build_demo(settings_for(args), progress=progress)
+    app = Path(__file__).resolve().parents[2] / "app.py"
+    env = {**os.environ, "CROSSREC_DB": str(path.resolve())}
+    cmd = app_command(app, args.host, args.port)
+    print(f"CrossRec dashboard on http://{'localhost' if args.host == '127.0.0.1' else args.host}:{args.port} "
+          f"(database {path})", file=sys.stderr)
+    if args.host != "127.0.0.1":
+        print(f"it listens on {args.host} without authentication: put an authenticating proxy in front "
+              "(README, 'Serving the dashboard to others')", file=sys.stderr)
+    return subprocess.call(cmd, env=env, cwd=str(app.parent))
+
+
+def app_command(app: Path, host: str, port: int) -> list[str]:
+    """`streamlit run` bound to `host` only (127.0.0.1 unless --host says otherwise)."""
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host, "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+
+
+
+def add_parsers(sub, common) -> None:
+    p = sub.add_parser("recommend", parents=[common], help="top-k for a user, seed items or a query")
+    p.add_argument("--user", help="user id")
+    p.add_argument("--items", help="comma-separated seed item ids (a cart or an item page)")
+    p.add_argument("--query", help="free-text query")
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--mode", default="all", choices=["all", "cross", "target"])
+    p.add_argument("--category", help="category for --mode target (top-level name or path)")
+    p.add_argument("--explain", action="store_true", help="show contributions and the reason")
+    p.add_argument("--run", help="use this run instead of the serving one")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p = sub.add_parser("export", parents=[common], help="recommendation lists to an Excel-safe CSV")
+    p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument("--force", action="store_true", help="replace --out when it exists")
+    p.add_argument("--users", help="CSV/Parquet with a user_id column (default: every user)")
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--mode", default="all", choices=["all", "cross", "target"])
+    p.add_argument("--category", help="category for --mode target")
+    p.add_argument("--run", help="use this run instead of the serving one")
+    p = sub.add_parser("app", parents=[common], help="start the dashboard")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 exposes it "
+                        "without authentication: see the README on putting a proxy in front)")

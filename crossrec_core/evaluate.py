@@ -551,11 +551,14 @@ def evaluate(
     k: int | None = None,
     progress: Progress | None = None,
     batch_size: int = 256,
+    per_user: bool = False,
 ) -> dict:
     """Metrics of fitted models (each with `score(ctx) -> B × n_items`) on every slice of `split`.
 
     Returns the `eval --json` shape: {"k": k, "slices": {slice: {model: {metric: value, ..., "users": n}}}};
-    a metric that cannot be computed (no users, no embeddings, no cross-category positives) is None."""
+    a metric that cannot be computed (no users, no embeddings, no cross-category positives) is None.
+    `per_user=True` adds "per_user": {model: {metric: values over the "all" slice's users}} (same users
+    and order for every model, so deltas can be paired; cross metrics over users with cross positives)."""
     settings = split.settings
     k = int(k or settings.k)
     if k < 1:
@@ -610,12 +613,16 @@ def evaluate(
                 if progress:
                     progress(done / total, f"{name}: {m_name} ({min(start + len(batch), len(users)):,}/{len(users):,} users)")
         result[name] = {m: acc[m].result() for m in models}
+        if name == "all" and per_user:
+            kept = {m: {metric: acc[m].per_user(metric) for metric in acc[m].parts} for m in models}
         if name == "all" and "crossrec" in models and len(models) > 1:
             intervals = {metric: best_baseline_interval({m: acc[m].per_user(metric) for m in models}, settings.seed)
                          for metric in ("recall", "ndcg")}
     if progress:
         progress(1.0, "evaluated")
     out = {"k": k, "slices": result}
+    if per_user:
+        out["per_user"] = kept
     if "crossrec" in models and len(models) > 1 and len(split.users("all")):
         out["intervals"] = intervals
     return out

@@ -15,7 +15,8 @@ from .config import CONTRIBUTIONS
 from .errors import CrossRecError
 
 Progress = Callable[[float, str], None]
-COLUMNS = ["user_id", "rank", "item_id", "title", "category", "score", "base", *CONTRIBUTIONS, "reason"]
+COLUMNS = ["user_id", "rank", "item_id", "title", "category", "score", "base", *CONTRIBUTIONS, "reason",
+           "applied_rules"]
 _FORMULA_START = ("=", "+", "@", "\t", "\r")
 _NEGATIVE_NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -44,7 +45,8 @@ def _rows(rec, user_ids: Sequence[str], k: int, mode: str, category: str | None,
         for r in df.itertuples(index=False):
             yield [neutralise(str(uid)), int(r.rank), neutralise(str(r.item_id)), neutralise(str(r.title)),
                    neutralise(str(r.category)), round(float(r.score), 6), round(float(r.base), 6),
-                   *(round(float(getattr(r, s)), 6) for s in CONTRIBUTIONS), neutralise(prefix + str(r.reason))]
+                   *(round(float(getattr(r, s)), 6) for s in CONTRIBUTIONS), neutralise(prefix + str(r.reason)),
+                   neutralise(str(r.applied_rules))]
 
 
 def write_stream(rec, out: BinaryIO, user_ids: Sequence[str], *, k: int = 20, mode: str = "all",

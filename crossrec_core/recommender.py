@@ -30,7 +30,7 @@ _INTEREST_SPLIT = re.compile(r"[.;,\n]|\band\b|\bwho\b|\bbut\b|\balso\b|&|\bplus
 MODEL_FORMAT = 3
 MODEL_KIND = "crossrec.Recommender"
 OUTPUT_COLUMNS = ["rank", "item_id", "title", "category", "cat_top", "brand", "price", "score", "base",
-                  *CONTRIBUTIONS, "reason"]
+                  *CONTRIBUTIONS, "reason", "applied_rules"]
 
 
 def split_interests(text: str, limit: int = 5) -> list[str]:
@@ -176,7 +176,7 @@ class Recommender:
         rec.data_ = Interactions.from_state(state.sub("data"), settings)
         rec.embeddings_ = state.get("embeddings", None)
         rec.model_id_ = state.get("model_id")
-        rec.scorer_ = FusedScorer.from_state(state.sub("scorer"), settings, rec.data_)
+        rec.scorer_ = FusedScorer.from_state(state.sub("scorer"), settings, rec.data_).set_catalog(rec.items_)
         rec.profile_vecs_ = dict(zip(state.get("profile_users"), state.get("profile_vectors")))
         rec.fingerprint_ = state.get("fingerprint")
         rec.fit_seconds_ = state.get("fit_seconds")
@@ -255,7 +255,9 @@ class Recommender:
         if self.profile_vecs_ and self.embeddings_ is not None:
             dim = self.embeddings_.shape[1]
             text = np.stack([self.profile_vecs_.get(u, np.zeros(dim, np.float32)) for u in user_ids])
-        return self._context(X, text, owned=owned), seen
+        ctx = self._context(X, text, owned=owned)
+        ctx.user_ids = np.asarray(list(user_ids), dtype=object)  # segment rules apply by shopper id
+        return ctx, seen
 
     # ---- recommending -----------------------------------------------------------------------
 
@@ -365,6 +367,8 @@ class Recommender:
             frame["evidence"] = [e.evidence for e in exps]
         else:
             frame["reason"] = [""] * len(idx)
+        frame["applied_rules"] = (self.scorer_.rule_engine().notes(ctx, row, idx) if self.scorer_.rules
+                                  else [""] * len(idx))  # "pinned at 3 by rule 'Summer tripods'"
         return pd.DataFrame(frame)
 
     def recommend_batch(self, user_ids: Sequence[str], k: int = 20, mode: str = "all",

@@ -75,22 +75,33 @@ def _run_name(store) -> str:
     return name
 
 
-def serving_recommender(store, settings: Settings | None = None) -> Recommender | None:
-    """The serving run's fitted model, bound to `store`; None when no run was trained yet."""
+def serving_recommender(store, settings: Settings | None = None, *, rules: bool = True) -> Recommender | None:
+    """The live run's fitted model, bound to `store`, with the live rules (unless `rules=False`); None
+    when no run was trained yet."""
     run = store.run()
     if run is None:
         return None
-    return load_run(store, run["name"])
+    return load_run(store, run["name"], rules=rules)
 
 
-def load_run(store, name: str) -> Recommender:
+def with_live_rules(rec: Recommender, store) -> Recommender:
+    """`rec` serving the store's live rule set (segments resolved): what serving, export and pages show."""
+    from .governance import live_rules
+
+    live = live_rules(store)
+    return rec.with_weights(rules=rec.rules.plus(live)) if live else rec
+
+
+def load_run(store, name: str, *, rules: bool = True) -> Recommender:
+    """A recorded run's fitted model, bound to `store`, with the live rules unless `rules=False`."""
     run = store.run(name)
     if run is None:
         raise CrossRecError(f"no run named '{name}'")
     folder = run_folder(store, run)
     if not folder.is_dir():
         raise CrossRecError(f"the fitted model of run '{name}' is missing at {folder}; retrain with `crossrec train`")
-    return Recommender.load(folder, store, fingerprint=run_fingerprint(store, folder.name))
+    rec = Recommender.load(folder, store, fingerprint=run_fingerprint(store, folder.name))
+    return with_live_rules(rec, store) if rules else rec
 
 
 def compare_runs(store, name_a: str, name_b: str, settings: Settings | None = None, n_users: int = 200) -> dict:

@@ -45,6 +45,8 @@ class FusedScorer:
         self.families_: np.ndarray | None = None  # product family of each item (variants.family_codes)
         self.ranker_ = None  # a LearnedRanker when the run serves one (crossrec_core.ranker)
         self.stats_ = None  # its ItemStats
+        self.catalog_: dict[str, np.ndarray] = {}  # brand and price per item, for brand and price rules
+        self._engine = None
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None, items=None, progress=None) -> "FusedScorer":
         """Fit every signal (all six, so weights can change later without a refit)."""
@@ -69,9 +71,25 @@ class FusedScorer:
 
             items = items.sort_values("item_id")
             self.families_ = family_codes(items)
+            self.set_catalog(items)
             self.matcher_ = CategoryMatcher(items["cat_top"].to_numpy(), items["cat_sub"].to_numpy(),
                                             items["category"].to_numpy())
         return self
+
+    def set_catalog(self, items) -> "FusedScorer":
+        """The item facts brand and price rules match on (items in fitted order)."""
+        self.catalog_ = {c: items[c].to_numpy() for c in ("brand", "price") if c in items}
+        self._engine = None
+        return self
+
+    def rule_engine(self):
+        """The rules compiled against this catalog (crossrec_core.rules_apply), built once per scorer."""
+        from .rules_apply import RuleEngine
+
+        if self._engine is None:
+            self._engine = RuleEngine(self.rules, self.matcher_, self.data_.item_index, self.catalog_.get("brand"),
+                                      self.catalog_.get("price"), self.data_.user_ids)
+        return self._engine
 
     def to_state(self, state) -> None:
         """Weights, rules, each fitted signal and the category matcher into a modelio.State (the
@@ -119,6 +137,7 @@ class FusedScorer:
         other = FusedScorer(self.settings, weights, rules if rules is not None else self.rules, self.signals_,
                             cross_weights)
         other.data_, other.matcher_, other.families_ = self.data_, self.matcher_, self.families_
+        other.catalog_ = self.catalog_
         if other.weights == self.weights and other.cross_weights == self.cross_weights:
             other.ranker_, other.stats_ = self.ranker_, self.stats_  # rules only: the ranker keeps serving
         return other
@@ -150,19 +169,11 @@ class FusedScorer:
         return {name: normalise(self.signals_[name].score(ctx)) for name in (names or self.active())}
 
     def multipliers(self, ctx: Context) -> np.ndarray | None:
-        """B × n_items product of the pair multipliers that apply to each user (None if no pair rule)."""
-        if not self.rules.pairs:
+        """B × n_items product of the boosts and damps (pair rules included) that apply to each user
+        (None if there are none)."""
+        if not self.rules:
             return None
-        if self.matcher_ is None:
-            raise CrossRecError("pair rules need category names: call attach(data, items) first")
-        mult = np.ones((ctx.n, self.data_.n_items), dtype=np.float32)
-        hist = (ctx.X > 0).astype(np.float32)
-        for rule in self.rules.pairs:
-            src = self.matcher_.mask(rule.source).astype(np.float32)
-            has_src = np.asarray(hist @ src).ravel() > 0
-            tgt = self.matcher_.mask(rule.target)
-            mult[np.ix_(has_src, tgt)] *= np.float32(rule.multiplier)
-        return mult
+        return self.rule_engine().multipliers(ctx)
 
     def contributions(self, ctx: Context, mode: str = "all") -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Fused scores (B × n) and each signal's contribution (they sum to the score).
@@ -188,12 +199,34 @@ class FusedScorer:
         return total, parts
 
     def score(self, ctx: Context) -> np.ndarray:
-        """B × n scores of every item (evaluation ranks by these; history items are not candidates)."""
-        if self.ranker_ is None:
-            return self.contributions(ctx)[0]
-        from .ranked import ranked_scores
+        """B × n scores of every item (evaluation ranks by these; history items are not candidates).
 
-        return ranked_scores(self, ctx, ~(ctx.X > 0).toarray())[0]
+        With exclusions, buries or pins, the scores order items as the served list does (rules applied),
+        so that held-out metrics measure the lists shoppers would see."""
+        allowed = ~(ctx.X > 0).toarray()
+        if self.ranker_ is None:
+            scores = self.contributions(ctx)[0]
+        else:
+            from .ranked import ranked_scores
+
+            scores = ranked_scores(self, ctx, allowed)[0]
+        if self.rules and self.rule_engine().has_list_rules:
+            scores = self._as_served(ctx, scores, allowed)
+        return scores
+
+    def _as_served(self, ctx: Context, scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Scores whose top is the served list (rules applied) and whose excluded items are NaN."""
+        excluded = self.rule_engine().excluded(ctx)
+        if excluded is not None:
+            allowed = allowed & ~excluded
+        k = int(self.settings.k)
+        idx = self.top_items(scores, allowed, k, ctx)
+        out = np.where(allowed, scores, np.nan).astype(np.float32)
+        finite = np.where(np.isfinite(out), out, 0.0)
+        top = float(finite.max()) + 1.0 if finite.size else 1.0
+        rows, cols = np.nonzero(idx >= 0)
+        out[rows, idx[rows, cols]] = top + (k - cols)
+        return out
 
     def score_cross(self, ctx: Context) -> np.ndarray:
         """Scores of the cross-mode list: cross-mode weights, or the ranker over new-category items."""
@@ -204,9 +237,16 @@ class FusedScorer:
         allowed = self.candidate_mask(ctx, "cross", exclude=(ctx.X > 0).toarray())
         return ranked_scores(self, ctx, allowed, "cross")[0]
 
-    def top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    def top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int, ctx: Context | None = None) -> np.ndarray:
         """B × k best allowed items (-1 pads), at most `variant_cap` of one product family: the one list
-        selection of serving, export and evaluation."""
+        selection of serving, export and evaluation. Given the batch's `ctx`, bury and pin rules apply."""
+        engine = self.rule_engine() if ctx is not None and self.rules else None
+        if engine is not None:
+            scores = engine.bury_scores(scores, ctx)
+        idx = self._top_items(scores, allowed, k)
+        return idx if engine is None else engine.place_pins(idx, allowed, ctx)
+
+    def _top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
         from .variants import diversify, select
 
         cap = int(self.settings.variant_cap)
@@ -225,7 +265,7 @@ class FusedScorer:
         scores B × k, contributions signal -> B × k, base B × k); Σ contributions + base == score."""
         if self.ranker_ is None:
             total, parts = self.contributions(ctx, mode)
-            idx = self.top_items(total, mask, k)
+            idx = self.top_items(total, mask, k, ctx)
             safe = np.maximum(idx, 0)
             at = {s: np.where(idx >= 0, np.take_along_axis(p, safe, axis=1), 0.0) for s, p in parts.items()}
             score = np.where(idx >= 0, np.take_along_axis(total, safe, axis=1), 0.0)
@@ -233,7 +273,7 @@ class FusedScorer:
         from .ranked import explain_at, ranked_scores
 
         total, cands, lin = ranked_scores(self, ctx, mask, mode)
-        idx = self.top_items(total, mask, k)
+        idx = self.top_items(total, mask, k, ctx)
         parts, base = explain_at(self, idx, total, cands, lin)
         score = np.where(idx >= 0, np.take_along_axis(total, np.maximum(idx, 0), axis=1), 0.0)
         return idx, score, parts, base
@@ -258,12 +298,9 @@ class FusedScorer:
             mask &= self.matcher_.mask(category)[None, :]
         elif mode != "all":
             raise CrossRecError(f"unknown mode '{mode}' (modes: all, cross, target)")
-        if self.rules.exclude_categories:
-            for cat in self.rules.exclude_categories:
-                mask &= ~self.matcher_.mask(cat)[None, :]
-        if self.rules.exclude_items:
-            rows = data.item_index.get_indexer(self.rules.exclude_items)
-            mask[:, rows[rows >= 0]] = False
+        excluded = self.rule_engine().excluded(ctx) if self.rules else None
+        if excluded is not None:
+            mask &= ~excluded
         return mask
 
 

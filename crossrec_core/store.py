@@ -23,6 +23,7 @@ import pandas as pd
 
 from .config import EVENT_TYPES, Settings
 from .errors import CrossRecError, DatabaseLockedError
+from .store_gov import GovernanceQueries
 from .ingest import (
     IngestReport,
     RawTable,
@@ -61,6 +62,16 @@ CREATE TABLE IF NOT EXISTS projections (
     PRIMARY KEY (fingerprint, item_id));
 CREATE TABLE IF NOT EXISTS ingest_log (
     loaded_at TIMESTAMP NOT NULL, files VARCHAR, report JSON);
+CREATE TABLE IF NOT EXISTS rule_versions (
+    version INTEGER PRIMARY KEY, created_at TIMESTAMP NOT NULL, rules JSON NOT NULL, note VARCHAR);
+CREATE TABLE IF NOT EXISTS audit_log (
+    change_id INTEGER PRIMARY KEY, changed_at TIMESTAMP NOT NULL, what VARCHAR NOT NULL, before_state JSON,
+    after_state JSON,
+    note VARCHAR, undoable BOOLEAN NOT NULL, undone BOOLEAN NOT NULL DEFAULT FALSE);
+CREATE TABLE IF NOT EXISTS segments (
+    name VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, spec JSON NOT NULL);
+CREATE TABLE IF NOT EXISTS segment_users (segment VARCHAR NOT NULL, user_id VARCHAR NOT NULL);
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS note VARCHAR;
 """
 
 
@@ -153,7 +164,7 @@ def compact(path: Path) -> tuple[int, int]:
     return before, path.stat().st_size
 
 
-class Store:
+class Store(GovernanceQueries):
     """A DuckDB file with CrossRec's tables. Use as a context manager or call `close()`."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False, create: bool = True):
@@ -706,7 +717,8 @@ class Store:
             if serve:
                 _x(con, "UPDATE runs SET serving = FALSE WHERE serving")
             _x(con, 
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (run_id, name, created_at, kind, fingerprint, settings, weights, metrics, "
+                "duration_s, artefact_path, serving) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [run_id, name, _now(), kind, fingerprint, json.dumps(settings, default=str),
                  json.dumps(weights), json.dumps(metrics, default=float), duration_s, artefact_path, serve],
             )

@@ -195,9 +195,14 @@ def train(
     learn: bool = True,
     baselines: bool = True,
     project: bool = False,
+    promote: bool = True,
     progress: Progress | None = None,
 ) -> dict:
-    """Learn weights (unless given), evaluate on the time split, fit on all data, record a serving run.
+    """Learn weights (unless given), evaluate on the time split, fit on all data, record a run.
+
+    The run goes live only with `promote` (one audit row, undoable) or when no run is live yet; with
+    `promote=False` the live run stays what it was (the CLI's default; `governance.promote_run` later).
+    In-process callers keep `promote=True` until the Runs page has its own "make live" step.
 
     `project=True` also computes the item map (UMAP) for the Map page when the catalog or the encoder
     changed since the last one, so that page opens instantly; a failure there does not undo the run."""
@@ -270,14 +275,17 @@ def train(
     try:
         store.add_run(name=name, kind="train", fingerprint=store.fingerprint(), settings=settings.to_dict(),
                       weights=weights, metrics=metrics, duration_s=time.perf_counter() - t0,
-                      artefact_path=folder_id, serve=True)
+                      artefact_path=folder_id, serve=False)
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
+    live = promote or store.run() is None  # the first run of a database is live
+    if live:
+        store.set_live_run(name, f"trained run '{name}'" + (" and made it live" if promote else " (the first run)"))
     if project:
         _project(store, settings, rec, _sub(progress, 0.97, 1.0))
     if progress:
-        progress(1.0, f"run {name} is serving")
+        progress(1.0, f"run {name} is {'serving' if live else 'recorded'}")
     return store.run(name)
 
 

@@ -28,6 +28,7 @@ class WhatIfResult:
     items_out: pd.DataFrame
     per_user: pd.DataFrame  # user_id, entered, left
     metric_delta: dict[str, tuple[float, float]] = field(default_factory=dict)
+    deltas: dict = field(default_factory=dict)  # metric -> deltas.Delta: the difference with its 95 % interval
 
     def to_dict(self) -> dict:
         return {
@@ -36,6 +37,7 @@ class WhatIfResult:
             "items_in": self.items_in.head(50).to_dict(orient="records"),
             "items_out": self.items_out.head(50).to_dict(orient="records"),
             "metric_delta": {k: list(v) for k, v in self.metric_delta.items()},
+            "deltas": {k: d.to_dict() for k, d in self.deltas.items()},
         }
 
 
@@ -72,7 +74,7 @@ def simulate(
     """Compare the serving lists with the scenario's lists for a set of users."""
     settings: Settings = rec.settings
     users = users if users is not None else sample_users(rec, n_users, settings.seed)
-    scenario = rec.with_weights(weights if weights is not None else rec.weights, rules)
+    scenario = rec.with_weights(weights if weights is not None else rec.weights, rec.rules.plus(rules))
     half = 0.6 if evaluate else 1.0
     base = {u: df["item_id"].tolist() for u, df in rec.recommend_batch(users, k=k, mode=mode, explain=False)}
     if progress:
@@ -91,34 +93,44 @@ def simulate(
     per_user = pd.DataFrame(rows, columns=["user_id", "entered", "left"])
     affected = int(((per_user["entered"] > 0) | (per_user["left"] > 0)).sum()) if len(per_user) else 0
     delta: dict[str, tuple[float, float]] = {}
+    deltas: dict = {}
     if evaluate:
-        delta = held_out_delta(rec, rules, weights, k=k, progress=(lambda f, m: progress(half + (1 - half) * f, m))
-                               if progress else None)
+        delta, deltas = held_out_deltas(rec, rules, weights, k=k, progress=(
+            lambda f, m: progress(half + (1 - half) * f, m)) if progress else None)
     if progress:
         progress(1.0, "done")
-    return WhatIfResult(len(users), affected, _item_table(rec, entered_c), _item_table(rec, left_c), per_user, delta)
+    return WhatIfResult(len(users), affected, _item_table(rec, entered_c), _item_table(rec, left_c), per_user, delta,
+                        deltas)
 
 
 def held_out_delta(rec, rules: Rules, weights: dict[str, float] | None, *, k: int,
                    progress: Progress | None = None) -> dict[str, tuple[float, float]]:
     """(serving, scenario) metrics on the test period, both scored by models fitted on the training period."""
+    return held_out_deltas(rec, rules, weights, k=k, progress=progress)[0]
+
+
+def held_out_deltas(rec, rules: Rules, weights: dict[str, float] | None, *, k: int,
+                    progress: Progress | None = None) -> tuple[dict[str, tuple[float, float]], dict]:
+    """(serving, scenario) metric means and the scenario's deltas with their 95 % paired intervals
+    (metric -> deltas.Delta), from one pass over the test period."""
+    from .deltas import paired_deltas
     from .evaluate import evaluate
 
     state = eval_state(rec, progress)
     if state is None:
-        return {}
+        return {}, {}
     split, fused = state
-    scenario = fused.with_weights(weights if weights is not None else rec.weights, rules,
+    scenario = fused.with_weights(weights if weights is not None else rec.weights, rec.rules.plus(rules),
                                   None if weights is not None else rec.cross_weights)
     base = fused.with_weights(rec.weights, rec.rules, rec.cross_weights)
-    res = evaluate({"base": base, "scenario": scenario}, split, rec.embeddings_, k)
+    res = evaluate({"base": base, "scenario": scenario}, split, rec.embeddings_, k, per_user=True)
     out = {}
     for m in DELTA_METRICS:
         a = res["slices"]["all"]["base"].get(m)
         b = res["slices"]["all"]["scenario"].get(m)
         if a is not None and b is not None:
             out[m] = (float(a), float(b))
-    return out
+    return out, paired_deltas(res["per_user"], "base", "scenario", k=k, seed=rec.settings.seed)
 
 
 def eval_state(rec, progress: Progress | None = None):

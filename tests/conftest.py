@@ -125,3 +125,31 @@ def small_shop_db(tmp_path_factory) -> Path:
         store.ingest_frames(items=shop.items, events=shop.events, users=shop.users)
         encode_items(store, Encoder())
     return path
+
+
+@pytest.fixture(scope="session")
+def ruled_shop(tmp_path_factory) -> Path:
+    """A small demo shop without item vectors and one run trained with given weights (seconds to build).
+
+    Session-scoped and read-only by convention: tests that write take `ruled_copy`."""
+    from crossrec_core.config import Settings
+    from crossrec_core.demo import generate
+    from crossrec_core.train import train
+
+    path = tmp_path_factory.mktemp("ruled") / "shop.duckdb"
+    shop = generate(3, n_items=300, n_users=150, days=40)
+    with Store(path) as store:
+        store.ingest_frames(items=shop.items, events=shop.events, users=shop.users)
+        train(store, Settings(db_path=path), name="first", learn=False, baselines=False)
+    return path
+
+
+@pytest.fixture
+def ruled_copy(ruled_shop: Path, tmp_path: Path) -> Path:
+    """A private copy of `ruled_shop` (database and its runs' models) a test may change."""
+    import shutil
+
+    path = tmp_path / "shop.duckdb"
+    shutil.copy(ruled_shop, path)
+    shutil.copytree(f"{ruled_shop}.artefacts", f"{path}.artefacts")
+    return path

@@ -7,11 +7,11 @@ import sys
 
 from ..config import default_db_path
 from ..errors import CrossRecError, environment_error
-from . import data, model, serve
+from . import data, gov, model, serve
 from .base import COMMANDS, command, progress_bar  # noqa: F401  (the command table, for tests and tools)
 from .serve import app_command  # noqa: F401
 
-GROUPS = (data, serve, model)
+GROUPS = (data, serve, model, gov)
 
 
 def build_parser() -> argparse.ArgumentParser:

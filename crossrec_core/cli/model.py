@@ -74,7 +74,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights) if args.weights else None
     with open_store(args, write=True) as store, progress_bar(not args.quiet) as progress:
         run = train(store, settings_for(args), weights=weights, name=args.name, learn=not args.no_learn,
-                    project=True, progress=progress)
+                    project=True, promote=args.promote, progress=progress)
+        live = store.run()
     m = (run["metrics"].get("slices", {}).get("all") or {}).get("crossrec") or {}
 
     def num(key: str) -> str:
@@ -82,7 +83,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return "–" if value is None else f"{float(value):.4f}"
 
     w = ", ".join(f"{k}={v:.2f}" for k, v in run["weights"].items())
-    print(f"run {run['name']} is serving ({run['duration_s']:.0f} s); weights: {w}")
+    status = ("is live" if live and live["name"] == run["name"] else
+              f"is recorded; the live run is still '{live['name']}' (`crossrec runs promote {run['name']}`)")
+    print(f"run {run['name']} {status} ({run['duration_s']:.0f} s); weights: {w}")
     print(f"held-out @{run['metrics']['k']}: recall {num('recall')}, ndcg {num('ndcg')}, "
           f"cross recall {num('cross_recall')} ({m.get('users') or 0} users)")
     ranker = run["metrics"].get("ranker") or {}
@@ -134,6 +137,8 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--weights", help="e.g. cooc=0.3,als=0.1,graph=0.3,content=0.1,transition=0.1,popularity=0.1")
     p.add_argument("--name", help="run name (default: run-<time>)")
     p.add_argument("--no-learn", action="store_true", help="use default weights instead of learning them")
+    p.add_argument("--promote", action="store_true",
+                   help="make the new run live (otherwise the live run stays; the first run is always live)")
 
     p = sub.add_parser("eval", parents=[common], help="metrics table: ours against the baselines")
     p.add_argument("--k", type=int, default=20)

@@ -11,7 +11,7 @@ from .base import command, open_store, print_json, progress_bar, settings_for
 
 def _recommender(args: argparse.Namespace, store):
     from ..recommender import Recommender
-    from ..train import load_run, serving_recommender
+    from ..runs import load_run, serving_recommender, with_live_rules
 
     if getattr(args, "run", None):
         return load_run(store, args.run)
@@ -19,7 +19,7 @@ def _recommender(args: argparse.Namespace, store):
     if rec is None:
         print("no trained run yet: fitting with default weights (run `crossrec train` to learn them)",
               file=sys.stderr)
-        rec = Recommender(settings_for(args)).fit(store)
+        rec = with_live_rules(Recommender(settings_for(args)).fit(store), store)
     return rec
 
 
@@ -46,12 +46,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                                          explain=explain)
     from ..config import CONTRIBUTIONS
 
-    if args.json:  # "rules" appears only when a pair rule moved the ranker's score
-        print_json([
+    if args.json:  # "rules" appears only when a rule moved the ranker's score, "applied_rules" when a rule
+        print_json([    # changed the item ("pinned at 3 by rule 'Summer tripods'")
             {"rank": int(r["rank"]), "item_id": r["item_id"], "title": r["title"], "category": r["category"],
              "score": float(r["score"]), "base": float(r["base"]),
              "contributions": {s: float(r[s]) for s in CONTRIBUTIONS if s != "rules" or r[s] != 0},
-             "reason": r["reason"]}
+             "reason": r["reason"],
+             **({"applied_rules": r["applied_rules"].split("; ")} if r["applied_rules"] else {})}
             for r in df.to_dict(orient="records")
         ])
         return 0
@@ -83,6 +84,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             unknown = [u for u in user_ids if not store.has_user(u)]
             if unknown:
                 raise CrossRecError(f"{Path(args.users).name}: unknown user '{unknown[0]}' ({len(unknown)} unknown)")
+        elif args.segment:
+            from ..segments import resolve_segment
+
+            user_ids = resolve_segment(store, args.segment)
         else:
             user_ids = store.user_ids()
         rec = _recommender(args, store)
@@ -141,6 +146,7 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--force", action="store_true", help="replace --out when it exists")
     p.add_argument("--users", help="CSV/Parquet with a user_id column (default: every user)")
+    p.add_argument("--segment", help="the shoppers of this saved segment (`crossrec segments list`)")
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--mode", default="all", choices=["all", "cross", "target"])
     p.add_argument("--category", help="category for --mode target")

@@ -25,6 +25,7 @@ class Context:
     user_rows: np.ndarray | None = None  # B rows in the fitted data (-1: unknown to the fit)
     seeds: list[np.ndarray] | None = None  # per user, item positions the list is about (cart / item page)
     owned: sp.csr_matrix | None = None  # B × n_items, 1 where carted or bought (None: every history item)
+    user_ids: np.ndarray | None = None  # B shopper ids when known (segment rules need them)
 
     def owned_items(self) -> sp.csr_matrix:
         """The items that make a category not new to the user (carted or bought)."""

@@ -152,19 +152,23 @@ class RuleEngine:
 
     def notes(self, ctx: Context, row: int, listed: np.ndarray) -> list[str]:
         """Per listed item (positions of one row's list), the rules that changed it, in words."""
+        applies = self._applies(ctx)
         out: list[list[str]] = [[] for _ in listed]
-        for r, mask in zip(self.rules, self.masks):
-            if r.kind == "exclude" or not self.rows(r, _one_row(ctx, row))[0]:
+        for j, (r, mask) in enumerate(zip(self.rules, self.masks)):
+            if r.kind == "exclude" or not applies[row, j]:
                 continue
             hit = mask[listed] if len(listed) else np.zeros(0, bool)
             if r.kind == "pin":
                 hit &= np.arange(len(listed)) == int(r.position) - 1
-            for j in np.flatnonzero(hit):
-                out[j].append(r.label())
+            for i in np.flatnonzero(hit):
+                out[i].append(r.label())
         return ["; ".join(n) for n in out]
 
-
-def _one_row(ctx: Context, row: int) -> Context:
-    sl = slice(row, row + 1)
-    return Context(X=ctx.X[sl], profile=None, user_rows=None if ctx.user_rows is None else ctx.user_rows[sl],
-                   owned=None, user_ids=None if ctx.user_ids is None else ctx.user_ids[sl])
+    def _applies(self, ctx: Context) -> np.ndarray:
+        """B × rules: which rule applies to which shopper of the batch (computed once per batch)."""
+        cached = self.__dict__.get("_applies_cache")
+        if cached is not None and cached[0] is ctx:
+            return cached[1]
+        table = np.stack([self.rows(r, ctx) for r in self.rules], axis=1) if self.rules else np.zeros((ctx.n, 0), bool)
+        self.__dict__["_applies_cache"] = (ctx, table)
+        return table

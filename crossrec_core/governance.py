@@ -155,11 +155,15 @@ def history(store, limit: int = 100) -> pd.DataFrame:
     return store.audit_log(limit)
 
 
-def undo(store, note: str = "") -> dict[str, Any]:
-    """Revert the newest change to the rules or the live run not undone yet; what was reverted."""
-    change = store.last_undoable()
+RULE_CHANGES = ("rules", "scenario promotion")
+
+
+def undo(store, note: str = "", *, rules_only: bool = False) -> dict[str, Any]:
+    """Revert the newest change to the rules or the live run (only to the rules with `rules_only`) not
+    undone yet; what was reverted."""
+    change = store.last_undoable(RULE_CHANGES if rules_only else None)
     if change is None:
-        raise CrossRecError("nothing to undo")
+        raise CrossRecError("nothing to undo" + (" in the rules" if rules_only else ""))
     text = note or f"undid change {change['change_id']} ({change['what']}: {change['note']})"
     if change["what"] == "live run":
         store.undo_live_run(change, text)

@@ -100,10 +100,11 @@ class GovernanceQueries:
             df[col] = df[col].map(_parse)
         return df
 
-    def last_undoable(self) -> dict | None:
-        """The newest change that undo can revert (not undone yet), or None."""
-        df = self._df(f"{_AUDIT} WHERE undoable AND NOT undone ORDER BY change_id DESC LIMIT 1") \
-            if self._has_table("audit_log") else pd.DataFrame()
+    def last_undoable(self, kinds: tuple[str, ...] | None = None) -> dict | None:
+        """The newest change that undo can revert (not undone yet; of `kinds` when given), or None."""
+        where = "" if kinds is None else " AND list_contains(?, what)"
+        df = self._df(f"{_AUDIT} WHERE undoable AND NOT undone{where} ORDER BY change_id DESC LIMIT 1",
+                      None if kinds is None else [list(kinds)]) if self._has_table("audit_log") else pd.DataFrame()
         if df.empty:
             return None
         row = df.iloc[0].to_dict()

@@ -57,10 +57,12 @@ def test_undo_reverts_rules_then_live_run_in_order_and_says_when_nothing_is_left
     cli(capsys, "rules", "add", "--db", ruled_copy, "--exclude-item", item)
     cli(capsys, "rules", "remove", "--db", ruled_copy, 1)
     assert json.loads(cli(capsys, "rules", "list", "--db", ruled_copy, "--json")[1]) == []
-    assert cli(capsys, "undo", "--db", ruled_copy)[0] == 0  # the removal
+    assert cli(capsys, "rules", "undo", "--db", ruled_copy)[0] == 0  # the removal
     assert [r["id"] for r in json.loads(cli(capsys, "rules", "list", "--db", ruled_copy, "--json")[1])] == [1]
     assert cli(capsys, "undo", "--db", ruled_copy)[0] == 0  # the addition
     assert json.loads(cli(capsys, "rules", "list", "--db", ruled_copy, "--json")[1]) == []
+    assert cli(capsys, "rules", "undo", "--db", ruled_copy) == (
+        2, "", "crossrec rules: nothing to undo in the rules\n")  # the live run is not a rule
     assert cli(capsys, "undo", "--db", ruled_copy)[0] == 0  # the first run going live
     assert [r["live"] for r in runs(capsys, ruled_copy)] == [False]
     assert cli(capsys, "undo", "--db", ruled_copy) == (2, "", "crossrec undo: nothing to undo\n")

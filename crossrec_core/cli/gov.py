@@ -59,10 +59,13 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _listing(args, governance.rules_json, _rule_line, "no live rules (add one: `crossrec rules add --help`)")
     with open_store(args, write=True) as store:
-        if args.action == "add":
+        if args.action == "undo":
+            done = governance.undo(store, rules_only=True)
+            print(f"undid change {done['change_id']}: {done['what']} ({done['note']})")
+        elif args.action == "add":
             rule = governance.add_rule(store, rule_from_args(args), args.note or "")
             print(f"added rule {rule.id} '{rule.name}': {rule.kind} {rule.what()}")
-        else:
+        elif args.action == "remove":
             rule = governance.remove_rule(store, args.id)
             print(f"removed rule {rule.id} '{rule.name}' (`crossrec undo` brings it back)")
     return 0
@@ -180,6 +183,7 @@ def add_parsers(sub, common) -> None:
     _json_flag(acts.add_parser("list", parents=[common], help="the live rules, in the order they apply"))
     p = acts.add_parser("remove", parents=[common], help="take a rule out of the live set (undo brings it back)")
     p.add_argument("id", type=int, help="the rule's id (`crossrec rules list`)")
+    acts.add_parser("undo", parents=[common], help="revert the last change to the rules (not to the live run)")
     p = acts.add_parser("add", parents=[common], help="add a rule to the live set: exactly one --pin, "
                                                        "--exclude-*, --bury-* or --boost-*")
     p.add_argument("--name", help="a name shown wherever the rule changed a list")

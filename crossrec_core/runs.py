@@ -104,8 +104,11 @@ def load_run(store, name: str, *, rules: bool = True) -> Recommender:
     return with_live_rules(rec, store) if rules else rec
 
 
-def compare_runs(store, name_a: str, name_b: str, settings: Settings | None = None, n_users: int = 200) -> dict:
-    """Weights, metrics per slice and how many users' top-K lists differ between two runs."""
+def compare_runs(store, name_a: str, name_b: str, settings: Settings | None = None, n_users: int = 200,
+                 *, deltas: bool = False) -> dict:
+    """Weights, metrics per slice and how many users' top-K lists differ between two runs; with `deltas`,
+    also b − a per metric on today's held-out period with its 95 % paired interval and noise flag
+    (`deltas.compare_runs_heldout`: both runs refitted on its training period, tens of seconds)."""
     a, b = store.run(name_a), store.run(name_b)
     for n, r in ((name_a, a), (name_b, b)):
         if r is None:
@@ -123,7 +126,13 @@ def compare_runs(store, name_a: str, name_b: str, settings: Settings | None = No
         lb = {u: tuple(df["item_id"]) for u, df in rec_b.recommend_batch(users, k=settings.k, explain=False)}
         compared = len(users)
         changed = sum(la[u] != lb[u] for u in users)
+    out_deltas = {}
+    if deltas and a.get("artefact_path") and b.get("artefact_path"):
+        from .deltas import compare_runs_heldout
+
+        out_deltas = {m: d.to_dict() for m, d in compare_runs_heldout(store, name_a, name_b, settings).items()}
     return {
+        "deltas": out_deltas,
         "weights": {"a": a["weights"], "b": b["weights"]},
         "metrics": {"a": a["metrics"].get("slices", {}), "b": b["metrics"].get("slices", {})},
         "lists_changed": int(changed),

@@ -9,7 +9,7 @@ from crossrec_core.config import SIGNALS, Settings
 from crossrec_core.deltas import compare_runs_heldout, paired_deltas, rule_breakdown
 from crossrec_core.metric_names import described, label
 from crossrec_core.rules import PairRule, Rules
-from crossrec_core.runs import serving_recommender
+from crossrec_core.runs import compare_runs, serving_recommender
 from crossrec_core.store import Store
 from crossrec_core.train import train
 from crossrec_core.whatif import simulate
@@ -52,9 +52,11 @@ def test_run_comparison_pairs_the_same_shoppers(ruled_copy):
         train(store, Settings(db_path=ruled_copy), name="flat", learn=False, baselines=False, promote=False,
               weights={s: 1.0 for s in SIGNALS})
         deltas = compare_runs_heldout(store, "first", "flat")
+        cmp = compare_runs(store, "first", "flat", n_users=20, deltas=True)
         assert store.run()["name"] == "first"
     assert {"recall", "ndcg"} <= set(deltas) and deltas["recall"].users > 0
     assert all(d.low <= d.diff <= d.high for d in deltas.values())
+    assert cmp["deltas"]["recall"] == deltas["recall"].to_dict() and cmp["users_compared"] == 20
 
 
 def test_scenario_promotion_shows_its_effect_then_changes_the_live_rules_and_undo_restores(ruled_copy):

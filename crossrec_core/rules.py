@@ -112,10 +112,13 @@ class Rule:
             raise CrossRecError(f"{self.kind} works on an item, a brand or a category, not a price range")
         if self.from_category is not None and (self.kind != "boost" or self.category is None):
             raise CrossRecError("--from-category goes with a category boost (a category pair)")
-        for label, day in (("start", self.start), ("end", self.end)):
+        for label in ("start", "end"):
+            day = getattr(self, label)
             if day is not None:
                 try:
-                    date.fromisoformat(str(day))
+                    if len(str(day)) != 10:
+                        raise ValueError
+                    setattr(self, label, date.fromisoformat(str(day)).isoformat())  # compared as text later
                 except ValueError:
                     raise CrossRecError(f"rule {label} '{day}' is not a date (YYYY-MM-DD)") from None
         if self.start and self.end and str(self.start) > str(self.end):

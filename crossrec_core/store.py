@@ -740,10 +740,8 @@ class Store(GovernanceQueries):
         return None if row.empty else row.iloc[0].to_dict()
 
     def set_serving(self, name: str) -> None:
-        with self.transaction() as con:
-            if not con.execute("SELECT count(*) FROM runs WHERE name = ?", [name]).fetchall()[0][0]:
-                raise CrossRecError(f"no run named '{name}'")
-            _x(con, "UPDATE runs SET serving = (name = ?)", [name])
+        """Make run `name` the serving (live) run, with its audit-log row (so `undo` reverts it)."""
+        self.set_live_run(name, f"made run '{name}' live", require_model=False)
 
     def run_names(self) -> list[str]:
         return self._column("SELECT name FROM runs ORDER BY run_id")

@@ -85,11 +85,6 @@ class GovernanceQueries:
            [change, _now(), what, _json(before), _json(after), note or "", undoable])
         return int(change)
 
-    def log_change(self, what: str, before: Any, after: Any, note: str = "", *, undoable: bool = False) -> int:
-        """An audit row on its own (for changes whose data is written elsewhere, e.g. a deleted run)."""
-        with self.transaction() as con:
-            return self._audit(con, what, before, after, note, undoable=undoable)
-
     def audit_log(self, limit: int | None = None) -> pd.DataFrame:
         """The history, newest first: change_id, at, what, before, after, note, undoable, undone."""
         if not self._has_table("audit_log"):
@@ -141,14 +136,17 @@ class GovernanceQueries:
 
     # ---- live run -------------------------------------------------------------------------------
 
-    def set_live_run(self, name: str | None, note: str = "") -> None:
+    def set_live_run(self, name: str | None, note: str = "", *, require_model: bool = True) -> None:
         """Make run `name` live (None: no live run), with its audit row, in one transaction."""
         from .store import _x
 
         with self.transaction() as con:
-            if name is not None and not con.execute(
-                    "SELECT count(*) FROM runs WHERE name = ? AND artefact_path IS NOT NULL", [name]).fetchall()[0][0]:
-                raise CrossRecError(f"no trained run named '{name}' (see `crossrec runs list`)")
+            rows = [] if name is None else con.execute("SELECT artefact_path FROM runs WHERE name = ?",
+                                                       [name]).fetchall()
+            if name is not None and not rows:
+                raise CrossRecError(f"no run named '{name}'")
+            if rows and require_model and rows[0][0] is None:
+                raise CrossRecError(f"run '{name}' has no fitted model (it was an evaluation); choose a trained run")
             old = con.execute("SELECT name FROM runs WHERE serving").fetchall()
             before = old[0][0] if old else None
             _x(con, "UPDATE runs SET serving = (name IS NOT DISTINCT FROM ?)", [name])

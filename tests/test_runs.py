@@ -80,6 +80,6 @@ def test_runs_note_delete_never_the_live_one(ruled_copy, capsys):
     assert cli(capsys, "runs", "delete", "--db", ruled_copy, "spare")[0] == 0
     assert [r["name"] for r in runs(capsys, ruled_copy)] == ["first"] and not folder.exists()
     assert cli(capsys, "runs", "promote", "--db", ruled_copy, "nope") == (
-        2, "", "crossrec runs: no trained run named 'nope' (see `crossrec runs list`)\n")
+        2, "", "crossrec runs: no run named 'nope'\n")
     code, out, _ = cli(capsys, "history", "--db", ruled_copy, "--json")
     assert [h["what"] for h in json.loads(out)][:2] == ["run deleted", "run note"]

@@ -152,7 +152,7 @@ def test_run_name_with_dotdot_or_an_absolute_path_is_a_label_and_writes_only_ins
                                                                                               name, cli):
     user = _a_user(shop)
     before = sorted(str(p) for p in tmp_path.rglob("*"))
-    rc, out, err = cli("train", "--db", shop, "--name", name, "--no-learn", "--quiet")
+    rc, out, err = cli("train", "--db", shop, "--name", name, "--no-learn", "--promote", "--quiet")
     assert rc == 0, err
     added = sorted(set(str(p) for p in tmp_path.rglob("*")) - set(before))
     artefacts = str(shop) + ".artefacts" + os.sep

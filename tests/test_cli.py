@@ -155,3 +155,23 @@ def test_locked_database_is_one_line_naming_the_pid(crossrec, seeded_db, hold_db
     _one_line_error(crossrec("stats", "--db", seeded_db, "--json"), f"crossrec stats: {reason}")
     _one_line_error(crossrec("ingest", "--db", seeded_db, "--items", write("items.csv", ITEMS)),
                     f"crossrec ingest: {reason}")
+
+
+def test_rules_runs_and_undo_as_installed(crossrec, seeded_db):
+    """The governance commands through the real entry point: JSON shapes, one-line errors, exit codes."""
+    _one_line_error(crossrec("rules", "add", "--db", seeded_db, "--name", "x", "--pin", "nope", "--position", "1"),
+                    "crossrec rules: unknown item 'nope'")
+    _one_line_error(crossrec("rules", "add", "--db", seeded_db, "--exclude-category", "Garden"),
+                    "crossrec rules: unknown category 'Garden'")
+    added = crossrec("rules", "add", "--db", seeded_db, "--name", "Lenses first", "--pin", "i1", "--position", "1")
+    assert added.returncode == 0 and added.stdout == "added rule 1 'Lenses first': pin item i1\n", added.stderr
+    listed = crossrec("rules", "list", "--db", seeded_db, "--json")
+    rules = json.loads(listed.stdout)
+    assert listed.returncode == 0 and [(r["id"], r["name"], r["kind"], r["position"]) for r in rules] == [
+        (1, "Lenses first", "pin", 1)]
+    runs = crossrec("runs", "list", "--db", seeded_db, "--json")
+    assert runs.returncode == 0 and json.loads(runs.stdout) == []
+    _one_line_error(crossrec("runs", "promote", "--db", seeded_db, "nope"), "crossrec runs: no run named 'nope'")
+    undone = crossrec("undo", "--db", seeded_db)
+    assert undone.returncode == 0 and undone.stdout.startswith("undid change 1: rules"), undone.stderr
+    _one_line_error(crossrec("undo", "--db", seeded_db), "crossrec undo: nothing to undo")

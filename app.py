@@ -2,8 +2,9 @@
 
 This file only sets the page up, opens the store once for the process (ui.state.store), runs the chosen
 page from views/ under st.navigation and draws the sidebar: which database, its counts, which run is
-serving and how a training job is doing. The sidebar is filled after the page ran, so counts and the
-serving run already show what the page just wrote (an ingest, a new serving run).
+serving and how a training job is doing. The sidebar is drawn before the page and again after it when the
+page wrote to the store, so counts and the serving run show what the page just did (an ingest, a new
+serving run).
 """
 import time
 
@@ -57,16 +58,21 @@ def training_status() -> None:
 
 nav = st.navigation(PAGES)
 started = time.perf_counter()
-side = st.sidebar.container()
+side = st.sidebar.empty()
 try:
-    state.store()  # stops the run with one line when another process holds the file
+    store = state.store()  # stops the run with one line when another process holds the file
+    seen = store.version
+    with side.container():
+        sidebar()
+    with st.sidebar:
+        st.fragment(run_every=training.poll_every())(training_status)()
     try:
         nav.run()
     except flow.Halt:  # a page ended early (an empty state); the run itself finishes normally
         pass
-    with side:
-        sidebar()
-        st.fragment(run_every=training.poll_every())(training_status)()
+    if store.version != seen:  # the page wrote (an ingest, a serving choice): the counts follow at once
+        with side.container():
+            sidebar()
 except flow.Halt:
     pass
 with st.sidebar.container(key="render_time"):  # written last: tests and benchmarks wait for it

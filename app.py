@@ -1,7 +1,10 @@
 """CrossRec dashboard: the router. `streamlit run app.py` (or `crossrec app`) with CROSSREC_DB set.
 
-This file only sets the page up, opens the store once for the process (ui_common.store) and draws the
-sidebar: which database, its counts, which run is serving. Each page lives in pages/.
+This file only sets the page up, opens the store once for the process (ui.state.store), runs the chosen
+page from views/ under st.navigation and draws the sidebar: which database, its counts, which run is
+serving and how a training job is doing. The sidebar is drawn before the page and again after it when the
+page wrote to the store, so counts and the serving run show what the page just did (an ingest, a new
+serving run).
 """
 import time
 
@@ -9,54 +12,68 @@ import streamlit as st
 
 st.set_page_config(layout="wide", page_title="CrossRec", page_icon=":material/hub:")
 
-import ui_common as ui  # noqa: E402  (after set_page_config)
+from ui import flow, serving, state, training  # noqa: E402  (after set_page_config)
+from ui.fmt import fmt_int, fmt_num, fmt_when, run_metric  # noqa: E402
 
 PAGES = {
     "Explore": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-        st.Page("pages/user.py", title="User", icon=":material/person:"),
-        st.Page("pages/category.py", title="Category", icon=":material/category:"),
-        st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
+        st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("views/user.py", title="User", icon=":material/person:"),
+        st.Page("views/category.py", title="Category", icon=":material/category:"),
+        st.Page("views/map.py", title="Map", icon=":material/scatter_plot:"),
     ],
     "Experiment": [
-        st.Page("pages/whatif.py", title="What-if", icon=":material/tune:"),
-        st.Page("pages/runs.py", title="Runs", icon=":material/model_training:"),
+        st.Page("views/whatif.py", title="What-if", icon=":material/tune:"),
+        st.Page("views/runs.py", title="Runs", icon=":material/model_training:"),
     ],
     "Data": [
-        st.Page("pages/export.py", title="Export", icon=":material/download:"),
-        st.Page("pages/data.py", title="Data", icon=":material/upload:"),
+        st.Page("views/export.py", title="Export", icon=":material/download:"),
+        st.Page("views/data.py", title="Data", icon=":material/upload:"),
     ],
 }
 
+
+def sidebar() -> None:
+    s = state.stats()
+    st.caption("Database")
+    st.text(state.db_path())
+    st.caption(f"{fmt_int(s['items'])} items · {fmt_int(s['users'])} users · {fmt_int(s['events'])} events")
+    run = serving.serving_run()
+    st.caption("Serving run")
+    if run is None:
+        st.text("none yet: train one on Runs")
+    else:
+        recall = run_metric(run, "recall")
+        k = (run.get("metrics") or {}).get("k", state.settings().k)
+        st.text(f"{run['name']}\n{fmt_when(run['created_at'])}\nrecall@{k} {fmt_num(recall)}")
+
+
+def training_status() -> None:
+    """The training job's progress, every second while it runs; when it ends, the whole page reruns."""
+    job = training.training_job()
+    training.follow(job)
+    if job is not None and job["status"] == "running":
+        st.progress(job["progress"], text=training.progress_text(job))
+
+
 nav = st.navigation(PAGES)
-
-
-def sidebar(store) -> None:
-    s = ui.stats(store, ui.key())
-    with st.sidebar:
-        st.caption("Database")
-        st.text(ui.db_path())
-        st.caption(f"{ui.fmt_int(s['items'])} items · {ui.fmt_int(s['users'])} users · "
-                   f"{ui.fmt_int(s['events'])} events")
-        run = ui.serving_run()
-        st.caption("Serving run")
-        if run is None:
-            st.text("none yet: train one on Runs")
-        else:
-            recall = ui.run_metric(run, "recall")
-            k = (run.get("metrics") or {}).get("k", ui.settings().k)
-            st.text(f"{run['name']}\n{ui.fmt_when(run['created_at'])}\n"
-                    f"recall@{k} {ui.fmt_num(recall)}")
-        job = ui.training_job()
-        if job is not None and job["status"] == "running":
-            st.progress(job["progress"], text=ui.md(f"Training: {ui.short(job['message'], 40)}"))
-
-
 started = time.perf_counter()
+side = st.sidebar.empty()
 try:
-    sidebar(ui.store())  # the store stops the run with one line when another process holds the file
-    nav.run()
-except ui.Halt:  # a page ended early (an empty state); the run itself finishes normally
+    store = state.store()  # stops the run with one line when another process holds the file
+    seen = store.version
+    with side.container():
+        sidebar()
+    with st.sidebar:
+        st.fragment(run_every=training.poll_every())(training_status)()
+    try:
+        nav.run()
+    except flow.Halt:  # a page ended early (an empty state); the run itself finishes normally
+        pass
+    if store.version != seen:  # the page wrote (an ingest, a serving choice): the counts follow at once
+        with side.container():
+            sidebar()
+except flow.Halt:
     pass
 with st.sidebar.container(key="render_time"):  # written last: tests and benchmarks wait for it
     st.caption(f"Page ran in {time.perf_counter() - started:.2f} s")

@@ -176,6 +176,9 @@ class Store(GovernanceQueries):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = connect(self.path, read_only=read_only)
         self._lock = threading.RLock()
+        # Committed writes through this Store so far. The process that writes holds the file for its
+        # lifetime, so this counter is the whole story of what changed: the dashboard keys its caches on it.
+        self.version = 0
         if not read_only:
             self.con.execute(_SCHEMA)
             self.con.execute(
@@ -221,7 +224,8 @@ class Store(GovernanceQueries):
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """All or nothing: an exception inside rolls every statement back."""
+        """All or nothing: an exception inside rolls every statement back. Every write goes through here;
+        each commit bumps `version`."""
         if self.read_only:
             raise CrossRecError(f"database {self.path} is open read-only")
         with self._lock:
@@ -233,6 +237,7 @@ class Store(GovernanceQueries):
                 raise
             else:
                 _x(self.con, "COMMIT")
+                self.version += 1
 
     # ---- ingest -----------------------------------------------------------------------------
 

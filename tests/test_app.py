@@ -15,24 +15,6 @@ APP = str(ROOT / "app.py")
 TIMEOUT = 120
 
 
-@pytest.fixture(autouse=True)
-def router_mode(request, monkeypatch):
-    """Run as a live server does once app.py's st.navigation has run: AppTest resets Streamlit's "v1 pages
-    folder" flag before every run, which would send each run through the page first (see
-    ui_common.start_page); a test that asks for `fresh_server` keeps that behaviour."""
-    if "fresh_server" in request.fixturenames:
-        return
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
 @pytest.fixture(scope="session")
 def trained_shop(small_shop_db: Path, tmp_path_factory) -> Path:
     """The session's small shop with one trained, serving run (given weights: fast). Tests copy it to write."""
@@ -70,7 +52,7 @@ def app(db: Path, monkeypatch, page: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     return at
 
 
@@ -120,15 +102,10 @@ def test_empty_database_says_what_to_do(tmp_path, monkeypatch):
         assert "No data yet" in texts(at), page
 
 
-@pytest.fixture
-def fresh_server():
-    """Marker fixture: keep Streamlit's first-run behaviour (see router_mode)."""
-
-
-def test_a_page_opened_first_on_a_fresh_server_runs_inside_the_router(trained_shop, monkeypatch, fresh_server):
+def test_a_page_opened_first_on_a_fresh_server_runs_inside_the_router(trained_shop, monkeypatch):
     monkeypatch.setenv("CROSSREC_DB", str(trained_shop))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.switch_page("pages/user.py").run()  # Streamlit would run pages/user.py bare, as a v1 page
+    at.switch_page("views/user.py").run()  # a first visit to /user goes through app.py's st.navigation
     no_exception(at)
     assert at.title[0].value == "User"
     assert any(str(trained_shop) in t.value for t in at.sidebar.text)  # app.py's sidebar: the router ran
@@ -264,14 +241,14 @@ def test_runs_table_lists_the_serving_run(trained_shop, monkeypatch):
 
 @pytest.mark.slow
 def test_retrain_in_background_then_compare_and_serve(shop_copy, monkeypatch):
-    import ui_common
+    import ui.state
 
     at = app(shop_copy, monkeypatch, "runs")
     at.text_input(key="train_name").input("second")
     at.checkbox(key="train_learn").uncheck()
     at.slider(key="train_w_popularity").set_value(0.6)
     submit_button(at).click().run()
-    job = ui_common._process_state(str(shop_copy))["job"]
+    job = ui.state._process_state(str(shop_copy))["job"]
     deadline = time.time() + 300
     while job["status"] == "running" and time.time() < deadline:
         time.sleep(1)
@@ -282,6 +259,7 @@ def test_retrain_in_background_then_compare_and_serve(shop_copy, monkeypatch):
     table = frames_with(at, "serving")[0]
     assert set(table["name"]) == {"first", "second"}
     assert table.set_index("name").loc["second", "serving"]
+    assert "second" in "\n".join(t.value for t in at.sidebar.text)  # the sidebar's serving run follows
     assert any(m.label == "Lists changed" for m in at.metric)
     at.selectbox(key="serve_pick_second").select("first").run()
     at.button(key="serve_btn").click().run()
@@ -299,7 +277,7 @@ def test_taken_run_name_is_refused(shop_copy, monkeypatch):
 
 def test_failed_training_shows_reason_and_last_run_keeps_serving(shop_copy, monkeypatch):
     import crossrec_core.train as train_mod
-    import ui_common
+    import ui.state
     from crossrec_core.errors import CrossRecError
 
     def broken(*args, **kwargs):
@@ -308,7 +286,7 @@ def test_failed_training_shows_reason_and_last_run_keeps_serving(shop_copy, monk
     monkeypatch.setattr(train_mod, "train", broken)
     at = app(shop_copy, monkeypatch, "runs")
     submit_button(at).click().run()
-    job = ui_common._process_state(str(shop_copy))["job"]
+    job = ui.state._process_state(str(shop_copy))["job"]
     deadline = time.time() + 30
     while job["status"] == "running" and time.time() < deadline:
         time.sleep(0.2)
@@ -331,7 +309,7 @@ def test_export_one_user_preview_and_file(trained_shop, monkeypatch):
 
     at = app(trained_shop, monkeypatch, "user")
     uid = at.text_input(key="user_id_input").value
-    at.switch_page("pages/export.py").run()
+    at.switch_page("views/export.py").run()
     no_exception(at)
     assert at.text_input(key="exp_user").value == uid
     preview = frames_with(at, "user_id")[0]
@@ -374,7 +352,8 @@ def test_upload_and_ingest_reports_and_counts(shop_copy, monkeypatch):
     no_exception(at)
     report = "\n".join(t.value for t in at.text)
     assert "items: 1 in file, 1 new" in report and "not in the catalog" in report
-    at.switch_page("pages/overview.py").run()
+    assert any(c.value.startswith("701 items") for c in at.sidebar.caption)  # the sidebar counts, same run
+    at.switch_page("views/overview.py").run()
     assert {m.label: m.value for m in at.metric}["Items"] == "701"
 
 
@@ -391,18 +370,18 @@ def test_upload_is_checked_and_loaded_from_a_temporary_file_and_the_page_states_
     assert "items: 2 in file, 2 new" in texts(at)
     at.file_uploader(key="upload_items").set_value(None).run()
     assert not Path(path).exists()  # the temporary copy goes with the upload
-    import ui_common
+    import ui.state
 
-    store = ui_common._open_store(str(shop_copy))  # the app's own connection (this process holds the file)
+    store = ui.state._open_store(str(shop_copy))  # the app's own connection (this process holds the file)
     assert store.item("NEW2")["title"] == "Two\r\nlines"
     assert store.ingest_log()["files"].iloc[0] == "items.csv"
 
 
 def test_data_page_removes_events_only_after_the_confirmation(shop_copy, monkeypatch):
-    import ui_common
+    import ui.state
 
     at = app(shop_copy, monkeypatch, "data")
-    store = ui_common._open_store(str(shop_copy))
+    store = ui.state._open_store(str(shop_copy))
     total = store.stats()["events"]
     cut = str(store.events()["ts"].sort_values().iloc[9])  # the 10th oldest event: at least 9 before it
     at.text_input(key="del_before").input(cut).run()
@@ -440,12 +419,12 @@ def test_user_history_chart_axis_shows_a_quote_as_a_quote_not_as_quot(shop_copy,
 
 
 def test_shop_text_is_escaped_for_markdown_and_plotly():
-    import ui_common as ui
+    from ui.text import ht, md
 
-    assert ui.md("[x](javascript:alert(1)) **b** :red[c] $x$") == (
+    assert md("[x](javascript:alert(1)) **b** :red[c] $x$") == (
         r"\[x\]\(javascript\:alert\(1\)\) \*\*b\*\* \:red\[c\] \$x\$")
-    assert ui.ht('<a href="x">t</a>') == '&lt;a href="x"&gt;t&lt;/a&gt;'
-    assert ui.ht('12" vinyl & "more"') == '12" vinyl &amp; "more"'  # Plotly would show &quot; as it is
+    assert ht('<a href="x">t</a>') == '&lt;a href="x"&gt;t&lt;/a&gt;'
+    assert ht('12" vinyl & "more"') == '12" vinyl &amp; "more"'  # Plotly would show &quot; as it is
 
 
 # ---- map (UMAP compiles on its first run in a process: slow) --------------------------------------------
@@ -469,10 +448,10 @@ def test_map_draws_a_sample_until_asked_for_every_point(shop_copy, monkeypatch):
     import json
 
     import numpy as np
-    import ui_common
+    import ui.state
     from crossrec_core.config import Settings
 
-    monkeypatch.setattr(ui_common, "settings", lambda: Settings(map_draw_points=200))
+    monkeypatch.setattr(ui.state, "settings", lambda: Settings(map_draw_points=200))
     at = app(shop_copy, monkeypatch, "map")
     no_exception(at)
 
@@ -497,3 +476,10 @@ def test_map_draws_a_sample_until_asked_for_every_point(shop_copy, monkeypatch):
     assert any("No user 'nobody'" in w.value for w in at.warning)
     caption = next(c.value for c in at.caption if "items on the map" in c.value)
     assert caption.endswith("mean little."), caption
+
+
+def test_training_progress_is_shown_in_full_and_inert():
+    from ui.training import progress_text
+
+    step = "scoring the EASE baseline for comparison on the held out window, 2 of 3"  # 70 characters
+    assert progress_text({"name": "[x]", "message": step}) == r"Training \[x\]\: " + step

@@ -3,8 +3,9 @@ and what the engine recommends to them in other categories."""
 import plotly.graph_objects as go
 import streamlit as st
 
-import ui_common as ui
 from crossrec_core.insights import bridge_items, category_flows, engine_cross_picks, top_of
+from ui import charts, flow, serving, state
+from ui.text import ht, md
 
 SAMPLE_USERS = 200
 
@@ -16,7 +17,7 @@ def flows(_rec, rkey: tuple, category: str, min_users: int, other_top: bool):
 
 @st.cache_data(show_spinner="Finding bridge items…", max_entries=64)
 def bridges(_store, key: tuple, category: str, event_types: tuple):
-    return bridge_items(_store, category, event_types=event_types, seed=ui.settings().seed)
+    return bridge_items(_store, category, event_types=event_types, seed=state.settings().seed)
 
 
 @st.cache_data(show_spinner="Scoring a sample of the category's buyers…", max_entries=64)
@@ -24,17 +25,17 @@ def engine_picks(_rec, rkey: tuple, category: str, event_types: tuple, k: int):
     from crossrec_core.insights import sample_ids
 
     buyers = _rec.store.users_in_category(category, list(event_types))
-    sample = sample_ids(buyers, SAMPLE_USERS, ui.settings().seed)
+    sample = sample_ids(buyers, SAMPLE_USERS, state.settings().seed)
     items, cats = engine_cross_picks(_rec, sample, k=k)
     return items, cats, len(buyers), len(sample)
 
 
-ui.start_page("Category")
-store = ui.store()
-ui.require_data()
-key = ui.key()
-cats = ui.categories(store, key)
-options = ui.category_options(cats)
+st.title("Category")
+store = state.store()
+state.require_data()
+key = state.key()
+cats = state.categories()
+options = state.category_options(cats)
 counts = cats.groupby("cat_top")["items"].sum().to_dict() | cats.groupby("cat_sub")["items"].sum().to_dict()
 
 c1, c2, c3 = st.columns([3, 2, 2])
@@ -44,15 +45,15 @@ basis = c2.segmented_control("Buyers are users with a", ["purchase", "cart or pu
                              key="cat_basis") or "purchase"
 event_types = ("purchase",) if basis == "purchase" else ("cart", "purchase")
 other_top = c3.toggle("Only other top-level categories", value=True, key="cat_other_top")
-colors = ui.category_colors(cats["cat_top"])
+colors = charts.category_colors(cats["cat_top"])
 
-rec = ui.recommender()
-rkey = ui.rec_key()
+rec = serving.recommender()
+rkey = serving.rec_key()
 
 # ---- flows ------------------------------------------------------------------------------------------
-st.subheader(f"Where buyers of {ui.md(category)} go next")
+st.subheader(f"Where buyers of {md(category)} go next")
 if rec is None:
-    ui.no_run()
+    flow.no_run()
 else:
     min_users = st.columns([2, 5])[0].slider("Minimum users behind a flow", 1, 50, 5, key="cat_min_users",
                                              help="Flows seen for fewer users are noise; raise this on a big shop.")
@@ -64,7 +65,7 @@ else:
         top_n = fl.head(25)
         left_nodes = list(dict.fromkeys(top_n["from"]))
         right_nodes = list(dict.fromkeys(top_n["to"]))
-        labels = [ui.ht(n, 40) for n in left_nodes] + [ui.ht(n, 40) for n in right_nodes]
+        labels = [ht(n, 40) for n in left_nodes] + [ht(n, 40) for n in right_nodes]
         node_colors = [colors.get(top_of(n), "#6b7280") for n in left_nodes + right_nodes]
         src = [left_nodes.index(f) for f in top_n["from"]]
         dst = [len(left_nodes) + right_nodes.index(t) for t in top_n["to"]]
@@ -81,7 +82,7 @@ else:
         ))
         left, right = st.columns([1, 1], gap="medium")
         with left:
-            ui.plot(ui.style(fig, height=max(320, 24 * len(right_nodes) + 80), legend=False), key="sankey")
+            charts.plot(charts.style(fig, height=max(320, 24 * len(right_nodes) + 80), legend=False), key="sankey")
             st.caption(f"The {len(top_n)} strongest of {len(fl)} flows. Width: users who bought in A, then in B. "
                        "P(B|A): share of A's buyers who went on to B; lift: P(B|A) against B's base rate.")
         with right:
@@ -125,12 +126,12 @@ else:
         with left:
             by_cat = by_cat.head(12)
             fig = go.Figure(go.Bar(
-                x=by_cat["share"], y=by_cat["cat_top"].map(ui.ht), orientation="h",
+                x=by_cat["share"], y=by_cat["cat_top"].map(ht), orientation="h",
                 marker_color=[colors.get(c, "#6b7280") for c in by_cat["cat_top"]], customdata=by_cat["slots"],
                 hovertemplate="%{y}: in %{x:.0%} of lists (%{customdata} slots)<extra></extra>"))
             fig.update_layout(xaxis=dict(tickformat=".0%", title="share of lists with an item from it"),
                               yaxis=dict(autorange="reversed", automargin=True))
-            ui.plot(ui.style(fig, height=360, legend=False), key="picks_by_cat")
+            charts.plot(charts.style(fig, height=360, legend=False), key="picks_by_cat")
         with right:
             st.dataframe(picks[["title", "category", "users", "share", "mean_rank"]], hide_index=True, height=360,
                          column_config={

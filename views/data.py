@@ -10,10 +10,13 @@ from pathlib import Path
 
 import streamlit as st
 
-import ui_common as ui
 from crossrec_core.errors import CrossRecError, ValidationError
 from crossrec_core.ingest import (IngestReport, read_table, validate_events, validate_items, validate_users,
                                   MEMORY_PER_UPLOAD_BYTE)
+from ui import state
+from ui.fmt import fmt_int
+from ui.progress import with_progress
+from ui.text import error, md
 
 KINDS = {
     "items": "`item_id`, `title`, `category` (a path such as `Home > Kitchen > Knives`); optional `description`, "
@@ -51,7 +54,7 @@ def forget_uploads(keep: set[str]) -> None:
 @st.cache_data(show_spinner="Checking the file…", max_entries=12)
 def check(path: str, kind: str, size: int) -> dict:
     """Parse and validate one upload like the ingest will; return a preview or the first error."""
-    settings = ui.settings()
+    settings = state.settings()
     try:
         table = read_table(path, kind)
         report = IngestReport()
@@ -70,8 +73,8 @@ def check(path: str, kind: str, size: int) -> dict:
             "notes": report.lines()}
 
 
-ui.start_page("Data")
-store = ui.store()
+st.title("Data")
+store = state.store()
 st.caption("Load your shop's files. Each file is checked as soon as it is uploaded; nothing is loaded while "
            "any file has an error, and a load is all-or-nothing. Loading the same rows twice adds nothing twice.")
 
@@ -103,11 +106,11 @@ for kind, r in results.items():
         where = " · ".join(x for x in (
             f"file {r['file']}" if r.get("file") else "", f"line {r['line']}" if r.get("line") else "",
             f"column {r['column']}" if r.get("column") else "") if x)
-        ui.error(f"{kind}: {r['error']}", icon=":material/error:")
+        error(f"{kind}: {r['error']}", icon=":material/error:")
         if where:
-            st.caption(f"Where: {ui.md(where)}")
+            st.caption(f"Where: {md(where)}")
     else:
-        with st.expander(f"{kind}: {ui.md(name)} · {ui.fmt_int(r['rows'])} rows read, {ui.fmt_int(r['clean'])} loadable",
+        with st.expander(f"{kind}: {md(name)} · {fmt_int(r['rows'])} rows read, {fmt_int(r['clean'])} loadable",
                          expanded=True):
             st.dataframe(r["preview"], hide_index=True, height=240)
             for line in r["notes"]:
@@ -120,12 +123,10 @@ if uploads:
         st.warning("Fix the errors above and upload again: nothing is loaded while a file has an error.")
     if st.button(label, type="primary", disabled=disabled, icon=":material/database:", key="ingest"):
         paths = {k: path for k, (path, _) in uploads.items()}
-        report = ui.with_progress(lambda progress: store.ingest_files(
-            paths.get("items"), paths.get("events"), paths.get("users"), settings=ui.settings(), progress=progress,
+        report = with_progress(lambda progress: store.ingest_files(
+            paths.get("items"), paths.get("events"), paths.get("users"), settings=state.settings(), progress=progress,
             label=", ".join(p.name for p in paths.values())), "loading")
         if report is not None:
-            ui.bump()
-            ui.clear_recommender()
             st.session_state["last_ingest"] = report.lines()
 
 if st.session_state.get("last_ingest"):
@@ -133,7 +134,7 @@ if st.session_state.get("last_ingest"):
         st.markdown("**Loaded.** Lists already use the new events; retrain so the models learn from them.")
         for line in st.session_state["last_ingest"]:
             st.text(line)
-        st.page_link("pages/runs.py", label="Retrain on the Runs page", icon=":material/model_training:")
+        st.page_link("views/runs.py", label="Retrain on the Runs page", icon=":material/model_training:")
 
 st.subheader("Item text vectors")
 st.caption("Text similarity, cold-start lists, search and the Map need every item's text encoded. Only new or "
@@ -141,12 +142,11 @@ st.caption("Text similarity, cold-start lists, search and the Map need every ite
 if st.button("Encode new item texts", icon=":material/text_fields:", key="encode"):
     from crossrec_core.encoder import Encoder, encode_items
 
-    cfg = ui.settings()
-    res = ui.with_progress(lambda progress: encode_items(
+    cfg = state.settings()
+    res = with_progress(lambda progress: encode_items(
         store, Encoder(cfg.model, device=cfg.device, precision=cfg.precision, batch_size=cfg.batch_size),
         progress=progress))
     if res is not None:
-        ui.bump()
         st.success(f"{res.encoded:,} texts encoded, {res.reused:,} already stored ({res.seconds:.1f} s).")
 
 st.subheader("Remove events")
@@ -162,15 +162,13 @@ if any(filters.values()):
     try:
         matching = store.count_events(**filters)
     except CrossRecError as exc:
-        ui.error(exc)
+        error(exc)
         matching = None
     if matching is not None:
         confirm = st.checkbox(f"Yes, remove these {matching:,} events (this cannot be undone)", disabled=not matching,
                               key=f"del_confirm_{hash(tuple(filters.values()))}")
         if st.button("Remove events", disabled=not confirm, icon=":material/delete:", key="del_events"):
             removed = store.delete_events(**filters)
-            ui.bump()
-            ui.clear_recommender()
             st.session_state["last_removed"] = removed
             st.rerun()
 if st.session_state.get("last_removed") is not None:

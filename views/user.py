@@ -3,21 +3,23 @@ cold start (typed profile text), seed items and search queries as other contexts
 import plotly.graph_objects as go
 import streamlit as st
 
-import ui_common as ui
 from crossrec_core.errors import CrossRecError
 from crossrec_core.insights import user_affinity, user_lists
+from ui import charts, flow, serving, state
+from ui.fmt import MODE_LABELS, fmt_int, fmt_when
+from ui.lists import show_recommendations
+from ui.text import error, ht, info, md, short
 
 # SVG draws a few hundred markers faster than a WebGL context costs to open; heavy users get WebGL.
 SVG_MAX_EVENTS = 1500
 
-ui.start_page("User")
-store = ui.store()
-ui.require_data()
-key = ui.key()
-rec = ui.recommender()
+st.title("User")
+store = state.store()
+state.require_data()
+rec = serving.recommender()
 
 # ---- pick a user --------------------------------------------------------------------------------
-summary = ui.user_summary(store, key)
+summary = state.user_summary()
 lists = user_lists(summary)
 if "user_id_input" not in st.session_state:
     default = lists["heavy"]["user_id"].iloc[0] if len(lists["heavy"]) else summary["user_id"].iloc[0]
@@ -42,20 +44,20 @@ for col, (name, label, fmt) in zip(cols[1:], PICKS):
                   on_change=copy_pick, args=(f"pick_{name}",))
 st.session_state["crossrec_user"] = uid
 
-person = ui.user(store, key, uid) if uid else None
+person = state.user(uid) if uid else None
 if person is None:
-    st.warning(f"No user '{ui.md(uid)}' in the database. Pick one from the lists above." if uid
+    st.warning(f"No user '{md(uid)}' in the database. Pick one from the lists above." if uid
                else "Type a user id or pick one from the lists above.")
-    ui.stop()
+    flow.stop()
 
-events = ui.user_events(store, key, uid)
+events = state.user_events(uid)
 row = summary[summary["user_id"] == uid].iloc[0]
 m = st.columns(5)
-m[0].metric("Events", ui.fmt_int(row["events"]))
-m[1].metric("Purchases", ui.fmt_int(row["purchases"]))
-m[2].metric("Top-level categories", ui.fmt_int(row["top_categories"]))
-m[3].metric("First event", ui.fmt_when(row["first_event"], with_time=False))
-m[4].metric("Last event", ui.fmt_when(row["last_event"], with_time=False))
+m[0].metric("Events", fmt_int(row["events"]))
+m[1].metric("Purchases", fmt_int(row["purchases"]))
+m[2].metric("Top-level categories", fmt_int(row["top_categories"]))
+m[3].metric("First event", fmt_when(row["first_event"], with_time=False))
+m[4].metric("Last event", fmt_when(row["last_event"], with_time=False))
 if person.get("profile_text"):
     with st.container(border=True):
         st.caption("Profile text")
@@ -72,41 +74,41 @@ with left:
         trace = go.Scatter if len(events) <= SVG_MAX_EVENTS else go.Scattergl
         for etype, grp in events.groupby("event_type", sort=False):
             fig.add_trace(trace(
-                x=grp["ts"], y=grp["cat_top"].map(ui.ht), mode="markers", name=etype,
-                marker=dict(size=10, color=ui.EVENT_COLORS.get(etype, "#6b7280"), opacity=0.8,
+                x=grp["ts"], y=grp["cat_top"].map(ht), mode="markers", name=etype,
+                marker=dict(size=10, color=charts.EVENT_COLORS.get(etype, "#6b7280"), opacity=0.8,
                             line=dict(width=0.5, color="white")),
-                customdata=list(zip(grp["title"].map(lambda t: ui.ht(t, 80)), grp["category"].map(ui.ht))),
+                customdata=list(zip(grp["title"].map(lambda t: ht(t, 80)), grp["category"].map(ht))),
                 hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>%{x|%Y-%m-%d %H:%M}<extra>"
                               + etype + "</extra>"))
         fig.update_yaxes(categoryorder="category descending", title=None)
-        ui.plot(ui.style(fig, height=340), key="history")
+        charts.plot(charts.style(fig, height=340), key="history")
 with right:
     st.subheader("Category profile")
     level = st.segmented_control("Level", ["top", "sub"], default="top", key="aff_level",
                                  format_func={"top": "top level", "sub": "level 2"}.get) or "top"
-    aff = user_affinity(store, uid, ui.settings(), level=level)
+    aff = user_affinity(store, uid, state.settings(), level=level)
     if aff.empty:
         st.caption("No behaviour yet.")
     else:
         aff = aff.head(12)
-        colors = ui.category_colors(ui.categories(store, key)["cat_top"])
+        colors = charts.category_colors(state.categories()["cat_top"])
         fig = go.Figure(go.Bar(
-            x=aff["share"], y=aff["category"].map(lambda c: ui.ht(c, 40)), orientation="h",
+            x=aff["share"], y=aff["category"].map(lambda c: ht(c, 40)), orientation="h",
             marker_color=[colors.get(str(c).split(" > ")[0], "#6b7280") for c in aff["category"]],
             customdata=aff["events"], hovertemplate="%{y}: %{x:.0%} of weighted behaviour (%{customdata} events)"
                                                     "<extra></extra>"))
         fig.update_layout(xaxis=dict(tickformat=".0%"), yaxis=dict(autorange="reversed", automargin=True))
-        ui.plot(ui.style(fig, height=340, legend=False), key="affinity")
+        charts.plot(charts.style(fig, height=340, legend=False), key="affinity")
         st.caption("Share of the user's behaviour per category, weighted like the engine: event type × recency.")
 
 # ---- recommendations ----------------------------------------------------------------------------
 st.subheader("Recommendations")
 if rec is None:
-    ui.no_run()
-    ui.stop()
-rkey = ui.rec_key()
-k = st.columns([1, 3])[0].slider("List length (K)", 5, 50, ui.settings().k, step=5, key="user_k")
-tabs = st.tabs([ui.MODE_LABELS["all"], ui.MODE_LABELS["cross"], ui.MODE_LABELS["target"]], key="user_mode",
+    flow.no_run()
+    flow.stop()
+rkey = serving.rec_key()
+k = st.columns([1, 3])[0].slider("List length (K)", 5, 50, state.settings().k, step=5, key="user_k")
+tabs = st.tabs([MODE_LABELS["all"], MODE_LABELS["cross"], MODE_LABELS["target"]], key="user_mode",
                on_change="rerun")
 for tab, mode in zip(tabs, ("all", "cross", "target")):
     if tab.open is False:
@@ -114,16 +116,16 @@ for tab, mode in zip(tabs, ("all", "cross", "target")):
     with tab:
         category = None
         if mode == "target":
-            category = st.selectbox("Target category", ui.category_options(ui.categories(store, key)),
+            category = st.selectbox("Target category", state.category_options(state.categories()),
                                     key="user_target")
         elif mode == "cross":
             st.caption("Only items from top-level categories this user has never touched.")
         try:
-            recs = ui.recommend(rec, rkey, uid, k, mode, category)
+            recs = serving.recommend(rec, uid, k, mode, category)
         except CrossRecError as exc:
-            ui.error(exc)
+            error(exc)
             continue
-        ui.show_recommendations(recs, f"rec_{mode}", empty={
+        show_recommendations(recs, f"rec_{mode}", empty={
             "cross": "This user has events in every top-level category: there is no new category to recommend from.",
             "target": "Nothing left to recommend in this category: its items are all bought or excluded.",
         }.get(mode))
@@ -139,31 +141,31 @@ if cold.open is not False:
         if text.strip():
             try:
                 with st.spinner("Reading the text…"):
-                    ui.show_recommendations(ui.recommend_profile(rec, rkey, text.strip(), k, "all", None), "rec_cold")
+                    show_recommendations(serving.recommend_profile(rec, text.strip(), k, "all", None), "rec_cold")
             except CrossRecError as exc:
-                ui.info(exc)
+                info(exc)
 if seeds.open is not False:
     with seeds:
         labels = st.session_state.setdefault("seed_labels", {})
         for r in events.drop_duplicates("item_id").head(30).itertuples():
-            labels.setdefault(r.item_id, f"{ui.short(r.title, 60)} · {r.cat_top}")
+            labels.setdefault(r.item_id, f"{short(r.title, 60)} · {r.cat_top}")
         found = st.text_input("Find items by title, brand or id", key="seed_search")
         if found.strip():
             for r in store.search_items(found, 30).itertuples():
-                labels.setdefault(r.item_id, f"{ui.short(r.title, 60)} · {r.category.split(' > ')[0]}")
+                labels.setdefault(r.item_id, f"{short(r.title, 60)} · {r.category.split(' > ')[0]}")
         chosen = st.multiselect("Seed items (a cart, an item page)", list(labels), format_func=labels.get,
                                 key="seed_items")
         if chosen:
             try:
-                ui.show_recommendations(ui.recommend_items(rec, rkey, tuple(chosen), k, "all", None), "rec_seed")
+                show_recommendations(serving.recommend_items(rec, tuple(chosen), k, "all", None), "rec_seed")
             except CrossRecError as exc:
-                ui.error(exc)
+                error(exc)
 if query.open is not False:
     with query:
         q = st.text_input("Search query", key="query_text", placeholder="e.g. waterproof jacket for hiking")
         if q.strip():
             try:
                 with st.spinner("Reading the query…"):
-                    ui.show_recommendations(ui.recommend_query(rec, rkey, q.strip(), k, "all", None), "rec_query")
+                    show_recommendations(serving.recommend_query(rec, q.strip(), k, "all", None), "rec_query")
             except CrossRecError as exc:
-                ui.info(exc)
+                info(exc)

@@ -4,18 +4,20 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import ui_common as ui
 from crossrec_core.config import SIGNALS
 from crossrec_core.scorer import PairRule, Rules
+from ui import charts, serving, state
+from ui.fmt import MODE_LABELS, fmt_int, fmt_num, fmt_weights
+from ui.progress import with_progress
+from ui.text import ht, md
 
-ui.start_page("What-if")
-store = ui.store()
-ui.require_data()
-rec = ui.require_recommender()
+st.title("What-if")
+store = state.store()
+state.require_data()
+rec = serving.require_recommender()
 from crossrec_core import whatif  # noqa: E402  (after the empty states: the page needs a run anyway)
 
-key = ui.key()
-options = ui.category_options(ui.categories(store, key))
+options = state.category_options(state.categories())
 EMPTY = pd.DataFrame({"source": pd.Series(dtype=object), "target": pd.Series(dtype=object),
                       "multiplier": pd.Series(dtype=float)})
 ss = st.session_state
@@ -69,22 +71,22 @@ with right:
         wcols = st.columns(2)
         for n, s in enumerate(SIGNALS):
             ss.setdefault(f"wi_w_{s}", float(rec.weights.get(s, 0.0)))
-            weights[s] = wcols[n % 2].slider(ui.SIGNAL_LABELS[s], 0.0, 1.0, step=0.05, key=f"wi_w_{s}",
+            weights[s] = wcols[n % 2].slider(charts.SIGNAL_LABELS[s], 0.0, 1.0, step=0.05, key=f"wi_w_{s}",
                                              help=f"signal '{s}'; serving weight {rec.weights.get(s, 0):.2f}")
     else:
-        st.caption("Serving weights: " + ui.fmt_weights(rec.weights))
+        st.caption("Serving weights: " + fmt_weights(rec.weights))
 
 c1, c2, c3, c4 = st.columns([2, 1, 2, 2], vertical_alignment="bottom")
 n_users = c1.slider("Users to simulate (seeded sample)", 100, 2000, 300, step=100, key="wi_n")
 k = c2.number_input("K", 5, 50, 20, step=5, key="wi_k")
-mode = c3.segmented_control("Lists", ["all", "cross"], default="all", key="wi_mode", format_func=ui.MODE_LABELS.get)
+mode = c3.segmented_control("Lists", ["all", "cross"], default="all", key="wi_mode", format_func=MODE_LABELS.get)
 held_out = c4.checkbox("Held-out metrics (slower the first time)", value=True, key="wi_eval")
 ready = len(pairs) > 0 or weights is not None
 if st.button("Run what-if", type="primary", disabled=not ready, icon=":material/play_arrow:", key="wi_run"):
     rules = Rules(pairs=[PairRule(str(r.source), str(r.target), float(r.multiplier)) for r in pairs.itertuples()])
     spec = {"rules": rules.to_dict(), "weights": weights, "users": int(n_users), "k": int(k), "mode": mode or "all"}
-    res = ui.with_progress(lambda progress: whatif.simulate(
-        rec, rules, weights, users=whatif.sample_users(rec, int(n_users), ui.settings().seed), k=int(k),
+    res = with_progress(lambda progress: whatif.simulate(
+        rec, rules, weights, users=whatif.sample_users(rec, int(n_users), state.settings().seed), k=int(k),
         mode=mode or "all", evaluate=held_out, progress=progress))
     if res is not None:
         d = res.to_dict()
@@ -97,17 +99,17 @@ if not ready:
 out = ss.get("wi_result")
 if out:
     d = out["result"]
-    st.subheader("Result" + (f": scenario {ui.md(out['name'])} (saved)" if out.get("name") else ""))
+    st.subheader("Result" + (f": scenario {md(out['name'])} (saved)" if out.get("name") else ""))
     total, hit = d["users_total"], d["users_affected"]
     r = st.columns(4)
     r[0].metric("Users affected", f"{hit:,} of {total:,}", f"{hit / total:.0%} of the sample" if total else None,
                 delta_color="off", delta_arrow="off", border=True)
-    r[1].metric("Items entering lists", ui.fmt_int(d.get("items_in_total", len(d["items_in"]))), border=True)
-    r[2].metric("Items leaving lists", ui.fmt_int(d.get("items_out_total", len(d["items_out"]))), border=True)
+    r[1].metric("Items entering lists", fmt_int(d.get("items_in_total", len(d["items_in"]))), border=True)
+    r[2].metric("Items leaving lists", fmt_int(d.get("items_out_total", len(d["items_out"]))), border=True)
     md_ = d.get("metric_delta") or {}
     if "recall" in md_:
         base, new = md_["recall"]
-        r[3].metric(f"Held-out recall@{out['spec'].get('k', 20)}", ui.fmt_num(new), f"{new - base:+.4f} vs serving",
+        r[3].metric(f"Held-out recall@{out['spec'].get('k', 20)}", fmt_num(new), f"{new - base:+.4f} vs serving",
                     border=True)
     if md_:
         delta = pd.DataFrame([(m, v[0], v[1], v[1] - v[0], (v[1] - v[0]) / v[0] if v[0] else None)
@@ -124,16 +126,16 @@ if out:
     else:
         top_in, top_out = ins.head(12), outs.head(12)
         fig = go.Figure()
-        fig.add_bar(y=top_in["title"].map(lambda t: ui.ht(t, 45)), x=top_in["users"], orientation="h", name="entering",
-                    marker_color="#16a34a", customdata=top_in["category"].map(ui.ht),
+        fig.add_bar(y=top_in["title"].map(lambda t: ht(t, 45)), x=top_in["users"], orientation="h", name="entering",
+                    marker_color="#16a34a", customdata=top_in["category"].map(ht),
                     hovertemplate="%{y}<br>%{customdata}<br>enters %{x} lists<extra></extra>")
-        fig.add_bar(y=top_out["title"].map(lambda t: ui.ht(t, 45)), x=-top_out["users"], orientation="h",
+        fig.add_bar(y=top_out["title"].map(lambda t: ht(t, 45)), x=-top_out["users"], orientation="h",
                     name="leaving", marker_color="#dc2626",
-                    customdata=list(zip(top_out["category"].map(ui.ht), top_out["users"])),
+                    customdata=list(zip(top_out["category"].map(ht), top_out["users"])),
                     hovertemplate="%{y}<br>%{customdata[0]}<br>leaves %{customdata[1]} lists<extra></extra>")
         fig.update_layout(barmode="relative", yaxis=dict(autorange="reversed", automargin=True),
                           xaxis_title="users whose list it enters (+) or leaves (−)")
-        ui.plot(ui.style(fig, height=max(300, 22 * (len(top_in) + len(top_out)) + 80)), key="wi_chart")
+        charts.plot(charts.style(fig, height=max(300, 22 * (len(top_in) + len(top_out)) + 80)), key="wi_chart")
         t1, t2 = st.columns(2)
         cfg = {"title": st.column_config.TextColumn("Item", width="large"),
                "users": st.column_config.NumberColumn("Users", format="%d")}
@@ -147,12 +149,11 @@ if out:
         if s2.button("Save scenario", disabled=not name.strip(), icon=":material/save:", key="wi_save"):
             store.save_scenario(name.strip(), out["spec"], d)
             out["name"] = name.strip()
-            ui.bump()
             st.rerun()
 
 # ---- saved scenarios ---------------------------------------------------------------------------------
 st.subheader("Saved scenarios")
-saved = ui.scenarios(store, ui.key())
+saved = state.scenarios()
 if saved.empty:
     st.caption("None yet: run a what-if and save it.")
 else:
@@ -171,5 +172,4 @@ else:
               key="wi_load")
     if p3.button("Delete", icon=":material/delete:", key="wi_delete"):
         store.delete_scenario(pick)
-        ui.bump()
         st.rerun()

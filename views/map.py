@@ -4,57 +4,61 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import ui_common as ui
 from crossrec_core.errors import CrossRecError
 from crossrec_core.projection import cached_projection, item_projection, projection_note, stratified_sample
+from ui import charts, flow, serving, state
+from ui.fmt import MODE_LABELS
+from ui.progress import progress_callback
+from ui.text import error, ht, md
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def map_layer(_rec, rkey: tuple, max_points: int, draw_points: int):
+def map_layer(_rec, mkey: tuple, max_points: int, draw_points: int):
     """(projection, points with escaped hover text, layers) for this catalog state, or None when the map has
     to be computed. Each layer ("full": every point, "light": a stratified sample of `draw_points`) is one
     Scattergl spec per top-level category with the item ids behind its points. Built once: with 50k points,
     building the traces is most of a rerun. Shared by every session and never mutated (traces are copied
     per figure)."""
-    frame = cached_projection(_rec.store, _rec.model_id_, max_points=max_points, seed=ui.settings().seed)
+    frame = cached_projection(_rec.store, _rec.model_id_, max_points=max_points, seed=state.settings().seed)
     if frame is None:
         return None
     items = _rec.items_[["item_id", "title", "category", "cat_top"]]
     pts = frame.merge(items, on="item_id", how="inner")
     # Hover text is the one heavy part of the figure sent on every rerun: title and the category below the
     # top level (the trace name, shown beside it, is the top level); ids stay on the server for selections.
-    pts["hover"] = [f"{ui.ht(t, 70)}<br>{ui.ht(c.partition(' > ')[2] or c, 50)}"
+    pts["hover"] = [f"{ht(t, 70)}<br>{ht(c.partition(' > ')[2] or c, 50)}"
                     for t, c in zip(pts["title"].astype(str), pts["category"].astype(str))]
-    colors = ui.category_colors(items["cat_top"])
+    colors = charts.category_colors(items["cat_top"])
 
     def layer(rows: pd.DataFrame) -> tuple[list[dict], list]:
         traces, ids = [], []
         for cat, grp in rows.groupby("cat_top", sort=True):
-            traces.append(dict(x=grp["x"].to_numpy(), y=grp["y"].to_numpy(), mode="markers", name=ui.ht(cat, 30),
+            traces.append(dict(x=grp["x"].to_numpy(), y=grp["y"].to_numpy(), mode="markers", name=ht(cat, 30),
                                marker=dict(size=5, color=colors.get(cat, "#6b7280"), opacity=0.55),
                                hovertext=grp["hover"].to_numpy(), hovertemplate="%{hovertext}"))
             ids.append(grp["item_id"].to_numpy())
         return traces, ids
 
     full = layer(pts)
-    light = layer(pts.iloc[stratified_sample(pts["cat_top"], draw_points, ui.settings().seed)]) \
+    light = layer(pts.iloc[stratified_sample(pts["cat_top"], draw_points, state.settings().seed)]) \
         if len(pts) > draw_points else full
     return frame, pts, {"full": full, "light": light}
 
 
-ui.start_page("Map")
-store = ui.store()
-ui.require_data()
-rec = ui.require_recommender()
-rkey = ui.rec_key()
+st.title("Map")
+store = state.store()
+state.require_data()
+rec = serving.require_recommender()
+# the map depends on the serving model and the catalog, not on scenarios or other runs saved meanwhile
+mkey = (state.db_path(), serving.serving_run()["name"], state.fingerprint())
 if getattr(rec, "embeddings_", None) is None:
     st.info("Item texts are not encoded yet, so there is nothing to map: run `crossrec encode`, then retrain on "
             "the Runs page.", icon=":material/text_fields:")
-    ui.stop()
+    flow.stop()
 
-max_points = ui.settings().umap_max_points
-draw_points = ui.settings().map_draw_points
-layer = map_layer(rec, rkey, max_points, draw_points)
+max_points = state.settings().umap_max_points
+draw_points = state.settings().map_draw_points
+layer = map_layer(rec, mkey, max_points, draw_points)
 if layer is None:
     with st.status("Computing the map of item texts…", expanded=True) as status:
         st.caption("UMAP runs once per catalog state and the result is stored; the first run in a server process "
@@ -62,15 +66,15 @@ if layer is None:
         bar = st.progress(0.0)
         try:
             frame = item_projection(store, rec.embeddings_, rec.items_, rec.model_id_, max_points=max_points,
-                                    seed=ui.settings().seed, progress=ui.progress_callback(bar))
+                                    seed=state.settings().seed, progress=progress_callback(bar))
         except (CrossRecError, ValueError) as exc:
             status.update(label="The map could not be computed", state="error")
-            ui.error(exc)
-            ui.stop()
+            error(exc)
+            flow.stop()
         status.update(label=f"Map computed in {frame.attrs.get('computed_s', 0):.0f} s", state="complete",
                       expanded=False)
     map_layer.clear()
-    layer = map_layer(rec, rkey, max_points, draw_points)
+    layer = map_layer(rec, mkey, max_points, draw_points)
 frame, pts, layers = layer
 items = rec.items_[["item_id", "title", "category", "cat_top"]]
 
@@ -80,7 +84,7 @@ if "map_user" not in st.session_state:
     st.session_state["map_user"] = st.session_state.get("crossrec_user", "")
 uid = c1.text_input("Draw a user", key="map_user", placeholder="user id (optional)").strip()
 mode = c2.segmented_control("Recommendations", ["all", "cross"], default="all", key="map_mode",
-                            format_func=ui.MODE_LABELS.get) or "all"
+                            format_func=MODE_LABELS.get) or "all"
 k = c3.slider("How many", 5, 50, 20, step=5, key="map_k")
 if uid:
     st.session_state["crossrec_user"] = uid
@@ -96,35 +100,35 @@ if not draw_all:
 fig = go.Figure([go.Scattergl(**t) for t in traces])
 
 if uid:
-    if ui.user(store, ui.key(), uid) is None:
-        st.warning(f"No user '{ui.md(uid)}': the map shows items only.")
+    if state.user(uid) is None:
+        st.warning(f"No user '{md(uid)}': the map shows items only.")
     else:
-        hist = ui.user_events(store, ui.key(), uid).drop_duplicates("item_id")
+        hist = state.user_events(uid).drop_duplicates("item_id")
         on_map = pts[pts["item_id"].isin(hist["item_id"])]
         fig.add_trace(go.Scattergl(
             x=on_map["x"], y=on_map["y"], mode="markers", name="history",
             marker=dict(size=12, symbol="circle-open", color="#111827", line=dict(width=2)),
-            customdata=list(zip(on_map["title"].map(lambda t: ui.ht(t, 80)), on_map["category"].map(ui.ht))),
+            customdata=list(zip(on_map["title"].map(lambda t: ht(t, 80)), on_map["category"].map(ht))),
             hovertemplate="<b>history</b>: %{customdata[0]}<br>%{customdata[1]}<extra></extra>"))
         try:
-            recs = ui.recommend(rec, rkey, uid, k, mode, None)
+            recs = serving.recommend(rec, uid, k, mode, None)
         except CrossRecError as exc:
-            ui.error(exc)
+            error(exc)
             recs = None
         if recs is not None and not recs.empty:
             r_on = recs.merge(pts[["item_id", "x", "y"]], on="item_id", how="inner")
             fig.add_trace(go.Scattergl(
                 x=r_on["x"], y=r_on["y"], mode="markers", name="recommended",
                 marker=dict(size=15, symbol="star", color="#facc15", line=dict(width=1.5, color="#111827")),
-                customdata=list(zip(r_on["rank"], r_on["title"].map(lambda t: ui.ht(t, 80)),
-                                    r_on["reason"].map(lambda t: ui.ht(t, 140)))),
+                customdata=list(zip(r_on["rank"], r_on["title"].map(lambda t: ht(t, 80)),
+                                    r_on["reason"].map(lambda t: ht(t, 140)))),
                 hovertemplate="<b>#%{customdata[0]} %{customdata[1]}</b><br>%{customdata[2]}<extra>recommended</extra>"))
             notes.append(f"{len(on_map):,} of {len(hist):,} history items and {len(r_on):,} of {len(recs):,} "
                          "recommendations are on the map")
 fig.update_xaxes(visible=False)
 fig.update_yaxes(visible=False)
 fig.update_layout(dragmode="lasso", legend=dict(itemsizing="constant"))
-event = ui.plot(ui.style(fig, height=680), key="umap", on_select="rerun", selection_mode=("points", "lasso", "box"))
+event = charts.plot(charts.style(fig, height=680), key="umap", on_select="rerun", selection_mode=("points", "lasso", "box"))
 if not uid:
     notes.append("type a user id to draw their history (open circles) and recommendations (stars)")
 note = "; ".join(notes)

@@ -6,10 +6,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import ui_common as ui
 from crossrec_core.config import SIGNALS
 from crossrec_core.errors import CrossRecError
 from crossrec_core.train import check_run_name
+from ui import charts, flow, state, training
+from ui.serving import serving_run
+from ui.fmt import fmt_duration, fmt_interval, fmt_num, fmt_weights, run_metric
+from ui.text import error, ht, md
 
 METRICS = ["recall", "ndcg", "cross_recall", "hit_rate", "mrr", "coverage", "diversity", "novelty"]
 
@@ -18,41 +21,37 @@ METRICS = ["recall", "ndcg", "cross_recall", "hit_rate", "mrr", "coverage", "div
 def compare(_store, key: tuple, a: str, b: str) -> dict:
     from crossrec_core.train import compare_runs
 
-    return compare_runs(_store, a, b, ui.settings())
+    return compare_runs(_store, a, b, state.settings())
 
 
-ui.start_page("Runs")
-store = ui.store()
-ui.require_data()
-ss = st.session_state
+st.title("Runs")
+store = state.store()
+state.require_data()
 
 
 # ---- training in the background ----------------------------------------------------------------------
 def job_panel() -> None:
-    job = ui.training_job()
+    """The training job, every second while it runs (its step in full); when it ends, the page reruns."""
+    job = training.training_job()
+    training.follow(job)
     if job is None:
         return
     if job["status"] == "running":
-        st.progress(job["progress"], text=ui.md(f"Training{' ' + job['name'] if job['name'] else ''}: {job['message']}"))
+        st.progress(job["progress"], text=training.progress_text(job))
         st.caption(f"Running for {time.time() - job['started']:.0f} s in this server process; the other pages stay "
                    "usable and the current run keeps serving until this one is recorded.")
         return
-    took = ui.fmt_duration((job["finished"] or time.time()) - job["started"])
+    took = fmt_duration((job["finished"] or time.time()) - job["started"])
     if job["status"] == "done":
-        st.success(f"Run {ui.md(job['run'])} finished in {took} and is now serving.", icon=":material/check_circle:")
+        st.success(f"Run {md(job['run'])} finished in {took} and is now serving.", icon=":material/check_circle:")
     else:
-        ui.error(f"Training failed: {job['error']}", icon=":material/error:")
+        error(f"Training failed: {job['error']}", icon=":material/error:")
         st.caption("Nothing was recorded; the last good run keeps serving.")
-    if ss.get("runs_seen_job") != job["id"]:
-        ss["runs_seen_job"] = job["id"]
-        st.cache_data.clear()
-        st.rerun(scope="app")
 
 
-job = ui.training_job()
-running = job is not None and job["status"] == "running"
-runs = ui.runs(store, ui.key())
-serving = ui.serving_run()
+running = training.running()
+runs = state.runs()
+serving = serving_run()
 
 with st.expander("Train a new run", expanded=runs.empty or running, icon=":material/model_training:"):
     with st.form("train_form", border=False):
@@ -60,9 +59,9 @@ with st.expander("Train a new run", expanded=runs.empty or running, icon=":mater
         name = c1.text_input("Run name", placeholder="automatic (run-YYYYMMDD-HHMMSS)", key="train_name")
         learn = c2.checkbox("Learn the weights on a validation carve-out (the sliders are then ignored)",
                             value=True, key="train_learn")
-        base = (serving or {}).get("weights") or ui.settings().weights
+        base = (serving or {}).get("weights") or state.settings().weights
         wcols = st.columns(3)
-        weights = {s: wcols[n % 3].slider(f"{ui.SIGNAL_LABELS[s]} ({s})", 0.0, 1.0, float(base.get(s, 0.0)), 0.05,
+        weights = {s: wcols[n % 3].slider(f"{charts.SIGNAL_LABELS[s]} ({s})", 0.0, 1.0, float(base.get(s, 0.0)), 0.05,
                                           key=f"train_w_{s}") for n, s in enumerate(SIGNALS)}
         submitted = st.form_submit_button("Start training", type="primary", disabled=running,
                                           icon=":material/play_arrow:")
@@ -70,37 +69,37 @@ with st.expander("Train a new run", expanded=runs.empty or running, icon=":mater
         try:
             name = check_run_name(name) or ""
         except CrossRecError as exc:
-            ui.error(exc)
+            error(exc)
             name = None
         if name is None:
             pass
         elif name and name in set(runs["name"]):
-            st.error(f"A run named '{ui.md(name)}' exists already: choose another name.")
+            st.error(f"A run named '{md(name)}' exists already: choose another name.")
         elif not learn and sum(weights.values()) <= 0:
             st.error("At least one weight must be above 0.")
-        elif not ui.start_training(weights=None if learn else weights, name=name or None, learn=learn):
+        elif not training.start_training(weights=None if learn else weights, name=name or None, learn=learn):
             st.warning("A training run is already in progress.")
         else:
             st.rerun()
-st.fragment(run_every=1.0 if running else None)(job_panel)()
+st.fragment(run_every=training.poll_every())(job_panel)()
 
 # ---- the runs table ----------------------------------------------------------------------------------
 if runs.empty:
-    ui.no_run()
-    ui.stop()
+    flow.no_run()
+    flow.stop()
 k = (serving or runs.iloc[0].to_dict()).get("metrics", {}).get("k", 20)
 table = pd.DataFrame({
     "serving": runs["serving"], "name": runs["name"], "created": runs["created_at"],
-    **{f"{m}@{k}": runs.apply(lambda r, m=m: ui.run_metric(r.to_dict(), m), axis=1)
+    **{f"{m}@{k}": runs.apply(lambda r, m=m: run_metric(r.to_dict(), m), axis=1)
        for m in ("recall", "ndcg", "cross_recall")},
-    "vs_best": runs["metrics"].map(ui.fmt_interval),
+    "vs_best": runs["metrics"].map(fmt_interval),
     "model": runs["metrics"].map(lambda m: {"ranker": "learned ranker", "fusion": "linear fusion"}.get(
         (m or {}).get("model", "fusion"), "")),
-    f"cold_items recall@{k}": runs.apply(lambda r: ui.run_metric(r.to_dict(), "recall", "cold_items"), axis=1),
+    f"cold_items recall@{k}": runs.apply(lambda r: run_metric(r.to_dict(), "recall", "cold_items"), axis=1),
     "encoder": runs["metrics"].map(lambda m: (m or {}).get("encoder") or ""),
-    "duration": runs["duration_s"].map(ui.fmt_duration), "kind": runs["kind"],
+    "duration": runs["duration_s"].map(fmt_duration), "kind": runs["kind"],
     "source": runs["metrics"].map(lambda m: (m or {}).get("weights_source", "")),
-    "weights": runs["weights"].map(ui.fmt_weights),
+    "weights": runs["weights"].map(fmt_weights),
 })
 st.dataframe(table, hide_index=True, column_config={
     "serving": st.column_config.CheckboxColumn("Serving", width="small"),
@@ -123,7 +122,7 @@ st.caption("Metrics are held-out (time split) for the fused model `crossrec`, sl
 with st.expander("Encoders", icon=":material/translate:"):
     from crossrec_core.finetune.registry import list_encoders
 
-    st.dataframe(pd.DataFrame(list_encoders(ui.settings())), hide_index=True, column_config={
+    st.dataframe(pd.DataFrame(list_encoders(state.settings())), hide_index=True, column_config={
         "chosen": st.column_config.CheckboxColumn("Chosen", width="small"),
         "val_content_recall": st.column_config.NumberColumn("Validation content R@20", format="%.4f"),
         "val_pair_recall": st.column_config.NumberColumn("Validation pair R@10", format="%.4f")})
@@ -139,10 +138,8 @@ if s2.button("Serve this run", disabled=not servable or (serving is not None and
     try:
         store.set_serving(choice)
     except CrossRecError as exc:
-        ui.error(exc)
+        error(exc)
     else:
-        ui.bump()
-        ui.clear_recommender()
         st.rerun()
 
 # ---- compare two runs --------------------------------------------------------------------------------
@@ -150,31 +147,31 @@ st.subheader("Compare two runs")
 names = runs["name"].tolist()
 if len(names) < 2:
     st.caption("Train a second run to compare.")
-    ui.stop()
+    flow.stop()
 c1, c2 = st.columns(2)
 a = c1.selectbox("Run A", names, index=1, key="cmp_a")
 b = c2.selectbox("Run B", names, index=0, key="cmp_b")
 if a == b:
     st.caption("Pick two different runs.")
-    ui.stop()
+    flow.stop()
 try:
-    cmp = compare(store, ui.key(), a, b)
+    cmp = compare(store, state.key(), a, b)
 except CrossRecError as exc:
-    ui.error(exc)
-    ui.stop()
+    error(exc)
+    flow.stop()
 except Exception as exc:  # noqa: BLE001  e.g. a model saved by an older version of the code
-    ui.error(f"These two runs cannot be compared: {type(exc).__name__}: {exc}. A run trained by another version "
+    error(f"These two runs cannot be compared: {type(exc).__name__}: {exc}. A run trained by another version "
              "of CrossRec may need retraining.")
-    ui.stop()
+    flow.stop()
 m1, m2, m3 = st.columns(3)
 n_cmp = cmp["users_compared"]
 m1.metric("Lists changed", f"{cmp['lists_changed']:,} of {n_cmp:,} users" if n_cmp else "–",
           f"{cmp['lists_changed'] / n_cmp:.0%}" if n_cmp else None, delta_color="off", delta_arrow="off",
           border=True)
 for col, m in ((m2, "recall"), (m3, "cross_recall")):
-    va = ui.run_metric({"metrics": {"slices": cmp["metrics"]["a"]}}, m)
-    vb = ui.run_metric({"metrics": {"slices": cmp["metrics"]["b"]}}, m)
-    col.metric(f"{m}@{k}: B vs A", ui.fmt_num(vb, 4), f"{vb - va:+.4f}" if va is not None and vb is not None else None,
+    va = run_metric({"metrics": {"slices": cmp["metrics"]["a"]}}, m)
+    vb = run_metric({"metrics": {"slices": cmp["metrics"]["b"]}}, m)
+    col.metric(f"{m}@{k}: B vs A", fmt_num(vb, 4), f"{vb - va:+.4f}" if va is not None and vb is not None else None,
                border=True)
 
 left, right = st.columns([2, 3], gap="large")
@@ -182,11 +179,11 @@ with left:
     fig = go.Figure()
     for side, run_name, color in (("a", a, "#94a3b8"), ("b", b, "#2563eb")):
         w = cmp["weights"][side] or {}
-        fig.add_bar(x=[ui.SIGNAL_LABELS[s] for s in SIGNALS], y=[float(w.get(s, 0)) for s in SIGNALS],
-                    name=ui.ht(run_name), marker_color=color)
+        fig.add_bar(x=[charts.SIGNAL_LABELS[s] for s in SIGNALS], y=[float(w.get(s, 0)) for s in SIGNALS],
+                    name=ht(run_name), marker_color=color)
     fig.update_layout(barmode="group")
     st.caption("Fusion weights")
-    ui.plot(ui.style(fig, height=360), key="cmp_weights")
+    charts.plot(charts.style(fig, height=360), key="cmp_weights")
 with right:
     rows = []
     for side in ("a", "b"):
@@ -201,11 +198,11 @@ with right:
     fig = go.Figure()
     for side, run_name, color in (("a", a, "#94a3b8"), ("b", b, "#2563eb")):
         part = sel[sel["side"] == side]
-        fig.add_bar(x=part["slice"], y=part["value"], name=ui.ht(run_name), marker_color=color,
+        fig.add_bar(x=part["slice"], y=part["value"], name=ht(run_name), marker_color=color,
                     hovertemplate="%{x}: %{y:.4f}<extra></extra>")
     fig.update_layout(barmode="group")
     st.caption(f"{pick}@{k} per slice (held-out)")
-    ui.plot(ui.style(fig, height=360), key="cmp_metrics")
+    charts.plot(charts.style(fig, height=360), key="cmp_metrics")
 wide = long.pivot_table(index=["slice", "metric"], columns="side", values="value").reset_index()
 if {"a", "b"} <= set(wide.columns):
     wide["change"] = wide["b"] - wide["a"]
@@ -213,7 +210,7 @@ if {"a", "b"} <= set(wide.columns):
 with st.expander("Every metric, every slice"):
     st.dataframe(wide, hide_index=True)
 
-with st.expander(f"Run B ({ui.md(b)}) against the baselines"):
+with st.expander(f"Run B ({md(b)}) against the baselines"):
     rb = runs[runs["name"] == b].iloc[0].to_dict()
     slices = (rb.get("metrics") or {}).get("slices", {})
     for slice_, models in slices.items():

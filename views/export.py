@@ -6,19 +6,22 @@ import re
 import pandas as pd
 import streamlit as st
 
-import ui_common as ui
 from crossrec_core.errors import CrossRecError
 from crossrec_core.ingest import read_bytes
+from ui import flow, serving, state
+from ui.fmt import MODE_LABELS
+from ui.progress import with_progress
+from ui.text import error, md
 
-ui.start_page("Export")
-store = ui.store()
-ui.require_data()
-rec = ui.require_recommender()
+st.title("Export")
+store = state.store()
+state.require_data()
+rec = serving.require_recommender()
 from crossrec_core.export import export_bytes  # noqa: E402
 
-key = ui.key()
-cats = ui.categories(store, key)
-options = ui.category_options(cats)
+key = state.key()
+cats = state.categories()
+options = state.category_options(cats)
 ss = st.session_state
 
 
@@ -49,8 +52,8 @@ with left:
     if who == "One user":
         uid = st.text_input("User id", value=ss.get("crossrec_user", ""), key="exp_user").strip()
         if uid:
-            if ui.user(store, key, uid) is None:
-                st.warning(f"No user '{ui.md(uid)}' in the database.")
+            if state.user(uid) is None:
+                st.warning(f"No user '{md(uid)}' in the database.")
             else:
                 users, label = [uid], uid
     elif who == "Segment":
@@ -68,7 +71,7 @@ with left:
                 try:
                     ids = users_from_upload(f.getvalue(), f.name)
                 except CrossRecError as exc:
-                    ui.error(exc)
+                    error(exc)
                     ids = []
                 known = set(all_users(store, key))
                 users = [u for u in ids if u in known]
@@ -81,21 +84,21 @@ with left:
     st.caption(f"**{len(users):,}** users selected." if users else "No users selected yet.")
 with right:
     mode = st.segmented_control("Mode", ["all", "cross", "target"], default="all", key="exp_mode",
-                                format_func=ui.MODE_LABELS.get) or "all"
+                                format_func=MODE_LABELS.get) or "all"
     category = st.selectbox("Target category", options, key="exp_target") if mode == "target" else None
     k = st.number_input("Items per user (K)", 1, 100, 20, key="exp_k")
 
 if not users:
-    ui.stop()
+    flow.stop()
 
 # ---- preview and file --------------------------------------------------------------------------------
-spec = (tuple(users), mode, category, int(k), ui.rec_key())
+spec = (tuple(users), mode, category, int(k), serving.rec_key())
 try:
     preview = pd.read_csv(io.BytesIO(export_bytes(rec, users[:3], k=int(k), mode=mode, category=category)),
                           encoding="utf-8-sig", dtype={"user_id": str, "item_id": str})
 except CrossRecError as exc:
-    ui.error(exc)
-    ui.stop()
+    error(exc)
+    flow.stop()
 st.subheader("Preview")
 st.caption(f"The first rows of the file ({min(3, len(users))} of {len(users):,} users). Columns: user, rank, item, "
            "score, each signal's contribution (they add up to the score) and the reason.")
@@ -108,10 +111,10 @@ if ready is None or ready["spec"] != spec:
     ready = None
     if st.button(f"Prepare the CSV for {len(users):,} user(s)", type="primary", icon=":material/table_view:",
                  key="exp_prepare"):
-        data = ui.with_progress(lambda progress: export_bytes(rec, users, k=int(k), mode=mode, category=category,
+        data = with_progress(lambda progress: export_bytes(rec, users, k=int(k), mode=mode, category=category,
                                                               progress=progress), "scoring")
         if data is None:
-            ui.stop()
+            flow.stop()
         ready = ss["exp_file"] = {"spec": spec, "data": data}
 if ready is not None:
     rows = ready["data"].count(b"\r\n") - 1

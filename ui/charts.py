@@ -1,0 +1,92 @@
+"""Colours, labels and Plotly styling. The one place for signal colours and labels in the dashboard:
+every chart, legend and table takes them from here."""
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from crossrec_core.config import CONTRIBUTIONS
+from crossrec_core.explain import SIGNAL_LABELS
+
+from .text import ht
+
+__all__ = ["SIGNAL_LABELS", "CONTRIBUTION_LABELS", "SIGNAL_COLORS", "EVENT_COLORS", "category_colors", "style",
+           "plot", "contributions_chart", "signal_legend"]
+
+CONTRIBUTION_LABELS = {**SIGNAL_LABELS, "context": "shopper & item facts", "rules": "merchandiser rules"}
+
+SIGNAL_COLORS = {
+    "cooc": "#2563eb",
+    "als": "#7c3aed",
+    "graph": "#0891b2",
+    "ease": "#db2777",
+    "context": "#475569",  # the ranker's shopper and item facts
+    "rules": "#a16207",  # pair rules over the ranker
+    "content": "#16a34a",
+    "transition": "#ea580c",
+    "popularity": "#9ca3af",
+}
+EVENT_COLORS = {"view": "#93c5fd", "click": "#60a5fa", "cart": "#f59e0b", "purchase": "#dc2626", "review": "#7c3aed"}
+_PALETTE = [
+    "#2563eb", "#dc2626", "#16a34a", "#ea580c", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#ca8a04",
+    "#4f46e5", "#0d9488", "#9333ea", "#e11d48", "#0284c7", "#a16207", "#15803d", "#be123c", "#6d28d9",
+    "#b45309", "#0369a1", "#4d7c0f", "#c026d3", "#475569", "#f97316",
+]
+
+
+def category_colors(names) -> dict[str, str]:
+    """A stable colour per top-level category (sorted names → palette)."""
+    return {n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(sorted(set(map(str, names))))}
+
+
+def style(fig: go.Figure, height: int | None = None, legend: bool = True) -> go.Figure:
+    fig.update_layout(
+        template="plotly_white",
+        margin=dict(l=10, r=10, t=30, b=10),
+        font=dict(size=12),
+        showlegend=legend,
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, title_text=""),
+        hoverlabel=dict(align="left"),
+    )
+    if height:
+        fig.update_layout(height=height)
+    return fig
+
+
+def plot(fig: go.Figure, key: str | None = None, modebar: bool = True, **kwargs: Any) -> Any:
+    config = {"displaylogo": False, "displayModeBar": "hover" if modebar else False}
+    return st.plotly_chart(fig, key=key, config=config, **kwargs)
+
+
+def contributions_chart(recs: pd.DataFrame, title_limit: int = 30) -> go.Figure:
+    """One stacked horizontal bar per recommended item: how much each signal adds to its score.
+    The colour key is `signal_legend()` (a Plotly legend would wrap badly in a narrow column)."""
+    labels = [f"{int(r)}. {ht(t, title_limit)}" for r, t in zip(recs["rank"], recs["title"])]
+    fig = go.Figure()
+    for s in CONTRIBUTIONS:
+        vals = recs[s].astype(float) if s in recs else pd.Series(0.0, index=recs.index)
+        if (vals != 0).any():  # the learned ranker's contributions can be negative: drawn to the left
+            fig.add_bar(
+                y=labels, x=vals, orientation="h", name=CONTRIBUTION_LABELS[s], marker_color=SIGNAL_COLORS[s],
+                hovertemplate=f"<b>%{{y}}</b><br>{CONTRIBUTION_LABELS[s]}: %{{x:+.3f}}<extra></extra>",
+            )
+    has_base = "base" in recs and (recs["base"] != 0).any()
+    style(fig, height=max(200, 24 * len(recs) + 60), legend=False)
+    fig.update_layout(barmode="relative", bargap=0.25, margin=dict(t=4), yaxis=dict(autorange="reversed", automargin=True),
+                      xaxis=dict(title=dict(text="score = base + sum of contributions (base "
+                                            f"{float(recs['base'].iloc[0]):+.3f})" if has_base else
+                                            "score = sum of signal contributions", font=dict(size=11))))
+    return fig
+
+
+def signal_legend() -> None:
+    """The colour key of the signal charts (static HTML: no shop data in it)."""
+    chips = "".join(
+        f'<span style="display:inline-flex;align-items:center;margin-right:14px;white-space:nowrap">'
+        f'<span style="width:11px;height:11px;border-radius:2px;background:{SIGNAL_COLORS[s]};margin-right:5px">'
+        f'</span>{html.escape(CONTRIBUTION_LABELS[s])}</span>' for s in CONTRIBUTIONS)
+    st.html(f'<div style="font-size:0.8rem;color:#4b5563;line-height:1.8">{chips}</div>')

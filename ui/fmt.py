@@ -1,0 +1,60 @@
+"""Numbers, dates, durations, weights and run metrics in plain words ('–' where there is no value)."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from crossrec_core.config import SIGNALS
+
+MODE_LABELS = {"all": "All categories", "cross": "New categories only", "target": "One target category"}
+
+
+def fmt_int(n: Any) -> str:
+    return "–" if n is None or (isinstance(n, float) and pd.isna(n)) else f"{int(n):,}"
+
+
+def fmt_pct(x: Any, digits: int = 1) -> str:
+    return "–" if x is None or pd.isna(x) else f"{100 * float(x):.{digits}f} %"
+
+
+def fmt_num(x: Any, digits: int = 3) -> str:
+    return "–" if x is None or pd.isna(x) else f"{float(x):.{digits}f}"
+
+
+def fmt_when(ts: Any, with_time: bool = True) -> str:
+    if ts is None or (not isinstance(ts, str) and pd.isna(ts)):
+        return "–"
+    t = pd.Timestamp(ts)
+    return t.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def fmt_duration(seconds: Any) -> str:
+    if seconds is None or pd.isna(seconds):
+        return "–"
+    s = float(seconds)
+    return f"{s:.1f} s" if s < 90 else f"{s / 60:.1f} min"
+
+
+def fmt_weights(weights: dict | None) -> str:
+    if not weights:
+        return "–"
+    return " · ".join(f"{k} {float(weights.get(k, 0)):.2f}" for k in SIGNALS if float(weights.get(k, 0) or 0) > 0)
+
+
+def run_metric(run: dict | None, metric: str = "recall", slice_: str = "all", model: str = "crossrec") -> float | None:
+    """One held-out metric of a run row (None when the run has no such figure)."""
+    try:
+        value = run["metrics"]["slices"][slice_][model][metric]
+    except (KeyError, TypeError):
+        return None
+    return None if value is None else float(value)
+
+
+def fmt_interval(metrics: dict | None, metric: str = "recall") -> str:
+    """'+0.0040 [−0.0010, +0.0090] vs ease (within noise)' from a run's metrics, or '' without one."""
+    iv = ((metrics or {}).get("intervals") or {}).get(metric) or {}
+    if not iv:
+        return ""
+    verdict = "above" if iv["low"] > 0 else "below" if iv["high"] < 0 else "within noise"
+    return f"{iv['diff']:+.4f} [{iv['low']:+.4f}, {iv['high']:+.4f}] vs {iv['best']} ({verdict})"

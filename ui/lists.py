@@ -1,0 +1,77 @@
+"""An explained recommendation list: the signal contributions as a stacked bar chart beside a table, and
+the selected item's evidence (each signal's part and the history items or category flow behind it)."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from crossrec_core.config import SIGNALS
+
+from .charts import SIGNAL_LABELS, contributions_chart, plot, signal_legend
+from .text import short
+
+REC_COLUMNS = ["rank", "title", "reason", "score", "category", "price", "brand", "item_id"]
+
+
+def rec_table_config(max_score: float = 1.0) -> dict:
+    return {
+        "rank": st.column_config.NumberColumn("#", width="small"),
+        "title": st.column_config.TextColumn("Item", width="medium"),
+        "category": st.column_config.TextColumn("Category", width="small"),
+        "brand": st.column_config.TextColumn("Brand", width="small"),
+        "price": st.column_config.NumberColumn("Price", format="%.2f", width="small"),
+        "score": st.column_config.ProgressColumn("Score", format="%.3f", min_value=0.0,
+                                              max_value=max(float(max_score), 1e-9), width="small"),
+        "reason": st.column_config.TextColumn("Why", width="large"),
+        "item_id": st.column_config.TextColumn("Item id", width="small"),
+    }
+
+
+def evidence_lines(row: pd.Series) -> list[str]:
+    """The explanation of one recommended item as plain lines: each signal's part, largest first, with
+    the history items (or the category flow) behind it."""
+    total = float(row.get("score", 0.0) or 0.0)
+    ev = row.get("evidence") if isinstance(row.get("evidence"), dict) else {}
+    parts = sorted(((float(row.get(s, 0.0) or 0.0), s) for s in SIGNALS), reverse=True)
+    lines = []
+    for v, s in parts:
+        if v <= 0:
+            continue
+        share = v / total if total > 0 else 0.0
+        line = f"{SIGNAL_LABELS[s]}: +{v:.3f} ({share:.0%} of the score)"
+        bits = []
+        for e in (ev.get(s) or [])[:3]:
+            if "from" in e:
+                bits.append(f"{short(e['from'], 45)} → {short(e['to'], 45)}, P(B|A) {float(e.get('p', 0)):.0%}, "
+                            f"lift {float(e.get('lift', 0)):.1f}")
+            else:
+                bits.append(short(e.get("title", e.get("item_id")), 50)
+                            + (f" ({float(e['share']):.0%})" if e.get("share") is not None else ""))
+        lines.append(line + ("\n    " + "\n    ".join(bits) if bits else ""))
+    return lines
+
+
+def show_recommendations(df: pd.DataFrame, key: str, *, empty: str | None = None) -> None:
+    """A list as a contributions chart beside a table; the selected row's evidence below the table."""
+    if df is None or df.empty:
+        st.info(empty or "Nothing to recommend here: every candidate is excluded or already bought.",
+                icon=":material/filter_alt_off:")
+        return
+    signal_legend()
+    left, right = st.columns([2, 3], gap="medium")
+    with left:
+        plot(contributions_chart(df), key=f"{key}_chart", modebar=False)
+    with right:
+        cols = [c for c in REC_COLUMNS if c in df]
+        event = st.dataframe(df[cols], hide_index=True, column_config=rec_table_config(df["score"].max()),
+                             on_select="rerun", selection_mode="single-row", key=f"{key}_table",
+                             height=min(38 + 35 * len(df), 560))
+        rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
+        pos = rows[0] if rows else 0
+        row = df.iloc[pos]
+        with st.container(border=True):
+            st.caption(f"Why #{int(row['rank'])}" + ("" if rows else " (select a row to see another item)"))
+            st.text(short(row["title"], 120))
+            if str(row.get("reason") or "").strip():
+                st.text(str(row["reason"]))
+            st.text("\n".join(evidence_lines(row)) or "No evidence recorded for this item.")

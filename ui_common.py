@@ -26,21 +26,11 @@ import streamlit as st
 
 from crossrec_core.config import CONTRIBUTIONS, SIGNALS, Settings
 from crossrec_core.errors import CrossRecError
-from crossrec_core.explain import SIGNAL_LABELS
+from crossrec_core.signals import registry
 
-CONTRIBUTION_LABELS = {**SIGNAL_LABELS, "context": "shopper & item facts", "rules": "merchandiser rules"}
-
-SIGNAL_COLORS = {
-    "cooc": "#2563eb",
-    "als": "#7c3aed",
-    "graph": "#0891b2",
-    "ease": "#db2777",
-    "context": "#475569",  # the ranker's shopper and item facts
-    "rules": "#a16207",  # pair rules over the ranker
-    "content": "#16a34a",
-    "transition": "#ea580c",
-    "popularity": "#9ca3af",
-}
+SIGNAL_LABELS = {s: registry.label(s) for s in registry.names()}
+CONTRIBUTION_LABELS = {s: registry.label(s) for s in registry.contributions()}
+SIGNAL_COLORS = {s: registry.color(s) for s in registry.contributions()}  # colours from the signal registry
 EVENT_COLORS = {"view": "#93c5fd", "click": "#60a5fa", "cart": "#f59e0b", "purchase": "#dc2626", "review": "#7c3aed"}
 MODE_LABELS = {"all": "All categories", "cross": "New categories only", "target": "One target category"}
 _PALETTE = [

@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .config import CONTRIBUTIONS, Settings
+from .config import Settings
 from .data import Interactions, build_interactions, code_events, owned_matrix
 from .errors import CrossRecError
 from .explain import explain_items
 from .profiles import make_context
 from .scorer import FusedScorer, Rules
 from .signals.base import Context
+from .signals.registry import contributions
 
 Progress = Callable[[float, str], None]
 _INTEREST_SPLIT = re.compile(r"[.;,\n]|\band\b|\bwho\b|\bbut\b|\balso\b|&|\bplus\b", re.IGNORECASE)
@@ -29,8 +30,6 @@ _INTEREST_SPLIT = re.compile(r"[.;,\n]|\band\b|\bwho\b|\bbut\b|\balso\b|&|\bplus
 # the EASE signal, the learned ranker and product families.
 MODEL_FORMAT = 3
 MODEL_KIND = "crossrec.Recommender"
-OUTPUT_COLUMNS = ["rank", "item_id", "title", "category", "cat_top", "brand", "price", "score", "base",
-                  *CONTRIBUTIONS, "reason"]
 
 
 def split_interests(text: str, limit: int = 5) -> list[str]:
@@ -350,7 +349,7 @@ class Recommender:
         idx = idx_all[row][keep]
         cols = self.item_columns
         zero = np.zeros(len(idx))
-        contrib = {s: parts[s][row][keep].astype(np.float64) if s in parts else zero for s in CONTRIBUTIONS}
+        contrib = {s: parts[s][row][keep].astype(np.float64) if s in parts else zero for s in contributions()}
         frame = {  # built in one go: adding columns one at a time costs more than the scoring
             "rank": np.arange(1, len(idx) + 1),
             **{c: cols[c][idx] for c in ("item_id", "title", "category", "cat_top", "brand", "price")},

@@ -24,7 +24,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .config import SIGNALS, Settings
+from .config import Settings
+from .signals.registry import names as signal_names
 from .errors import CrossRecError
 from .recommender import Recommender
 from .scorer import FusedScorer
@@ -85,7 +86,7 @@ def _coordinate_ascent(objective: Callable[[dict[str, float]], float], start: di
         if not improved:
             break
     total = sum(weights.values()) or 1.0
-    return {s: round(weights.get(s, 0.0) / total, 4) for s in SIGNALS}, best
+    return {s: round(weights.get(s, 0.0) / total, 4) for s in signal_names()}, best
 
 
 def learn_weights(
@@ -116,7 +117,7 @@ def learn_weights(
         users = np.sort(rng.choice(users, max_users, replace=False))
     if progress:
         progress(0.05, "fitting signals on the validation carve-out")
-    scorer = FusedScorer(settings, {s: 1.0 for s in SIGNALS}).fit(val.train, embeddings, items,
+    scorer = FusedScorer(settings, {s: 1.0 for s in signal_names()}).fit(val.train, embeddings, items,
                                                                  _sub(progress, 0.05, 0.5))
     norm = scorer.normalised(val.context(users, embeddings), list(scorer.signals_))
     names = list(norm)
@@ -296,8 +297,8 @@ def train(
 
         ranker, ranker_report = fit_ranker(items, train_events, settings, embeddings, weights,
                                            progress=_sub(progress, 0.2, 0.4))
-        if ranker is None and ranker_report.get("choice") in SIGNALS:  # one signal beat both: serve it
-            weights = {s: 1.0 if s == ranker_report["choice"] else 0.0 for s in SIGNALS}
+        if ranker is None and ranker_report.get("choice") in signal_names():  # one signal beat both: serve it
+            weights = {s: 1.0 if s == ranker_report["choice"] else 0.0 for s in signal_names()}
     result, split, fused = evaluate_weights(store, settings, weights, cross_weights=cross_weights,
                                             baselines=baselines, items=items, events=events,
                                             embeddings=embeddings, ranker=ranker,

@@ -19,8 +19,8 @@ import scipy.sparse as sp
 
 from ..config import Settings
 from ..data import Interactions
-from .base import Context, Signal, item_evidence
-from .cooc import WEIGHTINGS, item_item, row_of, weigh
+from .base import Context, Evidence, Signal, Words, item_evidence
+from .cooc import check_weightings, item_item, row_of, weigh
 
 
 def _row_normalise_pow(m: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -39,18 +39,19 @@ class GraphSignal(Signal):
     """RP3beta item-item walk; score = normalised current history @ W."""
 
     name = "graph"
+    label = "shopper paths"
+    color = "#0891b2"
+    default_weight = 0.25
     options = ("weighting", "query")
     state_fields = ("W_", "degree_")
 
     def __init__(self, settings: Settings | None = None, *, weighting: str = "binary", query: str = "log"):
         super().__init__(settings)
-        for w in (weighting, query):
-            if w not in WEIGHTINGS:
-                raise ValueError(f"unknown weighting '{w}' (one of {', '.join(WEIGHTINGS)})")
         self.weighting = weighting
         self.query = query
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "GraphSignal":
+        check_weightings(self.weighting, self.query)
         s = self.settings
         alpha, beta = float(s.graph_alpha), float(s.graph_beta)
         B = weigh(data.X, self.weighting)
@@ -74,5 +75,8 @@ class GraphSignal(Signal):
     def score(self, ctx: Context) -> np.ndarray:
         return np.asarray((self._query(ctx.X) @ self.W_).toarray(), dtype=np.float32)
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[list[tuple[int, float]]]:
+    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
         return item_evidence(self._query(ctx.X[row]), self.W_, np.asarray(items))
+
+    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
+        return f"shoppers who bought {words.title(ev[0][0])} went on to it" if ev else self.label

@@ -152,6 +152,15 @@ class Settings:
               else pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1))
         return lo, hi
 
+    def encoder(self, **changes: Any):
+        """The text encoder these settings name (model, device, precision, batch size); `changes`
+        override any of them (e.g. model= for another folder)."""
+        from .encoder import Encoder
+
+        kw = {"model": self.model, "device": self.device, "precision": self.precision,
+              "batch_size": self.batch_size, **changes}
+        return Encoder(kw.pop("model"), **kw)
+
     @property
     def artefact_dir(self) -> Path:
         """Fitted models of each run live beside the database file."""

@@ -9,12 +9,12 @@ import csv
 import io
 import re
 from pathlib import Path
-from typing import BinaryIO, Callable, Sequence
+from typing import BinaryIO, Sequence
 
 from .signals.registry import contributions
 from .errors import CrossRecError
+from .progress import Progress
 
-Progress = Callable[[float, str], None]
 
 
 def columns() -> list[str]:

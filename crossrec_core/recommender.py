@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,8 @@ from .profiles import make_context
 from .scorer import FusedScorer, Rules
 from .signals.base import Context
 from .signals.registry import contributions
+from .progress import Progress
 
-Progress = Callable[[float, str], None]
 _INTEREST_SPLIT = re.compile(r"[.;,\n]|\band\b|\bwho\b|\bbut\b|\balso\b|&|\bplus\b", re.IGNORECASE)
 # Bump when the saved state changes shape: older folders then ask for a retrain instead of failing later.
 # Format 1 was a Python object dump (model.pkl): never read, loading it could run code. Format 3 added

@@ -15,6 +15,7 @@ from .data import Interactions
 from .errors import CrossRecError
 from .signals.base import Context, Signal
 from .signals.registry import names as signal_names
+from .topk import top_k
 
 
 @dataclass
@@ -346,15 +347,3 @@ class FusedScorer:
             mask[:, rows[rows >= 0]] = False
         return mask
 
-
-def top_k(scores: np.ndarray, mask: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and scores of the k best allowed items per row, best first (-1 pads short rows)."""
-    s = np.where(mask, scores, -np.inf)
-    k_eff = min(k, s.shape[1])
-    part = np.argpartition(-s, k_eff - 1, axis=1)[:, :k_eff]
-    part_scores = np.take_along_axis(s, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    idx = np.take_along_axis(part, order, axis=1)
-    val = np.take_along_axis(part_scores, order, axis=1)
-    idx = np.where(np.isfinite(val), idx, -1)
-    return idx, val

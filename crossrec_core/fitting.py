@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Settings
-from .evaluate import Split, carve_validation, make_split
+from .split import Split, carve_validation, make_split
 from .scorer import FusedScorer, Rules
 from .progress import Progress
 

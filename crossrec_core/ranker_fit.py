@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from .config import Settings
-from .evaluate import hit_matrix, make_split, ndcg_at_k, paired_interval, prepare_events, top_k_items
+from .evaluate import paired_interval
+from .metrics import hit_matrix, ndcg_at_k, top_k_items
+from .split import make_split, prepare_events
 from .errors import CrossRecError
 from .ranker import Candidates, ItemStats, LearnedRanker, build_candidates, sub_codes
 from .progress import Progress, sub_progress

@@ -91,7 +91,7 @@ def learn_weights(
     matrices of a user sample are computed once; each trial is a weighted sum and a top-K.
     Returns (weights, cross_weights, validation NDCG of the full list).
     """
-    from .evaluate import ndcg_for_scores
+    from .metrics import ndcg_for_scores
 
     if progress:
         progress(0.05, "fitting signals on the validation carve-out")
@@ -152,7 +152,8 @@ def evaluate_weights(
 
     Returns (result dict in the `eval --json` shape, the split, the fitted fused scorer).
     """
-    from .evaluate import evaluate, fit_baselines
+    from .baselines import fit_baselines
+    from .evaluate import evaluate
 
     items = store.items() if items is None else items
     events = store.events() if events is None else events
@@ -256,7 +257,7 @@ def train(
     report = sub_progress(progress, 0.0, 0.05)
     if report:
         report(0.5, "preparing the time split")
-    from .evaluate import time_split
+    from .split import time_split
 
     cut = time_split(events, settings)
     train_events = events[events["ts"] < cut]

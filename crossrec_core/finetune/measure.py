@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..evaluate import Split, ranking_metrics, top_k_items
+from ..metrics import ranking_metrics, top_k_items
+from ..split import Split
 from ..signals.base import Context, Signal
 from ..vectors import unit_rows
 

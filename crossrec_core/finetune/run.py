@@ -26,10 +26,10 @@ import pandas as pd
 
 from ..config import Settings
 from ..errors import CrossRecError
+from ..progress import Progress, sub_progress
 from . import registry
 from .head import HeadSettings, TrainState
 from .pairs import PairSettings, build_pairs, pair_summary
-from ..progress import Progress, sub_progress
 
 MODES = ("auto", "head", "lora", "full")
 STATE_FILE = "state.json"
@@ -127,8 +127,8 @@ def _figures(split, pairs_held: pd.DataFrame, history: np.ndarray, candidate: np
 
 def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progress | None = None) -> FinetuneResult:
     """Tune, guard, store and (when better, or forced) adopt an encoder for the shop in `store`."""
-    from ..encoder import Encoder, encode_items, item_embeddings
-    from ..evaluate import carve_validation, prepare_events, time_split
+    from ..encoder import encode_items, item_embeddings
+    from ..split import carve_validation, prepare_events, time_split
 
     t0 = time.perf_counter()
     device, precision = resolve_training_device(opts.device)
@@ -165,7 +165,7 @@ def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progres
         raise CrossRecError("no training pairs: no shopper bought two items together before the validation cut")
     if report:
         report(0.5, f"{len(pairs):,} pairs; base item vectors")
-    base_enc = Encoder(opts.base, device=device, precision=settings.precision, batch_size=settings.batch_size)
+    base_enc = settings.encoder(model=opts.base, device=device)
     encode_items(store, base_enc, items, progress=sub_progress(report, 0.5, 1.0))
     E = item_embeddings(store, base_enc.model_id, items, settings.max_text_chars)
     base_fig = _figures(val, held, E)
@@ -243,7 +243,7 @@ def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progres
     registry.install_folder(tmp, final, force=opts.force or opts.resume)
     if not state.stopped:  # a run cut short keeps its checkpoint for --resume
         shutil.rmtree(partial, ignore_errors=True)
-    tuned_enc = Encoder(str(final), device=device, precision=settings.precision)
+    tuned_enc = settings.encoder(model=str(final), device=device, batch_size=64)
     card["model_id"] = tuned_enc.model_id
     registry.write_json_atomic(final / registry.CARD, card)
     if adopt:

@@ -204,9 +204,9 @@ def ensure_projection(store, settings=None, *, rec=None, progress: Progress | No
     if rec is not None and getattr(rec, "embeddings_", None) is not None:
         embeddings, items, model_id = rec.embeddings_, rec.items_, rec.model_id_
     else:
-        from .encoder import Encoder, item_embeddings
+        from .encoder import item_embeddings
 
-        model_id = Encoder(settings.model, device=settings.device, precision=settings.precision).model_id
+        model_id = settings.encoder().model_id
         if store.embedding_count(model_id) == 0:
             return None
         items = store.items().sort_values("item_id").reset_index(drop=True)

@@ -108,11 +108,9 @@ class Recommender:
         return self
 
     def _load_embeddings(self, store, items: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
-        from .encoder import Encoder, item_embeddings
+        from .encoder import item_embeddings
 
-        enc = Encoder(self.settings.model, device=self.settings.device, precision=self.settings.precision,
-                      batch_size=self.settings.batch_size)
-        model_id = enc.model_id
+        model_id = self.settings.encoder().model_id
         if store.embedding_count(model_id) == 0:
             return None, None
         emb = item_embeddings(store, model_id, items, self.settings.max_text_chars)
@@ -129,10 +127,7 @@ class Recommender:
     def encoder(self):
         """The sentence encoder, loaded on first use (queries and typed profiles need it)."""
         if self._encoder is None:
-            from .encoder import Encoder
-
-            self._encoder = Encoder(self.settings.model, device=self.settings.device,
-                                    precision=self.settings.precision, batch_size=self.settings.batch_size)
+            self._encoder = self.settings.encoder()
         return self._encoder
 
     # ---- persistence ------------------------------------------------------------------------

@@ -10,9 +10,8 @@ Context they are recomputed from ctx.X (the current history) by the exact ALS us
 x_u = (YᵀY + λI + Yᵀ(C_u − I)Y)⁻¹ YᵀC_u p_u, so a new event changes the next list without a
 refit. The default solver builds each A_u with numpy (a small Gram of the user's history rows, YᵀY
 precomputed) and solves the whole batch in one stacked np.linalg.solve; solver="implicit" uses
-implicit's native `recalculate_user` instead (same numbers to 1e-5). Measured on instacart_sample
-(2 cores): numpy 0.5 ms vs native 31-43 ms for one user, 62-73 vs 78-98 ms for 256, 196-282 vs
-241-313 ms for 1,000 — so numpy is the default. Items nobody touched in the fit get zero factors
+implicit's native `recalculate_user` instead (same numbers to 1e-5); numpy is the default because
+it was faster at every batch size (`benchmarks/als.py` measures both). Items nobody touched in the fit get zero factors
 (score 0: the signal knows nothing about them).
 
 Evidence (as implicit's `explain`): score_ui = Σ_j c_uj · y_jᵀ A_u⁻¹ y_i over history items j;

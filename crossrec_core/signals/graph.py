@@ -8,9 +8,8 @@ W = P_iu @ P_ui; column i divided by deg_i^graph_beta (deg = users of i); zero d
     score = rownorm(q(ctx.X))^alpha @ W      q = `query` mapping (default log1p of the confidence)
 
 so the walk starts from the user's current history (new events count without a refit), each history
-item weighted by its event type and recency. On instacart_sample (time split, Recall/NDCG@20 over
-new items) the weightings are within noise of each other (.100–.103); β = 0 gave .100/.100 against
-.101/.101 at the default β = 0.25.
+item weighted by its event type and recency. α and β are `Settings.graph_alpha` / `graph_beta`
+(`benchmarks/tune.py` measures β's grid on the validation period).
 """
 from __future__ import annotations
 

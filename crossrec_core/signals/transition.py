@@ -17,8 +17,8 @@ everyone touches anyway (lift ≈ 1) gets ≈ 0. T[A, A] = 0.
 score[u, i] = within[i] · Σ_A aff_u[A] · T[A, cat(i)], aff_u = category_affinity(ctx.X) (confidence
 share per category of the *current* history, so a new event moves the scores without a refit), and
 within[i] = max(sqrt(popularity_i / top popularity in cat(i)), 0.05): the flow into a category is
-shared out by each item's standing there, so the signal ranks items, not only categories (on
-instacart_sample alone: CrossRecall@20 .034 against .001 for the bare category score).
+shared out by each item's standing there, so the signal ranks items, not only categories (the bare
+category score ranks every item of a category alike).
 """
 from __future__ import annotations
 

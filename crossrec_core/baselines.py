@@ -10,15 +10,22 @@
 """
 from __future__ import annotations
 
-from typing import Callable
+import time
+import warnings
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from .config import Settings
 from .data import Interactions
+from .errors import CrossRecError
+from .progress import Progress
 from .signals.base import Context, Signal, item_evidence, top_k_per_row
 from .signals.ease import EASE, binary
+
+if TYPE_CHECKING:
+    from .split import Split
 
 
 class PopularityBaseline(Signal):
@@ -97,3 +104,39 @@ BASELINES: dict[str, Callable[[Settings], Signal]] = {
     "rp3beta": _rp3beta,
     "content": _content,
 }
+
+
+def fit_baselines(
+    split: Split,
+    settings: Settings,
+    embeddings: np.ndarray | None = None,
+    names: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, object]:
+    """Fit the baselines on split.train. Default names: all of BASELINES, content only with embeddings
+    (and the signal-based ones skipped with a warning if `crossrec_core.signals` cannot provide them).
+    Each fitted model gets `fit_seconds_`."""
+    explicit = names is not None
+    names = list(names) if explicit else [n for n in BASELINES if n != "content" or embeddings is not None]
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:
+        raise CrossRecError(f"unknown baseline '{unknown[0]}' (baselines: {', '.join(BASELINES)})")
+    models: dict[str, object] = {}
+    for j, name in enumerate(names):
+        if name == "content" and embeddings is None:
+            raise CrossRecError("the content baseline needs item embeddings: run `crossrec encode` first")
+        if progress:
+            progress(j / max(len(names), 1), f"fitting baseline {name}")
+        t0 = time.perf_counter()
+        try:
+            model = BASELINES[name](settings)
+        except ImportError as exc:
+            if explicit:
+                raise
+            warnings.warn(f"baseline {name} skipped: {exc}", RuntimeWarning, stacklevel=2)
+            continue
+        models[name] = model.fit(split.train, embeddings)
+        models[name].fit_seconds_ = time.perf_counter() - t0
+    if progress:
+        progress(1.0, "baselines fitted")
+    return models

@@ -11,12 +11,24 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-SIGNALS: tuple[str, ...] = ("cooc", "als", "graph", "ease", "content", "transition", "popularity")
-# What a listed item's score splits into: one part per signal, "context" (the learned ranker's shopper and
-# item facts) and "rules" (pair rules applied over the ranker); score == base + Σ parts.
-CONTRIBUTIONS: tuple[str, ...] = (*SIGNALS, "context", "rules")
 EVENT_TYPES: tuple[str, ...] = ("view", "click", "cart", "purchase", "review")
 MODES: tuple[str, ...] = ("all", "cross", "target")
+
+
+def __getattr__(name: str) -> Any:
+    """SIGNALS (the signal names) and CONTRIBUTIONS (what a listed item's score splits into: one part per
+    signal, "context" and "rules") come from the signal registry, read when asked."""
+    if name in ("SIGNALS", "CONTRIBUTIONS"):
+        from .signals import registry
+
+        return registry.names() if name == "SIGNALS" else registry.contributions()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _default_weights() -> dict[str, float]:
+    from .signals import registry
+
+    return registry.default_weights()
 
 
 def default_db_path() -> Path:
@@ -75,17 +87,7 @@ class Settings:
     profile_text_weight: float = 1.0  # weight of a user's typed profile text against one history item
 
     # fusion
-    weights: dict[str, float] = field(
-        default_factory=lambda: {
-            "cooc": 0.25,
-            "als": 0.15,
-            "graph": 0.25,
-            "ease": 0.25,
-            "content": 0.1,
-            "transition": 0.1,
-            "popularity": 0.15,
-        }
-    )
+    weights: dict[str, float] = field(default_factory=_default_weights)  # each signal's default_weight
     # The learned second stage (crossrec_core.ranker): "auto" trains it and serves it when it beats the
     # linear fusion and every single signal on validation; "fusion" never trains it.
     ranker: str = "auto"  # auto | fusion
@@ -150,6 +152,15 @@ class Settings:
               else pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1))
         return lo, hi
 
+    def encoder(self, **changes: Any):
+        """The text encoder these settings name (model, device, precision, batch size); `changes`
+        override any of them (e.g. model= for another folder)."""
+        from .encoder import Encoder
+
+        kw = {"model": self.model, "device": self.device, "precision": self.precision,
+              "batch_size": self.batch_size, **changes}
+        return Encoder(kw.pop("model"), **kw)
+
     @property
     def artefact_dir(self) -> Path:
         """Fitted models of each run live beside the database file."""
@@ -159,7 +170,9 @@ class Settings:
 def parse_weights(text: str, base: dict[str, float] | None = None) -> dict[str, float]:
     """Parse `cooc=0.3,content=0.2` into a full weight dict (unnamed signals keep `base`)."""
     from .errors import CrossRecError
+    from .signals.registry import names
 
+    SIGNALS = names()
     weights = dict(base if base is not None else Settings().weights)
     for part in filter(None, (p.strip() for p in text.split(","))):
         if "=" not in part:

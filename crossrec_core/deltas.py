@@ -4,15 +4,14 @@ the held-out period's shoppers (`evaluate.paired_interval`) and a "within noise"
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 
 from .config import Settings
 from .errors import CrossRecError
 from .metric_names import NOISE, label
+from .progress import Progress
 
-Progress = Callable[[float, str], None]
 DELTA_METRICS = ("recall", "ndcg", "hit_rate", "mrr", "cross_recall", "cross_hit_rate", "novelty")
 
 

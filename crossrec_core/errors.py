@@ -17,6 +17,15 @@ class ValidationError(CrossRecError):
         self.line = line
         self.column = column
 
+    @classmethod
+    def at(cls, table: str, line: int | None, column: str | None, what: str, *, unit: str = "line") -> "ValidationError":
+        """The error of one place, stated once: `items.csv line 14, column price: what` (the line and the
+        column are left out of the text when unknown; `unit` is "row" for Parquet)."""
+        place = table if line is None else f"{table} {unit} {int(line)}"
+        if line is not None and column:
+            place += f", column {column}"
+        return cls(f"{place}: {what}", file=table, line=line, column=column)
+
 
 class DatabaseLockedError(CrossRecError):
     """Another process holds the DuckDB file (DuckDB allows one writer or many readers)."""

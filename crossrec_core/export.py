@@ -9,14 +9,25 @@ import csv
 import io
 import re
 from pathlib import Path
-from typing import BinaryIO, Callable, Sequence
+from typing import BinaryIO, Sequence
 
-from .config import CONTRIBUTIONS
+from .signals.registry import contributions
 from .errors import CrossRecError
+from .progress import Progress
 
-Progress = Callable[[float, str], None]
-COLUMNS = ["user_id", "rank", "item_id", "title", "category", "score", "base", *CONTRIBUTIONS, "reason",
-           "applied_rules"]
+
+
+def columns() -> list[str]:
+    """The CSV's columns: one per score part of the signal registry."""
+    return ["user_id", "rank", "item_id", "title", "category", "score", "base", *contributions(), "reason",
+            "applied_rules"]
+
+
+def __getattr__(name: str):
+    if name == "COLUMNS":
+        return columns()
+    raise AttributeError(name)
+
 _FORMULA_START = ("=", "+", "@", "\t", "\r")
 _NEGATIVE_NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -37,6 +48,7 @@ FALLBACK = {"cross": "Fallback (this shopper has bought in every category, so no
 def _rows(rec, user_ids: Sequence[str], k: int, mode: str, category: str | None, progress: Progress | None):
     """CSV rows; a shopper whose list in `mode` is empty gets the all-categories list, each reason
     saying so, so an export of N shoppers always lists N shoppers."""
+    parts = contributions()
     for uid, df in rec.recommend_batch(user_ids, k=k, mode=mode, category=category, explain=True, progress=progress):
         prefix = ""
         if df.empty and mode != "all":
@@ -45,7 +57,7 @@ def _rows(rec, user_ids: Sequence[str], k: int, mode: str, category: str | None,
         for r in df.itertuples(index=False):
             yield [neutralise(str(uid)), int(r.rank), neutralise(str(r.item_id)), neutralise(str(r.title)),
                    neutralise(str(r.category)), round(float(r.score), 6), round(float(r.base), 6),
-                   *(round(float(getattr(r, s)), 6) for s in CONTRIBUTIONS), neutralise(prefix + str(r.reason)),
+                   *(round(float(getattr(r, s)), 6) for s in parts), neutralise(prefix + str(r.reason)),
                    neutralise(str(r.applied_rules))]
 
 
@@ -54,7 +66,7 @@ def write_stream(rec, out: BinaryIO, user_ids: Sequence[str], *, k: int = 20, mo
     """Write the CSV to a binary stream; returns the number of data rows."""
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
     writer = csv.writer(text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(COLUMNS)
+    writer.writerow(columns())
     n = 0
     for row in _rows(rec, user_ids, k, mode, category, progress):
         writer.writerow(row)

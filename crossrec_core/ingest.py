@@ -102,9 +102,9 @@ class RawTable:
     unit: str  # "line" for CSV, "row" for Parquet
     typed: bool = False  # Parquet keeps its own types for timestamp/price
 
-    def where(self, pos: int, column: str | None = None) -> str:
-        loc = f"{self.name} {self.unit} {int(self.lines[pos])}"
-        return f"{loc}, column {column}" if column else loc
+    def error(self, pos: int, column: str | None, what: str) -> ValidationError:
+        """The error of row `pos` (and `column`): file, line (or row) and column stated once."""
+        return ValidationError.at(self.name, int(self.lines[pos]), column, what, unit=self.unit)
 
 
 def read_table(path: str | Path, kind: str, encoding: str = "utf-8") -> RawTable:
@@ -121,7 +121,7 @@ def read_table(path: str | Path, kind: str, encoding: str = "utf-8") -> RawTable
     elif suffix in (".csv", ".tsv", ".txt", ""):
         table = _read_csv(path.read_bytes(), name, encoding)
     else:
-        raise ValidationError(f"{name}: unsupported file type '{suffix}' (use .csv or .parquet)", file=name)
+        raise ValidationError.at(name, None, None, f"unsupported file type '{suffix}' (use .csv or .parquet)")
     _check_columns(table, kind)
     return table
 
@@ -168,7 +168,7 @@ def _decode(data: bytes, name: str, encoding: str) -> str:
             line=line,
         ) from None
     except LookupError:
-        raise ValidationError(f"{name}: unknown encoding '{encoding}'", file=name) from None
+        raise ValidationError.at(name, None, None, f"unknown encoding '{encoding}'") from None
 
 
 def _sniff_separator(header: str) -> str:
@@ -201,7 +201,7 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
     try:
         header = next(reader)
     except csv.Error as exc:
-        raise ValidationError(f"{name} line 1: unreadable header ({exc})", file=name, line=1) from None
+        raise ValidationError.at(name, 1, None, f"unreadable header ({exc})") from None
     header = [h.strip() for h in header]
     for pos, col in enumerate(header):
         if "\x00" in col:
@@ -210,7 +210,7 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
     seen: dict[str, int] = {}
     for pos, col in enumerate(header):
         if col == "":
-            raise ValidationError(f"{name} line 1: column {pos + 1} has no name", file=name, line=1)
+            raise ValidationError.at(name, 1, None, f"column {pos + 1} has no name")
         if col in seen:
             raise ValidationError(
                 f"{name} line 1: column '{col}' appears twice (columns {seen[col] + 1} and {pos + 1})",
@@ -261,7 +261,7 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
                 cells.append(seen.setdefault(value, value))
             lines.append(line_no)
     except csv.Error as exc:
-        raise ValidationError(f"{name} line {reader.line_num}: {exc}", file=name, line=reader.line_num) from None
+        raise ValidationError.at(name, reader.line_num, None, f"{exc}") from None
     if not lines:
         raise ValidationError(f"{name} has a header but no data rows", file=name, line=1)
     del distinct
@@ -275,7 +275,7 @@ def _read_parquet(source, name: str, kind: str | None = None) -> RawTable:
     try:
         table = pq.read_table(source)
     except Exception as exc:  # pyarrow raises several types for a bad file
-        raise ValidationError(f"{name}: not a readable Parquet file ({str(exc).splitlines()[0]})", file=name) from None
+        raise ValidationError.at(name, None, None, f"not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     names = table.column_names
     dup = {c for c in names if names.count(c) > 1}
     if dup:
@@ -349,8 +349,7 @@ def _reject(table: RawTable, bad: np.ndarray, col: str, what: Callable[[int], st
     """Raise the ValidationError of the first row where `bad` holds: `file line N, column C: what(pos)`."""
     if bad.any():
         pos = int(np.argmax(bad))
-        raise ValidationError(f"{table.where(pos, col)}: {what(pos)}", file=table.name, line=int(table.lines[pos]),
-                              column=col)
+        raise table.error(pos, col, what(pos))
 
 
 def _text(table: RawTable, col: str, *, required: bool, max_chars: int | None = None) -> pd.Series:
@@ -370,8 +369,7 @@ def _text(table: RawTable, col: str, *, required: bool, max_chars: int | None = 
         empty = missing | (s.str.strip() == "").to_numpy()
         if empty.any():
             pos = int(np.argmax(empty))
-            raise ValidationError(f"{table.where(pos, col)}: empty, but {col} is required", file=table.name,
-                                  line=int(table.lines[pos]), column=col)
+            raise table.error(pos, col, f"empty, but {col} is required")
     _reject(table, s.str.contains("\x00", regex=False).to_numpy(dtype=bool), col,
             lambda pos: f"a NUL byte (\\x00) at character {s.iloc[pos].index(chr(0)) + 1}; text may not contain "
                         "NUL bytes (is the file UTF-16 or binary?)")
@@ -438,11 +436,8 @@ def parse_timestamps(table: RawTable, col: str = "timestamp",
         too_big = secs.abs() > _MAX_UNIX_SECONDS
         if too_big.any():
             pos = int(np.flatnonzero(is_num)[np.argmax(too_big.to_numpy())])
-            raise ValidationError(
-                f"{table.where(pos, col)}: {numeric.iloc[pos]:.0f} is too large for Unix seconds "
-                f"(milliseconds? divide by 1000)",
-                file=table.name, line=int(table.lines[pos]), column=col,
-            )
+            raise table.error(pos, col, f"{numeric.iloc[pos]:.0f} is too large for Unix seconds "
+                                        "(milliseconds? divide by 1000)")
         out[is_num] = pd.to_datetime((secs * 1e6).round().astype("int64"), unit="us", utc=True)
     iso = ~is_num
     if iso.any():
@@ -458,7 +453,7 @@ def parse_timestamps(table: RawTable, col: str = "timestamp",
             value, empty = text.iloc[pos], text.iloc[pos] == ""
         msg = "empty, but timestamp is required" if empty else (
             f"timestamp '{_short(value)}' is neither ISO 8601 nor Unix seconds")
-        raise ValidationError(f"{table.where(pos, col)}: {msg}", file=table.name, line=int(table.lines[pos]), column=col)
+        raise table.error(pos, col, msg)
     if window is not None:
         lo, hi = window
         _reject(table, ((out < lo) | (out > hi)).to_numpy(), col,
@@ -472,10 +467,7 @@ def _duplicates(table: RawTable, ids: pd.Series, col: str) -> None:
     if dup.any():
         pos = int(np.argmax(dup))
         first = int(np.argmax((ids == ids.iloc[pos]).to_numpy()))
-        raise ValidationError(
-            f"{table.where(pos, col)}: {col} '{_short(ids.iloc[pos])}' is already on {table.unit} {int(table.lines[first])}",
-            file=table.name, line=int(table.lines[pos]), column=col,
-        )
+        raise table.error(pos, col, f"{col} '{_short(ids.iloc[pos])}' is already on {table.unit} {int(table.lines[first])}")
 
 
 def _extras(table: RawTable, known: tuple[str, ...]) -> tuple[list[str], pd.Series]:
@@ -523,8 +515,7 @@ def validate_items(table: RawTable, settings: Settings) -> tuple[pd.DataFrame, l
     price = _number(table, "price")
     if (price < 0).any():
         pos = int(np.argmax((price < 0).to_numpy()))
-        raise ValidationError(f"{table.where(pos, 'price')}: negative price {price.iloc[pos]}", file=table.name,
-                              line=int(table.lines[pos]), column="price")
+        raise table.error(pos, "price", f"negative price {price.iloc[pos]}")
     extra, attrs = _extras(table, ITEM_COLUMNS)
     frame = pd.DataFrame(
         {

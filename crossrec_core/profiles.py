@@ -6,11 +6,7 @@ import scipy.sparse as sp
 
 from .data import Interactions
 from .signals.base import Context
-
-
-def _unit(m: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
+from .vectors import unit_rows
 
 
 def profile_vectors(
@@ -29,12 +25,12 @@ def profile_vectors(
         return None
     hist = np.asarray(X @ embeddings, dtype=np.float32)  # B × d, confidence-weighted sum
     if text_vecs is None:
-        return _unit(hist)
+        return unit_rows(hist)
     totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
     counts = np.diff(X.indptr)
     mean_conf = np.divide(totals, counts, out=np.ones_like(totals), where=counts > 0)
-    text = _unit(np.asarray(text_vecs, dtype=np.float32))
-    return _unit(hist + (text_weight * mean_conf)[:, None].astype(np.float32) * text)
+    text = unit_rows(np.asarray(text_vecs, dtype=np.float32))
+    return unit_rows(hist + (text_weight * mean_conf)[:, None].astype(np.float32) * text)
 
 
 def category_affinity(X: sp.csr_matrix, cat_codes: np.ndarray, n_cats: int) -> np.ndarray:

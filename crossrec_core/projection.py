@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-Progress = Callable[[float, str], None]
+from .progress import Progress
+from .vectors import unit_rows
+
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "cosine"}
 _VERSION = 2  # 2: exact neighbours from 4,096 points on
 
@@ -116,8 +117,7 @@ def exact_cosine_knn(vectors: np.ndarray, k: int, progress: Progress | None = No
     50,000 × 384 this takes ~19 s on 2 cores, against ~33 s for UMAP's approximate NN-descent, and it
     skips NN-descent's numba compilation in a fresh process."""
     x = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    x = unit_rows(x)
     n = len(x)
     idx = np.empty((n, k), dtype=np.int64)
     dist = np.empty((n, k), dtype=np.float32)
@@ -204,9 +204,9 @@ def ensure_projection(store, settings=None, *, rec=None, progress: Progress | No
     if rec is not None and getattr(rec, "embeddings_", None) is not None:
         embeddings, items, model_id = rec.embeddings_, rec.items_, rec.model_id_
     else:
-        from .encoder import Encoder, item_embeddings
+        from .encoder import item_embeddings
 
-        model_id = Encoder(settings.model, device=settings.device, precision=settings.precision).model_id
+        model_id = settings.encoder().model_id
         if store.embedding_count(model_id) == 0:
             return None
         items = store.items().sort_values("item_id").reset_index(drop=True)

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -30,7 +28,6 @@ from .errors import CrossRecError
 from .signals.base import Context
 from .signals.ease import binary
 
-Progress = Callable[[float, str], None]
 DAY = pd.Timedelta(days=1)
 # Generic (shopper or item) features: their SHAP share is reported as "context".
 CONTEXT = "context"

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from .config import Settings
-from .evaluate import hit_matrix, make_split, ndcg_at_k, paired_interval, prepare_events, top_k_items
+from .evaluate import paired_interval
+from .metrics import hit_matrix, ndcg_at_k, top_k_items
+from .split import make_split, prepare_events
 from .errors import CrossRecError
 from .ranker import Candidates, ItemStats, LearnedRanker, build_candidates, sub_codes
+from .progress import Progress, sub_progress
 
-Progress = Callable[[float, str], None]
 ROUND_GRID = (25, 50, 100, 200, 300)
 
 
@@ -171,18 +172,15 @@ def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, em
         "earlier": {"signals_before": str(T - 2 * L), "end": str(T - L)},
         "latest": {"signals_before": str(T - L), "end": str(T)}}}
 
-    def sub(lo: float, hi: float) -> Progress | None:
-        return None if progress is None else (lambda f, m: progress(lo + (hi - lo) * f, m))
-
     if progress:
         progress(0.0, "ranker: fitting the signals on the earlier window")
     fold_a = build_fold(items, events, settings, T - 2 * L, T - L, embeddings, ranker.n_candidates,
-                        max_users=max_users, keep_scores=False, progress=sub(0.0, 0.35))
+                        max_users=max_users, keep_scores=False, progress=sub_progress(progress, 0.0, 0.35))
     if progress:
         progress(0.4, "ranker: fitting the signals on the latest window")
     fold_b = build_fold(items, events, settings, T - L, T, embeddings, ranker.n_candidates,
                         max_users=max_users, keep_scores=True, weights=fusion_weights,
-                        progress=sub(0.4, 0.75))
+                        progress=sub_progress(progress, 0.4, 0.75))
     if fold_a is None or fold_b is None:
         report["choice"] = "fusion"
         report["reason"] = "too little history for two labelled windows"

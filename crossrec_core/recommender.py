@@ -8,29 +8,28 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .config import CONTRIBUTIONS, Settings
+from .config import Settings
 from .data import Interactions, build_interactions, code_events, owned_matrix
 from .errors import CrossRecError
 from .explain import explain_items
 from .profiles import make_context
 from .scorer import FusedScorer, Rules
 from .signals.base import Context
+from .signals.registry import contributions
+from .progress import Progress
 
-Progress = Callable[[float, str], None]
 _INTEREST_SPLIT = re.compile(r"[.;,\n]|\band\b|\bwho\b|\bbut\b|\balso\b|&|\bplus\b", re.IGNORECASE)
 # Bump when the saved state changes shape: older folders then ask for a retrain instead of failing later.
 # Format 1 was a Python object dump (model.pkl): never read, loading it could run code. Format 3 added
 # the EASE signal, the learned ranker and product families.
 MODEL_FORMAT = 3
 MODEL_KIND = "crossrec.Recommender"
-OUTPUT_COLUMNS = ["rank", "item_id", "title", "category", "cat_top", "brand", "price", "score", "base",
-                  *CONTRIBUTIONS, "reason", "applied_rules"]
 
 
 def split_interests(text: str, limit: int = 5) -> list[str]:
@@ -109,11 +108,9 @@ class Recommender:
         return self
 
     def _load_embeddings(self, store, items: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
-        from .encoder import Encoder, item_embeddings
+        from .encoder import item_embeddings
 
-        enc = Encoder(self.settings.model, device=self.settings.device, precision=self.settings.precision,
-                      batch_size=self.settings.batch_size)
-        model_id = enc.model_id
+        model_id = self.settings.encoder().model_id
         if store.embedding_count(model_id) == 0:
             return None, None
         emb = item_embeddings(store, model_id, items, self.settings.max_text_chars)
@@ -130,10 +127,7 @@ class Recommender:
     def encoder(self):
         """The sentence encoder, loaded on first use (queries and typed profiles need it)."""
         if self._encoder is None:
-            from .encoder import Encoder
-
-            self._encoder = Encoder(self.settings.model, device=self.settings.device,
-                                    precision=self.settings.precision, batch_size=self.settings.batch_size)
+            self._encoder = self.settings.encoder()
         return self._encoder
 
     # ---- persistence ------------------------------------------------------------------------
@@ -352,7 +346,7 @@ class Recommender:
         idx = idx_all[row][keep]
         cols = self.item_columns
         zero = np.zeros(len(idx))
-        contrib = {s: parts[s][row][keep].astype(np.float64) if s in parts else zero for s in CONTRIBUTIONS}
+        contrib = {s: parts[s][row][keep].astype(np.float64) if s in parts else zero for s in contributions()}
         frame = {  # built in one go: adding columns one at a time costs more than the scoring
             "rank": np.arange(1, len(idx) + 1),
             **{c: cols[c][idx] for c in ("item_id", "title", "category", "cat_top", "brand", "price")},

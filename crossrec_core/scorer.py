@@ -1,4 +1,4 @@
-"""Fusion of the six signals into one score per (user, item), with modes and category-pair rules.
+"""Fusion of the signals into one score per (user, item), with modes and category-pair rules.
 
 Each signal is min-max normalised per user over the catalog, so weights are comparable; the fused
 score is Σ w_k · norm_k, times the product of the category-pair multipliers that apply. Each
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import SIGNALS, Settings
+from .config import Settings
 from .data import Interactions
 from .errors import CrossRecError
 from .rules import CategoryMatcher, PairRule, Rules  # noqa: F401  (re-exported: older imports)
 from .signals.base import Context, Signal
+from .signals.registry import names as signal_names
+from .topk import top_k
 
 
 def normalise(raw: np.ndarray) -> np.ndarray:
@@ -35,9 +37,9 @@ class FusedScorer:
                  rules: Rules | None = None, signals: dict[str, Signal] | None = None,
                  cross_weights: dict[str, float] | None = None):
         self.settings = settings or Settings()
-        self.weights = {s: float((weights or self.settings.weights).get(s, 0.0)) for s in SIGNALS}
+        self.weights = {s: float((weights or self.settings.weights).get(s, 0.0)) for s in signal_names()}
         # The cross-mode list chooses among categories new to the user: its own weights (learned).
-        self.cross_weights = {s: float((cross_weights or self.weights).get(s, 0.0)) for s in SIGNALS}
+        self.cross_weights = {s: float((cross_weights or self.weights).get(s, 0.0)) for s in signal_names()}
         self.rules = rules or Rules()
         self.signals_ = signals
         self.data_: Interactions | None = None
@@ -49,17 +51,17 @@ class FusedScorer:
         self._engine = None
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None, items=None, progress=None) -> "FusedScorer":
-        """Fit every signal (all six, so weights can change later without a refit)."""
+        """Fit every signal (all of them, so weights can change later without a refit); a signal that
+        needs item embeddings is left out when there are none."""
         from .signals import make_signals
 
-        signals = make_signals(self.settings)
+        signals = {k: v for k, v in make_signals(self.settings).items()
+                   if embeddings is not None or not v.needs_embeddings}
         for n, (name, sig) in enumerate(signals.items()):
             if progress:
                 progress(n / len(signals), f"fitting {name}")
-            if name == "content" and embeddings is None:
-                continue
             sig.fit(data, embeddings)
-        self.signals_ = {k: v for k, v in signals.items() if k != "content" or embeddings is not None}
+        self.signals_ = signals
         self.attach(data, items)
         return self
 
@@ -111,9 +113,9 @@ class FusedScorer:
 
     @classmethod
     def from_state(cls, state, settings: Settings, data: Interactions) -> "FusedScorer":
-        from .signals import SIGNAL_CLASSES
+        from .signals.registry import classes
 
-        signals = {name: SIGNAL_CLASSES[name].from_state(state.sub(f"signal.{name}"), settings)
+        signals = {name: classes()[name].from_state(state.sub(f"signal.{name}"), settings)
                    for name in state.get("signals")}
         scorer = cls(settings, state.get("weights"), Rules.from_dict(state.get("rules")), signals,
                      state.get("cross_weights"))
@@ -162,7 +164,7 @@ class FusedScorer:
 
     def active(self, mode: str = "all") -> list[str]:
         w = self.weights_for(mode)
-        return [s for s in SIGNALS if w.get(s, 0) > 0 and self.signals_ and s in self.signals_]
+        return [s for s in signal_names() if w.get(s, 0) > 0 and self.signals_ and s in self.signals_]
 
     def normalised(self, ctx: Context, names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Per-user normalised score of each active signal (B × n_items)."""
@@ -181,10 +183,10 @@ class FusedScorer:
         Users with no history in the context are weighted by `settings.cold_weights`."""
         w = self.weights_for(mode)
         cold = np.diff(ctx.X.indptr) == 0
-        cold_w = {s: float(self.settings.cold_weights.get(s, 0.0)) for s in SIGNALS}
+        cold_w = {s: float(self.settings.cold_weights.get(s, 0.0)) for s in signal_names()}
         names = self.active(mode)
         if cold.any():
-            names = [s for s in SIGNALS if s in self.signals_ and (s in names or cold_w[s] > 0)]
+            names = [s for s in signal_names() if s in self.signals_ and (s in names or cold_w[s] > 0)]
         parts = {}
         for name, s in self.normalised(ctx, names).items():
             row_w = np.where(cold, cold_w[name], w[name]).astype(np.float32)[:, None]
@@ -303,15 +305,3 @@ class FusedScorer:
             mask &= ~excluded
         return mask
 
-
-def top_k(scores: np.ndarray, mask: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and scores of the k best allowed items per row, best first (-1 pads short rows)."""
-    s = np.where(mask, scores, -np.inf)
-    k_eff = min(k, s.shape[1])
-    part = np.argpartition(-s, k_eff - 1, axis=1)[:, :k_eff]
-    part_scores = np.take_along_axis(s, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    idx = np.take_along_axis(part, order, axis=1)
-    val = np.take_along_axis(part_scores, order, axis=1)
-    idx = np.where(np.isfinite(val), idx, -1)
-    return idx, val

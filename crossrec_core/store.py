@@ -15,7 +15,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import duckdb
 import numpy as np
@@ -32,9 +32,9 @@ from .ingest import (
     validate_items,
     validate_users,
 )
+from .progress import Progress
 
 SCHEMA_VERSION = 1
-Progress = Callable[[float, str], None]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);

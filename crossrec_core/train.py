@@ -20,41 +20,25 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .config import SIGNALS, Settings
+from .config import Settings
+from .signals.registry import names as signal_names
 from .errors import CrossRecError
 from .recommender import Recommender
 from .runs import (  # noqa: F401  (the run registry, re-exported for older imports)
     MAX_RUN_NAME, _run_name, _sweep, check_run_name, compare_runs, load_run, run_fingerprint, run_folder,
     serving_recommender,
 )
-from .scorer import FusedScorer
-
-Progress = Callable[[float, str], None]
-
-
-def _sub(progress: Progress | None, lo: float, hi: float) -> Progress | None:
-    """A progress callback mapping [0, 1] into [lo, hi] of the parent's range."""
-    if progress is None:
-        return None
-    return lambda f, m: progress(lo + (hi - lo) * max(0.0, min(1.0, f)), m)
+from .fitting import fit_on_split
+from .progress import Progress, sub_progress
 
 
 def _embeddings(store, settings: Settings, items: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
-    from .encoder import Encoder, item_embeddings
+    from .encoder import item_embeddings
 
-    model_id = Encoder(settings.model, device=settings.device, precision=settings.precision).model_id
+    model_id = settings.encoder().model_id
     if store.embedding_count(model_id) == 0:
         return None, None
     return item_embeddings(store, model_id, items, settings.max_text_chars), model_id
-
-
-def _text_embedder(settings: Settings, has_embeddings: bool):
-    if not has_embeddings:
-        return None
-    from .encoder import Encoder
-
-    enc = Encoder(settings.model, device=settings.device, precision=settings.precision)
-    return lambda texts: enc.encode(list(texts))
 
 
 # ---- weight learning ----------------------------------------------------------------------------
@@ -83,7 +67,7 @@ def _coordinate_ascent(objective: Callable[[dict[str, float]], float], start: di
         if not improved:
             break
     total = sum(weights.values()) or 1.0
-    return {s: round(weights.get(s, 0.0) / total, 4) for s in SIGNALS}, best
+    return {s: round(weights.get(s, 0.0) / total, 4) for s in signal_names()}, best
 
 
 def learn_weights(
@@ -94,6 +78,7 @@ def learn_weights(
     *,
     max_users: int = 400,
     rounds: int = 2,
+    profile_texts: pd.DataFrame | None = None,
     progress: Progress | None = None,
 ) -> tuple[dict[str, float], dict[str, float], float]:
     """Fusion weights by coordinate ascent on a validation period carved from the *training* events.
@@ -103,19 +88,19 @@ def learn_weights(
     matrices of a user sample are computed once; each trial is a weighted sum and a top-K.
     Returns (weights, cross_weights, validation NDCG of the full list).
     """
-    from .evaluate import carve_validation, ndcg_for_scores
+    from .metrics import ndcg_for_scores
 
-    val = carve_validation(items, train_events, settings)
+    if progress:
+        progress(0.05, "fitting signals on the validation carve-out")
+    val, scorer = fit_on_split(items, train_events, settings, {s: 1.0 for s in signal_names()}, validation=True,
+                               embeddings=embeddings, profile_texts=profile_texts,
+                               progress=sub_progress(progress, 0.05, 0.5))
     users = val.users("all")
     if len(users) == 0:
         return dict(settings.weights), dict(settings.weights), float("nan")
     rng = np.random.default_rng(settings.seed)
     if len(users) > max_users:
         users = np.sort(rng.choice(users, max_users, replace=False))
-    if progress:
-        progress(0.05, "fitting signals on the validation carve-out")
-    scorer = FusedScorer(settings, {s: 1.0 for s in SIGNALS}).fit(val.train, embeddings, items,
-                                                                 _sub(progress, 0.05, 0.5))
     norm = scorer.normalised(val.context(users, embeddings), list(scorer.signals_))
     names = list(norm)
     stack = np.stack([norm[n] for n in names])  # S × B × n
@@ -129,7 +114,7 @@ def learn_weights(
 
     start = {n: float(settings.weights.get(n, 0.0)) for n in names}
     weights, best = _coordinate_ascent(lambda w: ndcg_for_scores(fused(w), exclude, positives, settings.k),
-                                       start, rounds, _sub(progress, 0.5, 0.8), "list")
+                                       start, rounds, sub_progress(progress, 0.5, 0.8), "list")
     cross = val.cross_positives(users)
     sel = np.flatnonzero([len(c) > 0 for c in cross])
     cross_weights = weights
@@ -138,7 +123,7 @@ def learn_weights(
         cross_pos = [cross[j] for j in sel]
         cross_weights, _ = _coordinate_ascent(
             lambda w: ndcg_for_scores(fused(w, sel), new_only, cross_pos, settings.k),
-            {n: weights.get(n, 0.0) for n in names}, rounds, _sub(progress, 0.8, 1.0), "cross-mode")
+            {n: weights.get(n, 0.0) for n in names}, rounds, sub_progress(progress, 0.8, 1.0), "cross-mode")
     return weights, cross_weights, best
 
 
@@ -164,22 +149,21 @@ def evaluate_weights(
 
     Returns (result dict in the `eval --json` shape, the split, the fitted fused scorer).
     """
-    from .evaluate import evaluate, fit_baselines, make_split
+    from .baselines import fit_baselines
+    from .evaluate import evaluate
 
     items = store.items() if items is None else items
     events = store.events() if events is None else events
-    split = make_split(items, events, settings, profile_texts=store.profile_texts(),
-                       embed_texts=_text_embedder(settings, embeddings is not None))
-    fused = FusedScorer(settings, weights, cross_weights=cross_weights).fit(split.train, embeddings, items,
-                                                                           _sub(progress, 0.0, 0.35))
+    split, fused = fit_on_split(items, events, settings, weights, cross_weights=cross_weights, embeddings=embeddings,
+                                profile_texts=store.profile_texts(), progress=sub_progress(progress, 0.0, 0.35))
     if ranker is not None:
         from .ranker import ItemStats, sub_codes
 
         fused.attach_ranker(ranker, ItemStats.from_data(split.train, sub_codes(items)))
     models = {"crossrec": fused}
     if baselines:
-        models.update(fit_baselines(split, settings, embeddings, progress=_sub(progress, 0.35, 0.7)))
-    result = evaluate(models, split, embeddings, settings.k, progress=_sub(progress, 0.7, 1.0))
+        models.update(fit_baselines(split, settings, embeddings, progress=sub_progress(progress, 0.35, 0.7)))
+    result = evaluate(models, split, embeddings, settings.k, progress=sub_progress(progress, 0.7, 1.0))
     return result, split, fused
 
 
@@ -217,10 +201,10 @@ def train(
     if items.empty or events.empty:
         raise CrossRecError("nothing to train on: ingest items and events first")
     embeddings, model_id = _embeddings(store, settings, items)
-    report = _sub(progress, 0.0, 0.05)
+    report = sub_progress(progress, 0.0, 0.05)
     if report:
         report(0.5, "preparing the time split")
-    from .evaluate import time_split
+    from .split import time_split
 
     cut = time_split(events, settings)
     train_events = events[events["ts"] < cut]
@@ -229,7 +213,9 @@ def train(
     cross_weights = None
     if weights is None and learn:
         try:
-            weights, cross_weights, val_ndcg = learn_weights(items, train_events, settings, embeddings, progress=_sub(progress, 0.05, 0.2))
+            weights, cross_weights, val_ndcg = learn_weights(items, train_events, settings, embeddings,
+                                                             profile_texts=store.profile_texts(),
+                                                             progress=sub_progress(progress, 0.05, 0.2))
             learned_from = "learned on validation carve-out"
         except CrossRecError as exc:  # a carve-out too small to learn from: the defaults, and why
             weights, learned_from = dict(settings.weights), f"defaults (no validation carve-out: {exc})"
@@ -243,14 +229,14 @@ def train(
         from .ranker_fit import fit_ranker
 
         ranker, ranker_report = fit_ranker(items, train_events, settings, embeddings, weights,
-                                           progress=_sub(progress, 0.2, 0.4))
-        if ranker is None and ranker_report.get("choice") in SIGNALS:  # one signal beat both: serve it
-            weights = {s: 1.0 if s == ranker_report["choice"] else 0.0 for s in SIGNALS}
+                                           progress=sub_progress(progress, 0.2, 0.4))
+        if ranker is None and ranker_report.get("choice") in signal_names():  # one signal beat both: serve it
+            weights = {s: 1.0 if s == ranker_report["choice"] else 0.0 for s in signal_names()}
     result, split, fused = evaluate_weights(store, settings, weights, cross_weights=cross_weights,
                                             baselines=baselines, items=items, events=events,
                                             embeddings=embeddings, ranker=ranker,
-                                            progress=_sub(progress, 0.4, 0.75))
-    rec = Recommender(settings, weights, cross_weights=cross_weights).fit(store, _sub(progress, 0.75, 0.95))
+                                            progress=sub_progress(progress, 0.4, 0.75))
+    rec = Recommender(settings, weights, cross_weights=cross_weights).fit(store, sub_progress(progress, 0.75, 0.95))
     if ranker is not None:
         rec.attach_ranker(ranker)
 
@@ -283,7 +269,7 @@ def train(
     if live:
         store.set_live_run(name, f"trained run '{name}'" + (" and made it live" if promote else " (the first run)"))
     if project:
-        _project(store, settings, rec, _sub(progress, 0.97, 1.0))
+        _project(store, settings, rec, sub_progress(progress, 0.97, 1.0))
     if progress:
         progress(1.0, f"run {name} is {'serving' if live else 'recorded'}")
     return store.run(name)

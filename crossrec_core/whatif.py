@@ -6,17 +6,17 @@ the time split — what the change costs or gains.
 """
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from .config import Settings
 from .scorer import Rules
+from .progress import Progress
 
-Progress = Callable[[float, str], None]
 DELTA_METRICS = ("recall", "ndcg", "hit_rate", "cross_recall", "cross_hit_rate", "coverage", "novelty")
 
 
@@ -133,21 +133,25 @@ def held_out_deltas(rec, rules: Rules, weights: dict[str, float] | None, *, k: i
     return out, paired_deltas(res["per_user"], "base", "scenario", k=k, seed=rec.settings.seed)
 
 
+_EVAL_STATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # recommender -> (split, fused)
+
+
 def eval_state(rec, progress: Progress | None = None):
-    """The time split and a fused scorer fitted on its training period, computed once per recommender."""
-    cached = getattr(rec, "_eval_state", None)
+    """The time split and a fused scorer fitted on its training period with the serving run's inputs
+    (`fitting.fit_on_split`, profile texts included), computed once per recommender and held here,
+    not on the recommender."""
+    cached = _EVAL_STATES.get(rec)
     if cached is not None:
         return cached
-    from .evaluate import make_split
-    from .scorer import FusedScorer
+    from .fitting import fit_on_split
 
     items, events = rec.store.items(), rec.store.events()
     if events.empty:
         return None
-    split = make_split(items, events, rec.settings)
+    split, fused = fit_on_split(items, events, rec.settings, rec.weights, cross_weights=rec.cross_weights,
+                                rules=rec.rules, embeddings=rec.embeddings_,
+                                profile_texts=rec.store.profile_texts(), progress=progress)
     if len(split.users("all")) == 0:
         return None
-    fused = FusedScorer(rec.settings, rec.weights, rec.rules, cross_weights=rec.cross_weights).fit(
-        split.train, rec.embeddings_, items, progress)
-    rec._eval_state = (split, fused)
-    return rec._eval_state
+    _EVAL_STATES[rec] = (split, fused)
+    return split, fused

@@ -150,6 +150,7 @@ def test_every_score_is_float32_finite_and_zero_without_history(shop, fitted, em
             assert not sig.score(empty).any(), name
             assert not sig.score(ctx)[1].any(), name  # the empty row of a mixed batch
         assert sig.evidence(empty, 0, np.arange(3)) == [[], [], []], name
+        assert all(e.flow is None for e in sig.evidence(empty, 0, np.arange(3))), name
 
 
 def test_scores_follow_the_current_history_not_the_fitted_rows(shop, fitted):
@@ -364,10 +365,10 @@ def test_transition_scores_the_target_category_and_reacts_to_new_events(shop, fi
     # the category's flow, shared out by each item's standing in its category (d1: 12 buyers, d2: 6)
     assert s1[seeds[0]] > s1[seeds[1]]
     assert np.allclose(s1, tr.category_scores(after)[0][data.cat_flow] * tr.within_, rtol=1e-5)
-    flow = tr.evidence_flow(after, 0, int(data.cat_flow[seeds[0]]))
-    assert flow[0] == "Garden > Tools" and flow[1] == pytest.approx(1.0) and flow[2] > 1
-    assert tr.evidence_flow(before, 0, int(data.cat_flow[seeds[0]])) is None
-    assert tr.evidence(after, 0, np.array(seeds)) == [[], []]
+    flow = tr.evidence(after, 0, np.array(seeds[:1]))[0].flow  # the category flow is the transition's evidence
+    assert flow.source == "Garden > Tools" and flow.p == pytest.approx(1.0) and flow.lift > 1
+    assert tr.evidence(before, 0, np.array(seeds[:1]))[0].flow is None
+    assert tr.evidence(after, 0, np.array(seeds)) == [[], []]  # and no history items
 
 
 # ---- popularity -------------------------------------------------------------------------------

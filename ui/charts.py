@@ -9,27 +9,16 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from crossrec_core.config import CONTRIBUTIONS
-from crossrec_core.explain import SIGNAL_LABELS
+from crossrec_core.signals import registry
 
 from .text import ht
 
 __all__ = ["SIGNAL_LABELS", "CONTRIBUTION_LABELS", "SIGNAL_COLORS", "EVENT_COLORS", "category_colors", "style",
            "plot", "contributions_chart", "signal_legend"]
 
-CONTRIBUTION_LABELS = {**SIGNAL_LABELS, "context": "shopper & item facts", "rules": "merchandiser rules"}
-
-SIGNAL_COLORS = {
-    "cooc": "#2563eb",
-    "als": "#7c3aed",
-    "graph": "#0891b2",
-    "ease": "#db2777",
-    "context": "#475569",  # the ranker's shopper and item facts
-    "rules": "#a16207",  # pair rules over the ranker
-    "content": "#16a34a",
-    "transition": "#ea580c",
-    "popularity": "#9ca3af",
-}
+SIGNAL_LABELS = {s: registry.label(s) for s in registry.names()}
+CONTRIBUTION_LABELS = {s: registry.label(s) for s in registry.contributions()}
+SIGNAL_COLORS = {s: registry.color(s) for s in registry.contributions()}  # from the signal registry
 EVENT_COLORS = {"view": "#93c5fd", "click": "#60a5fa", "cart": "#f59e0b", "purchase": "#dc2626", "review": "#7c3aed"}
 _PALETTE = [
     "#2563eb", "#dc2626", "#16a34a", "#ea580c", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#ca8a04",
@@ -67,7 +56,7 @@ def contributions_chart(recs: pd.DataFrame, title_limit: int = 30) -> go.Figure:
     The colour key is `signal_legend()` (a Plotly legend would wrap badly in a narrow column)."""
     labels = [f"{int(r)}. {ht(t, title_limit)}" for r, t in zip(recs["rank"], recs["title"])]
     fig = go.Figure()
-    for s in CONTRIBUTIONS:
+    for s in registry.contributions():
         vals = recs[s].astype(float) if s in recs else pd.Series(0.0, index=recs.index)
         if (vals != 0).any():  # the learned ranker's contributions can be negative: drawn to the left
             fig.add_bar(
@@ -88,5 +77,5 @@ def signal_legend() -> None:
     chips = "".join(
         f'<span style="display:inline-flex;align-items:center;margin-right:14px;white-space:nowrap">'
         f'<span style="width:11px;height:11px;border-radius:2px;background:{SIGNAL_COLORS[s]};margin-right:5px">'
-        f'</span>{html.escape(CONTRIBUTION_LABELS[s])}</span>' for s in CONTRIBUTIONS)
+        f'</span>{html.escape(CONTRIBUTION_LABELS[s])}</span>' for s in registry.contributions())
     st.html(f'<div style="font-size:0.8rem;color:#4b5563;line-height:1.8">{chips}</div>')

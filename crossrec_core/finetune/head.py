@@ -29,9 +29,13 @@ from typing import Callable
 import numpy as np
 
 from ..errors import CrossRecError
+from ..progress import Progress
 
 HEAD_WEIGHTS = "head.safetensors"
 HEAD_CONFIG = "head.json"
+# Bump when head.json or the weights change shape: an older folder then asks to be retuned in one line.
+# Format 1 (the first) wrote no "format" key.
+HEAD_FORMAT = 1
 
 
 @dataclass
@@ -100,7 +104,6 @@ class TrainState:
         return asdict(self)
 
 
-Progress = Callable[[float, str], None]
 
 
 def train_head(base: np.ndarray, pairs, hs: HeadSettings, *, max_seconds: float | None = None,
@@ -233,13 +236,17 @@ def save_head(head, folder: Path, hs: HeadSettings, dim: int) -> None:
     if hs.shared:
         tensors = {k: v for k, v in tensors.items() if not k.startswith("candidate.")}
     save_file(tensors, str(folder / HEAD_WEIGHTS))
-    (folder / HEAD_CONFIG).write_text(json.dumps({"dim": dim, "hidden": hs.hidden, "shared": hs.shared}))
+    (folder / HEAD_CONFIG).write_text(json.dumps({"format": HEAD_FORMAT, "dim": dim, "hidden": hs.hidden,
+                                                       "shared": hs.shared}))
 
 
 def load_head(folder: Path, device: str = "cpu"):
     from safetensors.torch import load_file
 
     cfg = json.loads((Path(folder) / HEAD_CONFIG).read_text())
+    if cfg.get("format", 1) != HEAD_FORMAT:
+        raise CrossRecError(f"the tuned encoder in {folder} was saved by another version of CrossRec; "
+                            "tune it again with `crossrec finetune`")
     head = build_head(int(cfg["dim"]), int(cfg["hidden"]), bool(cfg["shared"]))
     tensors = load_file(str(Path(folder) / HEAD_WEIGHTS), device=device)
     head.load_state_dict(tensors, strict=not cfg["shared"])

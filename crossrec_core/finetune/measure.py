@@ -12,13 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..evaluate import Split, ranking_metrics, top_k_items
+from ..metrics import ranking_metrics, top_k_items
+from ..split import Split
 from ..signals.base import Context, Signal
-
-
-def _unit(m: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(m, axis=1, keepdims=True)
-    return np.divide(m, n, out=np.zeros_like(m), where=n > 0)
+from ..vectors import unit_rows
 
 
 class TwoSidedContent(Signal):
@@ -35,7 +32,7 @@ class TwoSidedContent(Signal):
         return self
 
     def score(self, ctx: Context) -> np.ndarray:
-        P = _unit(np.asarray(ctx.X @ self.H, np.float32))
+        P = unit_rows(np.asarray(ctx.X @ self.H, np.float32))
         return np.asarray(P @ self.G.T, np.float32)
 
 

@@ -20,18 +20,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from ..config import Settings
 from ..errors import CrossRecError
+from ..progress import Progress, sub_progress
 from . import registry
 from .head import HeadSettings, TrainState
 from .pairs import PairSettings, build_pairs, pair_summary
 
-Progress = Callable[[float, str], None]
 MODES = ("auto", "head", "lora", "full")
 STATE_FILE = "state.json"
 
@@ -118,12 +117,6 @@ def improved(base: dict, tuned: dict) -> tuple[bool, str]:
 # ---- the run -----------------------------------------------------------------------------------
 
 
-def _sub(progress: Progress | None, lo: float, hi: float) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda f, m: progress(lo + (hi - lo) * max(0.0, min(1.0, f)), m)
-
-
 def _figures(split, pairs_held: pd.DataFrame, history: np.ndarray, candidate: np.ndarray | None = None) -> dict:
     from .measure import content_recall, pair_recall
 
@@ -134,8 +127,8 @@ def _figures(split, pairs_held: pd.DataFrame, history: np.ndarray, candidate: np
 
 def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progress | None = None) -> FinetuneResult:
     """Tune, guard, store and (when better, or forced) adopt an encoder for the shop in `store`."""
-    from ..encoder import Encoder, encode_items, item_embeddings
-    from ..evaluate import carve_validation, prepare_events, time_split
+    from ..encoder import encode_items, item_embeddings
+    from ..split import carve_validation, prepare_events, time_split
 
     t0 = time.perf_counter()
     device, precision = resolve_training_device(opts.device)
@@ -154,7 +147,7 @@ def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progres
     if opts.batch_size is not None:
         hs.batch_size = int(opts.batch_size)
 
-    report = _sub(progress, 0.0, 0.1)
+    report = sub_progress(progress, 0.0, 0.1)
     if report:
         report(0.0, "reading the training period")
     items = store.items().sort_values("item_id").reset_index(drop=True)
@@ -172,14 +165,14 @@ def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progres
         raise CrossRecError("no training pairs: no shopper bought two items together before the validation cut")
     if report:
         report(0.5, f"{len(pairs):,} pairs; base item vectors")
-    base_enc = Encoder(opts.base, device=device, precision=settings.precision, batch_size=settings.batch_size)
-    encode_items(store, base_enc, items, progress=_sub(report, 0.5, 1.0))
+    base_enc = settings.encoder(model=opts.base, device=device)
+    encode_items(store, base_enc, items, progress=sub_progress(report, 0.5, 1.0))
     E = item_embeddings(store, base_enc.model_id, items, settings.max_text_chars)
     base_fig = _figures(val, held, E)
 
     root.mkdir(parents=True, exist_ok=True)
     max_seconds = None if opts.max_minutes is None else max(0.0, float(opts.max_minutes) * 60.0)
-    train_progress = _sub(progress, 0.1, 0.85)
+    train_progress = sub_progress(progress, 0.1, 0.85)
     if mode == "head":
         from .head import load_head, save_head, train_head
 
@@ -220,7 +213,7 @@ def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progres
                                          lora_rank=opts.lora_rank, lora_layers=opts.lora_layers,
                                          max_pairs=opts.max_pairs, resume_from=partial if opts.resume else None,
                                          checkpoint_dir=partial)
-        vectors = encode_texts(model, items, settings, progress=_sub(progress, 0.85, 0.9))
+        vectors = encode_texts(model, items, settings, progress=sub_progress(progress, 0.85, 0.9))
         tuned_fig = _figures(val, held, vectors)
 
         def write_model(tmp: Path) -> None:
@@ -250,7 +243,7 @@ def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progres
     registry.install_folder(tmp, final, force=opts.force or opts.resume)
     if not state.stopped:  # a run cut short keeps its checkpoint for --resume
         shutil.rmtree(partial, ignore_errors=True)
-    tuned_enc = Encoder(str(final), device=device, precision=settings.precision)
+    tuned_enc = settings.encoder(model=str(final), device=device, batch_size=64)
     card["model_id"] = tuned_enc.model_id
     registry.write_json_atomic(final / registry.CARD, card)
     if adopt:

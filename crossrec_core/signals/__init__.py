@@ -1,11 +1,13 @@
-"""The six scoring signals, implicit / scikit-learn style: settings in the constructor,
+"""The scoring signals, implicit / scikit-learn style: hyper-parameters in the constructor,
 `fit(data, embeddings)` returns self, `score(ctx)` gives B × n_items raw float32 scores,
-`evidence(ctx, row, items)` names the history items behind a score."""
+`evidence(ctx, row, items)` says what drove a score and `phrase` puts it in words.
+Which signals exist is `registry.CLASSES`."""
 from __future__ import annotations
 
 from ..config import Settings
+from . import registry
 from .als import ALSSignal
-from .base import Context, Signal
+from .base import Context, Evidence, Flow, Signal, Words
 from .content import ContentSignal
 from .cooc import CoocSignal
 from .ease import EASE
@@ -13,24 +15,20 @@ from .graph import GraphSignal
 from .popularity import PopularitySignal
 from .transition import TransitionSignal
 
-SIGNAL_CLASSES: dict[str, type[Signal]] = {
-    "cooc": CoocSignal,
-    "als": ALSSignal,
-    "graph": GraphSignal,
-    "ease": EASE,
-    "content": ContentSignal,
-    "transition": TransitionSignal,
-    "popularity": PopularitySignal,
-}
-
 
 def make_signals(settings: Settings | None = None) -> dict[str, Signal]:
-    """One unfitted instance of each signal, in the order of SIGNAL_CLASSES."""
+    """One unfitted instance of each registered signal, in registry order."""
     settings = settings or Settings()
-    return {name: cls(settings) for name, cls in SIGNAL_CLASSES.items()}
+    return {name: cls(settings) for name, cls in registry.classes().items()}
+
+
+def __getattr__(name: str):
+    if name == "SIGNAL_CLASSES":  # name -> class, read from the registry when asked
+        return registry.classes()
+    raise AttributeError(name)
 
 
 __all__ = [
-    "ALSSignal", "CoocSignal", "ContentSignal", "Context", "EASE", "GraphSignal", "PopularitySignal", "Signal",
-    "SIGNAL_CLASSES", "TransitionSignal", "make_signals",
+    "ALSSignal", "CoocSignal", "ContentSignal", "Context", "EASE", "Evidence", "Flow", "GraphSignal",
+    "PopularitySignal", "Signal", "SIGNAL_CLASSES", "TransitionSignal", "Words", "make_signals", "registry",
 ]

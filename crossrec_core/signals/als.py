@@ -10,9 +10,8 @@ Context they are recomputed from ctx.X (the current history) by the exact ALS us
 x_u = (YᵀY + λI + Yᵀ(C_u − I)Y)⁻¹ YᵀC_u p_u, so a new event changes the next list without a
 refit. The default solver builds each A_u with numpy (a small Gram of the user's history rows, YᵀY
 precomputed) and solves the whole batch in one stacked np.linalg.solve; solver="implicit" uses
-implicit's native `recalculate_user` instead (same numbers to 1e-5). Measured on instacart_sample
-(2 cores): numpy 0.5 ms vs native 31-43 ms for one user, 62-73 vs 78-98 ms for 256, 196-282 vs
-241-313 ms for 1,000 — so numpy is the default. Items nobody touched in the fit get zero factors
+implicit's native `recalculate_user` instead (same numbers to 1e-5); numpy is the default because
+it was faster at every batch size (`benchmarks/als.py` measures both). Items nobody touched in the fit get zero factors
 (score 0: the signal knows nothing about them).
 
 Evidence (as implicit's `explain`): score_ui = Σ_j c_uj · y_jᵀ A_u⁻¹ y_i over history items j;
@@ -26,7 +25,7 @@ import scipy.sparse as sp
 
 from ..config import Settings
 from ..data import Interactions
-from .base import Context, Signal
+from .base import Context, Evidence, Signal, Words, evidence_shares
 
 CONFIDENCES = ("log", "raw")
 SOLVERS = ("implicit", "numpy")
@@ -45,16 +44,15 @@ class ALSSignal(Signal):
     """implicit ALS item factors; user factors solved from the current history at score time."""
 
     name = "als"
+    label = "taste match"
+    color = "#7c3aed"
+    default_weight = 0.15
     options = ("confidence", "solver", "num_threads", "use_gpu")
     state_fields = ("item_factors_", "YtY_", "factors_", "fitted_")
 
     def __init__(self, settings: Settings | None = None, *, confidence: str = "log", solver: str = "numpy",
                  num_threads: int = 0, use_gpu: bool | None = None):
         super().__init__(settings)
-        if confidence not in CONFIDENCES:
-            raise ValueError(f"unknown confidence '{confidence}' (one of {', '.join(CONFIDENCES)})")
-        if solver not in SOLVERS:
-            raise ValueError(f"unknown solver '{solver}' (one of {', '.join(SOLVERS)})")
         self.confidence = confidence
         self.solver = solver
         self.num_threads = num_threads
@@ -86,6 +84,10 @@ class ALSSignal(Signal):
     # ---- fit --------------------------------------------------------------------------------
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "ALSSignal":
+        if self.confidence not in CONFIDENCES:
+            raise ValueError(f"unknown confidence '{self.confidence}' (one of {', '.join(CONFIDENCES)})")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"unknown solver '{self.solver}' (one of {', '.join(SOLVERS)})")
         s = self.settings
         k = int(s.als_factors)
         C = self.confidence_matrix(data.X)
@@ -182,23 +184,16 @@ class ALSSignal(Signal):
         U = self.user_factors(ctx.X)
         return np.asarray(U @ self.item_factors_.T, dtype=np.float32)
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[list[tuple[int, float]]]:
+    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
         items = np.asarray(items)
         C = self.confidence_matrix(ctx.X[row])
         hist, c = C.indices, C.data.astype(np.float64)
         if len(hist) == 0 or not self.fitted_:
-            return [[] for _ in items]
+            return [Evidence() for _ in items]
         A, _ = self._system(hist, c)
         W = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), self.item_factors_[items].T.astype(np.float64))
         contrib = c[:, None] * (self.item_factors_[hist].astype(np.float64) @ W)  # |hist| × |items|
-        out = []
-        for col in range(len(items)):
-            v = contrib[:, col]
-            pos = np.clip(v, 0, None)
-            total = pos.sum()
-            if total <= 0:
-                out.append([])
-                continue
-            order = np.argsort(-v)[:3]
-            out.append([(int(hist[j]), float(pos[j] / total)) for j in order if v[j] > 0])
-        return out
+        return evidence_shares(contrib, hist)
+
+    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
+        return f"fits this shopper's taste (like {words.title(ev[0][0])})" if ev else self.label

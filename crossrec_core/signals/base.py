@@ -36,13 +36,65 @@ class Context:
         return self.X.shape[0]
 
 
+@dataclass(frozen=True)
+class Flow:
+    """A category flow behind a score: shoppers of `source` go on to `target` with chance `p`, `lift`× chance."""
+
+    source: str
+    target: str
+    p: float
+    lift: float
+
+
+class Evidence(list):
+    """What drove one item's score: history items as (position, share) pairs, strongest first, and, for
+    category signals, the strongest `flow` into the item's category (None when there is none)."""
+
+    def __init__(self, pairs=(), flow: Flow | None = None):
+        super().__init__(pairs)
+        self.flow = flow
+
+    def records(self, words: "Words") -> list[dict]:
+        """The evidence as plain records (history items with title and share, or the flow)."""
+        out = [{"item_id": words.item_id(j), "title": words.title(j), "share": round(share, 3)} for j, share in self]
+        if self.flow is not None:
+            f = self.flow
+            out.append({"from": f.source, "to": f.target, "p": round(f.p, 3), "lift": round(f.lift, 2)})
+        return out
+
+
+@dataclass
+class Words:
+    """What a signal's sentence may mention: the catalog columns (item_id, title, cat_top in item order),
+    the typed profile text and the search query."""
+
+    items: dict[str, np.ndarray]
+    profile_text: str | None = None
+    query: str | None = None
+
+    def item_id(self, pos: int) -> str:
+        return str(self.items["item_id"][pos])
+
+    def title(self, pos: int, limit: int = 60) -> str:
+        t = str(self.items["title"][pos]) or str(self.items["item_id"][pos])
+        return t if len(t) <= limit else t[: limit - 1] + "…"
+
+    def cat_top(self, pos: int) -> str:
+        return str(self.items["cat_top"][pos])
+
+
 class Signal:
-    """Base class: subclasses set `name` and implement `fit` and `score`.
+    """Base class: subclasses declare who they are (`name`, plain `label`, `color`, `default_weight`,
+    `needs_embeddings`) and implement `fit` and `score`; `evidence` and `phrase` explain a score.
 
     Saving (crossrec_core.modelio): `options` names the constructor's keyword arguments and
     `state_fields` the fitted attributes; `to_state`/`from_state` write and read both (arrays and JSON only)."""
 
     name: str = "signal"
+    label: str = "signal"  # plain words for merchandisers (sentences, legend, sliders)
+    color: str = "#9ca3af"  # how the dashboard draws its part of a score
+    default_weight: float = 0.0  # fusion weight before any is learned
+    needs_embeddings: bool = False  # fitted only when item text embeddings exist
     options: tuple[str, ...] = ()
     state_fields: tuple[str, ...] = ()
 
@@ -67,29 +119,39 @@ class Signal:
         state.get_attrs(obj, cls.state_fields)
         return obj
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[list[tuple[int, float]]]:
-        """For user `row` of ctx and each of `items`: the history items (position, share) that drove the
-        score, strongest first. Signals without item evidence return empty lists."""
-        return [[] for _ in items]
+    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
+        """For user `row` of ctx and each of `items`: what drove the score (history items with shares,
+        strongest first, or a category flow). Signals without evidence return empty ones."""
+        return [Evidence() for _ in items]
+
+    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
+        """This signal's part of an item's one-sentence reason ("" when it has nothing to say)."""
+        return self.label
 
 
-def item_evidence(x: sp.csr_matrix, sim: sp.csr_matrix, items: np.ndarray, top: int = 3) -> list[list[tuple[int, float]]]:
+def evidence_shares(contrib: np.ndarray, hist: np.ndarray, top: int = 3) -> list[Evidence]:
+    """The one evidence-share rule: `contrib` is |history| × |items| (each history item's term of each
+    item's score); per item, the `top` positive terms as shares of the sum of the positive terms."""
+    pos = np.clip(contrib, 0, None)
+    totals = pos.sum(axis=0)
+    out = []
+    for col in range(contrib.shape[1]):
+        c, total = pos[:, col], totals[col]
+        if total <= 0:
+            out.append(Evidence())
+            continue
+        order = np.argsort(-c)[:top]
+        out.append(Evidence((int(hist[j]), float(c[j] / total)) for j in order if c[j] > 0))
+    return out
+
+
+def item_evidence(x: sp.csr_matrix, sim: sp.csr_matrix, items: np.ndarray, top: int = 3) -> list[Evidence]:
     """For one user's history row `x` (1 × n) and an item-item matrix `sim` (history → candidate):
     which history items contribute most to each candidate's score x @ sim[:, i], as shares."""
     hist = x.indices
     if len(hist) == 0:
-        return [[] for _ in items]
-    contrib = sim[hist][:, items].toarray() * x.data[:, None]  # |hist| × |items|
-    out = []
-    for col in range(len(items)):
-        c = contrib[:, col]
-        total = c.sum()
-        if total <= 0:
-            out.append([])
-            continue
-        order = np.argsort(-c)[:top]
-        out.append([(int(hist[j]), float(c[j] / total)) for j in order if c[j] > 0])
-    return out
+        return [Evidence() for _ in items]
+    return evidence_shares(sim[hist][:, items].toarray() * x.data[:, None], hist, top)
 
 
 def top_k_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:

@@ -10,13 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import Interactions
-from .base import Context, Signal
+from .base import Context, Evidence, Signal, Words, evidence_shares
 
 
 class ContentSignal(Signal):
     """score = ctx.profile @ Eᵀ; evidence = the history items most similar to the candidate."""
 
     name = "content"
+    label = "similar text"
+    color = "#16a34a"
+    default_weight = 0.1
+    needs_embeddings = True
     state_fields = ("embeddings_", "has_embedding_", "n_items_")
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "ContentSignal":
@@ -44,24 +48,24 @@ class ContentSignal(Signal):
             P = np.nan_to_num(P, nan=0.0, posinf=0.0, neginf=0.0)
         return np.asarray(P @ E.T, dtype=np.float32)
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray, top: int = 3) -> list[list[tuple[int, float]]]:
+    def evidence(self, ctx: Context, row: int, items: np.ndarray, top: int = 3) -> list[Evidence]:
         items = np.asarray(items)
         x = ctx.X[row]
         keep = x.data > 0
         hist, conf = x.indices[keep], x.data[keep].astype(np.float64)
         if len(hist) == 0 or self.embeddings_.shape[1] == 0:
-            return [[] for _ in items]
+            return [Evidence() for _ in items]
         E = self.embeddings_
         sims = E[hist].astype(np.float64) @ E[items].T.astype(np.float64)  # |hist| × |items| cosines
         # Only a real likeness is evidence: a lens is not "similar to" a jacket at cosine 0.3.
         contrib = np.where(sims >= self.settings.evidence_min_similarity, sims, 0.0) * conf[:, None]
-        out = []
-        for col in range(len(items)):
-            c = contrib[:, col]
-            total = c.sum()
-            if total <= 0:
-                out.append([])
-                continue
-            order = np.argsort(-c)[:top]
-            out.append([(int(hist[j]), float(c[j] / total)) for j in order if c[j] > 0])
-        return out
+        return evidence_shares(contrib, hist, top)
+
+    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
+        if words.query:
+            return f"matches the search '{words.query[:60]}'"
+        if ev:
+            return f"similar to {words.title(ev[0][0])}"
+        if words.profile_text:
+            return f"matches the profile '{words.profile_text[:60]}'"
+        return ""

@@ -14,7 +14,7 @@ from scipy.linalg import lapack
 from ..config import Settings
 from ..data import Interactions
 from ..errors import CrossRecError
-from .base import Context, Signal
+from .base import Context, Evidence, Signal, Words, evidence_shares
 
 
 def binary(X: sp.spmatrix) -> sp.csr_matrix:
@@ -46,27 +46,32 @@ class EASE(Signal):
     row's minimum - 1), so they only fill lists after every scorable item."""
 
     name = "ease"
+    label = "basket affinity"
+    color = "#db2777"
+    default_weight = 0.25
     options = ("lam", "max_items")
     state_fields = ("n_items_", "items_", "B_")
 
     def __init__(self, settings: Settings | None = None, *, lam: float | None = None, max_items: int | None = None):
         super().__init__(settings)
-        self.lam = float(lam if lam is not None else self.settings.ease_lambda)
-        self.max_items = int(max_items if max_items is not None else self.settings.ease_max_items)
+        self.lam = lam  # None: Settings.ease_lambda
+        self.max_items = max_items  # None: Settings.ease_max_items
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "EASE":
+        lam = float(self.lam if self.lam is not None else self.settings.ease_lambda)
+        max_items = int(self.max_items if self.max_items is not None else self.settings.ease_max_items)
         X = binary(data.X)
         self.n_items_ = X.shape[1]
         counts = np.diff(X.tocsc().indptr)
         cand = np.flatnonzero(counts > 0)
-        order = np.argsort(-counts[cand], kind="stable")[: self.max_items]
+        order = np.argsort(-counts[cand], kind="stable")[:max_items]
         self.items_ = np.sort(cand[order])
         if len(self.items_) == 0:  # no events: nothing to model, every score is 0
             self.B_ = np.zeros((0, 0), np.float32)
             return self
         Xs = X[:, self.items_]
         G = (Xs.T @ Xs).toarray().astype(np.float64)
-        G[np.diag_indices_from(G)] += self.lam
+        G[np.diag_indices_from(G)] += lam
         P = _spd_inverse(G)
         B = P / (-np.diag(P))[None, :]
         np.fill_diagonal(B, 0.0)
@@ -82,18 +87,16 @@ class EASE(Signal):
         out[np.diff(Xs.indptr) == 0] = 0.0  # no history among the modelled items: no evidence, not a floor
         return out
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray, top: int = 3) -> list[list[tuple[int, float]]]:
+    def evidence(self, ctx: Context, row: int, items: np.ndarray, top: int = 3) -> list[Evidence]:
         pos = np.full(self.n_items_, -1, dtype=np.int64)
         pos[self.items_] = np.arange(len(self.items_))
         hist = binary(ctx.X[row]).indices
         hist = hist[pos[hist] >= 0]
-        out = []
-        for it in np.asarray(items):
-            if len(hist) == 0 or pos[it] < 0:
-                out.append([])
-                continue
-            c = np.maximum(self.B_[pos[hist], pos[it]], 0.0)
-            total = c.sum()
-            order = np.argsort(-c)[:top]
-            out.append([(int(hist[j]), float(c[j] / total)) for j in order if c[j] > 0] if total > 0 else [])
-        return out
+        items = np.asarray(items, dtype=np.int64)
+        contrib = np.zeros((len(hist), len(items)))
+        modelled = pos[items] >= 0
+        contrib[:, modelled] = self.B_[pos[hist]][:, pos[items[modelled]]]
+        return evidence_shares(contrib, hist, top)
+
+    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
+        return f"goes with {words.title(ev[0][0])} in other shoppers' baskets" if ev else self.label

@@ -8,9 +8,8 @@ W = P_iu @ P_ui; column i divided by deg_i^graph_beta (deg = users of i); zero d
     score = rownorm(q(ctx.X))^alpha @ W      q = `query` mapping (default log1p of the confidence)
 
 so the walk starts from the user's current history (new events count without a refit), each history
-item weighted by its event type and recency. On instacart_sample (time split, Recall/NDCG@20 over
-new items) the weightings are within noise of each other (.100–.103); β = 0 gave .100/.100 against
-.101/.101 at the default β = 0.25.
+item weighted by its event type and recency. α and β are `Settings.graph_alpha` / `graph_beta`
+(`benchmarks/tune.py` measures β's grid on the validation period).
 """
 from __future__ import annotations
 
@@ -19,8 +18,8 @@ import scipy.sparse as sp
 
 from ..config import Settings
 from ..data import Interactions
-from .base import Context, Signal, item_evidence
-from .cooc import WEIGHTINGS, item_item, row_of, weigh
+from .base import Context, Evidence, Signal, Words, item_evidence
+from .cooc import check_weightings, item_item, row_of, weigh
 
 
 def _row_normalise_pow(m: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -39,18 +38,19 @@ class GraphSignal(Signal):
     """RP3beta item-item walk; score = normalised current history @ W."""
 
     name = "graph"
+    label = "shopper paths"
+    color = "#0891b2"
+    default_weight = 0.25
     options = ("weighting", "query")
     state_fields = ("W_", "degree_")
 
     def __init__(self, settings: Settings | None = None, *, weighting: str = "binary", query: str = "log"):
         super().__init__(settings)
-        for w in (weighting, query):
-            if w not in WEIGHTINGS:
-                raise ValueError(f"unknown weighting '{w}' (one of {', '.join(WEIGHTINGS)})")
         self.weighting = weighting
         self.query = query
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "GraphSignal":
+        check_weightings(self.weighting, self.query)
         s = self.settings
         alpha, beta = float(s.graph_alpha), float(s.graph_beta)
         B = weigh(data.X, self.weighting)
@@ -74,5 +74,8 @@ class GraphSignal(Signal):
     def score(self, ctx: Context) -> np.ndarray:
         return np.asarray((self._query(ctx.X) @ self.W_).toarray(), dtype=np.float32)
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[list[tuple[int, float]]]:
+    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
         return item_evidence(self._query(ctx.X[row]), self.W_, np.asarray(items))
+
+    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
+        return f"shoppers who bought {words.title(ev[0][0])} went on to it" if ev else self.label

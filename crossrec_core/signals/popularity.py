@@ -9,13 +9,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import Interactions
-from .base import Context, Signal
+from .base import Context, Evidence, Signal, Words
 
 
 class PopularitySignal(Signal):
     """score[u, i] = log1p(decayed popularity of i), identical for every user."""
 
     name = "popularity"
+    label = "popular now"
+    color = "#9ca3af"
+    default_weight = 0.15
     state_fields = ("popularity_", "scores_")
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "PopularitySignal":
@@ -26,3 +29,6 @@ class PopularitySignal(Signal):
 
     def score(self, ctx: Context) -> np.ndarray:
         return np.tile(self.scores_, (ctx.n, 1))
+
+    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
+        return f"popular right now in {words.cat_top(item)}"

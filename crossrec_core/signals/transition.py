@@ -17,8 +17,8 @@ everyone touches anyway (lift ≈ 1) gets ≈ 0. T[A, A] = 0.
 score[u, i] = within[i] · Σ_A aff_u[A] · T[A, cat(i)], aff_u = category_affinity(ctx.X) (confidence
 share per category of the *current* history, so a new event moves the scores without a refit), and
 within[i] = max(sqrt(popularity_i / top popularity in cat(i)), 0.05): the flow into a category is
-shared out by each item's standing there, so the signal ranks items, not only categories (on
-instacart_sample alone: CrossRecall@20 .034 against .001 for the bare category score).
+shared out by each item's standing there, so the signal ranks items, not only categories (the bare
+category score ranks every item of a category alike).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from ..config import Settings
 from ..data import Interactions
-from .base import Context, Signal
+from .base import Context, Evidence, Flow, Signal, Words
 
 _PAIR_CHUNK = 8_000_000  # user pairs generated at once (memory cap)
 
@@ -93,13 +93,16 @@ class TransitionSignal(Signal):
     """Category flow A → B (first touches), weighted by the user's category affinity."""
 
     name = "transition"
+    label = "category flow"
+    color = "#ea580c"
+    default_weight = 0.1
     options = ("shrink",)
     state_fields = ("cat_flow_", "cat_names_", "users_from_", "users_pair_", "base_", "p_", "lift_", "strength_",
                     "n_users_", "within_")
 
     def __init__(self, settings: Settings | None = None, *, shrink: float = 10.0):
         super().__init__(settings)
-        self.shrink = float(shrink)
+        self.shrink = shrink
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "TransitionSignal":
         n = len(data.cat_flow_names)
@@ -113,7 +116,7 @@ class TransitionSignal(Signal):
         frm = users_cat[:, None]
         p = np.divide(pair, frm, out=np.zeros((n, n)), where=frm > 0)
         lift = np.divide(p, base[None, :], out=np.zeros((n, n)), where=base[None, :] > 0)
-        m = self.shrink
+        m = float(self.shrink)
         p_s = np.divide(pair + m * base[None, :], frm + m, out=np.zeros((n, n)), where=(frm + m) > 0)
         lift_s = np.divide(p_s, base[None, :], out=np.zeros((n, n)), where=base[None, :] > 0)
         T = p_s * np.clip(lift_s - 1.0, 0.0, None)
@@ -153,18 +156,26 @@ class TransitionSignal(Signal):
         out *= self.within_[None, :]
         return out
 
-    def evidence_flow(self, ctx: Context, row: int, cat_b: int) -> tuple[str, float, float] | None:
-        """(source category name, P(B | A), lift) of the category A contributing most to row's score
-        for category cat_b; None when no category of the history leads to cat_b."""
-        cache = ctx.__dict__.setdefault("_transition_affinity", {})  # explanations ask once per item
-        aff = cache.get(row)
-        if aff is None:
-            aff = cache[row] = _affinity(ctx.X[row], self.cat_flow_, self.n_cats)[0]
-        contrib = aff * self.strength_[:, cat_b]
-        a = int(np.argmax(contrib)) if len(contrib) else 0
-        if len(contrib) == 0 or contrib[a] <= 0:
-            return None
-        return str(self.cat_names_[a]), float(self.p_[a, cat_b]), float(self.lift_[a, cat_b])
+    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
+        """Per item: the category A of the history contributing most to the flow into the item's category
+        (with P(B | A) and lift); no flow when no category of the history leads there."""
+        aff = _affinity(ctx.X[row], self.cat_flow_, self.n_cats)[0]
+        out = []
+        for item in np.asarray(items):
+            b = int(self.cat_flow_[item])
+            contrib = aff * self.strength_[:, b]
+            a = int(np.argmax(contrib)) if len(contrib) else 0
+            flow = None
+            if len(contrib) and contrib[a] > 0:
+                flow = Flow(str(self.cat_names_[a]), str(self.cat_names_[b]), float(self.p_[a, b]), float(self.lift_[a, b]))
+            out.append(Evidence(flow=flow))
+        return out
+
+    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
+        f = ev.flow
+        if f is None:
+            return self.label
+        return f"people who buy {f.source} often go on to {f.target} (lift {round(f.lift, 2):.1f})"
 
     def flows(self, min_users: int = 5, top: int | None = None) -> pd.DataFrame:
         """Category flows with at least `min_users` users, strongest first (for the sankey)."""

@@ -1,0 +1,72 @@
+"""`build_demo`: the demo shop generated, ingested, embedded and trained into a database file."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .generate import generate
+
+
+def build_demo(
+    settings,
+    *,
+    seed: int = 7,
+    force: bool = False,
+    encode: bool = True,
+    train: bool = True,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict:
+    """Generate the demo shop into `settings.db_path`: ingest, embed item texts, train a first run.
+
+    The database is built under a temporary name and moved into place at the end, so an interrupted
+    build never leaves a half-built demo behind.
+    """
+    from pathlib import Path
+
+    from ..store import Store, connect
+
+    def part(lo: float, hi: float):
+        return (lambda f, m: progress(lo + (hi - lo) * f, m)) if progress else None
+
+    path = Path(settings.db_path)
+    if force and path.exists():
+        # the one-writer rule: a file another process holds (the dashboard) is not replaced under it;
+        # found out now, before minutes of building (and checked again, holding it, at the swap)
+        connect(path).close()
+    tmp = path.with_name(path.name + ".building")
+    for leftover in (tmp, Path(str(tmp) + ".wal")):
+        leftover.unlink(missing_ok=True)
+    shop = generate(seed, progress=part(0.0, 0.1))
+    tmp_settings = settings.replace(db_path=tmp)
+    with Store(tmp) as store:
+        store.ingest_frames(items=shop.items, events=shop.events, users=shop.users, settings=settings,
+                            progress=part(0.1, 0.2), source="demo")
+        if encode:
+            from ..encoder import encode_items
+
+            encode_items(store, settings.encoder(), progress=part(0.2, 0.4))
+        if train:
+            from ..train import train as train_run
+
+            train_run(store, tmp_settings, name="demo-initial", project=True, progress=part(0.4, 1.0))
+        stats = store.stats()
+    holder = connect(path) if force and path.exists() else None  # nobody else may open it mid-swap
+    try:
+        if force:
+            path.unlink(missing_ok=True)
+            Path(str(path) + ".wal").unlink(missing_ok=True)
+            import shutil
+
+            shutil.rmtree(settings.artefact_dir, ignore_errors=True)
+        tmp.rename(path)
+        _move_artefacts(tmp_settings.artefact_dir, settings.artefact_dir, path)
+    finally:
+        if holder is not None:
+            holder.close()
+    return stats
+
+
+def _move_artefacts(src, dst, db_path) -> None:
+    """Artefacts of the runs built under the temporary name follow the database to its final name (runs
+    record their folders relative to the artefacts folder, so nothing in the database changes)."""
+    if src.exists():
+        src.rename(dst)

@@ -161,13 +161,14 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     settings = settings.replace(model=args.model or settings.model, device=args.device, precision=args.precision,
-                                batch_size=args.batch_size)
-    encoder = Encoder(settings.model, device=settings.device, precision=settings.precision,
-                      batch_size=settings.batch_size)
+                                batch_size=args.batch_size, encoder_backend=args.backend)
+    encoder = Encoder.from_settings(settings)
     with _open(args, write=True) as store, progress_bar(not args.quiet) as progress:
         result = encode_items(store, encoder, progress=progress)
     print(f"encoded {result.encoded:,} texts, reused {result.reused:,} ({encoder.model_id}, "
           f"{encoder.device}, {encoder.precision}) in {result.seconds:.1f} s")
+    if encoder.backend_ is not None and "int8" in encoder.precision_reason_:
+        print(encoder.precision_reason_)
     return 0
 
 
@@ -447,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model folder or name (default: the chosen encoder, else the packaged all-MiniLM-L6-v2)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx-int8"],
+                   help="auto: int8 ONNX Runtime on a CPU without bf16, only where it reproduces fp32")
     p.add_argument("--batch-size", type=int, default=64)
 
     p = sub.add_parser("recommend", parents=[common], help="top-k for a user, seed items or a query")

@@ -10,6 +10,10 @@ float32. That check is why the model id leaves precision out: bf16/fp16 vectors 
 fp16 asked for on a CPU falls back to fp32 (PyTorch's CPU fp16 kernels are slower than fp32) and
 `precision_reason_` says so; it is not an error because settings are often copied from a GPU machine.
 
+Backend: on a CPU without native bf16 (`backend="auto"`, or "onnx-int8" when asked) the encoder serves an
+int8 ONNX Runtime model built from the same folder, only after a recorded check that it reproduces fp32
+(`encoder_onnx.py`); it needs a folder to cache it in (the database's artefacts folder), else torch runs.
+
 torch and sentence_transformers are imported inside functions only (the latter costs seconds).
 """
 from __future__ import annotations
@@ -331,13 +335,25 @@ class Encoder:
     """A lazily loaded sentence-transformers model that returns float32 unit vectors."""
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
-                 batch_size: int = 64):
+                 batch_size: int = 64, backend: str = "auto", cache_dir: str | Path | None = None,
+                 int8_min_cosine: float = 0.99, int8_min_top10: float = 0.95):
         if (device or "auto").strip().lower() not in DEVICES:
             raise CrossRecError(f"unknown device '{device}' (use {', '.join(DEVICES)})")
         if (precision or "auto").strip().lower() not in PRECISIONS:
             raise CrossRecError(f"unknown precision '{precision}' (use {', '.join(PRECISIONS)})")
         if int(batch_size) < 1:
             raise CrossRecError(f"batch size must be at least 1, got {batch_size}")
+        from .encoder_onnx import BACKENDS
+
+        if (backend or "auto").strip().lower() not in BACKENDS:
+            raise CrossRecError(f"unknown encoder backend '{backend}' (use {', '.join(BACKENDS)})")
+        # backend: "onnx-int8" (or "auto" on a CPU without native bf16) serves the guarded int8 model,
+        # built and checked once in `cache_dir` (the database's artefacts folder); without one: torch.
+        self.requested_backend = (backend or "auto").strip().lower()
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.int8_thresholds = (float(int8_min_cosine), float(int8_min_top10))
+        self.check_texts: list[str] = []  # shop texts for the int8 guard's sample (encode_items sets them)
+        self.backend_: str | None = None
         self.model_name = model
         self.model_path = resolve_model(model)
         self.requested_device = device
@@ -352,6 +368,15 @@ class Encoder:
         self._dim: int | None = None
         self._model_id: str | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> "Encoder":
+        """The encoder `settings` describe, its int8 build cached in the database's artefacts folder."""
+        kw = dict(model=settings.model, device=settings.device, precision=settings.precision,
+                  batch_size=settings.batch_size, backend=settings.encoder_backend,
+                  cache_dir=settings.artefact_dir / "onnx", int8_min_cosine=settings.int8_min_cosine,
+                  int8_min_top10=settings.int8_min_top10)
+        return cls(**{**kw, **overrides})
 
     def __repr__(self) -> str:
         state = f"{self.device_}/{self.precision_}" if self._model is not None else "not loaded"
@@ -396,15 +421,20 @@ class Encoder:
                 device = resolve_device(self.requested_device)
                 precision, reason = _precision_choice(device, self.requested_precision,
                                                       device == "cpu" and cpu_supports_bf16())
-                model = self._load_st(device)
-                dim = int(model.get_embedding_dimension())
+                want_int8 = self._int8_wanted(device)
+                model = None if want_int8 else self._load_st(device)
+                dim = int(model.get_embedding_dimension()) if model is not None else self.dim
                 if self._dim is not None and self._dim != dim:
                     raise CrossRecError(f"model {self.model_name}: config files say {self._dim} dimensions, "
                                         f"the loaded model gives {dim}")
                 self._dim = dim
-                if precision != "fp32":
+                if want_int8:
+                    model, precision, reason = self._int8(device, reason)
+                    device = "cpu" if precision == "int8" else device
+                elif precision != "fp32":
                     model, precision, reason = self._reduce(model, device, precision, reason)
                 self.device_, self.precision_, self.precision_reason_ = device, precision, reason
+                self.backend_ = "onnx-int8" if precision == "int8" else "torch"
                 self._model = model
                 self.load_seconds_ = time.perf_counter() - t0
         return self
@@ -433,6 +463,32 @@ class Encoder:
             ) from None
         model.eval()
         return model
+
+    def _int8_wanted(self, device: str) -> bool:
+        """int8 when asked for (or auto on a CPU without bf16 and fp32 not forced), with a place to cache it."""
+        from .encoder_onnx import onnxruntime_available, supported
+
+        if self.requested_backend == "torch" or self.cache_dir is None:
+            return False
+        if self.requested_backend == "auto" and (device != "cpu" or cpu_supports_bf16()
+                                                 or (self.requested_precision or "auto") != "auto"):
+            return False
+        return onnxruntime_available() and not supported(self.model_path)
+
+    def _int8(self, device: str, reason: str):
+        """The guarded int8 ONNX model (see encoder_onnx), or the fp32 model when it does not reproduce fp32."""
+        from .encoder_onnx import cache_folder, check_sample, load_checked
+
+        folder = cache_folder(self.cache_dir, self.model_id)
+        sample = check_sample(self.check_texts, SAMPLE_SENTENCES)
+        int8, fp32, why, record = load_checked(folder, self.model_path, lambda: self._load_st("cpu"), sample,
+                                               *self.int8_thresholds)
+        self.check_min_cosine_ = record["min_cosine"]
+        if int8 is not None:
+            return int8, "int8", f"{reason}; {why}"
+        if fp32 is None or device != "cpu":
+            fp32 = self._load_st(device)
+        return fp32, "fp32", f"{reason}; {why}"
 
     def _reduce(self, model, device: str, precision: str, reason: str):
         """Switch to bf16/fp16 if it reproduces fp32 on the sample sentences (checked once per process)."""
@@ -484,14 +540,21 @@ class Encoder:
         order = np.argsort(-np.fromiter((len(t) for t in uniq), dtype=np.int64, count=len(uniq)), kind="stable")
         out = np.empty((len(uniq), self.dim), dtype=np.float32)
         chunk = self.batch_size * _CHUNK_BATCHES
-        done = 0
+        done, t0 = 0, time.perf_counter()
         for start in range(0, len(uniq), chunk):
             idx = order[start:start + chunk]
             out[idx] = self._raw_encode(self._model, [uniq[i] for i in idx])
             done += len(idx)
             if progress:
-                progress(done / len(uniq), f"encoded {done:,} of {len(uniq):,} texts")
+                rate = done / max(time.perf_counter() - t0, 1e-9)
+                progress(done / len(uniq), f"{done:,}/{len(uniq):,} texts, {rate:,.0f}/s, ETA "
+                                           f"{_eta((len(uniq) - done) / rate)}")
         return out[codes]
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 # ---- store-level operations -----------------------------------------------------------------------
@@ -533,6 +596,7 @@ def encode_items(store, encoder: Encoder, items: pd.DataFrame | None = None, pro
     if missing:
         if progress:
             progress(0.05, f"loading the model to encode {len(missing):,} texts")
+        encoder.check_texts = [by_hash[h] for h in missing]  # the int8 guard checks on the shop's own texts
         encoder.load()
         precision = encoder.precision_ or ""
         sub = (lambda f, m: progress(0.05 + 0.9 * f, m)) if progress else None

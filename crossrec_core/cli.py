@@ -70,9 +70,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     path = Path(args.db)
     if path.exists() and not args.force:
         raise CrossRecError(f"{path} exists already; pass --force to rebuild it")
+    from .bigshop import build_big_shop, wants_big_shop
+
     with progress_bar(not args.quiet) as progress:
-        stats = build_demo(_settings(args), seed=args.seed, force=args.force, encode=not args.no_encode,
-                           progress=progress)
+        if wants_big_shop(args):  # --events/--items/--users: the big shop, streamed to Parquet and ingested
+            stats = build_big_shop(_settings(args), args, progress=progress)
+        else:
+            stats = build_demo(_settings(args), seed=args.seed, force=args.force, encode=not args.no_encode,
+                               progress=progress)
     print(f"demo shop built at {path}: {stats['items']:,} items, {stats['users']:,} users, "
           f"{stats['events']:,} events, {stats['top_level_categories']} top-level categories")
     return 0
@@ -420,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--force", action="store_true", help="rebuild when the file exists")
     p.add_argument("--no-encode", action="store_true", help="skip embedding item texts")
+    from .bigshop import add_demo_scale_args
+
+    add_demo_scale_args(p)
 
     p = sub.add_parser("ingest", parents=[common], help="validate and load items/events/users files")
     p.add_argument("--items", help="items CSV or Parquet")

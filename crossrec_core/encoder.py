@@ -363,6 +363,7 @@ class Encoder:
         self.precision_: str | None = None
         self.precision_reason_: str = ""
         self.check_min_cosine_: float | None = None
+        self.check_speedup_: float | None = None  # fp32 time / reduced-precision time on the check's sample
         self.load_seconds_: float | None = None
         self._model = None
         self._dim: int | None = None
@@ -499,11 +500,20 @@ class Encoder:
         with _check_lock:
             cached = _check_cache.get(key)
         if cached is None:
+            self._raw_encode(model, list(SAMPLE_SENTENCES[:4]), batch_size=8)  # warm-up before timing
+            t0 = time.perf_counter()
             ref = self._raw_encode(model, list(SAMPLE_SENTENCES), batch_size=8)  # small batches: less padding
+            t1 = time.perf_counter()
             model = model.to(dtype)
+            self._raw_encode(model, list(SAMPLE_SENTENCES[:4]), batch_size=8)
+            t2 = time.perf_counter()
             low = self._raw_encode(model, list(SAMPLE_SENTENCES), batch_size=8)
+            t3 = time.perf_counter()
             min_cos = float(np.min(np.sum(ref * low, axis=1)))
-            cached = (bool(np.isfinite(min_cos) and min_cos >= MIN_COSINE), min_cos)
+            # bf16 on a CPU is detected from /proc/cpuinfo and measured too: slower than fp32 is no use
+            faster = device != "cpu" or (t3 - t2) < (t1 - t0)
+            cached = (bool(np.isfinite(min_cos) and min_cos >= MIN_COSINE and faster), min_cos)
+            self.check_speedup_ = (t1 - t0) / max(t3 - t2, 1e-9)
             with _check_lock:
                 _check_cache[key] = cached
             if not cached[0]:
@@ -515,6 +525,8 @@ class Encoder:
         if ok:
             return model, precision, (f"{reason}; matches fp32 on {len(SAMPLE_SENTENCES)} samples "
                                       f"(min cosine {min_cos:.5f})")
+        if min_cos >= MIN_COSINE:
+            return model, "fp32", f"{precision} rejected: not faster than fp32 on this CPU; using fp32"
         return model, "fp32", (f"{precision} rejected: min cosine to fp32 on {len(SAMPLE_SENTENCES)} samples "
                                f"{min_cos:.4f} < {MIN_COSINE}; using fp32")
 
@@ -571,6 +583,16 @@ class EncodeResult:
     precision: str = ""
 
 
+def missing_texts(store, model_id: str, items: pd.DataFrame,
+                  max_chars: int = DEFAULT_MAX_CHARS) -> tuple[dict[str, str], list[str]]:
+    """({text hash: text} of the items' distinct non-empty texts, the hashes with no stored vector yet)."""
+    texts = item_text(items, max_chars)
+    texts = texts[texts != ""]  # items without any text get no vector (a zero row in item_embeddings)
+    by_hash = dict(zip(text_hash(texts), texts))  # dedupes identical texts
+    stored = store.embeddings(model_id, list(by_hash)) if by_hash else {}
+    return by_hash, [h for h in by_hash if h not in stored]
+
+
 def encode_items(store, encoder: Encoder, items: pd.DataFrame | None = None, progress: Progress | None = None,
                  *, max_chars: int = DEFAULT_MAX_CHARS) -> EncodeResult:
     """Encode the item texts that have no stored vector for `encoder.model_id` yet, and store them.
@@ -580,18 +602,11 @@ def encode_items(store, encoder: Encoder, items: pd.DataFrame | None = None, pro
     """
     t0 = time.perf_counter()
     if progress:
-        progress(0.0, "building item texts")
+        progress(0.0, "building item texts, looking up stored vectors")
     if items is None:
         items = store.items()
-    texts = item_text(items, max_chars)
-    texts = texts[texts != ""]  # items without any text get no vector (a zero row in item_embeddings)
-    hashes = text_hash(texts)
-    by_hash = dict(zip(hashes, texts))  # dedupes identical texts
     model_id = encoder.model_id
-    if progress:
-        progress(0.03, "looking up stored vectors")
-    stored = store.embeddings(model_id, list(by_hash)) if by_hash else {}
-    missing = [h for h in by_hash if h not in stored]
+    by_hash, missing = missing_texts(store, model_id, items, max_chars)
     precision = ""
     if missing:
         if progress:

@@ -300,6 +300,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     weights = parse_weights(args.weights) if args.weights else None
     with _open(args, write=True) as store, progress_bar(not args.quiet) as progress:
+        if args.engine == "ray":  # the batch steps on a Ray cluster first; ALS and the rest stay here
+            from .engine.ray_jobs import run_batch_steps
+
+            run_batch_steps(store, _settings(args), address=args.address, work_dir=args.work_dir, progress=progress)
         run = train(store, _settings(args), weights=weights, name=args.name, learn=not args.no_learn,
                     project=True, progress=progress)
     m = (run["metrics"].get("slices", {}).get("all") or {}).get("crossrec") or {}
@@ -475,6 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="e.g. cooc=0.3,als=0.1,graph=0.3,content=0.1,transition=0.1,popularity=0.1")
     p.add_argument("--name", help="run name (default: run-<time>)")
     p.add_argument("--no-learn", action="store_true", help="use default weights instead of learning them")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="ray: encode item texts on a Ray cluster first (pip install 'crossrec[ray]')")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local one)")
+    p.add_argument("--work-dir", default=None, help="folder every Ray node sees, for the jobs' Parquet files")
 
     p = sub.add_parser("eval", parents=[common], help="metrics table: ours against the baselines")
     p.add_argument("--k", type=int, default=20)

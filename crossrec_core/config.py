@@ -52,6 +52,11 @@ class Settings:
     precision: str = "auto"  # auto | fp32 | fp16 | bf16
     batch_size: int = 64
     max_text_chars: int = 1000  # item text is cut here before tokenising (the model truncates tokens too)
+    # auto | torch | onnx-int8. auto: int8 ONNX Runtime on a CPU without native bf16, cached and checked once
+    # in <db>.artefacts/onnx/; it serves only while it reproduces fp32 on a sample of the shop's texts:
+    encoder_backend: str = "auto"
+    int8_min_cosine: float = 0.99  # mean cosine to fp32
+    int8_min_top10: float = 0.95  # share of each sample text's 10 nearest neighbours that stay the same
 
     # ingest limits: a value past one is rejected with its file, line and column
     max_title_chars: int = 2000

@@ -10,6 +10,10 @@ float32. That check is why the model id leaves precision out: bf16/fp16 vectors 
 fp16 asked for on a CPU falls back to fp32 (PyTorch's CPU fp16 kernels are slower than fp32) and
 `precision_reason_` says so; it is not an error because settings are often copied from a GPU machine.
 
+Backend: on a CPU without native bf16 (`backend="auto"`, or "onnx-int8" when asked) the encoder serves an
+int8 ONNX Runtime model built from the same folder, only after a recorded check that it reproduces fp32
+(`encoder_onnx.py`); it needs a folder to cache it in (the database's artefacts folder), else torch runs.
+
 torch and sentence_transformers are imported inside functions only (the latter costs seconds).
 """
 from __future__ import annotations
@@ -330,13 +334,25 @@ class Encoder:
     """A lazily loaded sentence-transformers model that returns float32 unit vectors."""
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
-                 batch_size: int = 64):
+                 batch_size: int = 64, backend: str = "auto", cache_dir: str | Path | None = None,
+                 int8_min_cosine: float = 0.99, int8_min_top10: float = 0.95):
         if (device or "auto").strip().lower() not in DEVICES:
             raise CrossRecError(f"unknown device '{device}' (use {', '.join(DEVICES)})")
         if (precision or "auto").strip().lower() not in PRECISIONS:
             raise CrossRecError(f"unknown precision '{precision}' (use {', '.join(PRECISIONS)})")
         if int(batch_size) < 1:
             raise CrossRecError(f"batch size must be at least 1, got {batch_size}")
+        from .encoder_onnx import BACKENDS
+
+        if (backend or "auto").strip().lower() not in BACKENDS:
+            raise CrossRecError(f"unknown encoder backend '{backend}' (use {', '.join(BACKENDS)})")
+        # backend: "onnx-int8" (or "auto" on a CPU without native bf16) serves the guarded int8 model,
+        # built and checked once in `cache_dir` (the database's artefacts folder); without one: torch.
+        self.requested_backend = (backend or "auto").strip().lower()
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.int8_thresholds = (float(int8_min_cosine), float(int8_min_top10))
+        self.check_texts: list[str] = []  # shop texts for the int8 guard's sample (encode_items sets them)
+        self.backend_: str | None = None
         self.model_name = model
         self.model_path = resolve_model(model)
         self.requested_device = device
@@ -346,11 +362,21 @@ class Encoder:
         self.precision_: str | None = None
         self.precision_reason_: str = ""
         self.check_min_cosine_: float | None = None
+        self.check_speedup_: float | None = None  # fp32 time / reduced-precision time on the check's sample
         self.load_seconds_: float | None = None
         self._model = None
         self._dim: int | None = None
         self._model_id: str | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> "Encoder":
+        """The encoder `settings` describe, its int8 build cached in the database's artefacts folder."""
+        kw = dict(model=settings.model, device=settings.device, precision=settings.precision,
+                  batch_size=settings.batch_size, backend=settings.encoder_backend,
+                  cache_dir=settings.artefact_dir / "onnx", int8_min_cosine=settings.int8_min_cosine,
+                  int8_min_top10=settings.int8_min_top10)
+        return cls(**{**kw, **overrides})
 
     def __repr__(self) -> str:
         state = f"{self.device_}/{self.precision_}" if self._model is not None else "not loaded"
@@ -395,15 +421,20 @@ class Encoder:
                 device = resolve_device(self.requested_device)
                 precision, reason = _precision_choice(device, self.requested_precision,
                                                       device == "cpu" and cpu_supports_bf16())
-                model = self._load_st(device)
-                dim = int(model.get_embedding_dimension())
+                want_int8 = self._int8_wanted(device)
+                model = None if want_int8 else self._load_st(device)
+                dim = int(model.get_embedding_dimension()) if model is not None else self.dim
                 if self._dim is not None and self._dim != dim:
                     raise CrossRecError(f"model {self.model_name}: config files say {self._dim} dimensions, "
                                         f"the loaded model gives {dim}")
                 self._dim = dim
-                if precision != "fp32":
+                if want_int8:
+                    model, precision, reason = self._int8(device, reason)
+                    device = "cpu" if precision == "int8" else device
+                elif precision != "fp32":
                     model, precision, reason = self._reduce(model, device, precision, reason)
                 self.device_, self.precision_, self.precision_reason_ = device, precision, reason
+                self.backend_ = "onnx-int8" if precision == "int8" else "torch"
                 self._model = model
                 self.load_seconds_ = time.perf_counter() - t0
         return self
@@ -433,6 +464,32 @@ class Encoder:
         model.eval()
         return model
 
+    def _int8_wanted(self, device: str) -> bool:
+        """int8 when asked for (or auto on a CPU without bf16 and fp32 not forced), with a place to cache it."""
+        from .encoder_onnx import onnxruntime_available, supported
+
+        if self.requested_backend == "torch" or self.cache_dir is None:
+            return False
+        if self.requested_backend == "auto" and (device != "cpu" or cpu_supports_bf16()
+                                                 or (self.requested_precision or "auto") != "auto"):
+            return False
+        return onnxruntime_available() and not supported(self.model_path)
+
+    def _int8(self, device: str, reason: str):
+        """The guarded int8 ONNX model (see encoder_onnx), or the fp32 model when it does not reproduce fp32."""
+        from .encoder_onnx import cache_folder, check_sample, load_checked
+
+        folder = cache_folder(self.cache_dir, self.model_id)
+        sample = check_sample(self.check_texts, SAMPLE_SENTENCES)
+        int8, fp32, why, record = load_checked(folder, self.model_path, lambda: self._load_st("cpu"), sample,
+                                               *self.int8_thresholds)
+        self.check_min_cosine_ = record["min_cosine"]
+        if int8 is not None:
+            return int8, "int8", f"{reason}; {why}"
+        if fp32 is None or device != "cpu":
+            fp32 = self._load_st(device)
+        return fp32, "fp32", f"{reason}; {why}"
+
     def _reduce(self, model, device: str, precision: str, reason: str):
         """Switch to bf16/fp16 if it reproduces fp32 on the sample sentences (checked once per process)."""
         import torch
@@ -442,11 +499,20 @@ class Encoder:
         with _check_lock:
             cached = _check_cache.get(key)
         if cached is None:
+            self._raw_encode(model, list(SAMPLE_SENTENCES[:4]), batch_size=8)  # warm-up before timing
+            t0 = time.perf_counter()
             ref = self._raw_encode(model, list(SAMPLE_SENTENCES), batch_size=8)  # small batches: less padding
+            t1 = time.perf_counter()
             model = model.to(dtype)
+            self._raw_encode(model, list(SAMPLE_SENTENCES[:4]), batch_size=8)
+            t2 = time.perf_counter()
             low = self._raw_encode(model, list(SAMPLE_SENTENCES), batch_size=8)
+            t3 = time.perf_counter()
             min_cos = float(np.min(np.sum(ref * low, axis=1)))
-            cached = (bool(np.isfinite(min_cos) and min_cos >= MIN_COSINE), min_cos)
+            # bf16 on a CPU is detected from /proc/cpuinfo and measured too: slower than fp32 is no use
+            faster = device != "cpu" or (t3 - t2) < (t1 - t0)
+            cached = (bool(np.isfinite(min_cos) and min_cos >= MIN_COSINE and faster), min_cos)
+            self.check_speedup_ = (t1 - t0) / max(t3 - t2, 1e-9)
             with _check_lock:
                 _check_cache[key] = cached
             if not cached[0]:
@@ -458,6 +524,8 @@ class Encoder:
         if ok:
             return model, precision, (f"{reason}; matches fp32 on {len(SAMPLE_SENTENCES)} samples "
                                       f"(min cosine {min_cos:.5f})")
+        if min_cos >= MIN_COSINE:
+            return model, "fp32", f"{precision} rejected: not faster than fp32 on this CPU; using fp32"
         return model, "fp32", (f"{precision} rejected: min cosine to fp32 on {len(SAMPLE_SENTENCES)} samples "
                                f"{min_cos:.4f} < {MIN_COSINE}; using fp32")
 
@@ -483,14 +551,21 @@ class Encoder:
         order = np.argsort(-np.fromiter((len(t) for t in uniq), dtype=np.int64, count=len(uniq)), kind="stable")
         out = np.empty((len(uniq), self.dim), dtype=np.float32)
         chunk = self.batch_size * _CHUNK_BATCHES
-        done = 0
+        done, t0 = 0, time.perf_counter()
         for start in range(0, len(uniq), chunk):
             idx = order[start:start + chunk]
             out[idx] = self._raw_encode(self._model, [uniq[i] for i in idx])
             done += len(idx)
             if progress:
-                progress(done / len(uniq), f"encoded {done:,} of {len(uniq):,} texts")
+                rate = done / max(time.perf_counter() - t0, 1e-9)
+                progress(done / len(uniq), f"{done:,}/{len(uniq):,} texts, {rate:,.0f}/s, ETA "
+                                           f"{_eta((len(uniq) - done) / rate)}")
         return out[codes]
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 # ---- store-level operations -----------------------------------------------------------------------
@@ -507,6 +582,16 @@ class EncodeResult:
     precision: str = ""
 
 
+def missing_texts(store, model_id: str, items: pd.DataFrame,
+                  max_chars: int = DEFAULT_MAX_CHARS) -> tuple[dict[str, str], list[str]]:
+    """({text hash: text} of the items' distinct non-empty texts, the hashes with no stored vector yet)."""
+    texts = item_text(items, max_chars)
+    texts = texts[texts != ""]  # items without any text get no vector (a zero row in item_embeddings)
+    by_hash = dict(zip(text_hash(texts), texts))  # dedupes identical texts
+    stored = store.embeddings(model_id, list(by_hash)) if by_hash else {}
+    return by_hash, [h for h in by_hash if h not in stored]
+
+
 def encode_items(store, encoder: Encoder, items: pd.DataFrame | None = None, progress: Progress | None = None,
                  *, max_chars: int = DEFAULT_MAX_CHARS) -> EncodeResult:
     """Encode the item texts that have no stored vector for `encoder.model_id` yet, and store them.
@@ -516,22 +601,16 @@ def encode_items(store, encoder: Encoder, items: pd.DataFrame | None = None, pro
     """
     t0 = time.perf_counter()
     if progress:
-        progress(0.0, "building item texts")
+        progress(0.0, "building item texts, looking up stored vectors")
     if items is None:
         items = store.items()
-    texts = item_text(items, max_chars)
-    texts = texts[texts != ""]  # items without any text get no vector (a zero row in item_embeddings)
-    hashes = text_hash(texts)
-    by_hash = dict(zip(hashes, texts))  # dedupes identical texts
     model_id = encoder.model_id
-    if progress:
-        progress(0.03, "looking up stored vectors")
-    stored = store.embeddings(model_id, list(by_hash)) if by_hash else {}
-    missing = [h for h in by_hash if h not in stored]
+    by_hash, missing = missing_texts(store, model_id, items, max_chars)
     precision = ""
     if missing:
         if progress:
             progress(0.05, f"loading the model to encode {len(missing):,} texts")
+        encoder.check_texts = [by_hash[h] for h in missing]  # the int8 guard checks on the shop's own texts
         encoder.load()
         precision = encoder.precision_ or ""
         sub = (lambda f, m: progress(0.05 + 0.9 * f, m)) if progress else None

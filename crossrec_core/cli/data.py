@@ -17,9 +17,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     path = Path(args.db)
     if path.exists() and not args.force:
         raise CrossRecError(f"{path} exists already; pass --force to rebuild it")
+    from ..bigshop import build_big_shop, wants_big_shop
+
     with progress_bar(not args.quiet) as progress:
-        stats = build_demo(settings_for(args), seed=args.seed, force=args.force, encode=not args.no_encode,
-                           progress=progress)
+        if wants_big_shop(args):  # --events/--items/--users: the big shop, streamed to Parquet and ingested
+            stats = build_big_shop(settings_for(args), args, progress=progress)
+        else:
+            stats = build_demo(settings_for(args), seed=args.seed, force=args.force, encode=not args.no_encode,
+                               progress=progress)
     print(f"demo shop built at {path}: {stats['items']:,} items, {stats['users']:,} users, "
           f"{stats['events']:,} events, {stats['top_level_categories']} top-level categories")
     return 0
@@ -104,13 +109,14 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     settings = settings_for(args)
     settings = settings.replace(model=args.model or settings.model, device=args.device, precision=args.precision,
-                                batch_size=args.batch_size)
-    encoder = Encoder(settings.model, device=settings.device, precision=settings.precision,
-                      batch_size=settings.batch_size)
+                                batch_size=args.batch_size, encoder_backend=args.backend)
+    encoder = Encoder.from_settings(settings)
     with open_store(args, write=True) as store, progress_bar(not args.quiet) as progress:
         result = encode_items(store, encoder, progress=progress)
     print(f"encoded {result.encoded:,} texts, reused {result.reused:,} ({encoder.model_id}, "
           f"{encoder.device}, {encoder.precision}) in {result.seconds:.1f} s")
+    if encoder.backend_ is not None and "int8" in encoder.precision_reason_:
+        print(encoder.precision_reason_)
     return 0
 
 
@@ -120,6 +126,9 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--force", action="store_true", help="rebuild when the file exists")
     p.add_argument("--no-encode", action="store_true", help="skip embedding item texts")
+    from ..bigshop import add_demo_scale_args
+
+    add_demo_scale_args(p)
 
     p = sub.add_parser("ingest", parents=[common], help="validate and load items/events/users files")
     p.add_argument("--items", help="items CSV or Parquet")
@@ -148,4 +157,6 @@ def add_parsers(sub, common) -> None:
                    help="model folder or name (default: the chosen encoder, else the packaged all-MiniLM-L6-v2)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx-int8"],
+                   help="auto: int8 ONNX Runtime on a CPU without bf16, only where it reproduces fp32")
     p.add_argument("--batch-size", type=int, default=64)

@@ -73,6 +73,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     weights = parse_weights(args.weights) if args.weights else None
     with open_store(args, write=True) as store, progress_bar(not args.quiet) as progress:
+        if args.engine == "ray":  # the batch steps on a Ray cluster first; ALS and the rest stay here
+            from ..engine.ray_jobs import run_batch_steps
+
+            run_batch_steps(store, settings_for(args), address=args.address, work_dir=args.work_dir,
+                            progress=progress)
         run = train(store, settings_for(args), weights=weights, name=args.name, learn=not args.no_learn,
                     project=True, promote=args.promote, progress=progress)
         live = store.run()
@@ -139,6 +144,10 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--no-learn", action="store_true", help="use default weights instead of learning them")
     p.add_argument("--promote", action="store_true",
                    help="make the new run live (otherwise the live run stays; the first run is always live)")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="ray: encode item texts on a Ray cluster first (pip install 'crossrec[ray]')")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local one)")
+    p.add_argument("--work-dir", default=None, help="folder every Ray node sees, for the jobs' Parquet files")
 
     p = sub.add_parser("eval", parents=[common], help="metrics table: ours against the baselines")
     p.add_argument("--k", type=int, default=20)

@@ -1,0 +1,210 @@
+"""Scale benchmark (issue 17): each step next to a peer run in the same process, medians, peak RSS per step.
+
+    .venv/bin/python benchmarks/scale.py                                  # small: about a minute or two
+    .venv/bin/python benchmarks/scale.py --events 1_000_000 --items 200_000 --users 50_000
+    .venv/bin/python benchmarks/scale.py --events 10_000_000 --items 200_000 --users 500_000 --encode-n 20000
+
+Steps (sizes are arguments; nothing here asserts):
+- big shop: `bigshop.write_parquet` (simulate + stream to Parquet), then the normal ingest of those files
+  against a bare DuckDB `CREATE TABLE AS SELECT * FROM read_parquet(...)` of the same files;
+- encode: `Encoder` with the default backend (int8 ONNX where it passes its guard on this shop, cached in a
+  scratch artefacts folder; its one-time build and check timed apart) against plain fp32
+  `SentenceTransformer.encode`, on `--encode-n` item texts, `--repeats` times each, medians;
+- engine: the batch steps on the local engine (encode_items + co-occurrence counts) against the Ray engine
+  (a local Ray instance, `--ray-cpus` CPUs) on the same data (`--engine-items` items), when Ray is installed.
+Peak RSS per step is sampled every 20 ms (psutil) and reported as the step's peak above the process at its start.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+ROWS: list[tuple[str, float, str, float | None, float, str]] = []
+
+
+@contextmanager
+def peak_rss():
+    """Yields a dict whose 'mb' is, afterwards, the peak resident memory above the start (MB)."""
+    import psutil
+
+    proc, out, stop = psutil.Process(), {"mb": 0.0}, threading.Event()
+    start = proc.memory_info().rss
+    peak = [start]
+
+    def sample():
+        while not stop.wait(0.02):
+            peak[0] = max(peak[0], proc.memory_info().rss)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        yield out
+    finally:
+        stop.set()
+        t.join()
+        out["mb"] = (max(peak[0], proc.memory_info().rss) - start) / 2**20
+
+
+def row(step: str, seconds: float, peer: str, peer_seconds: float | None, rss_mb: float, note: str = "") -> None:
+    ROWS.append((step, seconds, peer, peer_seconds, rss_mb, note))
+    ratio = f"{peer_seconds / seconds:6.2f}x" if peer_seconds else "     -"
+    print(f"{step:<28} {seconds:9.2f} s  {peer:<30} {peer_seconds or 0:9.2f} s  {ratio}  "
+          f"peak +{rss_mb:7.0f} MB  {note}", flush=True)
+
+
+def timed(fn, repeats: int):
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def bench_big_shop(args, scratch: Path) -> Path:
+    import duckdb
+
+    from crossrec_core.bigshop import write_parquet
+    from crossrec_core.store import Store
+
+    with peak_rss() as mem:
+        t0 = time.perf_counter()
+        files = write_parquet(scratch / "parquet", n_events=args.events, n_items=args.items, n_users=args.users)
+        gen_s = time.perf_counter() - t0
+    row("big shop: generate", gen_s, "-", None, mem["mb"], f"{files.events:,} events, "
+        f"{files.events / gen_s:,.0f} events/s")
+    p = files.paths
+    db = scratch / "shop.duckdb"
+    with peak_rss() as mem:
+        t0 = time.perf_counter()
+        with Store(db) as store:
+            store.ingest_files(p["items"], p["events"], p["users"])
+        ingest_s = time.perf_counter() - t0
+    bare = scratch / "bare.duckdb"
+    t0 = time.perf_counter()
+    con = duckdb.connect(str(bare))
+    for kind, path in p.items():
+        con.execute(f"CREATE TABLE {kind} AS SELECT * FROM read_parquet('{path}')")
+    con.close()
+    bare_s = time.perf_counter() - t0
+    row("big shop: ingest", ingest_s, "bare DuckDB insert", bare_s, mem["mb"],
+        f"{files.events / ingest_s:,.0f} events/s (peer/ours < 1: ours is slower)")
+    bare.unlink(missing_ok=True)
+    return db
+
+
+def bench_encode(args, db: Path, scratch: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from crossrec_core.encoder import Encoder, item_text, resolve_model
+    from crossrec_core.store import Store
+
+    with Store(db, read_only=True) as store:
+        items = store.items()
+    texts = list(dict.fromkeys(t for t in item_text(items) if t))
+    texts = [texts[i] for i in np.linspace(0, len(texts) - 1, min(args.encode_n, len(texts))).astype(int)]
+    plain = SentenceTransformer(resolve_model("all-MiniLM-L6-v2"), device="cpu")
+    cache = scratch / "artefacts" / "onnx"
+    enc = Encoder(device="cpu", cache_dir=cache)
+    enc.check_texts = texts
+    t0 = time.perf_counter()
+    enc.load()  # the one-time int8 build and guard check (recorded in check.json)
+    row("encode: build + guard", time.perf_counter() - t0, "-", None, 0.0,
+        f"{enc.backend_}/{enc.precision_}: {enc.precision_reason_[-160:]}")
+    plain_s, _ = timed(lambda: plain.encode(texts, batch_size=64, convert_to_numpy=True), args.repeats)
+    with peak_rss() as mem:
+        ours_s, _ = timed(lambda: enc.encode(texts), args.repeats)
+    row(f"encode ({enc.precision_}, {len(texts):,} texts)", ours_s, "SentenceTransformer fp32", plain_s, mem["mb"],
+        f"{len(texts) / ours_s:,.0f} texts/s vs {len(texts) / plain_s:,.0f}")
+
+
+def bench_engine(args, db: Path, scratch: Path) -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        print("engine: Ray is not installed (pip install 'crossrec[ray]'); skipped")
+        return
+    from crossrec_core.config import Settings
+    from crossrec_core.encoder import Encoder, encode_items
+    from crossrec_core.engine.ray_jobs import cluster, cooc_counts_job, cooc_counts_local, encode_job, work_folder
+    from crossrec_core.store import Store
+
+    with Store(db, read_only=True) as store:
+        items, events = store.items(), store.events()
+    keep = items.iloc[np.linspace(0, len(items) - 1, min(args.engine_items, len(items))).astype(int)]
+    ev = events[events["item_id"].isin(keep["item_id"])].rename(columns={"ts": "timestamp"})
+    paths = {}
+    for name in ("local", "ray"):
+        paths[name] = scratch / f"engine-{name}.duckdb"
+        with Store(paths[name]) as store:
+            store.ingest_frames(items=keep, events=ev[["user_id", "item_id", "event_type", "timestamp"]])
+    with peak_rss() as mem:
+        t0 = time.perf_counter()
+        with Store(paths["local"]) as store:
+            encode_items(store, Encoder(backend="torch", device="cpu"))
+            local_counts = cooc_counts_local(store)
+        local_s = time.perf_counter() - t0
+    settings = Settings(db_path=paths["ray"])
+    t0 = time.perf_counter()
+    with Store(paths["ray"]) as store:
+        os.environ.pop("RAY_ADDRESS", None)  # a local Ray instance with --ray-cpus CPUs
+        with cluster(None, num_cpus=args.ray_cpus) as r, work_folder(None, paths["ray"]) as work:
+            start_s = time.perf_counter() - t0
+            encode_job(r, store, settings, work)
+            ray_counts = cooc_counts_job(r, store, work)
+    ray_s = time.perf_counter() - t0
+    same = local_counts.equals(ray_counts)
+    row(f"engine: Ray ({len(keep):,} items)", ray_s, "local engine", local_s, mem["mb"],
+        f"Ray start {start_s:.1f} s; {len(local_counts):,} item pairs, counts equal: {same}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=lambda s: int(s.replace("_", "")), default=100_000)
+    ap.add_argument("--items", type=lambda s: int(s.replace("_", "")), default=5_000)
+    ap.add_argument("--users", type=lambda s: int(s.replace("_", "")), default=8_000)
+    ap.add_argument("--encode-n", type=int, default=1_000, help="item texts encoded by each encoder")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--engine-items", type=int, default=300, help="items (and their events) in the engine step")
+    ap.add_argument("--ray-cpus", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--steps", default="shop,encode,engine")
+    ap.add_argument("--scratch", default=None, help="folder for the databases (default: a temporary one)")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 2)
+    scratch = Path(args.scratch or tempfile.mkdtemp(prefix="crossrec-scale-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    steps = set(args.steps.split(","))
+    print(f"{os.cpu_count()} CPUs; {args.events:,} events, {args.items:,} items, {args.users:,} users; "
+          f"scratch {scratch}")
+    print(f"{'step':<28} {'ours':>11}  {'peer':<30} {'peer':>11}  {'peer/ours':>7}  {'memory':>15}")
+    try:
+        db = bench_big_shop(args, scratch)
+        if "encode" in steps:
+            bench_encode(args, db, scratch)
+        if "engine" in steps:
+            bench_engine(args, db, scratch)
+    finally:
+        if not args.scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The Ray engine equals the local engine, on a two-process Ray cluster this test starts itself."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crossrec_core.store import Store
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """`ray start --head` plus a second worker process (one CPU each); skipped when Ray cannot start."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pytest.skip("Ray is not installed (pip install 'crossrec[ray]')")
+    ray_bin = Path(sys.executable).with_name("ray")
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="crx-ray-", dir="/tmp")  # Ray's socket paths must stay short
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("RAY_ADDRESS", None)
+    common = ["--block", "--num-cpus", "1", "--disable-usage-stats"]
+    head = subprocess.Popen([str(ray_bin), "start", "--head", "--port", str(port), "--temp-dir", temp,
+                             "--include-dashboard=false", "--object-store-memory", "150000000", *common],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    procs = [head]
+    address = f"127.0.0.1:{port}"
+    try:
+        _wait_for(address, cpus=1, procs=procs)
+        procs.append(subprocess.Popen([str(ray_bin), "start", "--address", address, "--object-store-memory",
+                                       "100000000", *common], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, start_new_session=True))
+        _wait_for(address, cpus=2, procs=procs)
+        yield address
+    finally:
+        for p in reversed(procs):  # `ray start --block` stops the processes it started when it ends
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _wait_for(address: str, *, cpus: int, procs: list, timeout: float = 120.0) -> None:
+    """Poll the cluster (in a subprocess, so this process never holds a Ray connection) until it has `cpus`."""
+    code = (f"import ray; ray.init(address={address!r}, log_to_driver=False); "
+            f"print(int(ray.cluster_resources().get('CPU', 0))); ray.shutdown()")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.poll() is not None:
+                pytest.skip(f"Ray could not start: {p.stderr.read().decode(errors='replace').strip()[-300:]}")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
+        if out.returncode == 0 and out.stdout.strip().isdigit() and int(out.stdout.strip()) >= cpus:
+            return
+        time.sleep(2)
+    pytest.skip(f"Ray did not come up with {cpus} CPUs within {timeout:.0f} s")
+
+
+def _shop(path: Path) -> Path:
+    from crossrec_core.demo import generate
+
+    shop = generate(seed=3, n_items=600, n_users=120, days=60)
+    keep = shop.items.sample(160, random_state=0)
+    events = shop.events[shop.events["item_id"].isin(keep["item_id"])]
+    with Store(path) as store:
+        store.ingest_frames(items=keep, events=events, users=shop.users, source="test")
+    return path
+
+
+def _top(vectors: np.ndarray, k: int = 20) -> np.ndarray:
+    sim = vectors @ vectors.T
+    np.fill_diagonal(sim, -np.inf)
+    return np.argsort(-sim, axis=1, kind="stable")[:, :k]
+
+
+def test_ray_engine_equals_local_engine(ray_cluster, tmp_path):
+    from crossrec_core.config import Settings
+    from crossrec_core.encoder import Encoder, encode_items, item_embeddings
+    from crossrec_core.engine.ray_jobs import cluster, cooc_counts_job, cooc_counts_local, encode_job, work_folder
+
+    local_db, ray_db = _shop(tmp_path / "local.duckdb"), _shop(tmp_path / "ray.duckdb")
+    settings = Settings(db_path=ray_db)
+    with Store(local_db) as store:
+        encode_items(store, Encoder(backend="torch", batch_size=settings.batch_size))
+        local_counts = cooc_counts_local(store)
+        local_vectors = item_embeddings(store, Encoder().model_id, store.items())
+    with Store(ray_db) as store:
+        with cluster(ray_cluster) as ray, work_folder(None, ray_db) as work:
+            assert int(ray.cluster_resources()["CPU"]) == 2
+            done = encode_job(ray, store, settings, work)
+            ray_counts = cooc_counts_job(ray, store, work, partitions=4)
+        ray_vectors = item_embeddings(store, Encoder().model_id, store.items())
+        assert done["encoded"] == len(store.items()) > 100
+    assert not any(p.name.startswith("ray-work-") for p in Path(f"{ray_db}.artefacts").glob("*"))
+
+    pd.testing.assert_frame_equal(local_counts, ray_counts)  # equal counts, pair for pair
+    assert len(local_counts) > 500 and local_counts["users"].max() > 1
+    cos = np.sum(local_vectors * ray_vectors, axis=1)
+    assert cos.min() >= 0.999
+    assert (_top(local_vectors) == _top(ray_vectors)).all()  # the same top-20 neighbour lists

@@ -40,6 +40,9 @@ def default_db_path() -> Path:
     return home / "demo.duckdb"
 
 
+ARTEFACTS_PREFIX = "{artefacts}/"
+
+
 @dataclass
 class Settings:
     """One place for every knob. Runs store `to_dict()` so a run can be reproduced."""
@@ -126,10 +129,27 @@ class Settings:
     map_draw_points: int = 10_000
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values; a model folder inside the database's artefacts (a tuned encoder) is written
+        relative to them, so a run or model file stays valid when the database moves."""
         d = dataclasses.asdict(self)
         d["db_path"] = str(self.db_path)
         d["positive_types"] = list(self.positive_types)
+        d["model"] = self.portable_model()
         return d
+
+    def portable_model(self) -> str:
+        """`model` as recorded: `{artefacts}/...` for a folder inside this database's artefacts."""
+        try:
+            rel = Path(self.model).resolve().relative_to(self.artefact_dir.resolve())
+        except (ValueError, OSError):
+            return self.model
+        return ARTEFACTS_PREFIX + rel.as_posix()
+
+    def resolve_model(self) -> "Settings":
+        """These settings with a recorded `{artefacts}/...` model turned back into this database's folder."""
+        if not self.model.startswith(ARTEFACTS_PREFIX):
+            return self
+        return self.replace(model=str(self.artefact_dir / self.model[len(ARTEFACTS_PREFIX):]))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Settings":

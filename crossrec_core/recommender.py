@@ -164,7 +164,7 @@ class Recommender:
     def from_state(cls, state, store=None) -> "Recommender":
         settings = Settings.from_dict(state.get("settings"))
         if store is not None:
-            settings = settings.replace(db_path=Path(store.path))
+            settings = settings.replace(db_path=Path(store.path)).resolve_model()
         rec = cls(settings, state.get("weights"), Rules.from_dict(state.get("rules")), state.get("cross_weights"))
         rec.items_ = state.get("items")
         rec.data_ = Interactions.from_state(state.sub("data"), settings)

@@ -345,3 +345,18 @@ def test_cold_item_slice_ranks_new_items_only():
     vecs = np.random.default_rng(0).normal(size=(len(split.items), 8)).astype(np.float32)
     result = evaluate(fit_baselines(split, settings, vecs, names=["content", "popularity"]), split, vecs)
     assert result["slices"]["cold_items"]["content"]["recall"] == pytest.approx(1.0)
+
+
+def test_a_tuned_encoder_is_recorded_relative_to_the_database(tmp_path):
+    """A run or model file names a tuned encoder relative to the database's artefacts folder, so a
+    moved database still finds it (issue 12: nothing absolute is recorded)."""
+    from crossrec_core.config import Settings
+
+    db = tmp_path / "shop.duckdb"
+    tuned = Settings(db_path=db).artefact_dir / "encoders" / "t1"
+    recorded = Settings(db_path=db, model=str(tuned)).to_dict()
+    assert recorded["model"] == "{artefacts}/encoders/t1"
+    moved = tmp_path / "elsewhere" / "shop.duckdb"
+    back = Settings.from_dict(recorded).replace(db_path=moved).resolve_model()
+    assert Path(back.model) == moved.with_name("shop.duckdb.artefacts") / "encoders" / "t1"
+    assert Settings(db_path=db, model="all-MiniLM-L6-v2").to_dict()["model"] == "all-MiniLM-L6-v2"

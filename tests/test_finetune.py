@@ -148,6 +148,22 @@ def test_guard():
     assert not improved({"all": None, "pair_recall": None}, {"all": None, "pair_recall": None})[0]
 
 
+def test_guard_judges_the_fused_list():
+    """A tuned encoder that makes the served (fused) list worse is refused even when text alone gains."""
+    from crossrec_core.finetune.run import fused_verdict
+
+    per_user = np.random.default_rng(0).random(500)
+    base = {"slices": {"all": 0.3, "cold_items": 0.2}, "per_user": per_user}
+    assert fused_verdict(base, {"slices": {"all": 0.3, "cold_items": 0.2}, "per_user": per_user.copy()})[0]
+    worse = {"slices": {"all": 0.2, "cold_items": 0.2}, "per_user": per_user - 0.1}
+    ok, why = fused_verdict(base, worse)
+    assert not ok and "falls -0.1000" in why
+    cold = {"slices": {"all": 0.3, "cold_items": 0.1}, "per_user": per_user.copy()}
+    ok, why = fused_verdict(base, cold)
+    assert not ok and "cold-item" in why
+    assert fused_verdict(None, None)[0]  # not judged (the text figures already refused it)
+
+
 # ---- each mode learns camera → memory card ------------------------------------------------------
 
 
@@ -226,6 +242,9 @@ def test_finetune_adopts_lists_and_switches(shop_db: Path, capsys):
     folder = registry.encoders_root(Settings(db_path=shop_db)) / "t1"
     card = json.loads((folder / "card.json").read_text())
     assert card["pairs"]["pairs"] > 0 and card["training"]["losses"] and card["validation"]["base"]
+    if card["validation"]["tuned"]["all"] > card["validation"]["base"]["all"]:  # text gained: the fused list was judged
+        assert set(card["validation"]["fused_base"]) >= {"all", "cold_items"}
+        assert "fused" in card["guard"]
     assert pd.Timestamp(card["pairs"]["last_ts"]) < pd.Timestamp(card["validation_cut"]) < pd.Timestamp(card["test_cut"])
     assert not list(folder.rglob("*.pt")) and not list(folder.rglob("*.pkl")) and not list(folder.rglob("*.bin"))
     # forced: adopted whatever the guard said; the store holds its item vectors; settings follow it

@@ -8,7 +8,9 @@
    transformer itself; `full` is the CUDA default). `max_minutes` stops at a step boundary and keeps a
    checkpoint (`<name>.partial/`) that `resume` continues.
 4. Guard: content-only Recall@20 (all users, cold items) and pair Recall@10/MRR on the validation
-   period, base against tuned. The tuned encoder is adopted only when it is better (`force` overrides).
+   period, base against tuned, then the fused list's Recall@20 with each (`fused_verdict`: not
+   significantly worse overall, not worse on cold items). The tuned encoder is adopted only when it is
+   better and the fused list is no worse (`force` overrides).
 5. Versioned: the folder is written under a temporary name and renamed into place with its card; the
    tuned item vectors are stored; only then does the shop switch to it (`registry.use_encoder`).
 """
@@ -46,6 +48,7 @@ class FinetuneOptions:
     name: str | None = None
     resume: bool = False
     force: bool = False
+    judge_fused: bool = True  # the guard also compares the fused list with base and tuned vectors
     pairs: PairSettings = field(default_factory=PairSettings)
     head: HeadSettings = field(default_factory=HeadSettings)
     lora_rank: int = 8
@@ -96,6 +99,23 @@ def resolve_training_device(device: str) -> tuple[str, str]:
 
         cuda_bf16 = bool(torch.cuda.is_bf16_supported())
     return dev, training_precision(dev, cuda_bf16, dev == "cpu" and cpu_supports_bf16())
+
+
+def fused_verdict(base: dict | None, tuned: dict | None, seed: int = 42) -> tuple[bool, str]:
+    """The guard's fused-list check: the fused model's Recall@20 with the tuned vectors must not be worse
+    than with the base ones on the validation period — not significantly on all shoppers (95 % paired
+    interval), and not at all on the cold-item slice, where only text reaches."""
+    if base is None or tuned is None:
+        return True, ""
+    from ..evaluate import paired_interval
+
+    d, lo, hi = paired_interval(tuned["per_user"], base["per_user"], seed)
+    if hi < 0:
+        return False, f"the fused list's Recall@20 falls {d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+    cb, ct = base["slices"].get("cold_items"), tuned["slices"].get("cold_items")
+    if cb is not None and ct is not None and ct < cb:
+        return False, f"the fused list's cold-item Recall@20 falls {cb:.4f} → {ct:.4f}"
+    return True, f"fused Recall@20 {d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
 
 
 def improved(base: dict, tuned: dict) -> tuple[bool, str]:
@@ -222,6 +242,18 @@ def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progres
                          "lora_layers": opts.lora_layers, "max_pairs": opts.max_pairs}
 
     ok, reason = improved(base_fig, tuned_fig)
+    fused = {"base": None, "tuned": None}
+    if ok and opts.judge_fused:
+        from .measure import fused_recall
+
+        if progress:
+            progress(0.86, "judging the fused list with base and tuned item vectors")
+        weights = dict(settings.weights)
+        fused = {"base": fused_recall(val, items, E, settings, weights, settings.k),
+                 "tuned": fused_recall(val, items, vectors, settings, weights, settings.k)}
+        fused_ok, fused_reason = fused_verdict(fused["base"], fused["tuned"], settings.seed)
+        reason = f"{reason}; {fused_reason}" if fused_ok else f"{fused_reason} on the validation period"
+        ok = fused_ok
     adopt = ok or opts.force
     if not ok and opts.force:
         reason += " (adopted anyway: --force)"
@@ -232,7 +264,9 @@ def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progres
         "validation_cut": str(val.cut), "pairs": {**pair_summary(pairs), "held_out": int(len(held))},
         "pair_settings": opts.pairs.to_dict(), "settings": settings_used,
         "training": {**state.to_dict(), "examples_per_s": state.examples / max(state.seconds, 1e-9)},
-        "validation": {"base": base_fig, "tuned": tuned_fig, "tuned_two_sided": two_sided},
+        "validation": {"base": base_fig, "tuned": tuned_fig, "tuned_two_sided": two_sided,
+                       "fused_base": (fused["base"] or {}).get("slices"),
+                       "fused_tuned": (fused["tuned"] or {}).get("slices")},
         "adopted": bool(adopt), "guard": reason,
     }
     if progress:

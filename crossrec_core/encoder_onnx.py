@@ -121,10 +121,16 @@ def build(st_model, model_path: str, folder: Path) -> Path:
                               str(tmp / "model.fp32.onnx"), input_names=names, output_names=["embedding"],
                               dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "embedding": {0: "batch"}},
                               opset_version=17, dynamo=False)
-        quantize_dynamic(str(tmp / "model.fp32.onnx"), str(tmp / ONNX_FILE), weight_type=QuantType.QInt8,
-                         per_channel=True, op_types_to_quantize=["MatMul"],
-                         nodes_to_exclude=_ffn_down_projections(tmp / "model.fp32.onnx"),
-                         extra_options={"MatMulConstBOnly": True})
+        import logging
+
+        logging.disable(logging.WARNING)  # its root-logger advice to pre-process is not for the user
+        try:
+            quantize_dynamic(str(tmp / "model.fp32.onnx"), str(tmp / ONNX_FILE), weight_type=QuantType.QInt8,
+                             per_channel=True, op_types_to_quantize=["MatMul"],
+                             nodes_to_exclude=_ffn_down_projections(tmp / "model.fp32.onnx"),
+                             extra_options={"MatMulConstBOnly": True})
+        finally:
+            logging.disable(logging.NOTSET)
         (tmp / "model.fp32.onnx").unlink()
         meta = {"format": FORMAT, "model_path": str(model_path), "max_seq_length": _max_seq_length(folder, st_model),
                 "inputs": names, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -483,7 +483,7 @@ class Encoder:
         sample = check_sample(self.check_texts, SAMPLE_SENTENCES)
         int8, fp32, why, record = load_checked(folder, self.model_path, lambda: self._load_st("cpu"), sample,
                                                *self.int8_thresholds)
-        self.check_min_cosine_ = record["min_cosine"]
+        self.check_min_cosine_ = record["min_cosine"] if record else None
         if int8 is not None:
             return int8, "int8", f"{reason}; {why}"
         if fp32 is None or device != "cpu":
@@ -606,11 +606,11 @@ def encode_items(store, encoder: Encoder, items: pd.DataFrame | None = None, pro
         items = store.items()
     model_id = encoder.model_id
     by_hash, missing = missing_texts(store, model_id, items, max_chars)
+    encoder.check_texts = list(by_hash.values())  # the int8 guard checks on the shop's own texts
     precision = ""
     if missing:
         if progress:
             progress(0.05, f"loading the model to encode {len(missing):,} texts")
-        encoder.check_texts = [by_hash[h] for h in missing]  # the int8 guard checks on the shop's own texts
         encoder.load()
         precision = encoder.precision_ or ""
         sub = (lambda f, m: progress(0.05 + 0.9 * f, m)) if progress else None

@@ -33,6 +33,7 @@ BACKENDS = ("auto", "torch", "onnx-int8")
 ONNX_FILE = "model.int8.onnx"
 CHECK_FILE = "check.json"
 CHECK_TEXTS = 1000  # shop texts in the guard's sample (deterministic: evenly spaced)
+MIN_SAMPLE = 200  # fewer texts than this (fixed sentences included) make no check: top-10 needs a crowd
 FORMAT = 1
 
 
@@ -121,10 +122,16 @@ def build(st_model, model_path: str, folder: Path) -> Path:
                               str(tmp / "model.fp32.onnx"), input_names=names, output_names=["embedding"],
                               dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "embedding": {0: "batch"}},
                               opset_version=17, dynamo=False)
-        quantize_dynamic(str(tmp / "model.fp32.onnx"), str(tmp / ONNX_FILE), weight_type=QuantType.QInt8,
-                         per_channel=True, op_types_to_quantize=["MatMul"],
-                         nodes_to_exclude=_ffn_down_projections(tmp / "model.fp32.onnx"),
-                         extra_options={"MatMulConstBOnly": True})
+        import logging
+
+        logging.disable(logging.WARNING)  # its root-logger advice to pre-process is not for the user
+        try:
+            quantize_dynamic(str(tmp / "model.fp32.onnx"), str(tmp / ONNX_FILE), weight_type=QuantType.QInt8,
+                             per_channel=True, op_types_to_quantize=["MatMul"],
+                             nodes_to_exclude=_ffn_down_projections(tmp / "model.fp32.onnx"),
+                             extra_options={"MatMulConstBOnly": True})
+        finally:
+            logging.disable(logging.NOTSET)
         (tmp / "model.fp32.onnx").unlink()
         meta = {"format": FORMAT, "model_path": str(model_path), "max_seq_length": _max_seq_length(folder, st_model),
                 "inputs": names, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -255,15 +262,19 @@ def verdict(record: dict, min_cosine: float, min_top10: float) -> tuple[bool, st
 
 
 def load_checked(folder: Path, model_path: str, fp32_loader, sample: list[str], min_cosine: float,
-                 min_top10: float) -> tuple[OnnxSentenceModel | None, object | None, str, dict]:
+                 min_top10: float) -> tuple[OnnxSentenceModel | None, object | None, str, dict | None]:
     """The int8 model when its recorded (or, the first time, measured) check passes.
 
-    Returns (int8 model or None, the fp32 model if it had to be loaded or None, reason, check record).
+    Returns (int8 model or None, the fp32 model if it had to be loaded or None, reason, check record or None
+    when too few texts were given to check it).
     `fp32_loader()` loads the fp32 SentenceTransformer on CPU; it is called only to build or check.
     """
     folder = Path(folder)
     record_path = folder / CHECK_FILE
     fp32 = None
+    if not record_path.is_file() and len(sample) < MIN_SAMPLE:
+        return None, None, (f"int8 ONNX not checked yet: its check needs {MIN_SAMPLE} texts and has {len(sample)} "
+                            f"(`crossrec encode` checks it on the shop's item texts); using fp32"), None
     try:
         if not (folder / ONNX_FILE).is_file():
             fp32 = fp32_loader()

@@ -36,6 +36,9 @@ def ray_cluster():
     ray_bin = Path(sys.executable).with_name("ray")
     port = _free_port()
     temp = tempfile.mkdtemp(prefix="crx-ray-", dir="/tmp")  # Ray's socket paths must stay short
+    # a private test cluster: no token (Ray 2.60 turns token auth on once ~/.ray/auth_token exists)
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # for this process's driver too
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.pathsep.join(sys.path)}
     env.pop("RAY_ADDRESS", None)
     common = ["--block", "--num-cpus", "1", "--disable-usage-stats"]
@@ -61,6 +64,10 @@ def ray_cluster():
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
 
 
 def _wait_for(address: str, *, cpus: int, procs: list, timeout: float = 120.0) -> None:
@@ -72,7 +79,8 @@ def _wait_for(address: str, *, cpus: int, procs: list, timeout: float = 120.0) -
         for p in procs:
             if p.poll() is not None:
                 pytest.skip(f"Ray could not start: {p.stderr.read().decode(errors='replace').strip()[-300:]}")
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90,
+                             env={**os.environ, "RAY_AUTH_MODE": "disabled"})
         if out.returncode == 0 and out.stdout.strip().isdigit() and int(out.stdout.strip()) >= cpus:
             return
         time.sleep(2)

@@ -119,3 +119,8 @@ def test_int8_encoder_is_used_only_when_it_reproduces_fp32(tmp_path):
     plain = Encoder(backend="onnx-int8")
     plain.encode(texts[:3])
     assert plain.backend_ == "torch"
+    # too few texts to check on (no shop texts given): no build, no record, fp32
+    fresh = tmp_path / "other.artefacts" / "onnx"
+    few = Encoder(backend="onnx-int8", cache_dir=fresh)
+    few.encode(texts[:3])
+    assert few.backend_ == "torch" and "not checked yet" in few.precision_reason_ and not fresh.exists()

@@ -55,6 +55,11 @@ def cluster(address: str | None = None, num_cpus: int | None = None) -> Iterator
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CrossRecError(f"cannot reach the Ray cluster at {address or 'a new local instance'}: {first[:200]}") \
             from None
+    import logging
+
+    for name in ("ray", "ray.data"):  # Ray Data logs its progress to stdout; the command has its own bar
+        logging.getLogger(name).setLevel(logging.WARNING)
+    ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         yield ray
     finally:
@@ -123,7 +128,8 @@ def encode_job(ray, store, settings, work: Path, progress: Progress | None = Non
                         fn_constructor_kwargs={"model": settings.model, "device": device,
                                                "precision": settings.precision, "batch_size": settings.batch_size,
                                                "threads": 1},
-                        concurrency=actors, num_gpus=1 if gpus else 0, num_cpus=actor_cpus)
+                        compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=1 if gpus else 0,
+                        num_cpus=actor_cpus)
     ds.write_parquet(str(work / "vectors"))
     report(0.9, "storing the vectors")
     table = pq.read_table(work / "vectors")

@@ -21,6 +21,7 @@ import duckdb
 
 from . import ingest
 from .errors import CrossRecError, DatabaseLockedError
+from .store_base import _OPEN, execute
 from .store_catalog import CatalogQueries
 from .store_events import EventQueries
 from .store_gov import GovernanceQueries
@@ -165,19 +166,22 @@ class Store(CatalogQueries, EventQueries, RunQueries, GovernanceQueries):
         # Committed writes through this Store so far. The process that writes holds the file for its
         # lifetime, so this counter is the whole story of what changed: the dashboard keys its caches on it.
         self.version = 0
-        if not read_only:
-            self.con.execute(_SCHEMA)
-            self.con.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-            )
-            # the database's identity: fitted models record it and are refused by any other database
-            self.con.execute("INSERT OR IGNORE INTO meta VALUES ('database_id', ?)", [uuid.uuid4().hex])
-        else:
-            tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-            if "items" not in tables:
-                self.con.close()
-                raise CrossRecError(f"{self.path} is not a CrossRec database (no items table)")
+        try:
+            self._prepare()
+        except BaseException:
+            self.con.close()  # a file refused here is not left held by this process
+            raise
+        _OPEN.add(self)
 
+    def _prepare(self) -> None:
+        """Read-write: create the tables (once) and the database's identity; read-only: check it is ours."""
+        if not self.read_only:
+            execute(self.con, _SCHEMA)
+            execute(self.con, "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            # the database's identity: fitted models record it and are refused by any other database
+            execute(self.con, "INSERT OR IGNORE INTO meta VALUES ('database_id', ?)", [uuid.uuid4().hex])
+        elif "items" not in self._column("SELECT table_name FROM information_schema.tables"):
+            raise CrossRecError(f"{self.path} is not a CrossRec database (no items table)")
 
     # ---- loading: the ingest module's functions, kept as methods where callers look for them ----------
 

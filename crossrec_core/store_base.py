@@ -4,6 +4,7 @@ transaction every write goes through. The query mixins (`store_catalog`, `store_
 from __future__ import annotations
 
 import threading
+import weakref
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,17 @@ def execute(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | No
     return con.execute(sql, params or []).fetchall()
 
 
+# Every Store opened and not yet closed in this process (weak: a Store dropped unclosed leaves it, and
+# DuckDB closes its connection when freed). What is here after a garbage collection is still referenced
+# somewhere and still holds its file: `open_stores()` lets the tests' session check name it.
+_OPEN: weakref.WeakSet[StoreBase] = weakref.WeakSet()
+
+
+def open_stores() -> list[StoreBase]:
+    """The Stores of this process that are open now."""
+    return list(_OPEN)
+
+
 class StoreBase:
     """A connection shared inside one process, serialised by a lock; `version` counts committed writes."""
 
@@ -44,8 +56,10 @@ class StoreBase:
         return self._one("SELECT value FROM meta WHERE key = 'database_id'")
 
     def close(self) -> None:
+        """Close the connection (again is fine)."""
         with self._lock:
             self.con.close()
+        _OPEN.discard(self)
 
     def __enter__(self) -> Self:
         return self

@@ -229,6 +229,7 @@ def train(
         from .ranker_fit import fit_ranker
 
         ranker, ranker_report = fit_ranker(items, train_events, settings, embeddings, weights,
+                                           profile_texts=store.profile_texts(),
                                            progress=sub_progress(progress, 0.2, 0.4))
         if ranker is None and ranker_report.get("choice") in signal_names():  # one signal beat both: serve it
             weights = {s: 1.0 if s == ranker_report["choice"] else 0.0 for s in signal_names()}

@@ -50,13 +50,17 @@ class RawTable:
         """The error of row `pos` (and `column`): file, line (or row) and column stated once."""
         return ValidationError.at(self.name, int(self.lines[pos]), column, what, unit=self.unit)
 
+    def column_error(self, column: str, what: str) -> ValidationError:
+        """The error of a whole column (e.g. its Parquet type): `items.parquet: column 'price' what`."""
+        return ValidationError.at(self.name, None, column, f"column '{column}' {what}")
+
 
 def read_table(path: str | Path, kind: str, encoding: str = "utf-8") -> RawTable:
     """Read a CSV or Parquet file of `kind` (items, events, users) as strings, checking its shape."""
     path = Path(path)
     name = path.name
     if not path.exists():
-        raise ValidationError(f"{path}: no such file", file=name)
+        raise ValidationError(f"{path}: no such file", file=name)  # the path said, the file named
     if path.is_dir():
         raise ValidationError(f"{path}: is a folder, not a file", file=name)
     suffix = path.suffix.lower()
@@ -90,8 +94,8 @@ def _utf16(data: bytes) -> bool:
 
 def _decode(data: bytes, name: str, encoding: str) -> str:
     if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig") and _utf16(data):
-        raise ValidationError(f"{name} is UTF-16 text, not UTF-8: save it as UTF-8 (or pass --encoding utf-16)",
-                              file=name, line=1)
+        raise ValidationError.whole(name, "is UTF-16 text, not UTF-8: save it as UTF-8 (or pass --encoding utf-16)",
+                                    line=1)
     if encoding.lower().replace("-", "") in ("utf8", "utf8sig"):
         encoding = "utf-8-sig"  # a BOM from Excel is stripped, not read as part of the first column
     try:
@@ -105,12 +109,9 @@ def _decode(data: bytes, name: str, encoding: str) -> str:
         # characters, not bytes, before the bad byte on its line (é is two bytes but one character)
         col = len(data[line_start:start].decode(encoding, errors="replace")) + 1
         bad = data[start : start + 1].hex()
-        raise ValidationError(
-            f"{name} line {line}: byte 0x{bad} at character {col} is not valid {exc.encoding.upper()}; "
-            f"save the file as UTF-8, or pass its encoding (e.g. --encoding cp1252)",
-            file=name,
-            line=line,
-        ) from None
+        raise ValidationError.at(
+            name, line, None, f"byte 0x{bad} at character {col} is not valid {exc.encoding.upper()}; "
+            f"save the file as UTF-8, or pass its encoding (e.g. --encoding cp1252)") from None
     except LookupError:
         raise ValidationError.at(name, None, None, f"unknown encoding '{encoding}'") from None
 
@@ -134,7 +135,7 @@ def _lines(text: str):
 def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
     text = _decode(data, name, encoding)
     if not text.strip():
-        raise ValidationError(f"{name} is empty: expected a header line and rows", file=name, line=1)
+        raise ValidationError.whole(name, "is empty: expected a header line and rows", line=1)
     # Line breaks are left as they are: the reader splits lines on LF, CR or CRLF, and a CR or CRLF inside
     # a quoted field is part of the value, stored as given.
     header_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
@@ -149,19 +150,15 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
     header = [h.strip() for h in header]
     for pos, col in enumerate(header):
         if "\x00" in col:
-            raise ValidationError(f"{name} line 1: the name of column {pos + 1} holds a NUL byte (\\x00): not a "
-                                  "UTF-8 text header (UTF-16 or a binary file?)", file=name, line=1)
+            raise ValidationError.at(name, 1, None, f"the name of column {pos + 1} holds a NUL byte (\\x00): not a "
+                                     "UTF-8 text header (UTF-16 or a binary file?)")
     seen: dict[str, int] = {}
     for pos, col in enumerate(header):
         if col == "":
             raise ValidationError.at(name, 1, None, f"column {pos + 1} has no name")
         if col in seen:
-            raise ValidationError(
-                f"{name} line 1: column '{col}' appears twice (columns {seen[col] + 1} and {pos + 1})",
-                file=name,
-                line=1,
-                column=col,
-            )
+            raise ValidationError.at(name, 1, col, f"column '{col}' appears twice (columns {seen[col] + 1} and "
+                                     f"{pos + 1})", header=True)
         seen[col] = pos
     # Cells are gathered column by column, each distinct value held once per column (ids and event types
     # repeat a lot): a large upload then costs a few times its size in memory, not tens of times.
@@ -180,34 +177,25 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
             if not row or (len(row) == 1 and row[0].strip() == ""):
                 continue  # blank line
             if len(row) != n and reader.line_num > line_no and any("\n" in c or "\r" in c for c in row):
-                raise ValidationError(
-                    f"{name} line {line_no}: a quoted field that starts on this line is never closed (a '\"' is "
-                    f"missing), so lines {line_no}-{reader.line_num} read as one row",
-                    file=name, line=line_no,
-                )
+                raise ValidationError.at(
+                    name, line_no, None, f"a quoted field that starts on this line is never closed (a '\"' is "
+                    f"missing), so lines {line_no}-{reader.line_num} read as one row")
             if len(row) != n:
                 hint = ""
                 others = [s for s in _SEPARATORS if s != sep and s in sep.join(row)]
                 if others:
                     hint = f" (the header is {sep_name}-separated; this line seems to use '{others[0]}')"
-                raise ValidationError(
-                    f"{name} line {line_no}: expected {n} fields, found {len(row)}{hint}",
-                    file=name,
-                    line=line_no,
-                )
+                raise ValidationError.at(name, line_no, None, f"expected {n} fields, found {len(row)}{hint}")
             if [c.strip() for c in row] == header:
-                raise ValidationError(
-                    f"{name} line {line_no}: the header is repeated (were two files pasted together?)",
-                    file=name,
-                    line=line_no,
-                )
+                raise ValidationError.at(name, line_no, None,
+                                         "the header is repeated (were two files pasted together?)")
             for cells, seen, value in zip(columns, distinct, row):
                 cells.append(seen.setdefault(value, value))
             lines.append(line_no)
     except csv.Error as exc:
         raise ValidationError.at(name, reader.line_num, None, f"{exc}") from None
     if not lines:
-        raise ValidationError(f"{name} has a header but no data rows", file=name, line=1)
+        raise ValidationError.whole(name, "has a header but no data rows", line=1)
     del distinct
     frame = pd.DataFrame({col: pd.Series(cells, dtype=object) for col, cells in zip(header, columns)})
     return RawTable(name, frame, np.asarray(lines, dtype=np.int64), "line")
@@ -224,9 +212,9 @@ def _read_parquet(source, name: str, kind: str | None = None) -> RawTable:
     dup = {c for c in names if names.count(c) > 1}
     if dup:
         col = sorted(dup)[0]
-        raise ValidationError(f"{name}: column '{col}' appears twice", file=name, column=col)
+        raise ValidationError.at(name, None, col, f"column '{col}' appears twice")
     if table.num_rows == 0:
-        raise ValidationError(f"{name} has no rows", file=name)
+        raise ValidationError.whole(name, "has no rows")
     columns = {}
     for col in names:
         arr = table.column(col)
@@ -249,11 +237,8 @@ def _read_parquet(source, name: str, kind: str | None = None) -> RawTable:
                 dtype=object,
             )
         else:
-            raise ValidationError(
-                f"{name}: column '{col}' has type {t}, expected text, a number or a timestamp",
-                file=name,
-                column=col,
-            )
+            raise ValidationError.at(name, None, col, f"column '{col}' has type {t}, expected text, a number or a "
+                                     "timestamp")
     frame = pd.DataFrame(columns)
     return RawTable(name, frame, np.arange(1, len(frame) + 1, dtype=np.int64), "row", typed=True)
 
@@ -262,14 +247,12 @@ def _check_columns(table: RawTable, kind: str) -> None:
     cols = [c.strip() for c in table.frame.columns]
     table.frame.columns = cols
     lower = {c.lower(): c for c in cols}
-    where = f"{table.name} line 1" if table.unit == "line" else table.name
+    header_line = 1 if table.unit == "line" else None  # a CSV's header line; Parquet's names have no line
     for c in ALL_KNOWN:
         same = [x for x in cols if x.lower() == c]
         if len(same) > 1:  # e.g. "title" and "Title": both would become title
-            raise ValidationError(
-                f"{where}: column '{c}' appears twice (as {' and '.join(repr(x) for x in same)})",
-                file=table.name, line=1 if table.unit == "line" else None, column=c,
-            )
+            raise ValidationError.at(table.name, header_line, c, f"column '{c}' appears twice (as "
+                                     f"{' and '.join(repr(x) for x in same)})", header=True)
     # tolerate case differences in the contract's names, e.g. "Item_ID"
     rename = {lower[c]: c for c in ALL_KNOWN if c in lower and lower[c] != c}
     if rename:
@@ -277,10 +260,6 @@ def _check_columns(table: RawTable, kind: str) -> None:
     for col in REQUIRED[kind]:
         if col not in table.frame.columns:
             found = ", ".join(table.frame.columns)
-            raise ValidationError(
-                f"{where}: missing required column '{col}' for {kind} (found: {found})",
-                file=table.name,
-                line=1 if table.unit == "line" else None,
-                column=col,
-            )
+            raise ValidationError.at(table.name, header_line, col,
+                                     f"missing required column '{col}' for {kind} (found: {found})", header=True)
 

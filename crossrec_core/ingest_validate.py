@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from .config import EVENT_TYPES, Settings
-from .errors import ValidationError
 from .ingest_read import EVENT_COLUMNS, ITEM_COLUMNS, PROFILE_ALIASES, UNCATEGORISED, RawTable
 
 # Unix seconds past this (year 2286) are milliseconds or nanoseconds by mistake.
@@ -82,11 +81,7 @@ def _text(table: RawTable, col: str, *, required: bool, max_chars: int | None = 
     s = table.frame[col] if col in table.frame.columns else pd.Series([None] * len(table.frame), dtype=object)
     if table.typed and s.dtype != object:
         if pd.api.types.is_float_dtype(s) and col.endswith("_id"):
-            raise ValidationError(
-                f"{table.name}: column '{col}' holds numbers with decimals, expected ids (text or integers)",
-                file=table.name,
-                column=col,
-            )
+            raise table.column_error(col, "holds numbers with decimals, expected ids (text or integers)")
         s = s.astype("string").astype(object)
     missing = s.isna().to_numpy()
     s = s.where(~missing, "").astype(str)
@@ -111,8 +106,7 @@ def _number(table: RawTable, col: str) -> pd.Series:
         return pd.Series(np.full(len(table.frame), np.nan))
     s = table.frame[col]
     if table.typed and pd.api.types.is_bool_dtype(s):  # bool counts as numeric in pandas: True would be 1.0
-        raise ValidationError(f"{table.name}: column '{col}' has type bool, expected a number",
-                              file=table.name, column=col)
+        raise table.column_error(col, "has type bool, expected a number")
     if table.typed and pd.api.types.is_numeric_dtype(s):
         num = s.astype("float64")
         raw = num.astype(str)
@@ -138,10 +132,7 @@ def parse_timestamps(table: RawTable, col: str = "timestamp",
     if table.typed and isinstance(s.dtype, pd.DatetimeTZDtype):
         return s.dt.tz_convert("UTC").dt.as_unit("us")
     if table.typed and pd.api.types.is_bool_dtype(s):  # True would become 1970-01-01 00:00:01
-        raise ValidationError(
-            f"{table.name}: column '{col}' has type bool, expected ISO 8601 text, Unix seconds or a timestamp",
-            file=table.name, column=col,
-        )
+        raise table.column_error(col, "has type bool, expected ISO 8601 text, Unix seconds or a timestamp")
     if table.typed and pd.api.types.is_numeric_dtype(s):
         raw = s.astype("float64")
         numeric = raw

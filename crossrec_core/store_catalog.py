@@ -42,6 +42,7 @@ class CatalogQueries(StoreBase):
                WHERE item_id ILIKE ? OR title ILIKE ? OR brand ILIKE ? ORDER BY title LIMIT ?""",
             [like, like, like, limit],
         )
+
     def has_user(self, user_id: str) -> bool:
         return bool(self._one("SELECT count(*) FROM users WHERE user_id = ?", [user_id]))
 
@@ -91,13 +92,6 @@ class CatalogQueries(StoreBase):
                GROUP BY i.category, i.cat_top, i.cat_sub ORDER BY i.category"""
         )
 
-    def has_category(self, category: str) -> bool:
-        return bool(
-            self._one(
-                "SELECT count(*) FROM items WHERE cat_top = ? OR cat_sub = ? OR category = ?",
-                [category, category, category],
-            )
-        )
     def catalog_fingerprint(self) -> str:
         """Changes whenever the items (their ids or text) change, not with events: keys the item map."""
         row = self._one("SELECT count(*)::VARCHAR || ':' || coalesce(bit_xor(hash(item_id, title, category, "
@@ -137,9 +131,6 @@ class CatalogQueries(StoreBase):
         if model_id is None:
             return int(self._one("SELECT count(*) FROM embeddings"))
         return int(self._one("SELECT count(*) FROM embeddings WHERE model_id = ?", [model_id]))
-
-    def embedding_models(self) -> list[str]:
-        return self._column("SELECT DISTINCT model_id FROM embeddings ORDER BY 1")
 
     # ---- projections ------------------------------------------------------------------------
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import MODES, Settings, default_db_path
 from ..errors import CrossRecError
 from .base import command, open_store, print_json, progress_bar, settings_for
 
-def _recommender(args: argparse.Namespace, store):
+if TYPE_CHECKING:
+    from ..store import Store
+
+
+def _recommender(args: argparse.Namespace, store: Store):
     from ..recommender import Recommender
     from ..runs import load_run, serving_recommender, with_live_rules
 

@@ -27,6 +27,9 @@ DELTA_METRICS = ("recall", "ndcg", "hit_rate", "cross_recall", "cross_hit_rate",
 
 @dataclass
 class WhatIfResult:
+    """What a scenario changes: how many of the sampled shoppers' lists, which items enter and leave them
+    (with the number of lists), per shopper, and the held-out metrics with their deltas."""
+
     users_total: int
     users_affected: int
     items_in: pd.DataFrame  # item_id, title, category, users

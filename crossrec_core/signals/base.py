@@ -60,6 +60,9 @@ class Words:
         return str(self.items["cat_top"][pos])
 
 
+_DECLARED = ("name", "label", "color", "default_weight", "needs_embeddings", "options", "state_fields")
+
+
 class Signal:
     """Base class: subclasses declare who they are (`name`, plain `label`, `color`, `default_weight`,
     `needs_embeddings`) and implement `fit` and `score`; `evidence` and `phrase` explain a score.
@@ -74,6 +77,15 @@ class Signal:
     needs_embeddings: bool = False  # fitted only when item text embeddings exist
     options: tuple[str, ...] = ()
     state_fields: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **declared) -> None:
+        """A signal declares who it is in its class statement, `class X(Signal, name=..., label=..., color=...,
+        default_weight=..., state_fields=...)`: one line, not a block repeated in every module."""
+        super().__init_subclass__()
+        for key, value in declared.items():
+            if key not in _DECLARED:
+                raise TypeError(f"{cls.__name__}: unknown signal declaration '{key}' (known: {', '.join(_DECLARED)})")
+            setattr(cls, key, value)
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()

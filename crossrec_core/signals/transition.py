@@ -83,16 +83,12 @@ def pair_counts(fu: np.ndarray, fc: np.ndarray, ft: np.ndarray, n_cats: int, chu
     return counts.reshape(n_cats, n_cats)
 
 
-class TransitionSignal(Signal):
+class TransitionSignal(Signal, name="transition", label="category flow", color="#ea580c", default_weight=0.1,
+                       state_fields=("cat_flow_", "cat_names_", "users_from_", "users_pair_", "base_", "p_", "lift_",
+                                     "strength_", "n_users_", "within_")):
     """Category flow A → B (first touches), weighted by the user's category affinity."""
 
-    name = "transition"
-    label = "category flow"
-    color = "#ea580c"
-    default_weight = 0.1
     options = ("shrink",)
-    state_fields = ("cat_flow_", "cat_names_", "users_from_", "users_pair_", "base_", "p_", "lift_", "strength_",
-                    "n_users_", "within_")
 
     def __init__(self, settings: Settings | None = None, *, shrink: float = 10.0):
         super().__init__(settings)

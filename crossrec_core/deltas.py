@@ -4,6 +4,7 @@ the held-out period's shoppers (`evaluate.paired_interval`) and a "within noise"
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +12,11 @@ from .config import Settings
 from .errors import CrossRecError
 from .metric_names import NOISE, label
 from .progress import Progress
+
+if TYPE_CHECKING:
+    from .recommender import Recommender
+    from .store import Store
+
 
 DELTA_METRICS = ("recall", "ndcg", "hit_rate", "mrr", "cross_recall", "cross_hit_rate", "novelty")
 
@@ -69,7 +75,7 @@ def compare_models(models: dict[str, object], split, embeddings, *, base: str, k
     return {name: paired_deltas(res["per_user"], base, name, k=k, seed=seed) for name in models if name != base}
 
 
-def rule_breakdown(rec, rules, weights: dict[str, float] | None = None, *, k: int | None = None,
+def rule_breakdown(rec: Recommender, rules, weights: dict[str, float] | None = None, *, k: int | None = None,
                    progress: Progress | None = None) -> list[dict]:
     """Which rule of a scenario moved what: per rule, the held-out deltas of the live lists plus that
     rule alone against the live lists (weights as the scenario's), one evaluation pass for all."""
@@ -93,7 +99,7 @@ def rule_breakdown(rec, rules, weights: dict[str, float] | None = None, *, k: in
              "deltas": {m: d.to_dict() for m, d in deltas[f"rule {j}"].items()}} for j, rule in enumerate(scenario)]
 
 
-def compare_runs_heldout(store, name_a: str, name_b: str, settings: Settings | None = None,
+def compare_runs_heldout(store: Store, name_a: str, name_b: str, settings: Settings | None = None,
                          progress: Progress | None = None) -> dict[str, Delta]:
     """Run `name_b` against run `name_a` on today's held-out period, both refitted on its training
     period with their own weights (and rankers), so the deltas pair the same shoppers."""

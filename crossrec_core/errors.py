@@ -18,13 +18,20 @@ class ValidationError(CrossRecError):
         self.column = column
 
     @classmethod
-    def at(cls, table: str, line: int | None, column: str | None, what: str, *, unit: str = "line") -> "ValidationError":
+    def at(cls, table: str, line: int | None, column: str | None, what: str, *, unit: str = "line",
+           header: bool = False) -> "ValidationError":
         """The error of one place, stated once: `items.csv line 14, column price: what` (the line and the
-        column are left out of the text when unknown; `unit` is "row" for Parquet)."""
+        column are left out of the text when unknown; `unit` is "row" for Parquet). A `header` error is
+        about the column's name, which `what` states: the place is then the line alone."""
         place = table if line is None else f"{table} {unit} {int(line)}"
-        if line is not None and column:
+        if line is not None and column and not header:
             place += f", column {column}"
         return cls(f"{place}: {what}", file=table, line=line, column=column)
+
+    @classmethod
+    def whole(cls, table: str, what: str, *, line: int | None = None) -> "ValidationError":
+        """The error of a whole file, said of it: `items.csv is empty: ...` (`line` only for the record)."""
+        return cls(f"{table} {what}", file=table, line=line)
 
 
 class DatabaseLockedError(CrossRecError):

@@ -14,7 +14,6 @@ from .scorer import FusedScorer, Rules
 from .progress import Progress
 
 
-
 def text_embedder(settings: Settings, has_embeddings: bool) -> Callable[[list[str]], np.ndarray] | None:
     """The encoder of the item embeddings, for users' typed profile texts (None without embeddings)."""
     if not has_embeddings:
@@ -30,20 +29,21 @@ def fit_on_split(
     weights: dict[str, float] | None = None,
     *,
     validation: bool = False,
+    cut: pd.Timestamp | None = None,
     embeddings: np.ndarray | None = None,
     profile_texts: pd.DataFrame | None = None,
     cross_weights: dict[str, float] | None = None,
     rules: Rules | None = None,
     progress: Progress | None = None,
 ) -> tuple[Split, FusedScorer]:
-    """The time split of `events` (with `validation`, the carve-out inside them: pass training events)
-    and a fused scorer fitted on its training period. Profile texts become vectors with the encoder of
-    the item embeddings, as at serving time."""
+    """The time split of `events` (at `cut` when given; with `validation`, the carve-out inside them: pass
+    training events) and a fused scorer fitted on its training period. Profile texts become vectors with
+    the encoder of the item embeddings, as at serving time."""
     embed = text_embedder(settings, embeddings is not None)
     if validation:
         split = carve_validation(items, events, settings, profile_texts=profile_texts, embed_texts=embed)
     else:
-        split = make_split(items, events, settings, profile_texts=profile_texts, embed_texts=embed)
+        split = make_split(items, events, settings, cut=cut, profile_texts=profile_texts, embed_texts=embed)
     fused = FusedScorer(settings, weights, rules, cross_weights=cross_weights).fit(split.train, embeddings, items,
                                                                                   progress)
     return split, fused

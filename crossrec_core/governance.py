@@ -6,12 +6,17 @@ The functions a page or the CLI calls; each change is one transaction together w
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import pandas as pd
 
 from .errors import CrossRecError
 from .rules import Rule, Rules
+
+if TYPE_CHECKING:
+    from .recommender import Recommender
+    from .store import Store
+
 
 MAX_RULE_NAME = 100
 
@@ -19,12 +24,12 @@ MAX_RULE_NAME = 100
 # ---- rules ----------------------------------------------------------------------------------------
 
 
-def rule_list(store) -> list[Rule]:
+def rule_list(store: Store) -> list[Rule]:
     """The live rules, in the order they apply."""
     return [Rule.from_dict(r) for r in store.rule_set()[1]]
 
 
-def live_rules(store) -> Rules:
+def live_rules(store: Store) -> Rules:
     """The live rule set as `Rules`, with the shoppers of every segment the rules name resolved."""
     from .segments import resolve_segment
 
@@ -33,13 +38,13 @@ def live_rules(store) -> Rules:
     return Rules(managed=rules, segments=segments)
 
 
-def rules_json(store) -> list[dict]:
+def rules_json(store: Store) -> list[dict]:
     """`crossrec rules list --json`: one object per live rule, {"id", "name", "kind", "target", "what", ...}."""
     return [{"id": r.id, "name": r.name, "kind": r.kind, "target": r.target, "what": r.what(),
              **{k: v for k, v in r.to_dict().items() if k not in ("id", "name", "kind")}} for r in rule_list(store)]
 
 
-def check_rule(store, rule: Rule) -> Rule:
+def check_rule(store: Store, rule: Rule) -> Rule:
     """The rule's shape, and its item, brand, category and segment checked against this shop (one line
     each when wrong); brand and category spelled as the catalog spells them."""
     rule.check()
@@ -63,7 +68,7 @@ def check_rule(store, rule: Rule) -> Rule:
     return rule
 
 
-def _category(store, name: str) -> str:
+def _category(store: Store, name: str) -> str:
     from .rules import CategoryMatcher
 
     cats = store.categories()
@@ -71,12 +76,12 @@ def _category(store, name: str) -> str:
     return matcher.resolve(name)
 
 
-def _next_rule_id(store) -> int:
+def _next_rule_id(store: Store) -> int:
     used = [r.get("id") or 0 for rules in store.rule_versions()["rules"] for r in (rules or [])]
     return max(used, default=0) + 1
 
 
-def add_rule(store, rule: Rule, note: str = "") -> Rule:
+def add_rule(store: Store, rule: Rule, note: str = "") -> Rule:
     """Check a rule and add it to the live rule set (a new version, one audit row)."""
     rule = check_rule(store, rule)
     rule.id = _next_rule_id(store)
@@ -86,7 +91,7 @@ def add_rule(store, rule: Rule, note: str = "") -> Rule:
     return rule
 
 
-def remove_rule(store, rule_id: int, note: str = "") -> Rule:
+def remove_rule(store: Store, rule_id: int, note: str = "") -> Rule:
     """Take rule `rule_id` out of the live rule set (a new version, one audit row)."""
     rules = store.rule_set()[1]
     gone = [r for r in rules if r.get("id") == int(rule_id)]
@@ -97,7 +102,7 @@ def remove_rule(store, rule_id: int, note: str = "") -> Rule:
     return Rule.from_dict(gone[0])
 
 
-def replace_rules(store, rules: list[Rule], note: str, what: str = "rules") -> int:
+def replace_rules(store: Store, rules: list[Rule], note: str, what: str = "rules") -> int:
     """Make `rules` the whole live rule set (each checked; new ones get ids); the new version."""
     next_id = _next_rule_id(store)
     out = []
@@ -112,7 +117,7 @@ def replace_rules(store, rules: list[Rule], note: str, what: str = "rules") -> i
 # ---- runs -----------------------------------------------------------------------------------------
 
 
-def runs_json(store) -> list[dict]:
+def runs_json(store: Store) -> list[dict]:
     """`crossrec runs list --json`: one object per run, newest first: {"name", "created", "live",
     "metrics", "kind", "weights", "note", "duration_s"}; metrics are the held-out slices and intervals."""
     df = store.runs()
@@ -126,7 +131,7 @@ def runs_json(store) -> list[dict]:
     return out
 
 
-def promote_run(store, name: str, note: str = "") -> None:
+def promote_run(store: Store, name: str, note: str = "") -> None:
     """Make a trained run live (one audit row; `undo` makes the previous one live again)."""
     live = store.run()
     if live is not None and live["name"] == name:
@@ -134,11 +139,11 @@ def promote_run(store, name: str, note: str = "") -> None:
     store.set_live_run(name, note or f"made run '{name}' live")
 
 
-def annotate_run(store, name: str, note: str) -> None:
+def annotate_run(store: Store, name: str, note: str) -> None:
     store.set_run_note(name, note)
 
 
-def delete_run(store, name: str) -> None:
+def delete_run(store: Store, name: str) -> None:
     """Remove a run and its model folder (never the live run)."""
     from .runs import _RUN_FOLDER
 
@@ -150,7 +155,7 @@ def delete_run(store, name: str) -> None:
 # ---- audit log ------------------------------------------------------------------------------------
 
 
-def history(store, limit: int = 100) -> pd.DataFrame:
+def history(store: Store, limit: int = 100) -> pd.DataFrame:
     """The audit log for a page, newest first: change_id, at, what, before, after, note, undoable, undone."""
     return store.audit_log(limit)
 
@@ -158,7 +163,7 @@ def history(store, limit: int = 100) -> pd.DataFrame:
 RULE_CHANGES = ("rules", "scenario promotion")
 
 
-def undo(store, note: str = "", *, rules_only: bool = False) -> dict[str, Any]:
+def undo(store: Store, note: str = "", *, rules_only: bool = False) -> dict[str, Any]:
     """Revert the newest change to the rules or the live run (only to the rules with `rules_only`) not
     undone yet; what was reverted."""
     change = store.last_undoable(RULE_CHANGES if rules_only else None)
@@ -175,7 +180,7 @@ def undo(store, note: str = "", *, rules_only: bool = False) -> dict[str, Any]:
 # ---- what-if scenarios ----------------------------------------------------------------------------
 
 
-def scenario_rules(store, name: str) -> Rules:
+def scenario_rules(store: Store, name: str) -> Rules:
     """A saved what-if scenario's rules (its category pairs and exclusions) as managed rules named after it."""
     df = store.scenarios()
     row = df[df["name"] == name]
@@ -189,7 +194,7 @@ def scenario_rules(store, name: str) -> Rules:
     return Rules(managed=managed)
 
 
-def scenario_effect(store, name: str, rec=None, *, k: int | None = None, progress=None) -> dict:
+def scenario_effect(store: Store, name: str, rec: Recommender | None = None, *, k: int | None = None, progress=None) -> dict:
     """What promoting scenario `name` would do, for a page to confirm first: its rules in words and the
     held-out deltas of the live lists with its rules added (each with its 95 % interval and noise flag)."""
     from .runs import serving_recommender
@@ -204,7 +209,7 @@ def scenario_effect(store, name: str, rec=None, *, k: int | None = None, progres
             "deltas": {m: d.to_dict() for m, d in deltas.items()}}
 
 
-def promote_scenario(store, name: str, note: str = "") -> int:
+def promote_scenario(store: Store, name: str, note: str = "") -> int:
     """Add scenario `name`'s rules to the live rule set (one version, one audit row 'scenario promotion';
     `undo` takes them out again). Its fusion weights are not rules: train a run with them instead."""
     rules = scenario_rules(store, name).managed

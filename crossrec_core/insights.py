@@ -6,13 +6,18 @@ its own (lists come from the recommender, affinities use the engine's own event 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Sequence
+from typing import Sequence, TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .config import Settings
 from .data import event_weights
+
+if TYPE_CHECKING:
+    from .recommender import Recommender
+    from .store import Store
+
 
 SEP = " > "
 
@@ -44,7 +49,7 @@ def user_lists(summary: pd.DataFrame, n: int = 25) -> dict[str, pd.DataFrame]:
     return {"heavy": heavy.head(n), "single": single.head(n), "cold": cold.head(n)}
 
 
-def user_affinity(store, user_id: str, settings: Settings | None = None, level: str = "top") -> pd.DataFrame:
+def user_affinity(store: Store, user_id: str, settings: Settings | None = None, level: str = "top") -> pd.DataFrame:
     """The user's share of behaviour per category, weighted as the engine weighs it (event type × recency).
 
     Columns: category, weight, share, events (level "top" = top-level, "sub" = level-2 path).
@@ -67,7 +72,7 @@ def user_affinity(store, user_id: str, settings: Settings | None = None, level: 
 # ---- categories ---------------------------------------------------------------------------------
 
 
-def category_flows(rec, category: str, *, min_users: int = 5, other_top_only: bool = True) -> pd.DataFrame:
+def category_flows(rec: Recommender, category: str, *, min_users: int = 5, other_top_only: bool = True) -> pd.DataFrame:
     """Where buyers of `category` go next, from the fitted transition signal.
 
     Columns: from, to, users_from, users_both, p, lift, strength — strongest first. Empty when the
@@ -96,7 +101,7 @@ def sample_ids(ids: Sequence[str], n: int, seed: int) -> list[str]:
     return sorted(np.random.default_rng(seed).choice(np.asarray(ids, dtype=object), n, replace=False).tolist())
 
 
-def bridge_items(store, category: str, *, event_types: Sequence[str] = ("purchase",), max_buyers: int = 2000,
+def bridge_items(store: Store, category: str, *, event_types: Sequence[str] = ("purchase",), max_buyers: int = 2000,
                  top: int = 20, seed: int = 42) -> tuple[pd.DataFrame, int, int]:
     """Items of other top-level categories most often bought by `category`'s buyers *after* their first
     purchase in it. Returns (items: item_id, title, category, cat_top, users, share; buyers in the
@@ -124,7 +129,7 @@ def bridge_items(store, category: str, *, event_types: Sequence[str] = ("purchas
     return out[["item_id", "title", "category", "cat_top", "users", "share"]].reset_index(drop=True), len(buyers), len(sample)
 
 
-def engine_cross_picks(rec, user_ids: Sequence[str], *, k: int = 10, top: int = 20
+def engine_cross_picks(rec: Recommender, user_ids: Sequence[str], *, k: int = 10, top: int = 20
                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What the engine recommends to these users in categories new to them (cross mode).
 

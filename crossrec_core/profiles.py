@@ -1,12 +1,38 @@
-"""User profiles: content vectors from history embeddings and typed text, category affinity."""
+"""A batch of users as the models see them (`Context`) and what it is built from: profile vectors from
+history embeddings and typed text, category affinity. Imports no signal, so every signal may import it."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from .data import Interactions
-from .signals.base import Context
 from .vectors import unit_rows
+
+
+@dataclass
+class Context:
+    """A batch of users as the models see them at request time.
+
+    `X` is built from the users' *current* histories (read from the store when serving), so new
+    events change the next list without a refit. Items are in the fitted catalog order.
+    """
+
+    X: sp.csr_matrix  # B × n_items confidence (event weight × recency)
+    profile: np.ndarray | None = None  # B × d unit profile vectors (history embeddings + typed text), or None
+    user_rows: np.ndarray | None = None  # B rows in the fitted data (-1: unknown to the fit)
+    seeds: list[np.ndarray] | None = None  # per user, item positions the list is about (cart / item page)
+    owned: sp.csr_matrix | None = None  # B × n_items, 1 where carted or bought (None: every history item)
+    user_ids: np.ndarray | None = None  # B shopper ids when known (segment rules need them)
+
+    def owned_items(self) -> sp.csr_matrix:
+        """The items that make a category not new to the user (carted or bought)."""
+        return self.owned if self.owned is not None else (self.X > 0).astype(np.float32).tocsr()
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
 
 
 def profile_vectors(

@@ -13,12 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .progress import Progress
 from .vectors import unit_rows
+
+if TYPE_CHECKING:
+    from .recommender import Recommender
+    from .store import Store
+
 
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "cosine"}
 _VERSION = 2  # 2: exact neighbours from 4,096 points on
@@ -59,7 +65,7 @@ def stratified_sample(categories: pd.Series, n: int, seed: int = 42) -> np.ndarr
     return np.sort(out)
 
 
-def cached_projection(store, model_id: str, *, max_points: int = 50_000, seed: int = 42) -> pd.DataFrame | None:
+def cached_projection(store: Store, model_id: str, *, max_points: int = 50_000, seed: int = 42) -> pd.DataFrame | None:
     """The stored map for the store's current state, or None if it was not computed yet."""
     fp = projection_fingerprint(model_id, store.catalog_fingerprint(), max_points, seed)
     df = store.projection(fp)
@@ -67,7 +73,7 @@ def cached_projection(store, model_id: str, *, max_points: int = 50_000, seed: i
 
 
 def item_projection(
-    store,
+    store: Store,
     embeddings: np.ndarray,
     items: pd.DataFrame,
     model_id: str,
@@ -192,7 +198,7 @@ def projection_note(frame: pd.DataFrame, n_items: int) -> str:
     return "; ".join(parts) + "."
 
 
-def ensure_projection(store, settings=None, *, rec=None, progress: Progress | None = None) -> pd.DataFrame | None:
+def ensure_projection(store: Store, settings=None, *, rec: Recommender | None = None, progress: Progress | None = None) -> pd.DataFrame | None:
     """Compute (or read) the map for the store's current items: call after training so the Map page is instant.
 
     Uses the fitted recommender's embeddings when given, else the store's stored vectors. None when no

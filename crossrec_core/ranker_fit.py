@@ -21,7 +21,8 @@ import pandas as pd
 from .config import Settings
 from .evaluate import paired_interval
 from .metrics import hit_matrix, ndcg_at_k, top_k_items
-from .split import make_split, prepare_events
+from .fitting import fit_on_split
+from .split import prepare_events
 from .errors import CrossRecError
 from .ranker import Candidates, ItemStats, LearnedRanker, build_candidates, sub_codes
 from .progress import Progress, sub_progress
@@ -68,12 +69,12 @@ def label_batches(cands: Candidates, positives: list[np.ndarray], n_items: int) 
 def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cut: pd.Timestamp,
                end: pd.Timestamp, embeddings: np.ndarray | None, n_candidates: int, *, max_users: int,
                keep_scores: bool, weights: dict[str, float] | None = None,
-               progress: Progress | None = None) -> Fold | None:
-    """Fit the signals before `cut`, build every shopper's candidates and label them with [cut, end)."""
-    from .scorer import FusedScorer
-
+               profile_texts: pd.DataFrame | None = None, progress: Progress | None = None) -> Fold | None:
+    """Fit the signals before `cut` (through `fit_on_split`, profile texts included, as training and
+    serving do), build every shopper's candidates and label them with [cut, end)."""
     try:
-        split = make_split(items, events[events["ts"] < end], settings, cut=cut)
+        split, scorer = fit_on_split(items, events[events["ts"] < end], settings, weights, cut=cut,
+                                     embeddings=embeddings, profile_texts=profile_texts, progress=progress)
     except CrossRecError:  # nothing to learn from before this cut
         return None
     users = split.users("all")
@@ -82,7 +83,6 @@ def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cu
     rng = np.random.default_rng(settings.seed)
     if len(users) > max_users:
         users = np.sort(rng.choice(users, max_users, replace=False))
-    scorer = FusedScorer(settings, weights).fit(split.train, embeddings, items, progress)
     stats = ItemStats.from_data(split.train, sub_codes(items))
     fold = Fold(cut=cut, end=end, scorer=scorer, stats=stats, users=users)
     names = list(scorer.signals_)
@@ -156,7 +156,7 @@ def choose(per_user: dict[str, np.ndarray], seed: int) -> tuple[str, str]:
 
 def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, embeddings: np.ndarray | None,
                fusion_weights: dict[str, float] | None = None, *, ranker: LearnedRanker | None = None,
-               max_users: int = 3000, force: bool = False,
+               profile_texts: pd.DataFrame | None = None, max_users: int = 3000, force: bool = False,
                progress: Progress | None = None) -> tuple[LearnedRanker | None, dict]:
     """Learn the ranker on the windows of `events` and choose the serving model on validation.
 
@@ -175,11 +175,12 @@ def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, em
     if progress:
         progress(0.0, "ranker: fitting the signals on the earlier window")
     fold_a = build_fold(items, events, settings, T - 2 * L, T - L, embeddings, ranker.n_candidates,
-                        max_users=max_users, keep_scores=False, progress=sub_progress(progress, 0.0, 0.35))
+                        max_users=max_users, keep_scores=False, profile_texts=profile_texts,
+                        progress=sub_progress(progress, 0.0, 0.35))
     if progress:
         progress(0.4, "ranker: fitting the signals on the latest window")
     fold_b = build_fold(items, events, settings, T - L, T, embeddings, ranker.n_candidates,
-                        max_users=max_users, keep_scores=True, weights=fusion_weights,
+                        max_users=max_users, keep_scores=True, weights=fusion_weights, profile_texts=profile_texts,
                         progress=sub_progress(progress, 0.4, 0.75))
     if fold_a is None or fold_b is None:
         report["choice"] = "fusion"

@@ -25,7 +25,6 @@ class PairRule:
 
 
 KINDS = ("pin", "exclude", "bury", "boost")  # a damp is a boost with a multiplier below 1
-TARGETS = ("item", "brand", "category", "price")  # what a rule is about (a pair boost: category + from_category)
 
 
 @dataclass

@@ -12,12 +12,17 @@ import shutil
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .config import Settings
 from .errors import CrossRecError
 from .recommender import Recommender
+
+if TYPE_CHECKING:
+    from .store import Store
+
 
 MAX_RUN_NAME = 100
 _RUN_FOLDER = re.compile(r"tmp-[0-9a-f]+|[0-9a-f]{32}")
@@ -39,7 +44,7 @@ def check_run_name(name: str | None) -> str | None:
     return name
 
 
-def run_folder(store, run: dict) -> Path:
+def run_folder(store: Store, run: dict) -> Path:
     """The model folder of a recorded run, inside this database's artefacts folder."""
     rel = run.get("artefact_path")
     if not rel:
@@ -50,7 +55,7 @@ def run_folder(store, run: dict) -> Path:
     return store.artefact_dir / str(rel)
 
 
-def run_fingerprint(store, folder_id: str) -> dict:
+def run_fingerprint(store: Store, folder_id: str) -> dict:
     """What a model records about where it belongs: the database's id and its own folder id."""
     return {"database_id": store.database_id(), "run_folder": folder_id}
 
@@ -65,7 +70,7 @@ def _sweep(artefacts: Path, keep: set[str]) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def _run_name(store) -> str:
+def _run_name(store: Store) -> str:
     existing = set(store.run_names())
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     name, n = f"run-{stamp}", 1
@@ -75,7 +80,7 @@ def _run_name(store) -> str:
     return name
 
 
-def serving_recommender(store, settings: Settings | None = None, *, rules: bool = True) -> Recommender | None:
+def serving_recommender(store: Store, settings: Settings | None = None, *, rules: bool = True) -> Recommender | None:
     """The live run's fitted model, bound to `store`, with the live rules (unless `rules=False`); None
     when no run was trained yet."""
     run = store.run()
@@ -84,7 +89,7 @@ def serving_recommender(store, settings: Settings | None = None, *, rules: bool 
     return load_run(store, run["name"], rules=rules)
 
 
-def with_live_rules(rec: Recommender, store) -> Recommender:
+def with_live_rules(rec: Recommender, store: Store) -> Recommender:
     """`rec` serving the store's live rule set (segments resolved): what serving, export and pages show."""
     from .governance import live_rules
 
@@ -92,7 +97,7 @@ def with_live_rules(rec: Recommender, store) -> Recommender:
     return rec.with_weights(rules=rec.rules.plus(live)) if live else rec
 
 
-def load_run(store, name: str, *, rules: bool = True) -> Recommender:
+def load_run(store: Store, name: str, *, rules: bool = True) -> Recommender:
     """A recorded run's fitted model, bound to `store`, with the live rules unless `rules=False`."""
     run = store.run(name)
     if run is None:
@@ -104,7 +109,7 @@ def load_run(store, name: str, *, rules: bool = True) -> Recommender:
     return with_live_rules(rec, store) if rules else rec
 
 
-def compare_runs(store, name_a: str, name_b: str, settings: Settings | None = None, n_users: int = 200,
+def compare_runs(store: Store, name_a: str, name_b: str, settings: Settings | None = None, n_users: int = 200,
                  *, deltas: bool = False) -> dict:
     """Weights, metrics per slice and how many users' top-K lists differ between two runs; with `deltas`,
     also b − a per metric on today's held-out period with its 95 % paired interval and noise flag

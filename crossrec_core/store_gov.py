@@ -8,16 +8,12 @@ it then has no rules, no history and no segments.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
 
 from .errors import CrossRecError
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+from .store_base import StoreBase, execute, utcnow
 
 
 def _json(value: Any) -> str | None:
@@ -32,7 +28,7 @@ _AUDIT = ("""SELECT change_id, changed_at AS "at", what, before_state AS "before
           """undoable, undone FROM audit_log""")
 
 
-class GovernanceQueries:
+class GovernanceQueries(StoreBase):
     """Rule versions, audit log, segments and run notes (methods of `Store`)."""
 
     def _has_table(self, name: str) -> bool:
@@ -65,12 +61,10 @@ class GovernanceQueries:
     def write_rule_set(self, rules: list[dict], *, what: str, note: str = "", before: Any = None,
                        after: Any = None) -> int:
         """A new live version of the rule set and its audit row, in one transaction; the new version."""
-        from .store import _x
-
         with self.transaction() as con:
             old = con.execute("SELECT coalesce(max(version), 0) FROM rule_versions").fetchall()[0][0]
             new = int(old) + 1
-            _x(con, "INSERT INTO rule_versions VALUES (?, ?, ?, ?)", [new, _now(), json.dumps(rules), note])
+            execute(con, "INSERT INTO rule_versions VALUES (?, ?, ?, ?)", [new, utcnow(), json.dumps(rules), note])
             self._audit(con, what, {"version": int(old), **(before or {})}, {"version": new, **(after or {})},
                         note, undoable=True)
         return new
@@ -78,11 +72,9 @@ class GovernanceQueries:
     # ---- audit log ------------------------------------------------------------------------------
 
     def _audit(self, con, what: str, before: Any, after: Any, note: str, *, undoable: bool) -> int:
-        from .store import _x
-
         change = con.execute("SELECT coalesce(max(change_id), 0) + 1 FROM audit_log").fetchall()[0][0]
-        _x(con, "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, FALSE)",
-           [change, _now(), what, _json(before), _json(after), note or "", undoable])
+        execute(con, "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, FALSE)",
+           [change, utcnow(), what, _json(before), _json(after), note or "", undoable])
         return int(change)
 
     def audit_log(self, limit: int | None = None) -> pd.DataFrame:
@@ -108,38 +100,30 @@ class GovernanceQueries:
 
     def undo_rule_set(self, change: dict, note: str) -> int:
         """Revert a rule-set change: its `before` version becomes live again (as a new version)."""
-        from .store import _x
-
         _, rules = self.rule_set(int(change["before"]["version"])) if change["before"]["version"] else (0, [])
         with self.transaction() as con:
             old = con.execute("SELECT coalesce(max(version), 0) FROM rule_versions").fetchall()[0][0]
-            _x(con, "INSERT INTO rule_versions VALUES (?, ?, ?, ?)", [int(old) + 1, _now(), json.dumps(rules), note])
+            execute(con, "INSERT INTO rule_versions VALUES (?, ?, ?, ?)", [int(old) + 1, utcnow(), json.dumps(rules), note])
             self._close_change(con, change, {"version": int(old)}, {"version": int(old) + 1}, note)
         return int(old) + 1
 
     def undo_live_run(self, change: dict, note: str) -> None:
         """Revert a live-run change: the run live before it is live again (or none)."""
-        from .store import _x
-
         name = change["before"].get("run")
         with self.transaction() as con:
             if name is not None and not con.execute("SELECT count(*) FROM runs WHERE name = ?", [name]).fetchall()[0][0]:
                 raise CrossRecError(f"cannot undo: run '{name}', live before, has been deleted since")
-            _x(con, "UPDATE runs SET serving = (name IS NOT DISTINCT FROM ?)", [name])
+            execute(con, "UPDATE runs SET serving = (name IS NOT DISTINCT FROM ?)", [name])
             self._close_change(con, change, change["after"], change["before"], note)
 
     def _close_change(self, con, change: dict, before: Any, after: Any, note: str) -> None:
-        from .store import _x
-
-        _x(con, "UPDATE audit_log SET undone = TRUE WHERE change_id = ?", [int(change["change_id"])])
+        execute(con, "UPDATE audit_log SET undone = TRUE WHERE change_id = ?", [int(change["change_id"])])
         self._audit(con, "undo", before, {**(after or {}), "undid": int(change["change_id"])}, note, undoable=False)
 
     # ---- live run -------------------------------------------------------------------------------
 
     def set_live_run(self, name: str | None, note: str = "", *, require_model: bool = True) -> None:
         """Make run `name` live (None: no live run), with its audit row, in one transaction."""
-        from .store import _x
-
         with self.transaction() as con:
             rows = [] if name is None else con.execute("SELECT artefact_path FROM runs WHERE name = ?",
                                                        [name]).fetchall()
@@ -149,7 +133,7 @@ class GovernanceQueries:
                 raise CrossRecError(f"run '{name}' has no fitted model (it was an evaluation); choose a trained run")
             old = con.execute("SELECT name FROM runs WHERE serving").fetchall()
             before = old[0][0] if old else None
-            _x(con, "UPDATE runs SET serving = (name IS NOT DISTINCT FROM ?)", [name])
+            execute(con, "UPDATE runs SET serving = (name IS NOT DISTINCT FROM ?)", [name])
             self._audit(con, "live run", {"run": before}, {"run": name}, note, undoable=True)
 
     def set_run_note(self, name: str, note: str) -> None:
@@ -185,15 +169,13 @@ class GovernanceQueries:
 
     def put_segment(self, name: str, spec: dict, user_ids: list[str] | None = None) -> None:
         """Save (or replace) a named segment: a rule spec, or a list of shopper ids."""
-        from .store import _x
-
         with self.transaction() as con:
-            _x(con, "DELETE FROM segments WHERE name = ?", [name])
-            _x(con, "DELETE FROM segment_users WHERE segment = ?", [name])
-            _x(con, "INSERT INTO segments VALUES (?, ?, ?)", [name, _now(), json.dumps(spec)])
+            execute(con, "DELETE FROM segments WHERE name = ?", [name])
+            execute(con, "DELETE FROM segment_users WHERE segment = ?", [name])
+            execute(con, "INSERT INTO segments VALUES (?, ?, ?)", [name, utcnow(), json.dumps(spec)])
             if user_ids:
                 con.register("new_members", pd.DataFrame({"user_id": list(dict.fromkeys(user_ids))}))
-                _x(con, "INSERT INTO segment_users SELECT ?, user_id FROM new_members", [name])
+                execute(con, "INSERT INTO segment_users SELECT ?, user_id FROM new_members", [name])
                 con.unregister("new_members")
 
     def segments(self) -> pd.DataFrame:
@@ -211,11 +193,9 @@ class GovernanceQueries:
         return _parse(self._one("SELECT spec FROM segments WHERE name = ?", [name]))
 
     def delete_segment(self, name: str) -> None:
-        from .store import _x
-
         with self.transaction() as con:
-            _x(con, "DELETE FROM segments WHERE name = ?", [name])
-            _x(con, "DELETE FROM segment_users WHERE segment = ?", [name])
+            execute(con, "DELETE FROM segments WHERE name = ?", [name])
+            execute(con, "DELETE FROM segment_users WHERE segment = ?", [name])
 
     def segment_list(self, name: str) -> list[str]:
         return self._column("SELECT user_id FROM segment_users WHERE segment = ? ORDER BY user_id", [name])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from typing import Callable
+from typing import Callable, TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,8 +31,11 @@ from .runs import (  # noqa: F401  (the run registry, re-exported for older impo
 from .fitting import fit_on_split
 from .progress import Progress, sub_progress
 
+if TYPE_CHECKING:
+    from .store import Store
 
-def _embeddings(store, settings: Settings, items: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
+
+def _embeddings(store: Store, settings: Settings, items: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
     from .encoder import item_embeddings
 
     model_id = settings.encoder().model_id
@@ -131,7 +134,7 @@ def learn_weights(
 
 
 def evaluate_weights(
-    store,
+    store: Store,
     settings: Settings,
     weights: dict[str, float],
     *,
@@ -171,7 +174,7 @@ def evaluate_weights(
 
 
 def train(
-    store,
+    store: Store,
     settings: Settings | None = None,
     *,
     weights: dict[str, float] | None = None,
@@ -229,6 +232,7 @@ def train(
         from .ranker_fit import fit_ranker
 
         ranker, ranker_report = fit_ranker(items, train_events, settings, embeddings, weights,
+                                           profile_texts=store.profile_texts(),
                                            progress=sub_progress(progress, 0.2, 0.4))
         if ranker is None and ranker_report.get("choice") in signal_names():  # one signal beat both: serve it
             weights = {s: 1.0 if s == ranker_report["choice"] else 0.0 for s in signal_names()}
@@ -275,7 +279,7 @@ def train(
     return store.run(name)
 
 
-def _project(store, settings: Settings, rec: Recommender, progress: Progress | None) -> None:
+def _project(store: Store, settings: Settings, rec: Recommender, progress: Progress | None) -> None:
     """The item map for the Map page (stored per model + catalog fingerprint; recomputed only on change)."""
     import warnings
 
@@ -287,7 +291,7 @@ def _project(store, settings: Settings, rec: Recommender, progress: Progress | N
         warnings.warn(f"the item map was not computed ({type(exc).__name__}: {exc}); the Map page will compute it")
 
 
-def eval_run(store, settings: Settings | None = None, *, weights: dict[str, float] | None = None,
+def eval_run(store: Store, settings: Settings | None = None, *, weights: dict[str, float] | None = None,
              record: bool = True, progress: Progress | None = None) -> dict:
     """Evaluate the serving run's weights (or `weights`) against the baselines; optionally record it."""
     settings = settings or Settings(db_path=store.path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,11 +18,18 @@ from .config import Settings
 from .scorer import Rules
 from .progress import Progress
 
+if TYPE_CHECKING:
+    from .recommender import Recommender
+
+
 DELTA_METRICS = ("recall", "ndcg", "hit_rate", "cross_recall", "cross_hit_rate", "coverage", "novelty")
 
 
 @dataclass
 class WhatIfResult:
+    """What a scenario changes: how many of the sampled shoppers' lists, which items enter and leave them
+    (with the number of lists), per shopper, and the held-out metrics with their deltas."""
+
     users_total: int
     users_affected: int
     items_in: pd.DataFrame  # item_id, title, category, users
@@ -41,7 +49,7 @@ class WhatIfResult:
         }
 
 
-def sample_users(rec, n: int, seed: int) -> list[str]:
+def sample_users(rec: Recommender, n: int, seed: int) -> list[str]:
     """Up to n users with history, seeded."""
     users = rec.store.user_summary()
     users = users[users["events"] > 0]["user_id"].to_numpy()
@@ -50,7 +58,7 @@ def sample_users(rec, n: int, seed: int) -> list[str]:
     return list(users)
 
 
-def _item_table(rec, counts: Counter) -> pd.DataFrame:
+def _item_table(rec: Recommender, counts: Counter) -> pd.DataFrame:
     if not counts:
         return pd.DataFrame(columns=["item_id", "title", "category", "users"])
     df = pd.DataFrame(counts.most_common(), columns=["item_id", "users"])
@@ -60,7 +68,7 @@ def _item_table(rec, counts: Counter) -> pd.DataFrame:
 
 
 def simulate(
-    rec,
+    rec: Recommender,
     rules: Rules,
     weights: dict[str, float] | None = None,
     *,
@@ -103,13 +111,7 @@ def simulate(
                         deltas)
 
 
-def held_out_delta(rec, rules: Rules, weights: dict[str, float] | None, *, k: int,
-                   progress: Progress | None = None) -> dict[str, tuple[float, float]]:
-    """(serving, scenario) metrics on the test period, both scored by models fitted on the training period."""
-    return held_out_deltas(rec, rules, weights, k=k, progress=progress)[0]
-
-
-def held_out_deltas(rec, rules: Rules, weights: dict[str, float] | None, *, k: int,
+def held_out_deltas(rec: Recommender, rules: Rules, weights: dict[str, float] | None, *, k: int,
                     progress: Progress | None = None) -> tuple[dict[str, tuple[float, float]], dict]:
     """(serving, scenario) metric means and the scenario's deltas with their 95 % paired intervals
     (metric -> deltas.Delta), from one pass over the test period."""
@@ -136,7 +138,7 @@ def held_out_deltas(rec, rules: Rules, weights: dict[str, float] | None, *, k: i
 _EVAL_STATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # recommender -> (split, fused)
 
 
-def eval_state(rec, progress: Progress | None = None):
+def eval_state(rec: Recommender, progress: Progress | None = None):
     """The time split and a fused scorer fitted on its training period with the serving run's inputs
     (`fitting.fit_on_split`, profile texts included), computed once per recommender and held here,
     not on the recommender."""

@@ -153,3 +153,21 @@ def ruled_copy(ruled_shop: Path, tmp_path: Path) -> Path:
     shutil.copy(ruled_shop, path)
     shutil.copytree(f"{ruled_shop}.artefacts", f"{path}.artefacts")
     return path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a Store is still open at its end (every fixture torn down by now).
+
+    Deterministic: after a full garbage collection, a Store that is still open is still referenced by
+    something (a cache, a global, a fixture that forgot `close()`), so it holds its file and its DuckDB
+    connection outlives the tests ("nanobind: leaked ... DuckDBPyConnection" at exit)."""
+    import gc
+
+    from crossrec_core.store_base import open_stores
+
+    gc.collect()
+    left = sorted(str(s.path) for s in open_stores())
+    if left:
+        print(f"\nERROR: {len(left)} Store(s) left open at the end of the tests (close them, or use `with "
+              f"Store(...)`): " + ", ".join(left), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -256,3 +256,27 @@ def test_second_process_gets_database_locked_naming_the_pid(seeded_db, hold_db):
             f"database {seeded_db} is held by PID {pid} (a running dashboard or another crossrec command); "
             "stop it or use another --db"
         )
+
+
+def test_health_counts_each_gap(write, db_path):
+    items = write("items.csv", (
+        "item_id,title,category,description\n"
+        "i1,Lens,Electronics,A lens\n"
+        "i2, ,Home,\n"
+        "i3,Socks,,Wool\n"
+    ))
+    users = write("users.csv", "user_id\nu1\nu9\n")
+    events = write("events.csv", (
+        "user_id,item_id,event_type,timestamp\n"
+        "u1,i1,view,2024-01-01T10:00:00Z\n"
+        "u1,ghost,view,2024-01-01T10:00:00Z\n"
+        "u2,i1,teleport,2024-01-02T10:00:00Z\n"
+    ))
+    with Store(db_path) as store:
+        store.ingest_files(items, events, users)
+        health = store.health()
+    assert health == {
+        "items_without_title": 1, "items_without_description": 1, "items_uncategorised": 1,
+        "items_without_events": 2, "users_without_events": 1, "events_rejected_unknown_item": 1,
+        "events_rejected_unknown_type": 1, "loads": 1,
+    }

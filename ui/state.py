@@ -8,6 +8,7 @@ entries, so they do not pile up.
 """
 from __future__ import annotations
 
+import atexit
 import threading
 from typing import Any
 
@@ -45,9 +46,14 @@ def process_state() -> dict:
     return _process_state(db_path())
 
 
-@st.cache_resource(show_spinner="Opening the database…")
+@st.cache_resource(show_spinner="Opening the database…", on_release=Store.close)
 def _open_store(path: str) -> Store:
     return Store(path)
+
+
+# Stopping the dashboard releases every cached resource, which closes the store (Streamlit itself
+# releases nothing at shutdown): the file is let go cleanly and no DuckDB connection outlives the process.
+atexit.register(st.cache_resource.clear)
 
 
 def store() -> Store:

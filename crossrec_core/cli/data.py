@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..config import Settings
 from ..errors import CrossRecError, DatabaseLockedError, environment_error
 from .base import command, open_store, progress_bar, settings_for
 
@@ -105,12 +106,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
 @command
 def cmd_encode(args: argparse.Namespace) -> int:
     """Embed item texts; only new or changed texts are encoded."""
-    from ..encoder import Encoder, encode_items
+    from ..encoder import encode_items
 
     settings = settings_for(args)
     settings = settings.replace(model=args.model or settings.model, device=args.device, precision=args.precision,
                                 batch_size=args.batch_size, encoder_backend=args.backend)
-    encoder = Encoder.from_settings(settings)
+    encoder = settings.encoder()
     with open_store(args, write=True) as store, progress_bar(not args.quiet) as progress:
         result = encode_items(store, encoder, progress=progress)
     print(f"encoded {result.encoded:,} texts, reused {result.reused:,} ({encoder.model_id}, "
@@ -122,6 +123,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub, common) -> None:
+    from ..encoder import DEVICES, PRECISIONS
+
     p = sub.add_parser("demo", parents=[common], help="build the demo shop database")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--force", action="store_true", help="rebuild when the file exists")
@@ -155,8 +158,8 @@ def add_parsers(sub, common) -> None:
     p = sub.add_parser("encode", parents=[common], help="embed item texts (only new or changed ones)")
     p.add_argument("--model", default=None,
                    help="model folder or name (default: the chosen encoder, else the packaged all-MiniLM-L6-v2)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
-    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx-int8"],
+    p.add_argument("--device", default=Settings.device, choices=DEVICES)
+    p.add_argument("--precision", default=Settings.precision, choices=PRECISIONS)
+    p.add_argument("--backend", default=Settings.encoder_backend, choices=["auto", "torch", "onnx-int8"],
                    help="auto: int8 ONNX Runtime on a CPU without bf16, only where it reproduces fp32")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=Settings.batch_size)

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Callable
 
+from .. import governance, segments
 from ..errors import CrossRecError
 from .base import command, open_store, print_json
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 # flag -> (rule kind, what it names)
 ACTIONS = {"pin": ("pin", "item"),
@@ -54,21 +59,36 @@ def rule_from_args(args: argparse.Namespace):
 @command
 def cmd_rules(args: argparse.Namespace) -> int:
     """List, add or remove the live business rules."""
-    from .. import governance
+    return _list_or_change(args, governance.rules_json, _rule_line, _rule_change,
+                           "no live rules (add one: `crossrec rules add --help`)")
 
-    if args.action == "list":
-        return _listing(args, governance.rules_json, _rule_line, "no live rules (add one: `crossrec rules add --help`)")
+
+def _rule_change(store: Store, args: argparse.Namespace) -> str:
+    if args.action == "undo":
+        return _undone(governance.undo(store, rules_only=True))
+    if args.action == "add":
+        rule = governance.add_rule(store, rule_from_args(args), args.note or "")
+        return f"added rule {rule.id} '{rule.name}': {rule.kind} {rule.what()}"
+    rule = governance.remove_rule(store, args.id)
+    return f"removed rule {rule.id} '{rule.name}' (`crossrec undo` brings it back)"
+
+
+def _list_or_change(args: argparse.Namespace, rows_of: Callable[[Store], list[dict]], line: Callable[[dict], str],
+                    change: Callable[[Store, argparse.Namespace], str], empty: str) -> int:
+    """`list` prints the rows (`_listing`); every other action is a `change`."""
+    return _listing(args, rows_of, line, empty) if args.action == "list" else _change(args, change)
+
+
+def _change(args: argparse.Namespace, change: Callable[[Store, argparse.Namespace], str]) -> int:
+    """A changing action: `change` on the store opened for writing, then the line it returns."""
     with open_store(args, write=True) as store:
-        if args.action == "undo":
-            done = governance.undo(store, rules_only=True)
-            print(f"undid change {done['change_id']}: {done['what']} ({done['note']})")
-        elif args.action == "add":
-            rule = governance.add_rule(store, rule_from_args(args), args.note or "")
-            print(f"added rule {rule.id} '{rule.name}': {rule.kind} {rule.what()}")
-        elif args.action == "remove":
-            rule = governance.remove_rule(store, args.id)
-            print(f"removed rule {rule.id} '{rule.name}' (`crossrec undo` brings it back)")
+        line = change(store, args)
+    print(line)
     return 0
+
+
+def _undone(done: dict) -> str:
+    return f"undid change {done['change_id']}: {done['what']} ({done['note']})"
 
 
 def _listing(args: argparse.Namespace, rows_of, line, empty: str = "") -> int:
@@ -100,39 +120,29 @@ def _run_line(r: dict) -> str:
 @command
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs, make one live, annotate or delete one."""
-    from .. import governance
+    return _list_or_change(args, governance.runs_json, _run_line, _run_change, "no runs yet (`crossrec train`)")
 
-    if args.action == "list":
-        return _listing(args, governance.runs_json, _run_line, "no runs yet (`crossrec train`)")
-    with open_store(args, write=True) as store:
-        if args.action == "promote":
-            governance.promote_run(store, args.name, args.note or "")
-            print(f"run '{args.name}' is live (`crossrec undo` makes the previous one live again)")
-        elif args.action == "note":
-            governance.annotate_run(store, args.name, args.note or "")
-            print(f"noted on run '{args.name}'")
-        else:
-            governance.delete_run(store, args.name)
-            print(f"deleted run '{args.name}' and its model")
-    return 0
+
+def _run_change(store: Store, args: argparse.Namespace) -> str:
+    if args.action == "promote":
+        governance.promote_run(store, args.name, args.note or "")
+        return f"run '{args.name}' is live (`crossrec undo` makes the previous one live again)"
+    if args.action == "note":
+        governance.annotate_run(store, args.name, args.note or "")
+        return f"noted on run '{args.name}'"
+    governance.delete_run(store, args.name)
+    return f"deleted run '{args.name}' and its model"
 
 
 @command
 def cmd_undo(args: argparse.Namespace) -> int:
     """Revert the last change to the rules or the live run."""
-    from .. import governance
-
-    with open_store(args, write=True) as store:
-        done = governance.undo(store)
-    print(f"undid change {done['change_id']}: {done['what']} ({done['note']})")
-    return 0
+    return _change(args, lambda store, _: _undone(governance.undo(store)))
 
 
 @command
 def cmd_history(args: argparse.Namespace) -> int:
     """The audit log: every change to the rules, the live run and the runs, newest first."""
-    from .. import governance
-
     with open_store(args) as store:
         df = governance.history(store, args.limit)
     if args.json:
@@ -146,27 +156,24 @@ def cmd_history(args: argparse.Namespace) -> int:
 @command
 def cmd_segments(args: argparse.Namespace) -> int:
     """List, save or remove named segments of shoppers."""
-    from .. import segments
+    return _list_or_change(args, segments.segments_json,
+                           lambda r: f"{r['name']:<32} {r['users']:>8,} shoppers  {r['definition']}",
+                           _segment_change, "no segments (`crossrec segments add --help`)")
 
-    if args.action == "list":
-        return _listing(args, segments.segments_json,
-                        lambda r: f"{r['name']:<32} {r['users']:>8,} shoppers  {r['definition']}",
-                        "no segments (`crossrec segments add --help`)")
-    with open_store(args, write=True) as store:
-        if args.action == "remove":
-            store.delete_segment(args.name)
-            print(f"removed segment '{args.name}'")
-            return 0
-        if args.users:
-            from ..ingest import read_table
 
-            table = read_table(args.users, "users")
-            n = segments.save_list_segment(store, args.name, table.frame["user_id"].astype(str).tolist())
-        else:
-            n = segments.save_rule_segment(store, args.name, bought_in=args.bought_in, days=args.days,
-                                           never_bought_in=args.never_bought_in)
-    print(f"saved segment '{args.name}': {n:,} shoppers")
-    return 0
+def _segment_change(store: Store, args: argparse.Namespace) -> str:
+    if args.action == "remove":
+        store.delete_segment(args.name)
+        return f"removed segment '{args.name}'"
+    if args.users:
+        from ..ingest import read_table
+
+        table = read_table(args.users, "users")
+        n = segments.save_list_segment(store, args.name, table.frame["user_id"].astype(str).tolist())
+    else:
+        n = segments.save_rule_segment(store, args.name, bought_in=args.bought_in, days=args.days,
+                                       never_bought_in=args.never_bought_in)
+    return f"saved segment '{args.name}': {n:,} shoppers"
 
 
 def _actions(sub, common, name: str, help_: str):

@@ -138,8 +138,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub, common) -> None:
+    from ..encoder import DEVICES
+    from ..finetune.run import MODES as FINETUNE_MODES
+    from ..signals.registry import weights_help
+
     p = sub.add_parser("train", parents=[common], help="learn weights, evaluate, fit for serving, record a run")
-    p.add_argument("--weights", help="e.g. cooc=0.3,als=0.1,graph=0.3,content=0.1,transition=0.1,popularity=0.1")
+    p.add_argument("--weights", help=weights_help())
     p.add_argument("--name", help="run name (default: run-<time>)")
     p.add_argument("--no-learn", action="store_true", help="use default weights instead of learning them")
     p.add_argument("--promote", action="store_true",
@@ -150,17 +154,17 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--work-dir", default=None, help="folder every Ray node sees, for the jobs' Parquet files")
 
     p = sub.add_parser("eval", parents=[common], help="metrics table: ours against the baselines")
-    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--k", type=int, default=Settings.k)
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--no-record", action="store_true", help="do not record the evaluation as a run")
     p = sub.add_parser("finetune", parents=[common], help="tune the item encoder on co-purchases (training period)")
     p.add_argument("--base", default=Settings.model, help="base model folder or name (default: packaged MiniLM)")
-    p.add_argument("--mode", default="auto", choices=["auto", "head", "lora", "full"],
+    p.add_argument("--mode", default=FINETUNE_MODES[0], choices=FINETUNE_MODES,
                    help="head: a network on frozen vectors (CPU default); lora/full: the transformer (CUDA: full)")
     p.add_argument("--max-minutes", type=float, help="stop at a checkpoint after this long (--resume continues)")
     p.add_argument("--epochs", type=float, help="passes over the pairs (default: head 10, lora/full 1)")
     p.add_argument("--batch-size", type=int, help="pairs per batch (default: head 256, lora/full 64)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default=Settings.device, choices=DEVICES)
     p.add_argument("--name", help="encoder name (default: ft-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint of --name")
     p.add_argument("--force", action="store_true", help="adopt even when not better; replace an encoder of that name")

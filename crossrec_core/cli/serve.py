@@ -4,12 +4,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import default_db_path
+from ..config import MODES, Settings, default_db_path
 from ..errors import CrossRecError
 from .base import command, open_store, print_json, progress_bar, settings_for
 
-def _recommender(args: argparse.Namespace, store):
+if TYPE_CHECKING:
+    from ..store import Store
+
+
+def _recommender(args: argparse.Namespace, store: Store):
     from ..recommender import Recommender
     from ..runs import load_run, serving_recommender, with_live_rules
 
@@ -136,8 +141,8 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--user", help="user id")
     p.add_argument("--items", help="comma-separated seed item ids (a cart or an item page)")
     p.add_argument("--query", help="free-text query")
-    p.add_argument("--k", type=int, default=20)
-    p.add_argument("--mode", default="all", choices=["all", "cross", "target"])
+    p.add_argument("--k", type=int, default=Settings.k)
+    p.add_argument("--mode", default=MODES[0], choices=MODES)
     p.add_argument("--category", help="category for --mode target (top-level name or path)")
     p.add_argument("--explain", action="store_true", help="show contributions and the reason")
     p.add_argument("--run", help="use this run instead of the serving one")
@@ -147,8 +152,8 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--force", action="store_true", help="replace --out when it exists")
     p.add_argument("--users", help="CSV/Parquet with a user_id column (default: every user)")
     p.add_argument("--segment", help="the shoppers of this saved segment (`crossrec segments list`)")
-    p.add_argument("--k", type=int, default=20)
-    p.add_argument("--mode", default="all", choices=["all", "cross", "target"])
+    p.add_argument("--k", type=int, default=Settings.k)
+    p.add_argument("--mode", default=MODES[0], choices=MODES)
     p.add_argument("--category", help="category for --mode target")
     p.add_argument("--run", help="use this run instead of the serving one")
     p = sub.add_parser("app", parents=[common], help="start the dashboard")

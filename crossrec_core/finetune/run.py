@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,10 @@ from ..progress import Progress, sub_progress
 from . import registry
 from .head import HeadSettings, TrainState
 from .pairs import PairSettings, build_pairs, pair_summary
+
+if TYPE_CHECKING:
+    from ..store import Store
+
 
 MODES = ("auto", "head", "lora", "full")
 STATE_FILE = "state.json"
@@ -145,7 +150,7 @@ def _figures(split, pairs_held: pd.DataFrame, history: np.ndarray, candidate: np
     return out
 
 
-def finetune(store, settings: Settings, opts: FinetuneOptions, progress: Progress | None = None) -> FinetuneResult:
+def finetune(store: Store, settings: Settings, opts: FinetuneOptions, progress: Progress | None = None) -> FinetuneResult:
     """Tune, guard, store and (when better, or forced) adopt an encoder for the shop in `store`."""
     from ..encoder import encode_items, item_embeddings
     from ..split import carve_validation, prepare_events, time_split
@@ -298,7 +303,7 @@ def _read_state(folder: Path) -> TrainState:
     return TrainState(**{k: v for k, v in d.items() if k in TrainState.__dataclass_fields__})
 
 
-def _store_vectors(store, model_id: str, items: pd.DataFrame, vectors: np.ndarray, settings: Settings) -> None:
+def _store_vectors(store: Store, model_id: str, items: pd.DataFrame, vectors: np.ndarray, settings: Settings) -> None:
     """Put the tuned vectors in the store's text-hash cache, so `train` and serving find them."""
     from ..encoder import item_text, text_hash
 

@@ -40,15 +40,11 @@ def _has_cuda() -> bool:
         return False
 
 
-class ALSSignal(Signal):
+class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", default_weight=0.15,
+                state_fields=("item_factors_", "YtY_", "factors_", "fitted_")):
     """implicit ALS item factors; user factors solved from the current history at score time."""
 
-    name = "als"
-    label = "taste match"
-    color = "#7c3aed"
-    default_weight = 0.15
     options = ("confidence", "solver", "num_threads", "use_gpu")
-    state_fields = ("item_factors_", "YtY_", "factors_", "fitted_")
 
     def __init__(self, settings: Settings | None = None, *, confidence: str = "log", solver: str = "numpy",
                  num_threads: int = 0, use_gpu: bool | None = None):

@@ -10,30 +10,7 @@ import scipy.sparse as sp
 
 from ..config import Settings
 from ..data import Interactions
-
-
-@dataclass
-class Context:
-    """A batch of users as the models see them at request time.
-
-    `X` is built from the users' *current* histories (read from the store when serving), so new
-    events change the next list without a refit. Items are in the fitted catalog order.
-    """
-
-    X: sp.csr_matrix  # B × n_items confidence (event weight × recency)
-    profile: np.ndarray | None = None  # B × d unit profile vectors (history embeddings + typed text), or None
-    user_rows: np.ndarray | None = None  # B rows in the fitted data (-1: unknown to the fit)
-    seeds: list[np.ndarray] | None = None  # per user, item positions the list is about (cart / item page)
-    owned: sp.csr_matrix | None = None  # B × n_items, 1 where carted or bought (None: every history item)
-    user_ids: np.ndarray | None = None  # B shopper ids when known (segment rules need them)
-
-    def owned_items(self) -> sp.csr_matrix:
-        """The items that make a category not new to the user (carted or bought)."""
-        return self.owned if self.owned is not None else (self.X > 0).astype(np.float32).tocsr()
-
-    @property
-    def n(self) -> int:
-        return self.X.shape[0]
+from ..profiles import Context  # noqa: F401  (a signal's `score(ctx)` takes one; defined beside the profiles)
 
 
 @dataclass(frozen=True)
@@ -83,6 +60,9 @@ class Words:
         return str(self.items["cat_top"][pos])
 
 
+_DECLARED = ("name", "label", "color", "default_weight", "needs_embeddings", "options", "state_fields")
+
+
 class Signal:
     """Base class: subclasses declare who they are (`name`, plain `label`, `color`, `default_weight`,
     `needs_embeddings`) and implement `fit` and `score`; `evidence` and `phrase` explain a score.
@@ -97,6 +77,15 @@ class Signal:
     needs_embeddings: bool = False  # fitted only when item text embeddings exist
     options: tuple[str, ...] = ()
     state_fields: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **declared) -> None:
+        """A signal declares who it is in its class statement, `class X(Signal, name=..., label=..., color=...,
+        default_weight=..., state_fields=...)`: one line, not a block repeated in every module."""
+        super().__init_subclass__()
+        for key, value in declared.items():
+            if key not in _DECLARED:
+                raise TypeError(f"{cls.__name__}: unknown signal declaration '{key}' (known: {', '.join(_DECLARED)})")
+            setattr(cls, key, value)
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()

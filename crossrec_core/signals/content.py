@@ -13,15 +13,9 @@ from ..data import Interactions
 from .base import Context, Evidence, Signal, Words, evidence_shares
 
 
-class ContentSignal(Signal):
+class ContentSignal(Signal, name="content", label="similar text", color="#16a34a", default_weight=0.1,
+                    needs_embeddings=True, state_fields=("embeddings_", "has_embedding_", "n_items_")):
     """score = ctx.profile @ Eᵀ; evidence = the history items most similar to the candidate."""
-
-    name = "content"
-    label = "similar text"
-    color = "#16a34a"
-    default_weight = 0.1
-    needs_embeddings = True
-    state_fields = ("embeddings_", "has_embedding_", "n_items_")
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "ContentSignal":
         if embeddings is None:

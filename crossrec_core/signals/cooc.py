@@ -96,20 +96,34 @@ def item_item(left: sp.csr_matrix, right: sp.csr_matrix, k: int, finish, budget:
     return out
 
 
-class CoocSignal(Signal):
-    """Shrunk-cosine item kNN on co-occurrence; score = (weighted current history) @ S."""
+class ItemItemSignal(Signal):
+    """A signal scored as (the query-weighted current history) @ a fitted item × item matrix (cooc, graph);
+    its options weigh the fitting histories and the query."""
 
-    name = "cooc"
-    label = "bought together"
-    color = "#2563eb"
-    default_weight = 0.25
     options = ("weighting", "query")
-    state_fields = ("S_", "item_users_", "n_users_", "n_items_")
 
     def __init__(self, settings: Settings | None = None, *, weighting: str = "binary", query: str = "log"):
         super().__init__(settings)
         self.weighting = weighting
         self.query = query
+
+    def similarity(self) -> sp.csr_matrix:
+        """The fitted item × item matrix."""
+        raise NotImplementedError
+
+    def _query(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        return weigh(X, self.query)
+
+    def score(self, ctx: Context) -> np.ndarray:
+        return np.asarray((self._query(ctx.X) @ self.similarity()).toarray(), dtype=np.float32)
+
+    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
+        return item_evidence(self._query(ctx.X[row]), self.similarity(), np.asarray(items))
+
+
+class CoocSignal(ItemItemSignal, name="cooc", label="bought together", color="#2563eb", default_weight=0.25,
+                 state_fields=("S_", "item_users_", "n_users_", "n_items_")):
+    """Shrunk-cosine item kNN on co-occurrence; score = (weighted current history) @ S."""
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "CoocSignal":
         check_weightings(self.weighting, self.query)
@@ -135,15 +149,8 @@ class CoocSignal(Signal):
         self.n_items_ = data.n_items
         return self
 
-    def _query(self, X: sp.csr_matrix) -> sp.csr_matrix:
-        return weigh(X, self.query)
-
-    def score(self, ctx: Context) -> np.ndarray:
-        Xq = self._query(ctx.X)
-        return np.asarray((Xq @ self.S_).toarray(), dtype=np.float32)
-
-    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
-        return item_evidence(self._query(ctx.X[row]), self.S_, np.asarray(items))
+    def similarity(self) -> sp.csr_matrix:
+        return self.S_
 
     def phrase(self, ev: Evidence, item: int, words: Words) -> str:
         if not ev:

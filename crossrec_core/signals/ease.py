@@ -39,18 +39,14 @@ def _spd_inverse(G: np.ndarray) -> np.ndarray:
     return upper + np.triu(upper, 1).T
 
 
-class EASE(Signal):
+class EASE(Signal, name="ease", label="basket affinity", color="#db2777", default_weight=0.25,
+           state_fields=("n_items_", "items_", "B_")):
     """EASE (Steck 2019) on the `max_items` items with most train users.
 
     Items outside that set cannot be scored; they get a score below every scored item of the row (the
     row's minimum - 1), so they only fill lists after every scorable item."""
 
-    name = "ease"
-    label = "basket affinity"
-    color = "#db2777"
-    default_weight = 0.25
     options = ("lam", "max_items")
-    state_fields = ("n_items_", "items_", "B_")
 
     def __init__(self, settings: Settings | None = None, *, lam: float | None = None, max_items: int | None = None):
         super().__init__(settings)

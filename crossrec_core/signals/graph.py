@@ -16,10 +16,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..config import Settings
 from ..data import Interactions
-from .base import Context, Evidence, Signal, Words, item_evidence
-from .cooc import check_weightings, item_item, row_of, weigh
+from .base import Evidence, Words
+from .cooc import ItemItemSignal, check_weightings, item_item, row_of, weigh
 
 
 def _row_normalise_pow(m: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -34,20 +33,9 @@ def _row_normalise_pow(m: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
     return m.astype(np.float32)
 
 
-class GraphSignal(Signal):
+class GraphSignal(ItemItemSignal, name="graph", label="shopper paths", color="#0891b2", default_weight=0.25,
+                  state_fields=("W_", "degree_")):
     """RP3beta item-item walk; score = normalised current history @ W."""
-
-    name = "graph"
-    label = "shopper paths"
-    color = "#0891b2"
-    default_weight = 0.25
-    options = ("weighting", "query")
-    state_fields = ("W_", "degree_")
-
-    def __init__(self, settings: Settings | None = None, *, weighting: str = "binary", query: str = "log"):
-        super().__init__(settings)
-        self.weighting = weighting
-        self.query = query
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "GraphSignal":
         check_weightings(self.weighting, self.query)
@@ -68,14 +56,11 @@ class GraphSignal(Signal):
         self.degree_ = degree
         return self
 
+    def similarity(self) -> sp.csr_matrix:
+        return self.W_
+
     def _query(self, X: sp.csr_matrix) -> sp.csr_matrix:
         return _row_normalise_pow(weigh(X, self.query), float(self.settings.graph_alpha))
-
-    def score(self, ctx: Context) -> np.ndarray:
-        return np.asarray((self._query(ctx.X) @ self.W_).toarray(), dtype=np.float32)
-
-    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
-        return item_evidence(self._query(ctx.X[row]), self.W_, np.asarray(items))
 
     def phrase(self, ev: Evidence, item: int, words: Words) -> str:
         return f"shoppers who bought {words.title(ev[0][0])} went on to it" if ev else self.label

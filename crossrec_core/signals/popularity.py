@@ -12,14 +12,9 @@ from ..data import Interactions
 from .base import Context, Evidence, Signal, Words
 
 
-class PopularitySignal(Signal):
+class PopularitySignal(Signal, name="popularity", label="popular now", color="#9ca3af", default_weight=0.15,
+                       state_fields=("popularity_", "scores_")):
     """score[u, i] = log1p(decayed popularity of i), identical for every user."""
-
-    name = "popularity"
-    label = "popular now"
-    color = "#9ca3af"
-    default_weight = 0.15
-    state_fields = ("popularity_", "scores_")
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "PopularitySignal":
         pop = np.nan_to_num(np.asarray(data.popularity, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)

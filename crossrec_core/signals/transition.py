@@ -24,19 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from ..config import Settings
 from ..data import Interactions
+from ..profiles import category_affinity
 from .base import Context, Evidence, Flow, Signal, Words
 
 _PAIR_CHUNK = 8_000_000  # user pairs generated at once (memory cap)
-
-
-def _affinity(X: sp.csr_matrix, cat_codes: np.ndarray, n_cats: int) -> np.ndarray:
-    from ..profiles import category_affinity  # lazy: profiles imports this package
-
-    return category_affinity(X, cat_codes, n_cats)
 
 
 def first_touch(events: pd.DataFrame, cat_codes: np.ndarray, n_cats: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -89,16 +83,12 @@ def pair_counts(fu: np.ndarray, fc: np.ndarray, ft: np.ndarray, n_cats: int, chu
     return counts.reshape(n_cats, n_cats)
 
 
-class TransitionSignal(Signal):
+class TransitionSignal(Signal, name="transition", label="category flow", color="#ea580c", default_weight=0.1,
+                       state_fields=("cat_flow_", "cat_names_", "users_from_", "users_pair_", "base_", "p_", "lift_",
+                                     "strength_", "n_users_", "within_")):
     """Category flow A → B (first touches), weighted by the user's category affinity."""
 
-    name = "transition"
-    label = "category flow"
-    color = "#ea580c"
-    default_weight = 0.1
     options = ("shrink",)
-    state_fields = ("cat_flow_", "cat_names_", "users_from_", "users_pair_", "base_", "p_", "lift_", "strength_",
-                    "n_users_", "within_")
 
     def __init__(self, settings: Settings | None = None, *, shrink: float = 10.0):
         super().__init__(settings)
@@ -147,7 +137,7 @@ class TransitionSignal(Signal):
 
     def category_scores(self, ctx: Context) -> np.ndarray:
         """B × n_cats: Σ_A aff[A] · T[A, B]."""
-        aff = _affinity(ctx.X, self.cat_flow_, self.n_cats)
+        aff = category_affinity(ctx.X, self.cat_flow_, self.n_cats)
         return aff @ self.strength_
 
     def score(self, ctx: Context) -> np.ndarray:
@@ -159,7 +149,7 @@ class TransitionSignal(Signal):
     def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
         """Per item: the category A of the history contributing most to the flow into the item's category
         (with P(B | A) and lift); no flow when no category of the history leads there."""
-        aff = _affinity(ctx.X[row], self.cat_flow_, self.n_cats)[0]
+        aff = category_affinity(ctx.X[row], self.cat_flow_, self.n_cats)[0]
         out = []
         for item in np.asarray(items):
             b = int(self.cat_flow_[item])

@@ -1,0 +1,265 @@
+"""Read input files (CSV or Parquet) as tables of strings, checking their shape before anything else.
+
+Every problem is reported as `file line N, column C: what is wrong`, the first one found, so the user
+can fix it: the encoding, the separator, quoting, the header and the required columns. The cells are
+checked by `ingest_validate`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import ValidationError
+
+ITEM_COLUMNS = ("item_id", "title", "category", "description", "brand", "price")
+ITEM_REQUIRED = ("item_id", "title", "category")
+EVENT_COLUMNS = ("user_id", "item_id", "event_type", "timestamp", "value")
+EVENT_REQUIRED = ("user_id", "item_id", "event_type", "timestamp")
+USER_REQUIRED = ("user_id",)
+PROFILE_ALIASES = ("profile_text", "profile", "text", "bio", "about")
+REQUIRED = {"items": ITEM_REQUIRED, "events": EVENT_REQUIRED, "users": USER_REQUIRED}
+KNOWN = {"items": ITEM_COLUMNS, "events": EVENT_COLUMNS, "users": (*USER_REQUIRED, *PROFILE_ALIASES)}
+ALL_KNOWN = (*ITEM_COLUMNS, *EVENT_COLUMNS, *PROFILE_ALIASES)
+UNCATEGORISED = "Uncategorised"
+_SEPARATORS = (",", ";", "\t", "|")
+# Checking and loading a CSV takes about this many bytes of memory per byte of file (measured on a 17 MB
+# events file: every cell becomes a Python string, then a column of the frames DuckDB loads from).
+MEMORY_PER_UPLOAD_BYTE = 15
+
+
+@dataclass
+class RawTable:
+    """All cells as strings (None = missing), with the source line of each row for messages."""
+
+    name: str  # file name as shown in messages
+    frame: pd.DataFrame
+    lines: np.ndarray  # 1-based line (CSV) or row (Parquet) number of each row
+    unit: str  # "line" for CSV, "row" for Parquet
+    typed: bool = False  # Parquet keeps its own types for timestamp/price
+
+    def error(self, pos: int, column: str | None, what: str) -> ValidationError:
+        """The error of row `pos` (and `column`): file, line (or row) and column stated once."""
+        return ValidationError.at(self.name, int(self.lines[pos]), column, what, unit=self.unit)
+
+    def column_error(self, column: str, what: str) -> ValidationError:
+        """The error of a whole column (e.g. its Parquet type): `items.parquet: column 'price' what`."""
+        return ValidationError.at(self.name, None, column, f"column '{column}' {what}")
+
+
+def read_table(path: str | Path, kind: str, encoding: str = "utf-8") -> RawTable:
+    """Read a CSV or Parquet file of `kind` (items, events, users) as strings, checking its shape."""
+    path = Path(path)
+    name = path.name
+    if not path.exists():
+        raise ValidationError(f"{path}: no such file", file=name)  # the path said, the file named
+    if path.is_dir():
+        raise ValidationError(f"{path}: is a folder, not a file", file=name)
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        table = _read_parquet(path, name, kind)
+    elif suffix in (".csv", ".tsv", ".txt", ""):
+        table = _read_csv(path.read_bytes(), name, encoding)
+    else:
+        raise ValidationError.at(name, None, None, f"unsupported file type '{suffix}' (use .csv or .parquet)")
+    _check_columns(table, kind)
+    return table
+
+
+def read_bytes(data: bytes, name: str, kind: str, encoding: str = "utf-8") -> RawTable:
+    """Same as read_table for an upload held in memory."""
+    if name.lower().endswith((".parquet", ".pq")):
+        table = _read_parquet(io.BytesIO(data), name, kind)
+    else:
+        table = _read_csv(data, name, encoding)
+    _check_columns(table, kind)
+    return table
+
+
+def _utf16(data: bytes) -> bool:
+    """A UTF-16 file: its byte-order mark, or a NUL in every other byte of its start (ASCII text as UTF-16)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    head = data[:200]
+    return len(head) >= 4 and (head[1::2].count(0) > 0.8 * len(head[1::2]) or head[0::2].count(0) > 0.8 * len(head[0::2]))
+
+
+def _decode(data: bytes, name: str, encoding: str) -> str:
+    if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig") and _utf16(data):
+        raise ValidationError.whole(name, "is UTF-16 text, not UTF-8: save it as UTF-8 (or pass --encoding utf-16)",
+                                    line=1)
+    if encoding.lower().replace("-", "") in ("utf8", "utf8sig"):
+        encoding = "utf-8-sig"  # a BOM from Excel is stripped, not read as part of the first column
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        start = exc.start
+        if encoding == "utf-8-sig" and data.startswith(b"\xef\xbb\xbf"):
+            start += 3  # the codec reports offsets after the BOM it stripped
+        line = data.count(b"\n", 0, start) + 1
+        line_start = data.rfind(b"\n", 0, start) + 1
+        # characters, not bytes, before the bad byte on its line (é is two bytes but one character)
+        col = len(data[line_start:start].decode(encoding, errors="replace")) + 1
+        bad = data[start : start + 1].hex()
+        raise ValidationError.at(
+            name, line, None, f"byte 0x{bad} at character {col} is not valid {exc.encoding.upper()}; "
+            f"save the file as UTF-8, or pass its encoding (e.g. --encoding cp1252)") from None
+    except LookupError:
+        raise ValidationError.at(name, None, None, f"unknown encoding '{encoding}'") from None
+
+
+def _sniff_separator(header: str) -> str:
+    counts = {sep: header.count(sep) for sep in _SEPARATORS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > 0 else ","
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def _lines(text: str):
+    """The lines of `text` with their line breaks (LF, CR or CRLF), one at a time (io.StringIO would hold
+    a copy of the whole text at four bytes a character)."""
+    for m in _LINE.finditer(text):
+        yield m.group()
+
+
+def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
+    text = _decode(data, name, encoding)
+    if not text.strip():
+        raise ValidationError.whole(name, "is empty: expected a header line and rows", line=1)
+    # Line breaks are left as they are: the reader splits lines on LF, CR or CRLF, and a CR or CRLF inside
+    # a quoted field is part of the value, stored as given.
+    header_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
+    sep = _sniff_separator(header_line)
+    reader = csv.reader(_lines(text), delimiter=sep, quotechar='"', strict=False)
+    del text  # the line iterator holds its own reference; nothing else needs the whole text
+    csv.field_size_limit(1 << 30)
+    try:
+        header = next(reader)
+    except csv.Error as exc:
+        raise ValidationError.at(name, 1, None, f"unreadable header ({exc})") from None
+    header = [h.strip() for h in header]
+    for pos, col in enumerate(header):
+        if "\x00" in col:
+            raise ValidationError.at(name, 1, None, f"the name of column {pos + 1} holds a NUL byte (\\x00): not a "
+                                     "UTF-8 text header (UTF-16 or a binary file?)")
+    seen: dict[str, int] = {}
+    for pos, col in enumerate(header):
+        if col == "":
+            raise ValidationError.at(name, 1, None, f"column {pos + 1} has no name")
+        if col in seen:
+            raise ValidationError.at(name, 1, col, f"column '{col}' appears twice (columns {seen[col] + 1} and "
+                                     f"{pos + 1})", header=True)
+        seen[col] = pos
+    # Cells are gathered column by column, each distinct value held once per column (ids and event types
+    # repeat a lot): a large upload then costs a few times its size in memory, not tens of times.
+    columns: list[list[str]] = [[] for _ in header]
+    distinct: list[dict[str, str]] = [{} for _ in header]
+    lines: list[int] = []
+    n = len(header)
+    sep_name = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[sep]
+    try:
+        while True:
+            line_no = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            if not row or (len(row) == 1 and row[0].strip() == ""):
+                continue  # blank line
+            if len(row) != n and reader.line_num > line_no and any("\n" in c or "\r" in c for c in row):
+                raise ValidationError.at(
+                    name, line_no, None, f"a quoted field that starts on this line is never closed (a '\"' is "
+                    f"missing), so lines {line_no}-{reader.line_num} read as one row")
+            if len(row) != n:
+                hint = ""
+                others = [s for s in _SEPARATORS if s != sep and s in sep.join(row)]
+                if others:
+                    hint = f" (the header is {sep_name}-separated; this line seems to use '{others[0]}')"
+                raise ValidationError.at(name, line_no, None, f"expected {n} fields, found {len(row)}{hint}")
+            if [c.strip() for c in row] == header:
+                raise ValidationError.at(name, line_no, None,
+                                         "the header is repeated (were two files pasted together?)")
+            for cells, seen, value in zip(columns, distinct, row):
+                cells.append(seen.setdefault(value, value))
+            lines.append(line_no)
+    except csv.Error as exc:
+        raise ValidationError.at(name, reader.line_num, None, f"{exc}") from None
+    if not lines:
+        raise ValidationError.whole(name, "has a header but no data rows", line=1)
+    del distinct
+    frame = pd.DataFrame({col: pd.Series(cells, dtype=object) for col, cells in zip(header, columns)})
+    return RawTable(name, frame, np.asarray(lines, dtype=np.int64), "line")
+
+
+def _read_parquet(source, name: str, kind: str | None = None) -> RawTable:
+    # columns of the contract must be scalars; any other column is extra and is kept as JSON text
+    contract = {c.lower() for c in KNOWN.get(kind, ALL_KNOWN)}
+    try:
+        table = pq.read_table(source)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise ValidationError.at(name, None, None, f"not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    names = table.column_names
+    dup = {c for c in names if names.count(c) > 1}
+    if dup:
+        col = sorted(dup)[0]
+        raise ValidationError.at(name, None, col, f"column '{col}' appears twice")
+    if table.num_rows == 0:
+        raise ValidationError.whole(name, "has no rows")
+    columns = {}
+    for col in names:
+        arr = table.column(col)
+        t = arr.type
+        if pa.types.is_date(t):
+            arr = arr.cast(pa.timestamp("s"))  # to_pandas() would give datetime.date objects
+        if pa.types.is_timestamp(t) or pa.types.is_date(t):
+            columns[col] = arr.to_pandas()
+            if getattr(columns[col].dt, "tz", None) is None:
+                columns[col] = columns[col].dt.tz_localize("UTC")
+        elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+            columns[col] = arr.to_pandas().astype(object)
+        elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
+            columns[col] = arr.to_pandas()
+        elif pa.types.is_null(t):  # a column with no values at all (e.g. price None everywhere): all missing
+            columns[col] = pd.Series([None] * len(arr), dtype=object)
+        elif col.strip().lower() not in contract:
+            columns[col] = pd.Series(
+                [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in arr.to_pylist()],
+                dtype=object,
+            )
+        else:
+            raise ValidationError.at(name, None, col, f"column '{col}' has type {t}, expected text, a number or a "
+                                     "timestamp")
+    frame = pd.DataFrame(columns)
+    return RawTable(name, frame, np.arange(1, len(frame) + 1, dtype=np.int64), "row", typed=True)
+
+
+def _check_columns(table: RawTable, kind: str) -> None:
+    cols = [c.strip() for c in table.frame.columns]
+    table.frame.columns = cols
+    lower = {c.lower(): c for c in cols}
+    header_line = 1 if table.unit == "line" else None  # a CSV's header line; Parquet's names have no line
+    for c in ALL_KNOWN:
+        same = [x for x in cols if x.lower() == c]
+        if len(same) > 1:  # e.g. "title" and "Title": both would become title
+            raise ValidationError.at(table.name, header_line, c, f"column '{c}' appears twice (as "
+                                     f"{' and '.join(repr(x) for x in same)})", header=True)
+    # tolerate case differences in the contract's names, e.g. "Item_ID"
+    rename = {lower[c]: c for c in ALL_KNOWN if c in lower and lower[c] != c}
+    if rename:
+        table.frame.rename(columns=rename, inplace=True)
+    for col in REQUIRED[kind]:
+        if col not in table.frame.columns:
+            found = ", ".join(table.frame.columns)
+            raise ValidationError.at(table.name, header_line, col,
+                                     f"missing required column '{col}' for {kind} (found: {found})", header=True)
+

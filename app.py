@@ -19,6 +19,7 @@ PAGES = {
     "Explore": [
         st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("views/user.py", title="User", icon=":material/person:"),
+        st.Page("views/item.py", title="Item", icon=":material/sell:"),
         st.Page("views/category.py", title="Category", icon=":material/category:"),
         st.Page("views/map.py", title="Map", icon=":material/scatter_plot:"),
     ],

@@ -178,3 +178,38 @@ def rules_touching(store, item: dict) -> pd.DataFrame:
     rows = [{"id": r.id, "name": r.name, "rule": r.label(), "segment": r.segment or "everyone",
              "from": r.start or "", "until": r.end or ""} for r in rule_list(store) if touches(r, item)]
     return pd.DataFrame(rows, columns=["id", "name", "rule", "segment", "from", "until"])
+
+
+def buyers_of(store, item_ids: list[str]) -> list[str]:
+    """Shoppers with a purchase of any of these items (a map selection's buyers, e.g. for a segment)."""
+    ids = pd.DataFrame({"item_id": [str(i) for i in item_ids]})
+    with store._lock:
+        store.con.register("picked_items", ids)
+        try:
+            rows = store.con.execute("""SELECT DISTINCT user_id FROM events SEMI JOIN picked_items USING (item_id)
+                                        WHERE event_type = 'purchase' ORDER BY 1""").fetchall()
+        finally:
+            store.con.unregister("picked_items")
+    return [r[0] for r in rows]
+
+
+def selection_rules(item_ids: list[str], kind: str, name: str, multiplier: float | None = None) -> list[Rule]:
+    """One rule per selected item ("boost", "bury" or "exclude"), named `name`: added together as one change."""
+    return [Rule(kind=kind, item=str(i), name=name, multiplier=multiplier if kind == "boost" else None)
+            for i in item_ids]
+
+
+def item_base_rates(store, event_types: list[str]) -> pd.DataFrame:
+    """Per item, the share of all shoppers with an event of `event_types` who had one on it (item_id, base)."""
+    return store._df("""SELECT item_id, count(DISTINCT user_id) / (SELECT count(DISTINCT user_id) FROM events
+                                                                   WHERE list_contains($t, event_type)) AS base
+                        FROM events WHERE list_contains($t, event_type) GROUP BY 1""", {"t": list(event_types)})
+
+
+def rank_by_lift(bridges: pd.DataFrame, base: pd.DataFrame, *, min_users: int = 2, top: int = 20) -> pd.DataFrame:
+    """Bridge items ranked by lift (their share among the category's buyers against their share among all
+    shoppers), not by raw share, which only finds best-sellers; items behind fewer than `min_users` are noise."""
+    out = bridges.merge(base, on="item_id", how="left")
+    out["lift"] = out["share"] / out["base"].where(out["base"] > 0)
+    out = out[out["users"] >= min_users]
+    return out.sort_values(["lift", "users", "item_id"], ascending=[False, False, True]).head(top).reset_index(drop=True)

@@ -31,8 +31,10 @@ def shop(trained_shop: Path) -> dict:
         together = item_view.goes_with(rec, item["item_id"], 5)
         similar = item_view.instead_of(rec, item["item_id"], 5)
         hits = {q: item_view.search_items(store, q, 10) for q in _queries(item["title"])}
+        nonsense, blank = item_view.search_items(store, "qqqq zzzzxw", 10), item_view.search_items(store, "  ", 10)
         facts = item_view.buyers(store, item["item_id"])
-    return {"item": item, "user": str(users["user_id"].iloc[0]), "together": together, "similar": similar,
+        top = store.categories().groupby("cat_top")["events"].sum().idxmax()
+    return {"top": top, "nonsense": nonsense, "blank": blank, "item": item, "user": str(users["user_id"].iloc[0]), "together": together, "similar": similar,
             "hits": hits, "buyers": facts, "n_buyers": int(buys.iloc[0])}
 
 
@@ -51,10 +53,8 @@ def test_search_ranks_exact_then_prefix_and_forgives_typos(shop):
     assert typo["match"].is_monotonic_decreasing
 
 
-def test_search_of_nonsense_finds_nothing(trained_shop):
-    with Store(trained_shop, read_only=True) as store:
-        assert item_view.search_items(store, "qqqq zzzzxw", 10).empty
-        assert item_view.search_items(store, "   ", 10).empty
+def test_search_of_nonsense_finds_nothing(shop):
+    assert shop["nonsense"].empty and shop["blank"].empty
 
 
 def test_buyers_count_matches_the_event_log(shop):
@@ -128,3 +128,56 @@ def test_item_page_search_opens_an_item(trained_shop, shop, monkeypatch):
     assert not at.exception
     assert at.query_params["item"] == [shop["item"]["item_id"]] or at.query_params["item"] == shop["item"]["item_id"]
     assert at.subheader[0].value.replace("\\", "") == shop["item"]["title"]
+
+
+def test_user_link_opens_that_view_and_pickers_follow(trained_shop, shop, monkeypatch):
+    at = run_app(trained_shop, monkeypatch, "user", user=shop["user"], mode="cross")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_input(key="user_id_input").value == shop["user"]
+    assert at.session_state["user_mode"] == "New categories only"
+    assert any("never touched" in c.value for c in at.caption)
+    pick = at.selectbox(key="pick_heavy")
+    other = next(o.split(" ·")[0] for o in pick.options if not o.startswith(shop["user"] + " "))
+    pick.select(other).run()
+    assert at.text_input(key="user_id_input").value == other and at.query_params["user"] in (other, [other])
+    at.text_input(key="user_id_input").input(shop["user"]).run()
+    assert at.selectbox(key="pick_heavy").value is None  # the picker no longer shows another user
+
+
+def test_category_link_and_bridges_by_lift(trained_shop, shop, monkeypatch):
+    top = shop["top"]
+    at = run_app(trained_shop, monkeypatch, "category", category=top)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="cat_pick").value == top
+    bridges = [d.value for d in at.dataframe if "lift" in d.value and "title" in d.value]
+    if bridges and len(bridges[0]) > 1:
+        assert bridges[0]["lift"].is_monotonic_decreasing and (bridges[0]["users"] >= 2).all()
+
+
+def test_rank_by_lift_prefers_the_specific_item():
+    import pandas as pd
+
+    bridges = pd.DataFrame({"item_id": ["best", "niche", "rare"], "users": [50, 10, 1], "share": [.5, .1, .01]})
+    base = pd.DataFrame({"item_id": ["best", "niche", "rare"], "base": [.5, .01, .0001]})
+    out = item_view.rank_by_lift(bridges, base)
+    assert out["item_id"].tolist() == ["niche", "best"]  # the best-seller's lift is 1; 'rare' has one buyer
+
+
+def test_selection_becomes_a_segment_and_one_rule_change(trained_shop, tmp_path):
+    import shutil
+
+    from crossrec_core.governance import history, replace_rules, rule_list
+    from crossrec_core.segments import resolve_segment, save_list_segment
+
+    path = tmp_path / "shop.duckdb"
+    shutil.copy(trained_shop, path)
+    with Store(path) as store:
+        ev = store.events()
+        ids = ev[ev["event_type"] == "purchase"]["item_id"].unique()[:3].tolist()
+        buyers = item_view.buyers_of(store, ids)
+        assert set(buyers) == set(ev[(ev["event_type"] == "purchase") & ev["item_id"].isin(ids)]["user_id"])
+        save_list_segment(store, "lasso", buyers)
+        assert sorted(resolve_segment(store, "lasso")) == sorted(buyers)
+        before = len(history(store))
+        replace_rules(store, [*rule_list(store), *item_view.selection_rules(ids, "boost", "lasso", 1.5)], note="map")
+        assert [r.item for r in rule_list(store)][-3:] == ids and len(history(store)) == before + 1

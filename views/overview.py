@@ -63,7 +63,8 @@ with left:
     for c in ("cat_top", "sub_label"):
         tree[c] = tree[c].map(ht)
     tree = tree[tree[size_by or "items"] > 0]
-    colors = charts.category_colors(tree["cat_top"])
+    # the colours of every page: keyed by the raw top-level names of the whole catalog (not just those shown)
+    colors = {ht(k): v for k, v in charts.category_colors(cats["cat_top"]).items()}
     fig = px.treemap(tree, path=[px.Constant("All"), "cat_top", "sub_label"], values=size_by or "items",
                      color="cat_top", color_discrete_map={"(?)": "#e5e7eb", **colors},
                      custom_data=["items", "events"])

@@ -11,7 +11,8 @@ from .charts import SIGNAL_LABELS, contributions_chart, plot, signal_legend
 from .links import title_link_column, with_item_links
 from .text import short
 
-REC_COLUMNS = ["rank", "title", "reason", "score", "category", "price", "brand", "item_id"]
+# score before the long "Why" text, so a narrow column shows the figures without scrolling sideways
+REC_COLUMNS = ["rank", "title", "score", "reason", "price", "brand", "category", "item_id"]
 
 
 def rec_table_config(max_score: float = 1.0) -> dict:
@@ -23,7 +24,7 @@ def rec_table_config(max_score: float = 1.0) -> dict:
         "price": st.column_config.NumberColumn("Price", format="%.2f", width="small"),
         "score": st.column_config.ProgressColumn("Score", format="%.3f", min_value=0.0,
                                               max_value=max(float(max_score), 1e-9), width="small"),
-        "reason": st.column_config.TextColumn("Why", width="large"),
+        "reason": st.column_config.TextColumn("Why", width="medium"),
         "item_id": st.column_config.TextColumn("Item id", width="small"),
     }
 

@@ -43,7 +43,7 @@ cats = state.categories()
 options = state.category_options(cats)
 counts = cats.groupby("cat_top")["items"].sum().to_dict() | cats.groupby("cat_sub")["items"].sum().to_dict()
 
-c1, c2, c3 = st.columns([3, 2, 2])
+c1, c2, c3 = st.columns([3, 3, 2])  # room for both labels of the buyers control
 url.restore("category", "cat_pick", valid=options.__contains__)
 category = c1.selectbox("Category A", options, key="cat_pick",
                         format_func=lambda c: f"{c}  ({counts.get(c, 0):,} items)")

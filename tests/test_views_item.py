@@ -181,3 +181,31 @@ def test_selection_becomes_a_segment_and_one_rule_change(trained_shop, tmp_path)
         before = len(history(store))
         replace_rules(store, [*rule_list(store), *item_view.selection_rules(ids, "boost", "lasso", 1.5)], note="map")
         assert [r.item for r in rule_list(store)][-3:] == ids and len(history(store)) == before + 1
+
+
+@pytest.mark.slow
+def test_map_switches_to_a_tuned_encoders_projection_computed_once(trained_shop, tmp_path):
+    """Issue 15: with a tuned encoder stored, the Map can draw its projection: encoded and mapped on demand
+    with progress, stored, then read back."""
+    import shutil
+
+    from crossrec_core.cli import main
+    from crossrec_core.config import Settings
+    from crossrec_core.map_encoders import encoder_names, projection_for_encoder, stored_projection
+
+    path = tmp_path / "shop.duckdb"
+    shutil.copy(trained_shop, path)
+    assert main(["finetune", "--db", str(path), "--epochs", "3", "--name", "t1", "--quiet"]) == 0
+    settings = Settings(db_path=path)
+    assert encoder_names(settings) == ["base", "t1"]
+    calls = []
+    with Store(path) as store:
+        assert stored_projection(store, settings, "t1") is None
+        items = store.items().sort_values("item_id").reset_index(drop=True)
+        frame = projection_for_encoder(store, settings, "t1", items, progress=lambda f, m: calls.append((f, m)))
+        assert len(frame) == len(items) and frame[["x", "y"]].notna().all().all()
+        again = stored_projection(store, settings, "t1")
+        assert again is not None and again["item_id"].tolist() == frame["item_id"].tolist()
+        base = stored_projection(store, settings, "base")
+        assert base is None or not np.allclose(base["x"].to_numpy(), again["x"].to_numpy())
+    assert calls and calls[-1][0] == 1.0 and [f for f, _ in calls] == sorted(f for f, _ in calls)

@@ -7,6 +7,7 @@ import streamlit as st
 from crossrec_core.errors import CrossRecError
 from crossrec_core.governance import replace_rules, rule_list
 from crossrec_core.item_view import buyers_of, selection_rules
+from crossrec_core.map_encoders import encoder_names, projection_for_encoder, settings_for_encoder
 from crossrec_core.segments import save_list_segment
 from crossrec_core.projection import cached_projection, item_projection, projection_note, stratified_sample
 from ui import charts, flow, serving, state, url
@@ -17,13 +18,13 @@ from ui.text import error, ht, md
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def map_layer(_rec, mkey: tuple, max_points: int, draw_points: int):
+def map_layer(_rec, mkey: tuple, max_points: int, draw_points: int, model_id: str):
     """(projection, points with escaped hover text, layers) for this catalog state, or None when the map has
     to be computed. Each layer ("full": every point, "light": a stratified sample of `draw_points`) is one
     Scattergl spec per top-level category with the item ids behind its points. Built once: with 50k points,
     building the traces is most of a rerun. Shared by every session and never mutated (traces are copied
-    per figure)."""
-    frame = cached_projection(_rec.store, _rec.model_id_, max_points=max_points, seed=state.settings().seed)
+    per figure). `model_id`: the encoder whose vectors are mapped (the serving run's, or another one's)."""
+    frame = cached_projection(_rec.store, model_id, max_points=max_points, seed=state.settings().seed)
     if frame is None:
         return None
     items = _rec.items_[["item_id", "title", "category", "cat_top"]]
@@ -46,6 +47,12 @@ def map_layer(_rec, mkey: tuple, max_points: int, draw_points: int):
     light = layer(pts.iloc[stratified_sample(pts["cat_top"], draw_points, state.settings().seed)]) \
         if len(pts) > draw_points else full
     return frame, pts, {"full": full, "light": light}
+
+
+@st.cache_resource(show_spinner="Loading the encoder…", max_entries=8)
+def other_model_id(_settings, name: str) -> str:
+    """The model id (vectors' and map's key) of encoder `name`: loading the model once tells its size."""
+    return settings_for_encoder(_settings, name).encoder().model_id
 
 
 def use_selection(store, ids: list[str]) -> None:
@@ -89,15 +96,33 @@ if getattr(rec, "embeddings_", None) is None:
 
 max_points = state.settings().umap_max_points
 draw_points = state.settings().map_draw_points
-layer = map_layer(rec, mkey, max_points, draw_points)
+# ---- which encoder's map (issue 15): the serving run's, or the base / a tuned one for comparison ------------
+encoders = encoder_names(state.settings())
+source = own = None  # the encoder mapped, and the one the serving run used (its vectors are at hand)
+if len(encoders) > 1:
+    ids = {n: other_model_id(state.settings(), n) for n in encoders}
+    own = next((n for n in encoders if ids[n] == rec.model_id_), None)
+    source = st.segmented_control(
+        "Map from the encoder", encoders, default=own or encoders[0], key="map_encoder",
+        format_func=lambda n: ("base model" if n == "base" else f"tuned: {n}") + (" (the live run's)" if n == own else ""),
+        help="The base sentence encoder measures sameness; a tuned one (crossrec finetune) learned what goes "
+             "with what in this shop. Another encoder's map is computed once, then stored.") or own
+own_map = source is None or source == own
+model_id = rec.model_id_ if own_map else ids[source]
+layer = map_layer(rec, mkey, max_points, draw_points, model_id)
 if layer is None:
     with st.status("Computing the map of item texts…", expanded=True) as status:
         st.caption("UMAP runs once per catalog state and the result is stored; the first run in a server process "
-                   "also compiles UMAP (about 30 s).")
+                   "also compiles UMAP (about 30 s)." + ("" if own_map else
+                                                        " The item texts are first encoded by this encoder."))
         bar = st.progress(0.0)
         try:
-            frame = item_projection(store, rec.embeddings_, rec.items_, rec.model_id_, max_points=max_points,
-                                    seed=state.settings().seed, progress=progress_callback(bar))
+            if own_map:
+                frame = item_projection(store, rec.embeddings_, rec.items_, rec.model_id_, max_points=max_points,
+                                        seed=state.settings().seed, progress=progress_callback(bar))
+            else:
+                frame = projection_for_encoder(store, state.settings(), source, rec.items_,
+                                               progress=progress_callback(bar))
         except (CrossRecError, ValueError) as exc:
             status.update(label="The map could not be computed", state="error")
             error(exc)
@@ -105,12 +130,12 @@ if layer is None:
         status.update(label=f"Map computed in {frame.attrs.get('computed_s', 0):.0f} s", state="complete",
                       expanded=False)
     map_layer.clear()
-    layer = map_layer(rec, mkey, max_points, draw_points)
+    layer = map_layer(rec, mkey, max_points, draw_points, model_id)
 frame, pts, layers = layer
 items = rec.items_[["item_id", "title", "category", "cat_top"]]
 
 # ---- overlay controls -------------------------------------------------------------------------------
-c1, c2, c3 = st.columns([2, 2, 3])
+c1, c2, c3 = st.columns([2, 3, 2])  # the mode control's two labels need the room
 url.restore("user", "map_user")
 url.restore("mode", "map_mode", valid=("all", "cross").__contains__)
 st.session_state.setdefault("map_mode", "all")

@@ -97,7 +97,8 @@ else:
                                          format_func={"lift": "lift", "users_both": "buyers"}.get) or "lift"
             fl = fl.sort_values([order, "lift" if order == "users_both" else "users_both"], ascending=False)
             fl = fl.assign(chance=["below chance" if x < 1 else "" for x in fl["lift"]])
-            st.dataframe(fl[["from", "to", "users_from", "users_both", "p", "lift", "chance"]], hide_index=True,
+            # B, its lift and the below-chance mark first: a narrow column still shows them without scrolling
+            st.dataframe(fl[["to", "lift", "chance", "users_both", "p", "from", "users_from"]], hide_index=True,
                          height=420,
                          column_config={
                              "from": st.column_config.TextColumn("A", width="small"),

@@ -71,7 +71,7 @@ def _build(job: dict) -> None:
 
 def page() -> None:
     """The page shown instead of the dashboard while the shop is built: it polls every second."""
-    job = start()
+    start()
     st.title("Building the demo shop")
     st.caption(f"First start: CrossRec generates a demo shop at {md(state.db_path())}, loads it, encodes every "
                "item text, learns the weights, evaluates and maps the catalog (1–3 minutes on 2 cores). "

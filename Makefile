@@ -11,11 +11,13 @@ export HF_HUB_DISABLE_PROGRESS_BARS=1
 
 .PHONY: app test test-fast setup setup-dev chromium bench clean
 
+# pip prints what it collects and downloads (a fresh install takes minutes: the lines show it is moving)
 $(VENV)/.installed: pyproject.toml
+	@echo "== setting up $(VENV): pip, CPU torch, then CrossRec and its libraries (a few minutes the first time)"
 	python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "$(TORCH)"
-	$(PIP) install -q -e .
+	$(PIP) install --progress-bar on --upgrade pip
+	$(PIP) install --progress-bar on "$(TORCH)"
+	$(PIP) install --progress-bar on -e .
 	@if $(PIP) list 2>/dev/null | grep -iE '^(nvidia-|triton)' ; then \
 	  echo "CUDA packages were pulled in: install torch first (see README)"; exit 1; fi
 	touch $@
@@ -32,6 +34,7 @@ chromium:
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null \
 	  || { echo "could not install Debian chromium"; exit 1; }; }
 
+# served at once; on the first start the dashboard builds the demo shop and shows each step meanwhile
 app: setup
 	$(VENV)/bin/crossrec app --port $(PORT)
 

@@ -12,13 +12,14 @@ import streamlit as st
 
 st.set_page_config(layout="wide", page_title="CrossRec", page_icon=":material/hub:")
 
-from ui import flow, serving, state, training  # noqa: E402  (after set_page_config)
+from ui import firstrun, flow, serving, state, training  # noqa: E402  (after set_page_config)
 from ui.fmt import fmt_int, fmt_num, fmt_when, run_metric  # noqa: E402
 
 PAGES = {
     "Explore": [
         st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("views/user.py", title="User", icon=":material/person:"),
+        st.Page("views/item.py", title="Item", icon=":material/sell:"),
         st.Page("views/category.py", title="Category", icon=":material/category:"),
         st.Page("views/map.py", title="Map", icon=":material/scatter_plot:"),
     ],
@@ -60,6 +61,9 @@ nav = st.navigation(PAGES)
 started = time.perf_counter()
 side = st.sidebar.empty()
 try:
+    if firstrun.wanted():  # `crossrec app` on a first start: the demo shop is being built in this process
+        firstrun.page()
+        flow.stop()
     store = state.store()  # stops the run with one line when another process holds the file
     seen = store.version
     with side.container():

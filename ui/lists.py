@@ -8,21 +8,23 @@ import streamlit as st
 from crossrec_core.config import SIGNALS
 
 from .charts import SIGNAL_LABELS, contributions_chart, plot, signal_legend
+from .links import title_link_column, with_item_links
 from .text import short
 
-REC_COLUMNS = ["rank", "title", "reason", "score", "category", "price", "brand", "item_id"]
+# score before the long "Why" text, so a narrow column shows the figures without scrolling sideways
+REC_COLUMNS = ["rank", "title", "score", "reason", "price", "brand", "category", "item_id"]
 
 
 def rec_table_config(max_score: float = 1.0) -> dict:
     return {
         "rank": st.column_config.NumberColumn("#", width="small"),
-        "title": st.column_config.TextColumn("Item", width="medium"),
+        "title": title_link_column(width="medium"),  # a link to the item's page, shown as its title
         "category": st.column_config.TextColumn("Category", width="small"),
         "brand": st.column_config.TextColumn("Brand", width="small"),
         "price": st.column_config.NumberColumn("Price", format="%.2f", width="small"),
         "score": st.column_config.ProgressColumn("Score", format="%.3f", min_value=0.0,
                                               max_value=max(float(max_score), 1e-9), width="small"),
-        "reason": st.column_config.TextColumn("Why", width="large"),
+        "reason": st.column_config.TextColumn("Why", width="medium"),
         "item_id": st.column_config.TextColumn("Item id", width="small"),
     }
 
@@ -63,7 +65,7 @@ def show_recommendations(df: pd.DataFrame, key: str, *, empty: str | None = None
         plot(contributions_chart(df), key=f"{key}_chart", modebar=False)
     with right:
         cols = [c for c in REC_COLUMNS if c in df]
-        event = st.dataframe(df[cols], hide_index=True, column_config=rec_table_config(df["score"].max()),
+        event = st.dataframe(with_item_links(df[cols]), hide_index=True, column_config=rec_table_config(df["score"].max()),
                              on_select="rerun", selection_mode="single-row", key=f"{key}_table",
                              height=min(38 + 35 * len(df), 560))
         rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])

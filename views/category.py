@@ -4,7 +4,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crossrec_core.insights import bridge_items, category_flows, engine_cross_picks, top_of
-from ui import charts, flow, serving, state
+from crossrec_core.item_view import item_base_rates, rank_by_lift
+from ui import charts, flow, serving, state, url
+from ui.links import title_link_column, with_item_links
 from ui.text import ht, md
 
 SAMPLE_USERS = 200
@@ -17,7 +19,10 @@ def flows(_rec, rkey: tuple, category: str, min_users: int, other_top: bool):
 
 @st.cache_data(show_spinner="Finding bridge items…", max_entries=64)
 def bridges(_store, key: tuple, category: str, event_types: tuple):
-    return bridge_items(_store, category, event_types=event_types, seed=state.settings().seed)
+    """Every bridge item with its lift against its share of all shoppers, strongest lift first."""
+    items, n_buyers, n_looked = bridge_items(_store, category, event_types=event_types, top=10**9,
+                                             seed=state.settings().seed)
+    return rank_by_lift(items, item_base_rates(_store, list(event_types))), n_buyers, n_looked
 
 
 @st.cache_data(show_spinner="Scoring a sample of the category's buyers…", max_entries=64)
@@ -38,12 +43,14 @@ cats = state.categories()
 options = state.category_options(cats)
 counts = cats.groupby("cat_top")["items"].sum().to_dict() | cats.groupby("cat_sub")["items"].sum().to_dict()
 
-c1, c2, c3 = st.columns([3, 2, 2])
+c1, c2, c3 = st.columns([3, 3, 2])  # room for both labels of the buyers control
+url.restore("category", "cat_pick", valid=options.__contains__)
 category = c1.selectbox("Category A", options, key="cat_pick",
                         format_func=lambda c: f"{c}  ({counts.get(c, 0):,} items)")
 basis = c2.segmented_control("Buyers are users with a", ["purchase", "cart or purchase"], default="purchase",
                              key="cat_basis") or "purchase"
 event_types = ("purchase",) if basis == "purchase" else ("cart", "purchase")
+url.publish("category", category)
 other_top = c3.toggle("Only other top-level categories", value=True, key="cat_other_top")
 colors = charts.category_colors(cats["cat_top"])
 
@@ -86,27 +93,43 @@ else:
             st.caption(f"The {len(top_n)} strongest of {len(fl)} flows. Width: users who bought in A, then in B. "
                        "P(B|A): share of A's buyers who went on to B; lift: P(B|A) against B's base rate.")
         with right:
-            st.dataframe(fl[["from", "to", "users_from", "users_both", "p", "lift"]], hide_index=True, height=420,
+            order = st.segmented_control("Sort by", ["lift", "users_both"], default="lift", key="cat_sort",
+                                         format_func={"lift": "lift", "users_both": "buyers"}.get) or "lift"
+            fl = fl.sort_values([order, "lift" if order == "users_both" else "users_both"], ascending=False)
+            fl = fl.assign(chance=["below chance" if x < 1 else "" for x in fl["lift"]])
+            # B, its lift and the below-chance mark first: a narrow column still shows them without scrolling
+            st.dataframe(fl[["to", "lift", "chance", "users_both", "p", "from", "users_from"]], hide_index=True,
+                         height=420,
                          column_config={
                              "from": st.column_config.TextColumn("A", width="small"),
                              "to": st.column_config.TextColumn("B", width="small"),
                              "users_from": st.column_config.NumberColumn("A buyers", format="%d", width="small"),
                              "users_both": st.column_config.NumberColumn("then B", format="%d", width="small"),
                              "p": st.column_config.NumberColumn("P(B|A)", format="percent", width="small"),
-                             "lift": st.column_config.NumberColumn("Lift", format="%.2f", width="small")})
+                             "lift": st.column_config.NumberColumn("Lift", format="%.2f", width="small",
+                                                                   help="P(B|A) against B's base rate"),
+                             "chance": st.column_config.TextColumn(
+                                 "", width="small", help="Lift below 1: A's buyers go to B less often than "
+                                                         "shoppers at large")})
+            if (fl["lift"] < 1).any():
+                st.caption(f"{int((fl['lift'] < 1).sum())} flows are below chance (lift < 1).")
 
 # ---- bridge items -------------------------------------------------------------------------------------
 st.subheader("Bridge items")
-st.caption("Items in other top-level categories most often bought by this category's buyers *after* their first "
-           "purchase in it (from the event log).")
+st.caption("Items in other top-level categories this category's buyers bought *after* their first purchase in "
+           "it, ranked by lift: how much more often than shoppers at large (raw share would only find best-sellers). "
+           "Items behind fewer than 2 buyers are left out.")
 items, n_buyers, n_looked = bridges(store, key, category, event_types)
 if items.empty:
     st.info("No buyer of this category bought elsewhere afterwards (or it has no buyers yet).")
 else:
     if n_looked < n_buyers:
         st.caption(f"A seeded sample of {n_looked:,} of {n_buyers:,} buyers.")
-    st.dataframe(items[["title", "category", "users", "share", "item_id"]], hide_index=True, column_config={
-        "title": st.column_config.TextColumn("Item", width="large"), "category": st.column_config.TextColumn("Category"),
+    st.dataframe(with_item_links(items)[["title", "lift", "category", "users", "share", "item_id"]], hide_index=True,
+                 column_config={
+        "title": title_link_column(), "category": st.column_config.TextColumn("Category"),
+        "lift": st.column_config.NumberColumn("Lift", format="%.1f", help="Share of A's buyers against its share "
+                                                                          "of all shoppers"),
         "users": st.column_config.NumberColumn("Buyers", format="%d"),
         "share": st.column_config.ProgressColumn("Share of A's buyers", format="percent", min_value=0.0,
                                                  max_value=max(float(items["share"].max()), 1e-9)),

@@ -4,6 +4,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from crossrec_core import metric_names
 from ui import charts, serving, state
 from ui.fmt import fmt_int, fmt_num, fmt_when, run_metric
 from ui.text import ht
@@ -20,8 +21,9 @@ cols[2].metric("Events", fmt_int(stats["events"]), border=True)
 cols[3].metric("Categories", fmt_int(stats["categories"]), border=True,
                help=f"{stats['top_level_categories']} top-level categories")
 run = serving.serving_run()
-cols[4].metric("Recall@20, serving run", fmt_num(run_metric(run, "recall")) if run else "no run",
-               border=True, help="Held-out recall of the serving run (slice: all users)")
+k = int(((run or {}).get("metrics") or {}).get("k") or state.settings().k)
+cols[4].metric(f"{metric_names.label('recall', k)}, live run", fmt_num(run_metric(run, "recall")) if run else "no run",
+               border=True, help=f"{metric_names.described('recall', k)} (held out, all shoppers)")
 if stats["first_event"]:
     days = (pd.Timestamp(stats["last_event"]) - pd.Timestamp(stats["first_event"])).days
     st.caption(f"Events from {fmt_when(stats['first_event'])} to {fmt_when(stats['last_event'])} UTC "
@@ -63,7 +65,8 @@ with left:
     for c in ("cat_top", "sub_label"):
         tree[c] = tree[c].map(ht)
     tree = tree[tree[size_by or "items"] > 0]
-    colors = charts.category_colors(tree["cat_top"])
+    # the colours of every page: keyed by the raw top-level names of the whole catalog (not just those shown)
+    colors = {ht(k): v for k, v in charts.category_colors(cats["cat_top"]).items()}
     fig = px.treemap(tree, path=[px.Constant("All"), "cat_top", "sub_label"], values=size_by or "items",
                      color="cat_top", color_discrete_map={"(?)": "#e5e7eb", **colors},
                      custom_data=["items", "events"])

@@ -5,7 +5,7 @@ import streamlit as st
 
 from crossrec_core.errors import CrossRecError
 from crossrec_core.insights import user_affinity, user_lists
-from ui import charts, flow, serving, state
+from ui import charts, flow, serving, state, url
 from ui.fmt import MODE_LABELS, fmt_int, fmt_when
 from ui.lists import show_recommendations
 from ui.text import error, ht, info, md, short
@@ -21,27 +21,40 @@ rec = serving.recommender()
 # ---- pick a user --------------------------------------------------------------------------------
 summary = state.user_summary()
 lists = user_lists(summary)
-if "user_id_input" not in st.session_state:
-    default = lists["heavy"]["user_id"].iloc[0] if len(lists["heavy"]) else summary["user_id"].iloc[0]
-    st.session_state["user_id_input"] = st.session_state.get("crossrec_user") or default
+PICKS = [("heavy", "Heavy buyers", lambda r: f"{r.user_id} · {r.purchases} purchases"),
+         ("single", "Single-category users", lambda r: f"{r.user_id} · {r.events} events"),
+         ("cold", "Cold start (profile text, no events)", lambda r: f"{r.user_id}")]
+
+
+def clear_picks(keep: str | None = None) -> None:
+    """The pickers show the shown user or nothing: a typed id or another list's pick clears them."""
+    for name, _, _ in PICKS:
+        if f"pick_{name}" != keep:
+            st.session_state[f"pick_{name}"] = None
 
 
 def copy_pick(widget: str) -> None:
     if st.session_state.get(widget):
         st.session_state["user_id_input"] = st.session_state[widget]
+        clear_picks(keep=widget)
 
 
-PICKS = [("heavy", "Heavy buyers", lambda r: f"{r.user_id} · {r.purchases} purchases"),
-         ("single", "Single-category users", lambda r: f"{r.user_id} · {r.events} events"),
-         ("cold", "Cold start (profile text, no events)", lambda r: f"{r.user_id}")]
+if url.restore("user", "user_id_input"):  # a pasted link: its user, and no stale pick beside it
+    clear_picks()
+if "user_id_input" not in st.session_state:
+    default = lists["heavy"]["user_id"].iloc[0] if len(lists["heavy"]) else summary["user_id"].iloc[0]
+    st.session_state["user_id_input"] = st.session_state.get("crossrec_user") or default
+
 cols = st.columns([2, 2, 2, 2])
-uid = cols[0].text_input("User id", key="user_id_input", help="Type any user id, or pick one from the lists").strip()
+uid = cols[0].text_input("User id", key="user_id_input", help="Type any user id, or pick one from the lists",
+                         on_change=clear_picks).strip()
 for col, (name, label, fmt) in zip(cols[1:], PICKS):
     frame = lists[name]
     labels = {r.user_id: fmt(r) for r in frame.itertuples()}
     col.selectbox(label, list(labels), index=None, format_func=labels.get, key=f"pick_{name}",
                   placeholder=f"{len(frame)} users" if len(frame) else "none", disabled=not len(frame),
                   on_change=copy_pick, args=(f"pick_{name}",))
+url.publish("user", uid)
 st.session_state["crossrec_user"] = uid
 
 person = state.user(uid) if uid else None
@@ -108,17 +121,23 @@ if rec is None:
     flow.stop()
 rkey = serving.rec_key()
 k = st.columns([1, 3])[0].slider("List length (K)", 5, 50, state.settings().k, step=5, key="user_k")
+url.restore("mode", "user_mode", valid=MODE_LABELS.__contains__, decode=MODE_LABELS.get)
 tabs = st.tabs([MODE_LABELS["all"], MODE_LABELS["cross"], MODE_LABELS["target"]], key="user_mode",
                on_change="rerun")
 for tab, mode in zip(tabs, ("all", "cross", "target")):
     if tab.open is False:
         continue
     with tab:
+        url.publish("mode", mode)
         category = None
         if mode == "target":
-            category = st.selectbox("Target category", state.category_options(state.categories()),
-                                    key="user_target")
-        elif mode == "cross":
+            options = state.category_options(state.categories())
+            url.restore("category", "user_target", valid=options.__contains__)
+            category = st.selectbox("Target category", options, key="user_target")
+            url.publish("category", category)
+        else:
+            url.publish("category", None)
+        if mode == "cross":
             st.caption("Only items from top-level categories this user has never touched.")
         try:
             recs = serving.recommend(rec, uid, k, mode, category)

@@ -26,10 +26,10 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[float, str], None]]
         return
     from tqdm import tqdm
 
-    bar = tqdm(total=1000, file=sys.stderr, bar_format="{desc:<40} |{bar}| {percentage:3.0f}% {elapsed}", leave=False)
+    bar = tqdm(total=1000, file=sys.stderr, bar_format="{percentage:3.0f}% |{bar:20}| {elapsed} {desc}", leave=False)
 
     def update(frac: float, msg: str) -> None:
-        bar.set_description_str(msg[:40])
+        bar.set_description_str(msg)  # in full, after the bar: a long message no longer hides the figures
         bar.n = int(max(0.0, min(1.0, frac)) * 1000)
         bar.refresh()
 

@@ -110,16 +110,16 @@ def cmd_app(args: argparse.Namespace) -> int:
     import subprocess
 
     path = Path(args.db)
+    app = Path(__file__).resolve().parents[2] / "app.py"
+    env = {**os.environ, "CROSSREC_DB": str(path.resolve())}
     if not path.exists():
         if Path(args.db).resolve() != default_db_path().resolve():
             raise CrossRecError(f"no database at {path}: run `crossrec demo --db {path}` or ingest files")
-        print(f"building the demo shop at {path} (first start only)…", file=sys.stderr)
-        from ..demo import build_demo
-
-        with progress_bar(not args.quiet) as progress:
-            build_demo(settings_for(args), progress=progress)
-    app = Path(__file__).resolve().parents[2] / "app.py"
-    env = {**os.environ, "CROSSREC_DB": str(path.resolve())}
+        # served at once: the dashboard builds the shop in the background and shows each step meanwhile
+        # (ui/firstrun.py); the steps are printed here too
+        print(f"first start: the dashboard builds the demo shop at {path} and fills in when it is ready",
+              file=sys.stderr)
+        env["CROSSREC_BUILD_DEMO"] = "1"
     cmd = app_command(app, args.host, args.port)
     print(f"CrossRec dashboard on http://{'localhost' if args.host == '127.0.0.1' else args.host}:{args.port} "
           f"(database {path})", file=sys.stderr)

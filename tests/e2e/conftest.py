@@ -36,6 +36,8 @@ def demo_db(tmp_path_factory) -> Path:
     prebuilt = os.environ.get("CROSSREC_E2E_DEMO")
     if prebuilt:
         shutil.copy(prebuilt, path)
+        if Path(f"{prebuilt}.artefacts").is_dir():  # the runs' fitted models live beside the file
+            shutil.copytree(f"{prebuilt}.artefacts", f"{path}.artefacts")
         return path
     crossrec = Path(sys.executable).parent / "crossrec"
     proc = subprocess.run([str(crossrec), "demo", "--db", str(path), "--quiet"], cwd=ROOT, capture_output=True,

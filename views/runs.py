@@ -13,6 +13,7 @@ from crossrec_core.errors import CrossRecError
 from crossrec_core.metric_names import help_text, label, model_label, slice_label
 from crossrec_core.train import check_run_name
 from ui import charts, flow, state, training
+from ui.actions import act, show_done
 from ui.deltas import show_deltas
 from ui.fmt import fmt_duration, fmt_interval, fmt_weights, run_metric
 from ui.serving import serving_run
@@ -21,7 +22,6 @@ from ui.text import error, ht, md
 st.title("Runs")
 store = state.store()
 state.require_data()
-ss = st.session_state
 
 
 @st.cache_data(show_spinner="Comparing the two runs on the held-out shoppers (both refitted; tens of seconds)…",
@@ -173,34 +173,19 @@ with act1.container(border=True):
                        key=f"live_confirm_{b}", disabled=not row.get("artefact_path"))
     if st.button("Make live", type="primary", disabled=not sure, icon=":material/published_with_changes:",
                  key="live_btn"):
-        try:
-            governance.promote_run(store, b)
-        except CrossRecError as exc:
-            error(exc)
-        else:
-            ss["runs_done"] = f"Run {b} is live. Undo it on the History page."
-            st.rerun()
+        act(lambda: governance.promote_run(store, b), f"Run {b} is live. Undo it on the History page.")
 with act2.container(border=True):
     st.markdown("**Note**")
     note = st.text_input("Note on this run", value=row.get("note") or "", key=f"note_{b}",
                          label_visibility="collapsed", placeholder="e.g. more weight on category flow")
     if st.button("Save note", key="note_btn", icon=":material/edit_note:", disabled=note == (row.get("note") or "")):
-        governance.annotate_run(store, b, note)
-        ss["runs_done"] = f"Note saved on {b}."
-        st.rerun()
+        act(lambda: governance.annotate_run(store, b, note), f"Note saved on {b}.")
 with act3.container(border=True):
     st.markdown("**Delete**")
     gone = st.checkbox(f"Yes, delete run {md(b)} and its model", key=f"del_confirm_{b}")
     if st.button("Delete run", disabled=not gone, icon=":material/delete:", key="del_run"):
-        try:
-            governance.delete_run(store, b)
-        except CrossRecError as exc:
-            error(exc)
-        else:
-            ss["runs_done"] = f"Run {b} deleted."
-            st.rerun()
-if ss.get("runs_done"):
-    st.success(md(ss.pop("runs_done")), icon=":material/check_circle:")
+        act(lambda: governance.delete_run(store, b), f"Run {b} deleted.")
+show_done()
 
 if not st.toggle("Compare on held-out shoppers (refits both runs: tens of seconds)", key=f"cmp_go_{a}_{b}"):
     flow.stop()

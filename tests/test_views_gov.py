@@ -1,0 +1,130 @@
+"""The governance pages through Streamlit's AppTest on a small trained shop (`ruled_copy`): Rules (add a pin,
+remove after a confirmation, undo), History (the change listed, one-click undo), Segments (a rule segment
+saved and offered to the rule form), Runs (make live / delete need a confirmation; the live run can't go)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from crossrec_core.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+
+
+def app(db: Path, monkeypatch, page: str) -> AppTest:
+    monkeypatch.setenv("CROSSREC_DB", str(db))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page(f"views/{page}.py").run()
+    return at
+
+
+def ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def frame(at: AppTest, column: str):
+    """The first table with this column (AppTest does not expose a table's key), or None."""
+    return next((d.value for d in at.dataframe if column in d.value.columns), None)
+
+
+def an_item(db: Path) -> tuple[str, str]:
+    with Store(db, read_only=True) as store:
+        row = store.items().iloc[0]
+    return str(row["item_id"]), str(row["title"])
+
+
+def live_rules(db: Path) -> list[dict]:
+    """The live rules, read through the app's own store (this process holds the file)."""
+    import ui.state
+    from crossrec_core import governance
+
+    return governance.rules_json(ui.state._open_store(str(db)))
+
+
+def test_rules_page_adds_a_pin_removes_it_after_confirming_and_undo_brings_it_back(ruled_copy, monkeypatch):
+    item, _ = an_item(ruled_copy)
+    at = app(ruled_copy, monkeypatch, "rules")
+    ok(at)
+    assert any("No rules yet" in i.value for i in at.info)
+    at.text_input(key="add_item_q").input(item).run()
+    at.number_input(key="add_pos").set_value(2)
+    at.text_input(key="add_name").input("Summer tripods")
+    at.button(key="add_btn").click().run()
+    ok(at)
+    table = frame(at, "does")
+    assert table["name"].tolist() == ["Summer tripods"]
+    assert table["does"].iloc[0] == f"pinned at 2 item {item}"
+    assert at.button(key="rm_btn").disabled  # no removal without the confirmation
+    at.checkbox(key="rm_confirm_1").check().run()
+    at.button(key="rm_btn").click().run()
+    ok(at)
+    assert frame(at, "does") is None
+    at.button(key="rules_undo").click().run()
+    ok(at)
+    assert frame(at, "does")["name"].tolist() == ["Summer tripods"]
+
+    at.switch_page("views/history.py").run()
+    ok(at)
+    hist = frame(at, "undone")
+    assert hist["what"].tolist()[:3] == ["undo", "rules", "rules"]
+    assert "added 'Summer tripods'" in hist["after"].iloc[2]
+    at.button(key="hist_undo").click().run()  # undoes the newest undoable change: the removal's undo is not one
+    ok(at)
+    assert live_rules(ruled_copy) == []
+
+
+def test_a_bad_rule_is_one_line_and_nothing_is_added(ruled_copy, monkeypatch):
+    at = app(ruled_copy, monkeypatch, "rules")
+    at.selectbox(key="add_action").set_value("boost").run()
+    at.selectbox(key="add_target_boost").set_value("brand").run()
+    at.text_input(key="add_brand").input("No Such Brand")
+    at.button(key="add_btn").click().run()
+    ok(at)
+    assert any("unknown brand 'No Such Brand'" in e.value for e in at.error)
+    assert live_rules(ruled_copy) == []
+
+
+def test_a_rule_segment_is_saved_and_offered_to_the_rule_form(ruled_copy, monkeypatch):
+    at = app(ruled_copy, monkeypatch, "segments")
+    ok(at)
+    top = at.selectbox(key="seg_bought").options[1]
+    at.text_input(key="seg_name").input("fans")
+    at.selectbox(key="seg_bought").set_value(top)
+    at.button(key="seg_save_rule").click().run()
+    ok(at)
+    seg = frame(at, "definition")
+    assert seg["name"].tolist() == ["fans"] and seg["users"].iloc[0] > 0
+    at.switch_page("views/rules.py").run()
+    assert "fans" in at.selectbox(key="add_seg").options
+
+
+def test_runs_page_keeps_the_live_run_and_confirms_before_deleting(ruled_copy, monkeypatch):
+    from crossrec_core.config import Settings
+    from crossrec_core.train import train
+
+    with Store(ruled_copy) as store:
+        train(store, Settings(db_path=ruled_copy), name="second", learn=False, baselines=False)
+        assert store.run()["name"] == "first"  # recorded, not live
+    at = app(ruled_copy, monkeypatch, "runs")
+    ok(at)
+    assert at.selectbox(key="cmp_b").options == ["second"]  # the live run is never offered for deletion
+    assert at.button(key="del_run").disabled and at.button(key="live_btn").disabled
+    at.checkbox(key="live_confirm_second").check().run()
+    at.button(key="live_btn").click().run()
+    ok(at)
+    assert "first" in at.selectbox(key="cmp_b").options  # now the old one can go
+    at.checkbox(key="del_confirm_first").check().run()
+    at.button(key="del_run").click().run()
+    ok(at)
+    assert frame(at, "serving")["name"].tolist() == ["second"]
+
+
+def test_step_messages_read_in_plain_words():
+    from ui.training import plain_step
+
+    assert plain_step("fitting baseline ease") == "scoring the EASE baseline for comparison"
+    assert plain_step("crossrec: recall (40/120 users)") == "measuring CrossRec on held-out shoppers (40 of 120)"
+    assert plain_step("something new") == "something new"

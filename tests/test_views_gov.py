@@ -128,3 +128,23 @@ def test_step_messages_read_in_plain_words():
     assert plain_step("fitting baseline ease") == "scoring the EASE baseline for comparison"
     assert plain_step("crossrec: recall (40/120 users)") == "measuring CrossRec on held-out shoppers (40 of 120)"
     assert plain_step("something new") == "something new"
+
+
+def test_export_a_saved_segment_with_machine_or_plain_column_names(ruled_copy, monkeypatch):
+    from crossrec_core.segments import resolve_segment, save_list_segment
+
+    with Store(ruled_copy) as store:
+        users = store.user_ids()[:3]
+        save_list_segment(store, "three", users)
+        assert resolve_segment(store, "three") == sorted(users)
+    at = app(ruled_copy, monkeypatch, "export")
+    at.segmented_control(key="exp_who").set_value("Segment").run()
+    ok(at)
+    assert at.radio(key="exp_how").value == "Saved segment"
+    assert any("**3** users selected." in c.value for c in at.caption)
+    assert list(frame(at, "user_id").columns[:3]) == ["user_id", "rank", "item_id"]
+    assert "applied_rules" in frame(at, "user_id").columns
+    at.toggle(key="exp_human").set_value(True).run()
+    ok(at)
+    plain = frame(at, "Shopper id")
+    assert {"Item id", "Rules applied", "Part of score: bought together"} <= set(plain.columns)

@@ -211,6 +211,9 @@ def test_whatif_pair_rule_reports_users_affected(shop_copy, monkeypatch):
     assert "boost A to B" in frames_with(at, "users affected")[0]["name"].tolist()
     at.button(key="wi_load").click().run()
     assert at.session_state["wi_result"]["name"] == "boost A to B"
+    assert not any("Session State API" in w.value for w in at.warning)  # no widget default fights the load
+    assert at.button(key="wi_delete").disabled  # deleting needs its confirmation
+    at.checkbox(key="wi_delete_confirm_boost A to B").check().run()
     at.button(key="wi_delete").click().run()
     no_exception(at)
     assert not frames_with(at, "users affected")
@@ -225,7 +228,7 @@ def test_whatif_weights_with_held_out_delta(shop_copy, monkeypatch):
     at.button(key="wi_run").click().run()
     no_exception(at)
     labels = [m.label for m in at.metric]
-    assert "Users affected" in labels and any(lbl.startswith("Held-out recall") for lbl in labels)
+    assert "Users affected" in labels and any(lbl.lower().startswith("held-out recall") for lbl in labels)
     assert frames_with(at, "scenario")
 
 

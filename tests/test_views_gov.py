@@ -148,3 +148,41 @@ def test_export_a_saved_segment_with_machine_or_plain_column_names(ruled_copy, m
     ok(at)
     plain = frame(at, "Shopper id")
     assert {"Item id", "Rules applied", "Part of score: bought together"} <= set(plain.columns)
+
+
+def test_whatif_scenario_is_promoted_after_its_effect_and_undo_takes_it_out(ruled_copy, monkeypatch):
+    at = app(ruled_copy, monkeypatch, "whatif")
+    options = at.selectbox(key="wi_a").options
+    at.selectbox(key="wi_a").select(options[0])
+    at.selectbox(key="wi_b").select(options[1])
+    at.button(key="wi_add").click().run()
+    at.checkbox(key="wi_eval").uncheck()
+    at.slider(key="wi_n").set_value(100)
+    at.button(key="wi_run").click().run()
+    at.text_input(key="wi_name").input("more B").run()
+    at.button(key="wi_save").click().run()
+    ok(at)
+    assert frame(at, "users affected")["name"].tolist() == ["more B"]  # listed in the same run as the save
+    assert at.button(key="wi_load").value is False
+    at.button(key="wi_load").click().run()
+    ok(at)
+    assert not any("Session State API" in w.value for w in at.warning)
+    assert at.session_state["wi_mode"] == "all" and at.session_state["wi_n"] == 100
+    with_no_promote = [b.key for b in at.button]
+    assert "wi_promote" not in with_no_promote  # the effect comes first
+    at.button(key="wi_effect").click().run()
+    ok(at)
+    effect = frame(at, "with the scenario")
+    assert "Recall@20" in effect["metric"].tolist() and set(effect["verdict"]) <= {"up", "down", "within noise"}
+    assert at.button(key="wi_promote").disabled
+    at.checkbox(key="wi_promote_ok_more B").check().run()
+    at.button(key="wi_promote").click().run()
+    ok(at)
+    rules = live_rules(ruled_copy)
+    assert [(r["kind"], r["target"], r["from_category"], r["category"]) for r in rules] == [
+        ("boost", "pair", options[0], options[1])]
+    at.switch_page("views/history.py").run()
+    assert frame(at, "undone")["what"].iloc[0] == "scenario promotion"
+    at.button(key="hist_undo").click().run()
+    ok(at)
+    assert live_rules(ruled_copy) == []

@@ -186,3 +186,16 @@ def test_whatif_scenario_is_promoted_after_its_effect_and_undo_takes_it_out(rule
     at.button(key="hist_undo").click().run()
     ok(at)
     assert live_rules(ruled_copy) == []
+
+
+def test_data_page_lists_every_bad_row_with_line_and_column(ruled_copy, monkeypatch):
+    at = app(ruled_copy, monkeypatch, "data")
+    bad = (b"user_id,item_id,event_type,timestamp\nu1,x,view,2024-01-01T00:00:00Z\nu2,y,view,not-a-date\n"
+           b",y,view,2024-01-01T00:00:00Z\nu3,,view,2024-01-01T00:00:00Z\nu4,z,view,later\n")
+    at.file_uploader(key="upload_events").set_value(("events.csv", bad, "text/csv")).run()
+    ok(at)
+    assert "4 rows with errors" in at.error[0].value
+    found = frame(at, "error")
+    assert sorted(zip(found["line"], found["column"])) == [(3, "timestamp"), (4, "user_id"), (5, "item_id"),
+                                                           (6, "timestamp")]
+    assert at.button(key="ingest").disabled

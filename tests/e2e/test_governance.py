@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from .conftest import OUT, free_port, launch, no_exception, open_page, shot, stop, wait_idle
+from .conftest import OUT, export_csv, free_port, launch, no_exception, open_page, shot, stop, wait_idle
 
 pytestmark = pytest.mark.slow
 POSITION = 2
@@ -52,6 +52,20 @@ def main_text(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
 
 
+def live_rule_count(page, base: str) -> int:
+    """The number in the Rules page's "Live rules (N)" heading."""
+    open_page(page, base, "rules")
+    return int(main_text(page).split("Live rules (", 1)[1].split(")", 1)[0])
+
+
+def press(page, button: str, done: str, shot_name: str) -> None:
+    """Click a button, wait for the line that says it is done and the rerun, keep a screenshot."""
+    page.get_by_role("button", name=button).click()
+    page.get_by_text(done, exact=False).wait_for()
+    wait_idle(page)
+    shot(page, shot_name)
+
+
 def test_a_pin_rule_puts_the_item_at_its_place_on_the_user_page_and_in_the_export(page, gov):
     open_page(page, gov["base"], "rules")
     no_exception(page)
@@ -67,11 +81,8 @@ def test_a_pin_rule_puts_the_item_at_its_place_on_the_user_page_and_in_the_expor
     name.fill("Summer tripods")
     name.press("Enter")
     wait_idle(page)
-    page.get_by_role("button", name="Add rule").click()
-    page.get_by_text("Added rule", exact=False).wait_for()
-    wait_idle(page)
+    press(page, "Add rule", "Added rule", "rules")
     assert "Live rules (1)" in main_text(page)
-    shot(page, "rules")
 
     open_page(page, gov["base"], "user")
     box = page.get_by_role("textbox", name="User id")
@@ -83,16 +94,7 @@ def test_a_pin_rule_puts_the_item_at_its_place_on_the_user_page_and_in_the_expor
     ticks = page.locator('[data-testid="stMain"] .ytick text').all_inner_texts()
     assert ticks[POSITION - 1].startswith(f"{POSITION}. {gov['title'][:20]}"), ticks[:4]
 
-    open_page(page, gov["base"], "export")
-    box = page.get_by_role("textbox", name="User id")
-    box.fill(gov["user"])
-    box.press("Enter")
-    wait_idle(page)
-    page.get_by_role("button", name="Prepare the CSV").click()
-    wait_idle(page)
-    with page.expect_download() as info:
-        page.get_by_test_id("stDownloadButton").get_by_role("button").click()
-    frame = pd.read_csv(io.BytesIO(open(info.value.path(), "rb").read()), encoding="utf-8-sig",
+    frame = pd.read_csv(io.BytesIO(export_csv(page, gov["base"], gov["user"])), encoding="utf-8-sig",
                         dtype={"user_id": str, "item_id": str})
     row = frame[frame["rank"] == POSITION].iloc[0]
     assert row["item_id"] == gov["pin"]
@@ -100,8 +102,7 @@ def test_a_pin_rule_puts_the_item_at_its_place_on_the_user_page_and_in_the_expor
 
 
 def test_a_scenario_goes_live_after_its_effect_and_undo_takes_it_back(page, gov):
-    open_page(page, gov["base"], "rules")
-    before = int(main_text(page).split("Live rules (", 1)[1].split(")", 1)[0])
+    before = live_rule_count(page, gov["base"])
     open_page(page, gov["base"], "whatif")
     no_exception(page)
     page.get_by_role("button", name="Show its held-out effect first").click()
@@ -112,21 +113,13 @@ def test_a_scenario_goes_live_after_its_effect_and_undo_takes_it_back(page, gov)
     assert f"boosted ×3 {gov['a']} → {gov['b']}" in text and "95 % interval" in text
     sure.click()
     wait_idle(page)
-    page.get_by_role("button", name="Promote to live rules").click()
-    page.get_by_text("is live", exact=False).wait_for()
-    wait_idle(page)
-    shot(page, "whatif-promote")
-    open_page(page, gov["base"], "rules")
-    assert f"Live rules ({before + 1})" in main_text(page)
+    press(page, "Promote to live rules", "is live", "whatif-promote")
+    assert live_rule_count(page, gov["base"]) == before + 1
 
     open_page(page, gov["base"], "history")
     no_exception(page)
-    page.get_by_role("button", name="Undo the last change").click()
-    page.get_by_text("Undid change", exact=False).wait_for()
-    wait_idle(page)
-    shot(page, "history")
-    open_page(page, gov["base"], "rules")
-    assert f"Live rules ({before})" in main_text(page)
+    press(page, "Undo the last change", "Undid change", "history")
+    assert live_rule_count(page, gov["base"]) == before
 
 
 def test_a_four_bad_row_upload_lists_four_errors(page, gov):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from .conftest import no_exception, open_page, shot, wait_idle
+from .conftest import export_csv, no_exception, open_page, shot, wait_idle
 
 pytestmark = pytest.mark.slow
 
@@ -123,17 +123,7 @@ def test_runs_retrain_named_dotdot_from_the_browser_is_a_label_inside_the_databa
 def test_export_download_parses(page, server, demo_facts):
     from crossrec_core.export import COLUMNS
 
-    open_page(page, server, "export")
-    no_exception(page)
-    box = page.get_by_role("textbox", name="User id")
-    box.fill(demo_facts["heavy"][2])
-    box.press("Enter")
-    wait_idle(page)
-    page.get_by_role("button", name="Prepare the CSV").click()
-    wait_idle(page)
-    with page.expect_download() as info:
-        page.get_by_test_id("stDownloadButton").get_by_role("button").click()
-    data = open(info.value.path(), "rb").read()
+    data = export_csv(page, server, demo_facts["heavy"][2])
     assert data.startswith(b"\xef\xbb\xbf")
     frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", dtype={"user_id": str})
     assert list(frame.columns) == COLUMNS and len(frame) == 20

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from streamlit.testing.v1 import AppTest
 
 from crossrec_core.store import Store
@@ -111,6 +113,12 @@ def test_runs_page_keeps_the_live_run_and_confirms_before_deleting(ruled_copy, m
     at = app(ruled_copy, monkeypatch, "runs")
     ok(at)
     assert at.selectbox(key="cmp_b").options == ["second"]  # the live run is never offered for deletion
+    at.toggle(key="cmp_go_first_second").set_value(True).run()
+    ok(at)
+    deltas = frame(at, "verdict")
+    assert {"Recall@20", "NDCG@20"} <= set(deltas["metric"]) and list(deltas.columns[1:3]) == ["first", "second"]
+    assert set(deltas["verdict"]) <= {"up", "down", "within noise"}
+    assert (deltas["95 % interval"].str.contains(" to ")).all()
     assert at.button(key="del_run").disabled and at.button(key="live_btn").disabled
     at.checkbox(key="live_confirm_second").check().run()
     at.button(key="live_btn").click().run()
@@ -199,3 +207,25 @@ def test_data_page_lists_every_bad_row_with_line_and_column(ruled_copy, monkeypa
     assert sorted(zip(found["line"], found["column"])) == [(3, "timestamp"), (4, "user_id"), (5, "item_id"),
                                                            (6, "timestamp")]
     assert at.button(key="ingest").disabled
+
+
+@pytest.mark.slow  # loads the text model and encodes the catalog twice: minutes on a busy 2-core machine
+def test_a_fine_tune_runs_as_a_background_job_and_the_live_run_keeps_serving(ruled_copy, monkeypatch):
+    import time
+
+    import ui.state
+
+    at = app(ruled_copy, monkeypatch, "runs")
+    at.number_input(key="ft_minutes").set_value(0.5)
+    at.button(key="ft_start").click().run()
+    job = ui.state._process_state(str(ruled_copy))["job"]
+    assert job["kind"] == "fine-tuning"
+    deadline = time.time() + 300
+    while job["status"] == "running" and time.time() < deadline:
+        time.sleep(0.5)
+    at.run()
+    ok(at)
+    assert job["status"] in ("done", "failed"), job
+    said = [s.value for s in at.success] + [e.value for e in at.error]
+    assert any(("tuned in" in m) or ("Fine-tuning failed" in m) for m in said), said
+    assert frame(at, "serving").set_index("name").loc["first", "serving"]

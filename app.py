@@ -27,6 +27,11 @@ PAGES = {
         st.Page("views/whatif.py", title="What-if", icon=":material/tune:"),
         st.Page("views/runs.py", title="Runs", icon=":material/model_training:"),
     ],
+    "Merchandise": [
+        st.Page("views/rules.py", title="Rules", icon=":material/rule:"),
+        st.Page("views/segments.py", title="Segments", icon=":material/groups:"),
+        st.Page("views/history.py", title="History", icon=":material/history:"),
+    ],
     "Data": [
         st.Page("views/export.py", title="Export", icon=":material/download:"),
         st.Page("views/data.py", title="Data", icon=":material/upload:"),

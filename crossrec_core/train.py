@@ -182,14 +182,14 @@ def train(
     learn: bool = True,
     baselines: bool = True,
     project: bool = False,
-    promote: bool = True,
+    promote: bool = False,
     progress: Progress | None = None,
 ) -> dict:
     """Learn weights (unless given), evaluate on the time split, fit on all data, record a run.
 
     The run goes live only with `promote` (one audit row, undoable) or when no run is live yet; with
-    `promote=False` the live run stays what it was (the CLI's default; `governance.promote_run` later).
-    In-process callers keep `promote=True` until the Runs page has its own "make live" step.
+    `promote=False` (the default, as in the CLI and on the Runs page) the live run stays what it was
+    until `governance.promote_run` ("Make live").
 
     `project=True` also computes the item map (UMAP) for the Map page when the catalog or the encoder
     changed since the last one, so that page opens instantly; a failure there does not undo the run."""

@@ -221,6 +221,9 @@ def test_whatif_pair_rule_reports_users_affected(shop_copy, monkeypatch):
     assert "boost A to B" in frames_with(at, "users affected")[0]["name"].tolist()
     at.button(key="wi_load").click().run()
     assert at.session_state["wi_result"]["name"] == "boost A to B"
+    assert not any("Session State API" in w.value for w in at.warning)  # no widget default fights the load
+    assert at.button(key="wi_delete").disabled  # deleting needs its confirmation
+    at.checkbox(key="wi_delete_confirm_boost A to B").check().run()
     at.button(key="wi_delete").click().run()
     no_exception(at)
     assert not frames_with(at, "users affected")
@@ -235,7 +238,7 @@ def test_whatif_weights_with_held_out_delta(shop_copy, monkeypatch):
     at.button(key="wi_run").click().run()
     no_exception(at)
     labels = [m.label for m in at.metric]
-    assert "Users affected" in labels and any(lbl.startswith("Held-out recall") for lbl in labels)
+    assert "Users affected" in labels and any(lbl.lower().startswith("held-out recall") for lbl in labels)
     assert frames_with(at, "scenario")
 
 
@@ -250,12 +253,13 @@ def test_runs_table_lists_the_serving_run(trained_shop, monkeypatch):
 
 
 @pytest.mark.slow
-def test_retrain_in_background_then_compare_and_serve(shop_copy, monkeypatch):
+def test_retrain_in_background_is_recorded_not_live_until_made_live(shop_copy, monkeypatch):
     import ui.state
 
     at = app(shop_copy, monkeypatch, "runs")
     at.text_input(key="train_name").input("second")
-    at.checkbox(key="train_learn").uncheck()
+    at.toggle(key="train_learn").set_value(False).run()
+    assert not at.slider(key="train_w_popularity").disabled  # the sliders count only without learning
     at.slider(key="train_w_popularity").set_value(0.6)
     submit_button(at).click().run()
     job = ui.state._process_state(str(shop_copy))["job"]
@@ -268,13 +272,13 @@ def test_retrain_in_background_then_compare_and_serve(shop_copy, monkeypatch):
     no_exception(at)
     table = frames_with(at, "serving")[0]
     assert set(table["name"]) == {"first", "second"}
-    assert table.set_index("name").loc["second", "serving"]
-    assert "second" in "\n".join(t.value for t in at.sidebar.text)  # the sidebar's serving run follows
-    assert any(m.label == "Lists changed" for m in at.metric)
-    at.selectbox(key="serve_pick_second").select("first").run()
-    at.button(key="serve_btn").click().run()
+    assert table.set_index("name").loc["first", "serving"]  # training did not change the live run
+    assert "first" in "\n".join(t.value for t in at.sidebar.text)
+    at.checkbox(key="live_confirm_second").check().run()
+    at.button(key="live_btn").click().run()
     no_exception(at)
-    assert frames_with(at, "serving")[0].set_index("name").loc["first", "serving"]
+    assert frames_with(at, "serving")[0].set_index("name").loc["second", "serving"]
+    assert "second" in "\n".join(t.value for t in at.sidebar.text)  # the sidebar's live run follows
 
 
 def test_taken_run_name_is_refused(shop_copy, monkeypatch):

@@ -29,7 +29,8 @@ def trained_db(small_shop_db, tmp_path_factory):
     path.write_bytes(Path(small_shop_db).read_bytes())
     with Store(path) as store:
         train(store, Settings(db_path=path), name="first")
-        train(store, Settings(db_path=path), name="given", weights={s: 1.0 for s in SIGNALS})
+        train(store, Settings(db_path=path), name="given", weights={s: 1.0 for s in SIGNALS},
+              promote=True)
     return path
 
 

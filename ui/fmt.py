@@ -37,9 +37,13 @@ def fmt_duration(seconds: Any) -> str:
 
 
 def fmt_weights(weights: dict | None) -> str:
+    """'bought together 0.40 · popular now 0.10': signal labels, not the engine's names."""
+    from .charts import SIGNAL_LABELS
+
     if not weights:
         return "–"
-    return " · ".join(f"{k} {float(weights.get(k, 0)):.2f}" for k in SIGNALS if float(weights.get(k, 0) or 0) > 0)
+    return " · ".join(f"{SIGNAL_LABELS.get(k, k)} {float(weights.get(k, 0)):.2f}" for k in SIGNALS
+                      if float(weights.get(k, 0) or 0) > 0)
 
 
 def run_metric(run: dict | None, metric: str = "recall", slice_: str = "all", model: str = "crossrec") -> float | None:

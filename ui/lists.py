@@ -12,7 +12,7 @@ from .links import title_link_column, with_item_links
 from .text import short
 
 # score before the long "Why" text, so a narrow column shows the figures without scrolling sideways
-REC_COLUMNS = ["rank", "title", "score", "reason", "price", "brand", "category", "item_id"]
+REC_COLUMNS = ["rank", "title", "score", "reason", "applied_rules", "price", "brand", "category", "item_id"]
 
 
 def rec_table_config(max_score: float = 1.0) -> dict:
@@ -25,6 +25,8 @@ def rec_table_config(max_score: float = 1.0) -> dict:
         "score": st.column_config.ProgressColumn("Score", format="%.3f", min_value=0.0,
                                               max_value=max(float(max_score), 1e-9), width="small"),
         "reason": st.column_config.TextColumn("Why", width="medium"),
+        "applied_rules": st.column_config.TextColumn("Rules", width="medium",
+                                                     help="the business rules that changed this item's place"),
         "item_id": st.column_config.TextColumn("Item id", width="small"),
     }
 
@@ -76,4 +78,6 @@ def show_recommendations(df: pd.DataFrame, key: str, *, empty: str | None = None
             st.text(short(row["title"], 120))
             if str(row.get("reason") or "").strip():
                 st.text(str(row["reason"]))
+            if str(row.get("applied_rules") or "").strip():
+                st.text(str(row["applied_rules"]))
             st.text("\n".join(evidence_lines(row)) or "No evidence recorded for this item.")

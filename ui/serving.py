@@ -32,7 +32,7 @@ def serving_run() -> dict | None:
 def _load_recommender(path: str, run_name: str, fingerprint: str, _store: Store) -> Recommender:
     from crossrec_core.train import load_run
 
-    rec = load_run(_store, run_name)
+    rec = load_run(_store, run_name, rules=False)  # the live rules go on top per store version (_ruled)
     # A model saved by another version of the code can load and then fail on first use: find out now,
     # and say what to do, instead of failing on every page.
     probe = _store.user_summary()
@@ -48,13 +48,23 @@ def _load_recommender(path: str, run_name: str, fingerprint: str, _store: Store)
     return rec
 
 
+@st.cache_resource(show_spinner=False, max_entries=3)
+def _ruled(_rec: Recommender, run_name: str, fingerprint: str, key: tuple) -> Recommender:
+    """The run's model serving the live rules as of store version `key` (a rule or segment change is a
+    committed write, so the next read puts the new rules on)."""
+    from crossrec_core.runs import with_live_rules
+
+    return with_live_rules(_rec, state.store())
+
+
 def recommender() -> Recommender | None:
     """The serving run's fitted model (None when no run yet or its model cannot be loaded)."""
     run = serving_run()
     if run is None:
         return None
     try:
-        return _load_recommender(state.db_path(), run["name"], state.fingerprint(), state.store())
+        rec = _load_recommender(state.db_path(), run["name"], state.fingerprint(), state.store())
+        return _ruled(rec, run["name"], state.fingerprint(), state.key())
     except ImportError:
         st.warning("The training module is not installed in this build.")
         return None

@@ -8,11 +8,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from crossrec_core.errors import CrossRecError, ValidationError
 from crossrec_core.ingest import (IngestReport, read_table, validate_events, validate_items, validate_users,
                                   MEMORY_PER_UPLOAD_BYTE)
+from crossrec_core.ingest_errors import MAX_ERRORS, collect_errors
 from ui import state
 from ui.fmt import fmt_int
 from ui.progress import with_progress
@@ -53,24 +55,24 @@ def forget_uploads(keep: set[str]) -> None:
 
 @st.cache_data(show_spinner="Checking the file…", max_entries=12)
 def check(path: str, kind: str, size: int) -> dict:
-    """Parse and validate one upload like the ingest will; return a preview or the first error."""
+    """Parse and validate one upload like the ingest will; a preview, or every error (up to MAX_ERRORS) with
+    its file, line and column."""
     settings = state.settings()
+    report = IngestReport()
+    validate = {"items": lambda t: validate_items(t, settings)[0], "users": lambda t: validate_users(t, settings)[0],
+                "events": lambda t: validate_events(t, settings, report)}[kind]
     try:
-        table = read_table(path, kind)
-        report = IngestReport()
-        if kind == "items":
-            clean, _ = validate_items(table, settings)
-        elif kind == "users":
-            clean, _ = validate_users(table, settings)
-        else:
-            clean = validate_events(table, settings, report)
+        table = read_table(path, kind)  # a file it cannot read is one error
+        errors = collect_errors(table, validate)
+        clean = None if errors else validate(table)
     except ValidationError as exc:
-        return {"error": str(exc), "file": exc.file, "line": exc.line, "column": exc.column}
+        errors = [exc]
     except CrossRecError as exc:
-        return {"error": str(exc), "file": Path(path).name, "line": None, "column": None}
+        return {"errors": [{"file": Path(path).name, "line": None, "column": None, "error": str(exc)}]}
+    if errors:
+        return {"errors": [{"file": e.file, "line": e.line, "column": e.column, "error": str(e)} for e in errors]}
     preview = clean.drop(columns=[c for c in ("attrs",) if c in clean]).head(50)
-    return {"error": None, "rows": len(table.frame), "clean": len(clean), "preview": preview,
-            "notes": report.lines()}
+    return {"errors": [], "rows": len(table.frame), "clean": len(clean), "preview": preview, "notes": report.lines()}
 
 
 st.title("Data")
@@ -99,16 +101,22 @@ if not uploads:
     st.info("Upload at least one file. Events need their items in the catalog (already loaded, or in the items "
             "file uploaded beside them).", icon=":material/upload_file:")
 
-errors = {k: r for k, r in results.items() if r["error"]}
+errors = {k: r for k, r in results.items() if r["errors"]}
 for kind, r in results.items():
     name = uploads[kind][0].name
-    if r["error"]:
-        where = " · ".join(x for x in (
-            f"file {r['file']}" if r.get("file") else "", f"line {r['line']}" if r.get("line") else "",
-            f"column {r['column']}" if r.get("column") else "") if x)
-        error(f"{kind}: {r['error']}", icon=":material/error:")
-        if where:
-            st.caption(f"Where: {md(where)}")
+    if r["errors"]:
+        found = r["errors"]
+        if len(found) == 1:
+            error(f"{kind}: {found[0]['error']}", icon=":material/error:")
+        else:
+            more = f" (the first {MAX_ERRORS}; there may be more)" if len(found) >= MAX_ERRORS else ""
+            error(f"{kind}: {len(found)} rows with errors{more}; the first: {found[0]['error']}",
+                  icon=":material/error:")
+        st.dataframe(pd.DataFrame(found, columns=["file", "line", "column", "error"]), hide_index=True,
+                     key=f"errors_{kind}", column_config={
+                         "line": st.column_config.NumberColumn("Line", format="%d", width="small"),
+                         "column": st.column_config.TextColumn("Column", width="small"),
+                         "error": st.column_config.TextColumn("Error", width="large")})
     else:
         with st.expander(f"{kind}: {md(name)} · {fmt_int(r['rows'])} rows read, {fmt_int(r['clean'])} loadable",
                          expanded=True):

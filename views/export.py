@@ -7,10 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from crossrec_core.errors import CrossRecError
-from crossrec_core.ingest import read_bytes
 from ui import flow, serving, state
+from ui.charts import CONTRIBUTION_LABELS
 from ui.fmt import MODE_LABELS
 from ui.progress import with_progress
+from ui.segments import saved_names, segment_users as saved_segment_users, users_from_upload
 from ui.text import error, md
 
 st.title("Export")
@@ -35,11 +36,20 @@ def all_users(_store, key: tuple) -> list[str]:
     return _store.user_ids()
 
 
-def users_from_upload(data: bytes, name: str) -> list[str]:
-    """The user_id column of an uploaded CSV/Parquet, checked like any input file."""
-    table = read_bytes(data, name, "users")
-    ids = table.frame["user_id"].dropna().astype(str).str.strip()
-    return list(dict.fromkeys(i for i in ids if i))
+# The CSV keeps stable machine column names (README, "Export CSV columns"); this is the header of the
+# human-named option. The rows are the same.
+HUMAN = {"user_id": "Shopper id", "rank": "Rank", "item_id": "Item id", "title": "Item", "category": "Category",
+         "score": "Score", "base": "Score before rules", "reason": "Why", "applied_rules": "Rules applied",
+         **{c: f"Part of score: {label}" for c, label in CONTRIBUTION_LABELS.items()}}
+
+
+def human_header(data: bytes) -> bytes:
+    """The same CSV with the header row in plain words (the names hold no comma or quote)."""
+    bom = "\ufeff".encode()
+    body = data[len(bom):] if data.startswith(bom) else data
+    head, sep, rest = body.partition(b"\r\n")
+    names = [HUMAN.get(c, c) for c in head.decode("utf-8").split(",")]
+    return bom + ",".join(names).encode("utf-8") + sep + rest
 
 
 # ---- who ---------------------------------------------------------------------------------------------
@@ -57,9 +67,16 @@ with left:
             else:
                 users, label = [uid], uid
     elif who == "Segment":
-        how = st.radio("Segment by", ["Bought in a category", "Uploaded list (CSV with a user_id column)"],
-                       horizontal=True, key="exp_how")
-        if how.startswith("Bought"):
+        saved = saved_names()
+        how = st.radio("Segment by", ["Saved segment", "Bought in a category", "Uploaded list (CSV with a user_id "
+                                      "column)"], horizontal=True, key="exp_how", index=0 if saved else 1)
+        if how == "Saved segment":
+            if not saved:
+                st.caption("No saved segments yet: save one on the Segments page.")
+            else:
+                seg = st.selectbox("Segment", saved, key="exp_seg")
+                users, label = saved_segment_users(seg), seg
+        elif how.startswith("Bought"):
             c1, c2 = st.columns([3, 2])
             cat = c1.selectbox("Category", options, key="exp_cat")
             types = c2.multiselect("Event types", ["purchase", "cart", "view", "click", "review"],
@@ -87,6 +104,10 @@ with right:
                                 format_func=MODE_LABELS.get) or "all"
     category = st.selectbox("Target category", options, key="exp_target") if mode == "target" else None
     k = st.number_input("Items per user (K)", 1, 100, 20, key="exp_k")
+    human = st.toggle("Column names in plain words", key="exp_human",
+                      help="Off: the stable machine names other tools read (user_id, item_id, score, …; see the "
+                           "README). On: the same file with headers such as 'Shopper id' and 'Part of score: "
+                           "bought together'.")
 
 if not users:
     flow.stop()
@@ -101,8 +122,10 @@ except CrossRecError as exc:
     flow.stop()
 st.subheader("Preview")
 st.caption(f"The first rows of the file ({min(3, len(users))} of {len(users):,} users). Columns: user, rank, item, "
-           "score, each signal's contribution (they add up to the score) and the reason.")
-st.dataframe(preview.head(20), hide_index=True, column_config={"reason": st.column_config.TextColumn(width="large")})
+           "score, each signal's part of the score (they add up to it), the reason and the rules that changed the "
+           "item's place.")
+st.dataframe(preview.head(20).rename(columns=HUMAN if human else {}), hide_index=True,
+             column_config={HUMAN["reason"] if human else "reason": st.column_config.TextColumn(width="large")})
 
 safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")[:60] or "users"
 file_name = f"crossrec-{safe}-{mode}{'-' + re.sub(r'[^A-Za-z0-9]+', '-', category) if category else ''}-top{int(k)}.csv"
@@ -118,7 +141,8 @@ if ready is None or ready["spec"] != spec:
         ready = ss["exp_file"] = {"spec": spec, "data": data}
 if ready is not None:
     rows = ready["data"].count(b"\r\n") - 1
-    st.download_button(f"Download {file_name} ({rows:,} rows, {len(ready['data']) / 1024:,.0f} KB)", ready["data"],
+    data = human_header(ready["data"]) if human else ready["data"]
+    st.download_button(f"Download {file_name} ({rows:,} rows, {len(data) / 1024:,.0f} KB)", data,
                        file_name=file_name, mime="text/csv", type="primary", icon=":material/download:",
                        on_click="ignore", key="exp_download")
     st.caption("Same file as `crossrec export`: UTF-8 with BOM, opens cleanly in Excel; cells that Excel would run "

@@ -1,37 +1,40 @@
-"""Runs: every training run with its weights and held-out metrics; retrain in the background with tweaked
-weights; compare two runs side by side; choose which run serves."""
+"""Runs: every training run with its weights and held-out metrics; train in the background (recorded, not
+live), fine-tune the item encoder in the background, compare a run with the live one (each difference with
+its 95 % interval), then make it live, annotate or delete it."""
 import time
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from crossrec_core import governance
 from crossrec_core.config import SIGNALS
 from crossrec_core.errors import CrossRecError
+from crossrec_core.metric_names import help_text, label, model_label, slice_label
 from crossrec_core.train import check_run_name
 from ui import charts, flow, state, training
+from ui.actions import act, show_done
+from ui.deltas import show_deltas
+from ui.fmt import fmt_duration, fmt_interval, fmt_weights, run_metric
 from ui.serving import serving_run
-from ui.fmt import fmt_duration, fmt_interval, fmt_num, fmt_weights, run_metric
 from ui.text import error, ht, md
-
-METRICS = ["recall", "ndcg", "cross_recall", "hit_rate", "mrr", "coverage", "diversity", "novelty"]
-
-
-@st.cache_data(show_spinner="Comparing the two runs' lists…", max_entries=16)
-def compare(_store, key: tuple, a: str, b: str) -> dict:
-    from crossrec_core.train import compare_runs
-
-    return compare_runs(_store, a, b, state.settings())
-
 
 st.title("Runs")
 store = state.store()
 state.require_data()
 
 
-# ---- training in the background ----------------------------------------------------------------------
+@st.cache_data(show_spinner="Comparing the two runs on the held-out shoppers (both refitted; tens of seconds)…",
+               max_entries=8)
+def compare(_store, key: tuple, a: str, b: str) -> dict:
+    from crossrec_core.runs import compare_runs
+
+    return compare_runs(_store, a, b, state.settings(), deltas=True)
+
+
+# ---- jobs in the background --------------------------------------------------------------------------
 def job_panel() -> None:
-    """The training job, every second while it runs (its step in full); when it ends, the page reruns."""
+    """The job, every second while it runs (its step in plain words); when it ends, the page reruns."""
     job = training.training_job()
     training.follow(job)
     if job is None:
@@ -39,33 +42,36 @@ def job_panel() -> None:
     if job["status"] == "running":
         st.progress(job["progress"], text=training.progress_text(job))
         st.caption(f"Running for {time.time() - job['started']:.0f} s in this server process; the other pages stay "
-                   "usable and the current run keeps serving until this one is recorded.")
+                   "usable and the live run keeps serving (with its own encoder) while this runs.")
         return
     took = fmt_duration((job["finished"] or time.time()) - job["started"])
-    if job["status"] == "done":
-        st.success(f"Run {md(job['run'])} finished in {took} and is now serving.", icon=":material/check_circle:")
+    if job["status"] == "done" and job.get("kind") == "fine-tuning":
+        st.success(f"Encoder {md(job['run'])} tuned in {took}: {md(job.get('note', ''))}",
+                   icon=":material/check_circle:")
+    elif job["status"] == "done":
+        st.success(f"Run {md(job['run'])} finished in {took} and is recorded. The live run is unchanged: compare "
+                   "the two below, then make it live.", icon=":material/check_circle:")
     else:
-        error(f"Training failed: {job['error']}", icon=":material/error:")
-        st.caption("Nothing was recorded; the last good run keeps serving.")
+        error(f"{job.get('kind', 'training').capitalize()} failed: {job['error']}", icon=":material/error:")
+        st.caption("Nothing was recorded; the live run and its encoder keep serving.")
 
 
 running = training.running()
 runs = state.runs()
-serving = serving_run()
+live = serving_run()
 
 with st.expander("Train a new run", expanded=runs.empty or running, icon=":material/model_training:"):
-    with st.form("train_form", border=False):
-        c1, c2 = st.columns([2, 3])
-        name = c1.text_input("Run name", placeholder="automatic (run-YYYYMMDD-HHMMSS)", key="train_name")
-        learn = c2.checkbox("Learn the weights on a validation carve-out (the sliders are then ignored)",
-                            value=True, key="train_learn")
-        base = (serving or {}).get("weights") or state.settings().weights
-        wcols = st.columns(3)
-        weights = {s: wcols[n % 3].slider(f"{charts.SIGNAL_LABELS[s]} ({s})", 0.0, 1.0, float(base.get(s, 0.0)), 0.05,
-                                          key=f"train_w_{s}") for n, s in enumerate(SIGNALS)}
-        submitted = st.form_submit_button("Start training", type="primary", disabled=running,
-                                          icon=":material/play_arrow:")
-    if submitted:
+    c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
+    name = c1.text_input("Run name", placeholder="automatic (run-YYYYMMDD-HHMMSS)", key="train_name")
+    learn = c2.toggle("Learn the weights on a validation carve-out", value=True, key="train_learn",
+                      help="On: the weights are learned and the sliders below are not used. Off: the sliders set them.")
+    base = (live or {}).get("weights") or state.settings().weights
+    wcols = st.columns(3)
+    weights = {s: wcols[n % 3].slider(charts.SIGNAL_LABELS[s], 0.0, 1.0, float(base.get(s, 0.0)), 0.05,
+                                      key=f"train_w_{s}", disabled=learn) for n, s in enumerate(SIGNALS)}
+    if learn:
+        st.caption("The sliders are off while the weights are learned.")
+    if st.button("Start training", type="primary", disabled=running, icon=":material/play_arrow:", key="train_start"):
         try:
             name = check_run_name(name) or ""
         except CrossRecError as exc:
@@ -78,81 +84,110 @@ with st.expander("Train a new run", expanded=runs.empty or running, icon=":mater
         elif not learn and sum(weights.values()) <= 0:
             st.error("At least one weight must be above 0.")
         elif not training.start_training(weights=None if learn else weights, name=name or None, learn=learn):
-            st.warning("A training run is already in progress.")
+            st.warning("A job is already in progress.")
         else:
             st.rerun()
+    st.caption("A new run is recorded, not made live: compare it with the live run below, then press Make live.")
+
+with st.expander("Fine-tune the item encoder", icon=":material/translate:"):
+    from crossrec_core.finetune.registry import list_encoders
+
+    st.caption("Tunes the text model on this shop's co-purchases (`crossrec finetune`). The tuned encoder is kept "
+               "only when it beats the base on the validation period; the live run keeps its own item vectors "
+               "until a run trained with the new encoder is made live.")
+    f1, f2, f3 = st.columns([2, 2, 2], vertical_alignment="bottom")
+    ft_mode = f1.selectbox("How", ["head", "lora", "full"], key="ft_mode", format_func={
+        "head": "small head on frozen vectors (fast)", "lora": "LoRA on the top layers",
+        "full": "whole model (GPU)"}.get)
+    ft_minutes = f2.number_input("At most (minutes)", 0.5, 120.0, 5.0, step=0.5, key="ft_minutes")
+    ft_name = f3.text_input("Encoder name", placeholder="automatic", key="ft_name")
+    if st.button("Start fine-tuning", disabled=running, icon=":material/play_arrow:", key="ft_start"):
+        if not training.start_finetune(mode=ft_mode, max_minutes=float(ft_minutes), name=ft_name.strip() or None):
+            st.warning("A job is already in progress.")
+        else:
+            st.rerun()
+    st.dataframe(pd.DataFrame(list_encoders(state.settings())), hide_index=True, column_config={
+        "chosen": st.column_config.CheckboxColumn("Chosen", width="small"),
+        "val_content_recall": st.column_config.NumberColumn("Validation text-only Recall@20", format="%.4f"),
+        "val_pair_recall": st.column_config.NumberColumn("Validation pair Recall@10", format="%.4f")})
+    st.caption("`crossrec encoders use NAME` (or `base`) chooses one; the next training run uses it.")
 st.fragment(run_every=training.poll_every())(job_panel)()
 
 # ---- the runs table ----------------------------------------------------------------------------------
 if runs.empty:
     flow.no_run()
     flow.stop()
-k = (serving or runs.iloc[0].to_dict()).get("metrics", {}).get("k", 20)
+k = int((live or runs.iloc[0].to_dict()).get("metrics", {}).get("k", 20))
+HEAD = ("recall", "ndcg", "cross_recall")
 table = pd.DataFrame({
     "serving": runs["serving"], "name": runs["name"], "created": runs["created_at"],
-    **{f"{m}@{k}": runs.apply(lambda r, m=m: run_metric(r.to_dict(), m), axis=1)
-       for m in ("recall", "ndcg", "cross_recall")},
+    **{label(m, k): runs.apply(lambda r, m=m: run_metric(r.to_dict(), m), axis=1) for m in HEAD},
     "vs_best": runs["metrics"].map(fmt_interval),
     "model": runs["metrics"].map(lambda m: {"ranker": "learned ranker", "fusion": "linear fusion"}.get(
         (m or {}).get("model", "fusion"), "")),
-    f"cold_items recall@{k}": runs.apply(lambda r: run_metric(r.to_dict(), "recall", "cold_items"), axis=1),
+    "new_items": runs.apply(lambda r: run_metric(r.to_dict(), "recall", "cold_items"), axis=1),
+    "note": runs["note"].fillna("") if "note" in runs else "",
     "encoder": runs["metrics"].map(lambda m: (m or {}).get("encoder") or ""),
-    "duration": runs["duration_s"].map(fmt_duration), "kind": runs["kind"],
+    "duration": runs["duration_s"].map(fmt_duration),
     "source": runs["metrics"].map(lambda m: (m or {}).get("weights_source", "")),
     "weights": runs["weights"].map(fmt_weights),
 })
 st.dataframe(table, hide_index=True, column_config={
-    "serving": st.column_config.CheckboxColumn("Serving", width="small"),
+    "serving": st.column_config.CheckboxColumn("Live", width="small", help="the run that serves shoppers"),
     "name": st.column_config.TextColumn("Run"),
     "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
     "duration": st.column_config.TextColumn("Took", width="small"),
-    "kind": st.column_config.TextColumn("Kind", width="small"),
     "source": st.column_config.TextColumn("Weights from"),
+    "note": st.column_config.TextColumn("Note"),
     "model": st.column_config.TextColumn("Model", help="what orders the lists: the learned ranker, or the "
                                          "weighted sum of the signals when the ranker did not beat it on validation"),
-    "vs_best": st.column_config.TextColumn("Recall vs best baseline", help="crossrec minus the strongest "
-                                           "baseline, with its 95% paired-bootstrap interval over shoppers"),
+    "vs_best": st.column_config.TextColumn("Recall vs best baseline", help="CrossRec minus the strongest "
+                                           "baseline, with its 95 % paired-bootstrap interval over shoppers"),
     "weights": st.column_config.TextColumn("Weights", width="large"),
-    **{f"{m}@{k}": st.column_config.NumberColumn(format="%.4f", width="small")
-       for m in ("recall", "ndcg", "cross_recall", "cold_items recall")},
+    **{label(m, k): st.column_config.NumberColumn(format="%.4f", width="small", help=help_text(m, k)) for m in HEAD},
+    "new_items": st.column_config.NumberColumn(f"{slice_label('cold_items')}: {label('recall', k)}", format="%.4f",
+                                               help="recall on later purchases of items nobody had bought before "
+                                                    "the held-out period: only the text signal can reach them"),
     "encoder": st.column_config.TextColumn("Encoder", help="item vectors the run used (`crossrec encoders list`)")})
-st.caption("Metrics are held-out (time split) for the fused model `crossrec`, slice: all users; cold_items: "
-           "positives on items without any training event, which only the text signal can reach.")
+st.caption("Figures are measured on the held-out period of a time split, over all shoppers; hover a column "
+           "title for what it means.")
 
-with st.expander("Encoders", icon=":material/translate:"):
-    from crossrec_core.finetune.registry import list_encoders
-
-    st.dataframe(pd.DataFrame(list_encoders(state.settings())), hide_index=True, column_config={
-        "chosen": st.column_config.CheckboxColumn("Chosen", width="small"),
-        "val_content_recall": st.column_config.NumberColumn("Validation content R@20", format="%.4f"),
-        "val_pair_recall": st.column_config.NumberColumn("Validation pair R@10", format="%.4f")})
-    st.caption("`crossrec finetune` tunes the item encoder on the shop's co-purchases; `crossrec encoders use "
-               "NAME` (or `base`) chooses one; the next training run uses it.")
-
-servable = runs[runs["artefact_path"].notna()]["name"].tolist()
-s1, s2 = st.columns([3, 1], vertical_alignment="bottom")
-choice = s1.selectbox("Serving run", servable, index=servable.index(serving["name"]) if serving and
-                      serving["name"] in servable else 0, key=f"serve_pick_{serving['name'] if serving else ''}")
-if s2.button("Serve this run", disabled=not servable or (serving is not None and choice == serving["name"]),
-             icon=":material/published_with_changes:", key="serve_btn"):
-    try:
-        store.set_serving(choice)
-    except CrossRecError as exc:
-        error(exc)
-    else:
-        st.rerun()
-
-# ---- compare two runs --------------------------------------------------------------------------------
-st.subheader("Compare two runs")
+# ---- one run against the live run: make live, note, delete -------------------------------------------
+st.subheader("A run against the live run")
 names = runs["name"].tolist()
-if len(names) < 2:
+live_name = live["name"] if live else None
+others = [n for n in names if n != live_name]
+if not others:
     st.caption("Train a second run to compare.")
     flow.stop()
-c1, c2 = st.columns(2)
-a = c1.selectbox("Run A", names, index=1, key="cmp_a")
-b = c2.selectbox("Run B", names, index=0, key="cmp_b")
-if a == b:
-    st.caption("Pick two different runs.")
+p1, p2 = st.columns(2)
+b = p1.selectbox("Run", others, key="cmp_b")
+a = p2.selectbox("Against", [n for n in names if n != b], key=f"cmp_a_{b}",
+                 index=([n for n in names if n != b].index(live_name) if live_name in names else 0))
+row = runs[runs["name"] == b].iloc[0].to_dict()
+
+act1, act2, act3 = st.columns(3, gap="medium")
+with act1.container(border=True):
+    st.markdown("**Make live**")
+    sure = st.checkbox(f"Yes, serve shoppers from {md(b)} instead of {md(live_name or 'nothing')}",
+                       key=f"live_confirm_{b}", disabled=not row.get("artefact_path"))
+    if st.button("Make live", type="primary", disabled=not sure, icon=":material/published_with_changes:",
+                 key="live_btn"):
+        act(lambda: governance.promote_run(store, b), f"Run {b} is live. Undo it on the History page.")
+with act2.container(border=True):
+    st.markdown("**Note**")
+    note = st.text_input("Note on this run", value=row.get("note") or "", key=f"note_{b}",
+                         label_visibility="collapsed", placeholder="e.g. more weight on category flow")
+    if st.button("Save note", key="note_btn", icon=":material/edit_note:", disabled=note == (row.get("note") or "")):
+        act(lambda: governance.annotate_run(store, b, note), f"Note saved on {b}.")
+with act3.container(border=True):
+    st.markdown("**Delete**")
+    gone = st.checkbox(f"Yes, delete run {md(b)} and its model", key=f"del_confirm_{b}")
+    if st.button("Delete run", disabled=not gone, icon=":material/delete:", key="del_run"):
+        act(lambda: governance.delete_run(store, b), f"Run {b} deleted.")
+show_done()
+
+if not st.toggle("Compare on held-out shoppers (refits both runs: tens of seconds)", key=f"cmp_go_{a}_{b}"):
     flow.stop()
 try:
     cmp = compare(store, state.key(), a, b)
@@ -161,20 +196,15 @@ except CrossRecError as exc:
     flow.stop()
 except Exception as exc:  # noqa: BLE001  e.g. a model saved by an older version of the code
     error(f"These two runs cannot be compared: {type(exc).__name__}: {exc}. A run trained by another version "
-             "of CrossRec may need retraining.")
+          "of CrossRec may need retraining.")
     flow.stop()
-m1, m2, m3 = st.columns(3)
 n_cmp = cmp["users_compared"]
-m1.metric("Lists changed", f"{cmp['lists_changed']:,} of {n_cmp:,} users" if n_cmp else "–",
+st.metric("Lists changed", f"{cmp['lists_changed']:,} of {n_cmp:,} shoppers" if n_cmp else "–",
           f"{cmp['lists_changed'] / n_cmp:.0%}" if n_cmp else None, delta_color="off", delta_arrow="off",
-          border=True)
-for col, m in ((m2, "recall"), (m3, "cross_recall")):
-    va = run_metric({"metrics": {"slices": cmp["metrics"]["a"]}}, m)
-    vb = run_metric({"metrics": {"slices": cmp["metrics"]["b"]}}, m)
-    col.metric(f"{m}@{k}: B vs A", fmt_num(vb, 4), f"{vb - va:+.4f}" if va is not None and vb is not None else None,
-               border=True)
+          border=True, help="how many of a seeded sample of shoppers get a different top list")
+show_deltas(cmp["deltas"], a, b, k, key="cmp_deltas")
 
-left, right = st.columns([2, 3], gap="large")
+left, right = st.columns(2, gap="large")
 with left:
     fig = go.Figure()
     for side, run_name, color in (("a", a, "#94a3b8"), ("b", b, "#2563eb")):
@@ -182,39 +212,15 @@ with left:
         fig.add_bar(x=[charts.SIGNAL_LABELS[s] for s in SIGNALS], y=[float(w.get(s, 0)) for s in SIGNALS],
                     name=ht(run_name), marker_color=color)
     fig.update_layout(barmode="group")
-    st.caption("Fusion weights")
-    charts.plot(charts.style(fig, height=360), key="cmp_weights")
+    st.caption("Signal weights")
+    charts.plot(charts.style(fig, height=340), key="cmp_weights")
 with right:
-    rows = []
-    for side in ("a", "b"):
-        for slice_, models in (cmp["metrics"][side] or {}).items():
-            for m, v in (models.get("crossrec") or {}).items():
-                if m in METRICS and v is not None:
-                    rows.append((slice_, m, side, float(v)))
-    long = pd.DataFrame(rows, columns=["slice", "metric", "side", "value"])
-    pick = st.segmented_control("Metric", [m for m in METRICS if m in set(long["metric"])], default="recall",
-                                key="cmp_metric") or "recall"
-    sel = long[long["metric"] == pick]
-    fig = go.Figure()
-    for side, run_name, color in (("a", a, "#94a3b8"), ("b", b, "#2563eb")):
-        part = sel[sel["side"] == side]
-        fig.add_bar(x=part["slice"], y=part["value"], name=ht(run_name), marker_color=color,
-                    hovertemplate="%{x}: %{y:.4f}<extra></extra>")
-    fig.update_layout(barmode="group")
-    st.caption(f"{pick}@{k} per slice (held-out)")
-    charts.plot(charts.style(fig, height=360), key="cmp_metrics")
-wide = long.pivot_table(index=["slice", "metric"], columns="side", values="value").reset_index()
-if {"a", "b"} <= set(wide.columns):
-    wide["change"] = wide["b"] - wide["a"]
-    wide = wide.rename(columns={"a": f"A: {a}", "b": f"B: {b}"})
-with st.expander("Every metric, every slice"):
-    st.dataframe(wide, hide_index=True)
-
-with st.expander(f"Run B ({md(b)}) against the baselines"):
-    rb = runs[runs["name"] == b].iloc[0].to_dict()
-    slices = (rb.get("metrics") or {}).get("slices", {})
+    slices = (row.get("metrics") or {}).get("slices", {})
+    st.caption(f"Run {md(b)} against the baselines, per group of shoppers (held-out)")
     for slice_, models in slices.items():
-        st.caption(f"Slice: {slice_}")
         frame = pd.DataFrame(models).T
-        st.dataframe(frame[[c for c in METRICS + ["users"] if c in frame]], column_config={
-            c: st.column_config.NumberColumn(format="%.4f") for c in METRICS})
+        frame.index = [model_label(i) for i in frame.index]
+        cols = [c for c in ("recall", "ndcg", "cross_recall", "hit_rate", "mrr") if c in frame]
+        st.text(slice_label(slice_))
+        st.dataframe(frame[cols].rename(columns={c: label(c, k) for c in cols}), column_config={
+            label(c, k): st.column_config.NumberColumn(format="%.4f", help=help_text(c, k)) for c in cols})

@@ -1,28 +1,39 @@
 """What-if: boost or damp category pairs A → B and/or change the fusion weights, then see which items enter
-and leave users' lists, how many users change, and what it does on held-out data. Save as scenarios."""
+and leave users' lists, how many users change, and what it does on held-out data (each difference with its
+95 % interval), rule by rule. Save as scenarios; promote a scenario's rules to the live rules after seeing
+its held-out effect (undo on the History page)."""
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from crossrec_core import governance
 from crossrec_core.config import SIGNALS
+from crossrec_core.metric_names import NOISE, label
 from crossrec_core.scorer import PairRule, Rules
 from ui import charts, serving, state
-from ui.fmt import MODE_LABELS, fmt_int, fmt_num, fmt_weights
+from ui.actions import act, show_done
+from ui.deltas import show_deltas, verdict
+from ui.fmt import MODE_LABELS, fmt_int, fmt_weights
 from ui.progress import with_progress
+from ui.segments import saved_names, segment_users
 from ui.text import ht, md
 
 st.title("What-if")
 store = state.store()
 state.require_data()
 rec = serving.require_recommender()
-from crossrec_core import whatif  # noqa: E402  (after the empty states: the page needs a run anyway)
+from crossrec_core import deltas as deltas_mod, whatif  # noqa: E402  (after the empty states: needs a run anyway)
 
 options = state.category_options(state.categories())
 EMPTY = pd.DataFrame({"source": pd.Series(dtype=object), "target": pd.Series(dtype=object),
                       "multiplier": pd.Series(dtype=float)})
 ss = st.session_state
-ss.setdefault("wi_rules", EMPTY.copy())
-ss.setdefault("wi_v", 0)
+# Every widget below takes its starting value from here and none passes its own default, so loading a
+# scenario (which sets these keys) never meets a widget default (Streamlit warns about both).
+for key_, start in (("wi_rules", EMPTY.copy()), ("wi_v", 0), ("wi_use_w", False), ("wi_n", 300), ("wi_k", 20),
+                    ("wi_mode", "all"), ("wi_m", 2.0), ("wi_eval", True), ("wi_who", "a seeded sample"),
+                    *((f"wi_w_{s}", float(rec.weights.get(s, 0.0))) for s in SIGNALS)):
+    ss.setdefault(key_, start)
 
 
 def add_pair() -> None:
@@ -42,6 +53,12 @@ def load_scenario(spec: dict, result: dict | None, name: str) -> None:
     ss["wi_result"] = {"spec": spec, "result": result, "name": name} if result else None
 
 
+def save_scenario(out: dict) -> None:
+    name = ss["wi_name"].strip()
+    store.save_scenario(name, out["spec"], out["result"])
+    out["name"] = name
+
+
 # ---- the scenario ------------------------------------------------------------------------------------
 left, right = st.columns([3, 2], gap="large")
 with left:
@@ -49,7 +66,7 @@ with left:
     a, b, m, go_ = st.columns([3, 3, 2, 1.5], vertical_alignment="bottom")
     a.selectbox("Buyers of A", options, key="wi_a")
     b.selectbox("… see B items", options, index=min(1, len(options) - 1), key="wi_b")
-    m.number_input("× multiplier", 0.0, 5.0, 2.0, step=0.25, key="wi_m",
+    m.number_input("× multiplier", 0.0, 5.0, step=0.25, key="wi_m",
                    help="1 = no change, 2 = double B's scores for A's buyers, 0.5 = halve, 0 = never show B")
     go_.button("Add", on_click=add_pair, icon=":material/add:", key="wi_add", help="Add this pair to the rules")
     edited = st.data_editor(
@@ -70,23 +87,27 @@ with right:
         weights = {}
         wcols = st.columns(2)
         for n, s in enumerate(SIGNALS):
-            ss.setdefault(f"wi_w_{s}", float(rec.weights.get(s, 0.0)))
             weights[s] = wcols[n % 2].slider(charts.SIGNAL_LABELS[s], 0.0, 1.0, step=0.05, key=f"wi_w_{s}",
                                              help=f"signal '{s}'; serving weight {rec.weights.get(s, 0):.2f}")
     else:
         st.caption("Serving weights: " + fmt_weights(rec.weights))
 
-c1, c2, c3, c4 = st.columns([2, 1, 2, 2], vertical_alignment="bottom")
-n_users = c1.slider("Users to simulate (seeded sample)", 100, 2000, 300, step=100, key="wi_n")
-k = c2.number_input("K", 5, 50, 20, step=5, key="wi_k")
-mode = c3.segmented_control("Lists", ["all", "cross"], default="all", key="wi_mode", format_func=MODE_LABELS.get)
-held_out = c4.checkbox("Held-out metrics (slower the first time)", value=True, key="wi_eval")
+c0, c1, c2, c3, c4 = st.columns([2, 2, 1, 2, 2], vertical_alignment="bottom")
+who = c0.selectbox("Shoppers", ["a seeded sample", *saved_names()], key="wi_who",
+                   help="a seeded sample of shoppers, or a saved segment (Segments page)")
+n_users = c1.slider("Users to simulate (seeded sample)", 100, 2000, step=100, key="wi_n",
+                    disabled=who != "a seeded sample")
+k = c2.number_input("K", 5, 50, step=5, key="wi_k")
+mode = c3.segmented_control("Lists", ["all", "cross"], key="wi_mode", format_func=MODE_LABELS.get)
+held_out = c4.checkbox("Held-out metrics (slower the first time)", key="wi_eval")
 ready = len(pairs) > 0 or weights is not None
 if st.button("Run what-if", type="primary", disabled=not ready, icon=":material/play_arrow:", key="wi_run"):
     rules = Rules(pairs=[PairRule(str(r.source), str(r.target), float(r.multiplier)) for r in pairs.itertuples()])
     spec = {"rules": rules.to_dict(), "weights": weights, "users": int(n_users), "k": int(k), "mode": mode or "all"}
+    sim_users = (whatif.sample_users(rec, int(n_users), state.settings().seed) if who == "a seeded sample"
+                 else segment_users(who))
     res = with_progress(lambda progress: whatif.simulate(
-        rec, rules, weights, users=whatif.sample_users(rec, int(n_users), state.settings().seed), k=int(k),
+        rec, rules, weights, users=sim_users, k=int(k),
         mode=mode or "all", evaluate=held_out, progress=progress))
     if res is not None:
         d = res.to_dict()
@@ -106,19 +127,28 @@ if out:
                 delta_color="off", delta_arrow="off", border=True)
     r[1].metric("Items entering lists", fmt_int(d.get("items_in_total", len(d["items_in"]))), border=True)
     r[2].metric("Items leaving lists", fmt_int(d.get("items_out_total", len(d["items_out"]))), border=True)
-    md_ = d.get("metric_delta") or {}
-    if "recall" in md_:
-        base, new = md_["recall"]
-        r[3].metric(f"Held-out recall@{out['spec'].get('k', 20)}", fmt_num(new), f"{new - base:+.4f} vs serving",
-                    border=True)
-    if md_:
-        delta = pd.DataFrame([(m, v[0], v[1], v[1] - v[0], (v[1] - v[0]) / v[0] if v[0] else None)
-                              for m, v in md_.items()], columns=["metric", "serving", "scenario", "change", "relative"])
-        st.dataframe(delta, hide_index=True, column_config={
-            "serving": st.column_config.NumberColumn(format="%.4f"), "scenario": st.column_config.NumberColumn(format="%.4f"),
-            "change": st.column_config.NumberColumn(format="%+.4f"),
-            "relative": st.column_config.NumberColumn(format="percent")})
+    kk = int(out["spec"].get("k", 20))
+    if d.get("deltas"):
+        rd = d["deltas"]["recall"] if "recall" in d["deltas"] else next(iter(d["deltas"].values()))
+        r[3].metric(f"Held-out {rd['label']}", f"{rd['other']:.4f}", f"{rd['diff']:+.4f} ({verdict(rd)})",
+                    delta_color="off" if rd.get("within_noise") else "normal", border=True)
+        show_deltas(d["deltas"], "live lists", "scenario", kk, key="wi_deltas")
         st.caption("Both scored by models fitted on the training period of the time split, on its held-out period.")
+        if st.button("Break the effect down by rule", icon=":material/splitscreen:", key="wi_breakdown"):
+            rules_ = Rules.from_dict(out["spec"].get("rules"))
+            rows = with_progress(lambda progress: deltas_mod.rule_breakdown(
+                rec, rules_, out["spec"].get("weights"), k=kk, progress=progress))
+            out["breakdown"] = [{"rule": b["rule"], "metric": label(m, kk), "change": v["diff"],
+                                 "95 % interval": f"{v['low']:+.4f} to {v['high']:+.4f}", "verdict": verdict(v)}
+                                for b in rows or [] for m, v in b["deltas"].items()
+                                if m in ("recall", "ndcg", "cross_recall")]
+        if out.get("breakdown"):
+            st.caption(f"Each rule alone on top of the live lists (same held-out shoppers; '{NOISE}' when its "
+                       "interval crosses 0)")
+            st.dataframe(pd.DataFrame(out["breakdown"]), hide_index=True, key="wi_breakdown_table",
+                         column_config={"change": st.column_config.NumberColumn(format="%+.4f")})
+    elif out["spec"].get("k") and d.get("metric_delta"):
+        st.caption("This saved result has no intervals: run the what-if again to measure them.")
     ins, outs = pd.DataFrame(d["items_in"]), pd.DataFrame(d["items_out"])
     if ins.empty and outs.empty:
         st.info("No list changed for these users: the pairs may not apply to them (no history in A), or the "
@@ -146,10 +176,8 @@ if out:
     if not out.get("name"):
         s1, s2 = st.columns([3, 1], vertical_alignment="bottom")
         name = s1.text_input("Scenario name", key="wi_name", placeholder="e.g. boost cameras → lenses")
-        if s2.button("Save scenario", disabled=not name.strip(), icon=":material/save:", key="wi_save"):
-            store.save_scenario(name.strip(), out["spec"], d)
-            out["name"] = name.strip()
-            st.rerun()
+        s2.button("Save scenario", disabled=not name.strip(), icon=":material/save:", key="wi_save",
+                  on_click=save_scenario, args=(out,))  # saved before the page draws: the list below has it
 
 # ---- saved scenarios ---------------------------------------------------------------------------------
 st.subheader("Saved scenarios")
@@ -165,11 +193,34 @@ else:
                           "users affected": saved["result"].map(lambda r: f"{r['users_affected']} of {r['users_total']}"
                                                                 if isinstance(r, dict) else "–")})
     st.dataframe(table, hide_index=True)
-    p1, p2, p3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+    p1, p2, p3 = st.columns([3, 1, 2], vertical_alignment="bottom")
     pick = p1.selectbox("Scenario", saved["name"].tolist(), key="wi_pick")
     row = saved[saved["name"] == pick].iloc[0]
     p2.button("Load", on_click=load_scenario, args=(row["spec"], row["result"], pick), icon=":material/upload:",
               key="wi_load")
-    if p3.button("Delete", icon=":material/delete:", key="wi_delete"):
-        store.delete_scenario(pick)
-        st.rerun()
+    sure = p3.checkbox(f"Yes, delete {md(pick)}", key=f"wi_delete_confirm_{pick}")
+    if p3.button("Delete", icon=":material/delete:", key="wi_delete", disabled=not sure):
+        act(lambda: store.delete_scenario(pick), f"Deleted scenario '{pick}'.")
+
+    with st.container(border=True):
+        st.markdown(f"**Promote {md(pick)} to the live rules**")
+        st.caption("Adds the scenario's category pairs to the live rule set, so every list, export and what-if "
+                   "uses them. Its weights are not rules: train a run with them on the Runs page instead.")
+        effects = ss.setdefault("wi_effects", {})
+        eff_key = (pick, serving.rec_key())
+        if st.button("Show its held-out effect first", icon=":material/query_stats:", key="wi_effect"):
+            eff = with_progress(lambda progress: governance.scenario_effect(store, pick, rec, progress=progress))
+            if eff is not None:
+                effects[eff_key] = eff
+        eff = effects.get(eff_key)
+        if eff is not None:
+            st.text("Rules it adds:\n" + "\n".join(f"  {r}" for r in eff["rules"]))
+            show_deltas(eff["deltas"], "live lists", "with the scenario", rec.settings.k, key="wi_effect_deltas")
+            ok = st.checkbox(f"Yes, add these {len(eff['rules'])} rule(s) to the live rules", key=f"wi_promote_ok_{pick}")
+            if st.button("Promote to live rules", type="primary", disabled=not ok, icon=":material/rocket_launch:",
+                         key="wi_promote"):
+                act(lambda: governance.promote_scenario(store, pick),
+                    f"Scenario '{pick}' is live. Undo it on the History page or the Rules page.")
+        else:
+            st.caption("Measure its effect first; the promote button comes with it.")
+show_done()

@@ -165,3 +165,17 @@ def shot(page, name: str, docs: bool = False) -> Path:
 def no_exception(page) -> None:
     boxes = page.locator('[data-testid="stException"]')
     assert boxes.count() == 0, boxes.first.inner_text()
+
+
+def export_csv(page, base: str, user: str) -> bytes:
+    """The Export page's CSV for one user, downloaded through the browser."""
+    open_page(page, base, "export")
+    box = page.get_by_role("textbox", name="User id")
+    box.fill(user)
+    box.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Prepare the CSV").click()
+    wait_idle(page)
+    with page.expect_download() as info:
+        page.get_by_test_id("stDownloadButton").get_by_role("button").click()
+    return open(info.value.path(), "rb").read()

@@ -66,6 +66,7 @@ else:
     st.dataframe(table, hide_index=True, key="history_table", column_config={
         "change": st.column_config.NumberColumn("#", width="small"),
         "when": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm:ss"),
+        "what": st.column_config.TextColumn("What"), "note": st.column_config.TextColumn("Note", width="medium"),
         "before": st.column_config.TextColumn("Before", width="large"),
         "after": st.column_config.TextColumn("After", width="large"),
         "undone": st.column_config.CheckboxColumn("Undone", width="small")})

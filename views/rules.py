@@ -26,8 +26,12 @@ TARGET_LABELS = {"item": "an item", "brand": "a brand", "category": "a category"
 
 
 def rules_frame(rules: list[Rule]) -> pd.DataFrame:
+    """One row per rule in words; an item rule names the item's title too."""
+    items = store.items_by_id([r.item for r in rules if r.item])
+    titles = dict(zip(items["item_id"], items["title"].map(lambda t: short(t, 50))))
     return pd.DataFrame({"id": [r.id for r in rules], "name": [r.name for r in rules],
-                         "does": [f"{r.verb()} {r.what()}" for r in rules],
+                         "does": [f"{r.verb()} {r.what()}" + (f" ({titles[r.item]})" if r.item in titles else "")
+                                  for r in rules],
                          "for": [r.segment or "everyone" for r in rules],
                          "from": [r.start or "" for r in rules], "until": [r.end or "" for r in rules],
                          "note": [r.note or "" for r in rules]})

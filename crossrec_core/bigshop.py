@@ -207,9 +207,9 @@ def build_big_shop(settings, args: argparse.Namespace, progress: Progress | None
             store.ingest_files(p["items"], p["events"], p["users"], settings=settings, progress=part(0.4, 0.8),
                                label=f"big demo shop (seed {args.seed})")
             if not args.no_encode:
-                from .encoder import Encoder, encode_items
+                from .encoder import encode_items
 
-                encode_items(store, Encoder.from_settings(tmp_settings), progress=part(0.8, 1.0))
+                encode_items(store, tmp_settings.encoder(), progress=part(0.8, 1.0))
             stats = store.stats()
     except BaseException:
         for leftover in (tmp, Path(str(tmp) + ".wal")):

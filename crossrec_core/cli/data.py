@@ -105,12 +105,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
 @command
 def cmd_encode(args: argparse.Namespace) -> int:
     """Embed item texts; only new or changed texts are encoded."""
-    from ..encoder import Encoder, encode_items
+    from ..encoder import encode_items
 
     settings = settings_for(args)
     settings = settings.replace(model=args.model or settings.model, device=args.device, precision=args.precision,
                                 batch_size=args.batch_size, encoder_backend=args.backend)
-    encoder = Encoder.from_settings(settings)
+    encoder = settings.encoder()
     with open_store(args, write=True) as store, progress_bar(not args.quiet) as progress:
         result = encode_items(store, encoder, progress=progress)
     print(f"encoded {result.encoded:,} texts, reused {result.reused:,} ({encoder.model_id}, "

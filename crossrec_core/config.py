@@ -100,6 +100,10 @@ class Settings:
     # linear fusion and every single signal on validation; "fusion" never trains it.
     ranker: str = "auto"  # auto | fusion
     ranker_candidates: int = 100  # top-N of each signal per shopper, unioned into the candidate set
+    # the fused lists score the catalogue this many items at a time (memory per batch: batch × block, not
+    # batch × catalogue); the first pass's raw blocks are kept for the second up to this many MB
+    score_block: int = 16_384
+    score_cache_mb: int = 256
     # A context with no history (typed profile, search query, cold user) can only be read through
     # content and popularity: it is ranked with these weights instead.
     cold_weights: dict[str, float] = field(default_factory=lambda: {"content": 0.85, "popularity": 0.15})

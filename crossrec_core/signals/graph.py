@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from ..config import Settings
 from ..data import Interactions
-from .base import Context, Evidence, Signal, Words, item_evidence
+from .base import Context, Evidence, Signal, Words, item_evidence, sparse_blocks
 from .cooc import check_weightings, item_item, row_of, weigh
 
 
@@ -73,6 +73,9 @@ class GraphSignal(Signal):
 
     def score(self, ctx: Context) -> np.ndarray:
         return np.asarray((self._query(ctx.X) @ self.W_).toarray(), dtype=np.float32)
+
+    def block_scorer(self, ctx: Context):
+        return sparse_blocks(self._query(ctx.X) @ self.W_)
 
     def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
         return item_evidence(self._query(ctx.X[row]), self.W_, np.asarray(items))

@@ -49,10 +49,15 @@ class BigShopFiles:
 
 
 def _sim():
-    """The demo simulation's building blocks (one place to adapt if demo.py moves them)."""
-    from . import demo
+    """The demo simulation's building blocks (one place to adapt if the demo package moves them): the
+    demo package split them into demo.items (catalogue draws) and demo.generate (shoppers, sessions)."""
+    import importlib
+    from types import SimpleNamespace
 
-    return demo
+    items, generate = (importlib.import_module(f"{__package__}.demo.{m}") for m in ("items", "generate"))
+    parts = {**vars(items), **vars(generate)}
+    return SimpleNamespace(**{k: v for k, v in parts.items() if not k.startswith("__")},
+                           _build_catalog=items.build_catalog)
 
 
 def _catalog(sim, rng: np.random.Generator, n_items: int, base_items: int = BASE_ITEMS):

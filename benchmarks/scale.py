@@ -10,6 +10,10 @@ Steps (sizes are arguments; nothing here asserts):
 - encode: `Encoder` with the default backend (int8 ONNX where it passes its guard on this shop, cached in a
   scratch artefacts folder; its one-time build and check timed apart) against plain fp32
   `SentenceTransformer.encode`, on `--encode-n` item texts, `--repeats` times each, medians;
+- serve: `Recommender.fit` on the shop (peak RSS), then explained top-20 latency per shopper (p50/p95 of
+  `recommend(explain=True)`, block-at-a-time fusion) against the dense (users × catalogue) scoring of the same
+  lists, and export shoppers/s of `export.iter_rows` against the per-shopper frames of `recommend_batch`,
+  on `--serve-users` shoppers;
 - engine: the batch steps on the local engine (encode_items + co-occurrence counts) against the Ray engine
   (a local Ray instance, `--ray-cpus` CPUs) on the same data (`--engine-items` items), when Ray is installed.
 Peak RSS per step is sampled every 20 ms (psutil) and reported as the step's peak above the process at its start.
@@ -174,6 +178,53 @@ def bench_engine(args, db: Path, scratch: Path) -> None:
         f"Ray start {start_s:.1f} s; {len(local_counts):,} item pairs, counts equal: {same}")
 
 
+def bench_serve(args, db: Path) -> None:
+    from crossrec_core.config import Settings
+    from crossrec_core.export import iter_rows
+    from crossrec_core.recommender import Recommender
+    from crossrec_core.store import Store
+
+    with Store(db, read_only=True) as store:
+        with peak_rss() as mem:
+            t0 = time.perf_counter()
+            rec = Recommender(Settings(db_path=db)).fit(store)
+            fit_s = time.perf_counter() - t0
+        row("fit (every signal)", fit_s, "-", None, mem["mb"], f"{rec.data_.n_items:,} items")
+        users = list(store.user_ids())[: args.serve_users]
+        scorer = rec.scorer_
+
+        def dense_rank(ctx, mode, mask, k):  # the (users × catalogue) path rank() took before blocks
+            total, parts = scorer.contributions(ctx, mode)
+            return scorer.top_items(total, mask, k, ctx)
+
+        lat, dense_lat = [], []
+        with peak_rss() as mem:
+            for uid in users[:50]:
+                t0 = time.perf_counter()
+                rec.recommend(uid, k=20, explain=True)
+                lat.append(time.perf_counter() - t0)
+                ctx, seen = rec.user_context([uid])
+                mask = scorer.candidate_mask(ctx, "all", exclude=seen.toarray() > 0)
+                t0 = time.perf_counter()
+                dense_rank(ctx, "all", mask, 20)
+                t1 = time.perf_counter()
+                scorer.rank(ctx, "all", mask, 20)
+                dense_lat.append((t1 - t0) - (time.perf_counter() - t1))  # dense minus blocked scoring
+        p50, p95 = np.percentile(lat, 50) * 1e3, np.percentile(lat, 95) * 1e3
+        row("explained top-20, 1 shopper", float(np.median(lat)), "same, dense scoring",
+            float(np.median(lat) + np.median(dense_lat)), mem["mb"], f"p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+        with peak_rss() as mem:
+            t0 = time.perf_counter()
+            n_rows = sum(1 for _ in iter_rows(rec, users, k=20))
+            ours = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for _ in rec.recommend_batch(users, k=20, explain=True):
+                pass
+            peer = time.perf_counter() - t0
+        row(f"export {len(users):,} shoppers", ours, "per-shopper frames", peer, mem["mb"],
+            f"{len(users) / ours:,.0f} shoppers/s ({n_rows:,} rows) vs {len(users) / peer:,.0f}/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=lambda s: int(s.replace("_", "")), default=100_000)
@@ -183,7 +234,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--engine-items", type=int, default=300, help="items (and their events) in the engine step")
     ap.add_argument("--ray-cpus", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--steps", default="shop,encode,engine")
+    ap.add_argument("--serve-users", type=int, default=1_000, help="shoppers exported in the serve step")
+    ap.add_argument("--steps", default="shop,encode,serve,engine")
     ap.add_argument("--scratch", default=None, help="folder for the databases (default: a temporary one)")
     args = ap.parse_args()
     import torch
@@ -199,6 +251,8 @@ def main() -> None:
         db = bench_big_shop(args, scratch)
         if "encode" in steps:
             bench_encode(args, db, scratch)
+        if "serve" in steps:
+            bench_serve(args, db)
         if "engine" in steps:
             bench_engine(args, db, scratch)
     finally:

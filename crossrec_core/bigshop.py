@@ -49,10 +49,15 @@ class BigShopFiles:
 
 
 def _sim():
-    """The demo simulation's building blocks (one place to adapt if demo.py moves them)."""
-    from . import demo
+    """The demo simulation's building blocks (one place to adapt if the demo package moves them): the
+    demo package split them into demo.items (catalogue draws) and demo.generate (shoppers, sessions)."""
+    import importlib
+    from types import SimpleNamespace
 
-    return demo
+    items, generate = (importlib.import_module(f"{__package__}.demo.{m}") for m in ("items", "generate"))
+    parts = {**vars(items), **vars(generate)}
+    return SimpleNamespace(**{k: v for k, v in parts.items() if not k.startswith("__")},
+                           _build_catalog=items.build_catalog)
 
 
 def _catalog(sim, rng: np.random.Generator, n_items: int, base_items: int = BASE_ITEMS):
@@ -207,9 +212,9 @@ def build_big_shop(settings, args: argparse.Namespace, progress: Progress | None
             store.ingest_files(p["items"], p["events"], p["users"], settings=settings, progress=part(0.4, 0.8),
                                label=f"big demo shop (seed {args.seed})")
             if not args.no_encode:
-                from .encoder import Encoder, encode_items
+                from .encoder import encode_items
 
-                encode_items(store, Encoder.from_settings(tmp_settings), progress=part(0.8, 1.0))
+                encode_items(store, tmp_settings.encoder(), progress=part(0.8, 1.0))
             stats = store.stats()
     except BaseException:
         for leftover in (tmp, Path(str(tmp) + ".wal")):

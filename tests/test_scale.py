@@ -124,3 +124,27 @@ def test_int8_encoder_is_used_only_when_it_reproduces_fp32(tmp_path):
     few = Encoder(backend="onnx-int8", cache_dir=fresh)
     few.encode(texts[:3])
     assert few.backend_ == "torch" and "not checked yet" in few.precision_reason_ and not fresh.exists()
+
+
+def test_settings_build_the_one_encoder_and_auto_keeps_small_encodes_on_torch(tmp_path):
+    """Settings.encoder is Encoder.from_settings (backend, int8 cache beside the database); "auto" asks for
+    the int8 build only for a planned encode of int8_min_texts texts or more, so the many small test
+    databases never build one (decided without loading a model)."""
+    from crossrec_core.config import Settings
+    from crossrec_core.encoder import cpu_supports_bf16
+    from crossrec_core.encoder_onnx import onnxruntime_available
+
+    settings = Settings(db_path=tmp_path / "shop.duckdb", int8_min_texts=500)
+    enc = settings.encoder(batch_size=8)
+    assert (enc.requested_backend, enc.cache_dir, enc.int8_min_texts, enc.batch_size) == (
+        "auto", tmp_path / "shop.duckdb.artefacts" / "onnx", 500, 8)
+    assert not enc._int8_wanted("cpu")  # nothing planned: a query, a profile
+    enc.planned_texts = 499
+    assert not enc._int8_wanted("cpu")
+    enc.planned_texts = 500
+    assert enc._int8_wanted("cpu") == (onnxruntime_available() and not cpu_supports_bf16())
+    assert not enc._int8_wanted("cuda")  # fp16 on the GPU instead
+    assert not settings.replace(encoder_backend="torch").encoder()._int8_wanted("cpu")
+    forced = settings.replace(encoder_backend="onnx-int8").encoder()
+    assert forced._int8_wanted("cpu") == onnxruntime_available()  # asked for: whatever the size
+    assert not (tmp_path / "shop.duckdb.artefacts").exists()  # deciding built nothing

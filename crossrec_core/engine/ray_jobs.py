@@ -104,10 +104,10 @@ def encode_job(ray, store, settings, work: Path, progress: Progress | None = Non
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..encoder import Encoder, missing_texts
+    from ..encoder import missing_texts
 
     report = progress or (lambda _f, _m: None)
-    model_id = Encoder(settings.model, device=settings.device, precision=settings.precision).model_id
+    model_id = settings.encoder().model_id
     report(0.0, "looking up stored vectors")
     by_hash, missing = missing_texts(store, model_id, store.items(), settings.max_text_chars)
     if not missing:

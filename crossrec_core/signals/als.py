@@ -180,6 +180,10 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
         U = self.user_factors(ctx.X)
         return np.asarray(U @ self.item_factors_.T, dtype=np.float32)
 
+    def block_scorer(self, ctx: Context):
+        U = self.user_factors(ctx.X)
+        return lambda a, b: np.asarray(U @ self.item_factors_[a:b].T, dtype=np.float32)
+
     def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
         items = np.asarray(items)
         C = self.confidence_matrix(ctx.X[row])

@@ -97,6 +97,18 @@ class Signal:
         """B × n_items raw scores (higher = better); not normalised."""
         raise NotImplementedError
 
+    def block_scorer(self, ctx: Context):
+        """A function (a, b) -> B × (b − a) raw scores of items a..b-1, so fusion can score the catalogue a
+        block at a time (crossrec_core.blocked). This default scores everything once and slices; signals
+        override it to compute only the block."""
+        full: list[np.ndarray] = []
+
+        def block(a: int, b: int) -> np.ndarray:
+            if not full:
+                full.append(self.score(ctx))
+            return full[0][:, a:b]
+        return block
+
     def to_state(self, state) -> None:
         """Write the options and fitted attributes into a modelio.State."""
         state.put("options", {o: getattr(self, o) for o in self.options})
@@ -141,6 +153,15 @@ def item_evidence(x: sp.csr_matrix, sim: sp.csr_matrix, items: np.ndarray, top: 
     if len(hist) == 0:
         return [Evidence() for _ in items]
     return evidence_shares(sim[hist][:, items].toarray() * x.data[:, None], hist, top)
+
+
+def sparse_blocks(product: sp.spmatrix):
+    """A block scorer over a sparse B × n product (history @ item-item matrix): columns sliced from CSC."""
+    csc = sp.csc_matrix(product, dtype=np.float32)
+
+    def block(a: int, b: int) -> np.ndarray:
+        return csc[:, a:b].toarray()
+    return block
 
 
 def top_k_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:

@@ -42,6 +42,15 @@ class ContentSignal(Signal, name="content", label="similar text", color="#16a34a
             P = np.nan_to_num(P, nan=0.0, posinf=0.0, neginf=0.0)
         return np.asarray(P @ E.T, dtype=np.float32)
 
+    def block_scorer(self, ctx: Context):
+        E = self.embeddings_
+        if ctx.profile is None or E.shape[1] == 0:
+            return lambda a, b: np.zeros((ctx.n, b - a), dtype=np.float32)
+        P = np.nan_to_num(np.asarray(ctx.profile, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        if P.shape[1] != E.shape[1]:
+            raise ValueError(f"profile has {P.shape[1]} dimensions, item embeddings {E.shape[1]}")
+        return lambda a, b: np.asarray(P @ E[a:b].T, dtype=np.float32)
+
     def evidence(self, ctx: Context, row: int, items: np.ndarray, top: int = 3) -> list[Evidence]:
         items = np.asarray(items)
         x = ctx.X[row]

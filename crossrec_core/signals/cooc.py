@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from ..config import Settings
 from ..data import Interactions
-from .base import Context, Evidence, Signal, Words, item_evidence, top_k_per_row
+from .base import Context, Evidence, Signal, Words, item_evidence, sparse_blocks, top_k_per_row
 
 WEIGHTINGS = ("binary", "log", "raw")
 
@@ -116,6 +116,9 @@ class ItemItemSignal(Signal):
 
     def score(self, ctx: Context) -> np.ndarray:
         return np.asarray((self._query(ctx.X) @ self.similarity()).toarray(), dtype=np.float32)
+
+    def block_scorer(self, ctx: Context):
+        return sparse_blocks(self._query(ctx.X) @ self.similarity())
 
     def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
         return item_evidence(self._query(ctx.X[row]), self.similarity(), np.asarray(items))

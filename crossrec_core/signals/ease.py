@@ -83,6 +83,21 @@ class EASE(Signal, name="ease", label="basket affinity", color="#db2777", defaul
         out[np.diff(Xs.indptr) == 0] = 0.0  # no history among the modelled items: no evidence, not a floor
         return out
 
+    def block_scorer(self, ctx: Context):
+        Xs = binary(ctx.X)[:, self.items_]
+        inner = np.asarray(Xs @ self.B_, dtype=np.float32)  # B × (at most ease_max_items)
+        floor = (inner.min(axis=1, keepdims=True) if inner.shape[1] else np.zeros((ctx.n, 1), np.float32))
+        fill = (np.minimum(floor, 0.0) - 1.0).astype(np.float32)
+        cold = np.diff(Xs.indptr) == 0
+
+        def block(a: int, b: int) -> np.ndarray:
+            out = np.repeat(fill, b - a, axis=1)
+            lo, hi = np.searchsorted(self.items_, [a, b])
+            out[:, self.items_[lo:hi] - a] = inner[:, lo:hi]
+            out[cold] = 0.0
+            return out
+        return block
+
     def evidence(self, ctx: Context, row: int, items: np.ndarray, top: int = 3) -> list[Evidence]:
         pos = np.full(self.n_items_, -1, dtype=np.int64)
         pos[self.items_] = np.arange(len(self.items_))

@@ -25,5 +25,8 @@ class PopularitySignal(Signal, name="popularity", label="popular now", color="#9
     def score(self, ctx: Context) -> np.ndarray:
         return np.tile(self.scores_, (ctx.n, 1))
 
+    def block_scorer(self, ctx: Context):
+        return lambda a, b: np.broadcast_to(self.scores_[a:b], (ctx.n, b - a))
+
     def phrase(self, ev: Evidence, item: int, words: Words) -> str:
         return f"popular right now in {words.cat_top(item)}"

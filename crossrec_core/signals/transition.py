@@ -146,6 +146,15 @@ class TransitionSignal(Signal, name="transition", label="category flow", color="
         out *= self.within_[None, :]
         return out
 
+    def block_scorer(self, ctx: Context):
+        per_cat = self.category_scores(ctx).astype(np.float32)
+
+        def block(a: int, b: int) -> np.ndarray:
+            out = np.take(per_cat, self.cat_flow_[a:b], axis=1)
+            out *= self.within_[None, a:b]
+            return out
+        return block
+
     def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
         """Per item: the category A of the history contributing most to the flow into the item's category
         (with P(B | A) and lift); no flow when no category of the history leads there."""

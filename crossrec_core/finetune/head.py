@@ -93,12 +93,12 @@ def build_head(dim: int, hidden: int, shared: bool, dropout: float = 0.0):
 class TrainState:
     """Where a training run is: steps and examples done, loss curve, whether it stopped early."""
 
+    losses: list = field(default_factory=list)  # [epoch, mean loss] per logged interval
+    stopped: str = ""  # '' (finished), 'time' (--max-minutes), 'interrupted'
     step: int = 0
     epoch: float = 0.0
     examples: int = 0
     seconds: float = 0.0
-    losses: list = field(default_factory=list)  # [epoch, mean loss] per logged interval
-    stopped: str = ""  # '' (finished), 'time' (--max-minutes), 'interrupted'
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -104,7 +104,7 @@ def test_runs_retrain_named_dotdot_from_the_browser_is_a_label_inside_the_databa
     name.fill("../../e2e-retrain")
     page.get_by_text("Learn the weights on a validation carve-out").click()  # given weights: faster
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text("is recorded", exact=False).wait_for(timeout=900_000)
+    page.get_by_text("and is recorded", exact=False).wait_for(timeout=900_000)
     wait_idle(page)
     no_exception(page)
     assert "../../e2e-retrain" not in page.locator('[data-testid="stSidebar"]').inner_text()  # not live yet

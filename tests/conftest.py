@@ -155,6 +155,17 @@ def ruled_copy(ruled_shop: Path, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module", autouse=True)
+def release_dashboard_resources():
+    """The dashboard's cached resources (its store among them) are global to the process: release them
+    when a module that ran the dashboard in-process (AppTest) is done, as stopping the dashboard does."""
+    yield
+    if "streamlit" in sys.modules:
+        import streamlit as st
+
+        st.cache_resource.clear()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run when a Store is still open at its end (every fixture torn down by now).
 

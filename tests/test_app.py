@@ -15,16 +15,6 @@ APP = str(ROOT / "app.py")
 TIMEOUT = 120
 
 
-@pytest.fixture(scope="module", autouse=True)
-def release_dashboard_resources():
-    """The dashboard's cached resources are global to the process: release them (which closes each
-    test's store) when this module's tests are done, as stopping the dashboard does."""
-    yield
-    import streamlit as st
-
-    st.cache_resource.clear()
-
-
 @pytest.fixture(scope="session")
 def trained_shop(small_shop_db: Path, tmp_path_factory) -> Path:
     """The session's small shop with one trained, serving run (given weights: fast). Tests copy it to write."""

@@ -25,6 +25,7 @@ from .store_base import _OPEN, execute
 from .store_catalog import CatalogQueries
 from .store_events import EventQueries
 from .store_gov import GovernanceQueries
+from .store_items import ItemQueries
 from .store_runs import RunQueries
 
 
@@ -151,7 +152,7 @@ def compact(path: Path) -> tuple[int, int]:
 
 
 
-class Store(CatalogQueries, EventQueries, RunQueries, GovernanceQueries):
+class Store(CatalogQueries, EventQueries, ItemQueries, RunQueries, GovernanceQueries):
     """A DuckDB file with CrossRec's tables. Use as a context manager or call `close()`."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False, create: bool = True):

@@ -164,14 +164,16 @@ RULE_CHANGES = ("rules", "scenario promotion")
 
 
 def undo(store: Store, note: str = "", *, rules_only: bool = False) -> dict[str, Any]:
-    """Revert the newest change to the rules or the live run (only to the rules with `rules_only`) not
-    undone yet; what was reverted."""
+    """Revert the newest change to the rules, the live run or a segment (only to the rules with `rules_only`)
+    not undone yet; what was reverted."""
     change = store.last_undoable(RULE_CHANGES if rules_only else None)
     if change is None:
         raise CrossRecError("nothing to undo" + (" in the rules" if rules_only else ""))
     text = note or f"undid change {change['change_id']} ({change['what']}: {change['note']})"
     if change["what"] == "live run":
         store.undo_live_run(change, text)
+    elif change["what"] == "segment":
+        store.undo_segment(change, text)
     else:  # rules, scenario promotion
         store.undo_rule_set(change, text)
     return {"change_id": int(change["change_id"]), "what": change["what"], "note": change["note"]}

@@ -167,16 +167,42 @@ class GovernanceQueries(StoreBase):
 
     # ---- segments -------------------------------------------------------------------------------
 
-    def put_segment(self, name: str, spec: dict, user_ids: list[str] | None = None) -> None:
-        """Save (or replace) a named segment: a rule spec, or a list of shopper ids."""
+    def put_segment(self, name: str, spec: dict, user_ids: list[str] | None = None, note: str = "") -> None:
+        """Save (or replace) a named segment, a rule spec or a list of shopper ids, with its audit row
+        (undoable: the segment as it was comes back)."""
         with self.transaction() as con:
-            execute(con, "DELETE FROM segments WHERE name = ?", [name])
-            execute(con, "DELETE FROM segment_users WHERE segment = ?", [name])
-            execute(con, "INSERT INTO segments VALUES (?, ?, ?)", [name, utcnow(), json.dumps(spec)])
-            if user_ids:
-                con.register("new_members", pd.DataFrame({"user_id": list(dict.fromkeys(user_ids))}))
-                execute(con, "INSERT INTO segment_users SELECT ?, user_id FROM new_members", [name])
-                con.unregister("new_members")
+            before = self._segment_state(con, name)
+            self._write_segment(con, name, spec, user_ids)
+            after = {"segment": name, "spec": spec, "users": len(dict.fromkeys(user_ids or []))}
+            self._audit(con, "segment", before, after, note or f"saved segment '{name}'", undoable=True)
+
+    def _segment_state(self, con, name: str) -> dict:
+        """A segment as the audit log keeps it for undo: its spec and listed shoppers (spec None: none)."""
+        row = con.execute("SELECT spec FROM segments WHERE name = ?", [name]).fetchall()
+        users = [u for (u,) in con.execute("SELECT user_id FROM segment_users WHERE segment = ? ORDER BY user_id",
+                                           [name]).fetchall()]
+        return {"segment": name, "spec": _parse(row[0][0]) if row else None, "users": users}
+
+    @staticmethod
+    def _write_segment(con, name: str, spec: dict | None, user_ids: list[str] | None) -> None:
+        execute(con, "DELETE FROM segments WHERE name = ?", [name])
+        execute(con, "DELETE FROM segment_users WHERE segment = ?", [name])
+        if spec is None:
+            return
+        execute(con, "INSERT INTO segments VALUES (?, ?, ?)", [name, utcnow(), json.dumps(spec)])
+        if user_ids:
+            con.register("new_members", pd.DataFrame({"user_id": list(dict.fromkeys(user_ids))}))
+            execute(con, "INSERT INTO segment_users SELECT ?, user_id FROM new_members", [name])
+            con.unregister("new_members")
+
+    def undo_segment(self, change: dict, note: str) -> None:
+        """Revert a segment change: the segment as it was before (or no segment of that name)."""
+        before = change["before"]
+        with self.transaction() as con:
+            now = self._segment_state(con, before["segment"])
+            self._write_segment(con, before["segment"], before.get("spec"), before.get("users"))
+            self._close_change(con, change, {**now, "users": len(now["users"])},
+                               {**before, "users": len(before.get("users") or [])}, note)
 
     def segments(self) -> pd.DataFrame:
         """Every saved segment (name, created_at, spec), with its number of listed shoppers."""
@@ -192,10 +218,13 @@ class GovernanceQueries(StoreBase):
             return None
         return _parse(self._one("SELECT spec FROM segments WHERE name = ?", [name]))
 
-    def delete_segment(self, name: str) -> None:
+    def delete_segment(self, name: str, note: str = "") -> None:
+        """Delete a segment, with its audit row (undoable)."""
         with self.transaction() as con:
-            execute(con, "DELETE FROM segments WHERE name = ?", [name])
-            execute(con, "DELETE FROM segment_users WHERE segment = ?", [name])
+            before = self._segment_state(con, name)
+            self._write_segment(con, name, None, None)
+            self._audit(con, "segment", before, {"segment": name, "spec": None}, note or f"deleted segment '{name}'",
+                        undoable=True)
 
     def segment_list(self, name: str) -> list[str]:
         return self._column("SELECT user_id FROM segment_users WHERE segment = ? ORDER BY user_id", [name])

@@ -52,3 +52,32 @@ def test_segments_cli_list_export_and_bad_input(ruled_copy, capsys, tmp_path):
         2, "", "crossrec segments: segment 'x': unknown user 'nobody' (1 unknown)\n")
     assert cli(capsys, "rules", "add", "--db", ruled_copy, "--exclude-item", "P000001", "--segment", "nope") == (
         2, "", "crossrec rules: unknown segment 'nope' (see `crossrec segments list`)\n")
+
+
+def test_segment_changes_are_audited_and_undone(ruled_copy):
+    """Saving, replacing and deleting a segment each write an audit row; undo brings back the segment as it
+    was, members included, and a replaced rule segment gets its old definition back."""
+    from crossrec_core import governance
+    from crossrec_core.segments import save_list_segment
+
+    with Store(ruled_copy) as store:
+        users = sorted(store.user_ids())
+        save_list_segment(store, "vip", users[:3])
+        save_list_segment(store, "vip", users[3:5])
+        assert resolve_segment(store, "vip") == users[3:5]
+        log = governance.history(store)
+        assert list(log["what"][:2]) == ["segment", "segment"] and log["undoable"][:2].all()
+        assert log.iloc[0]["before"]["users"] == users[:3]
+        governance.undo(store)
+        assert resolve_segment(store, "vip") == users[:3]
+        store.delete_segment("vip")
+        assert store.segment_spec("vip") is None
+        done = governance.undo(store)
+        assert done["what"] == "segment" and resolve_segment(store, "vip") == users[:3]
+        governance.undo(store)  # the first save: undone, there is no segment of that name again
+        assert store.segment_spec("vip") is None
+        with_rule = save_rule_segment(store, "fans", never_bought_in=store.items()["cat_top"].iloc[0])
+        assert with_rule > 0
+        store.put_segment("fans", {"kind": "list"}, users[:1])
+        governance.undo(store)
+        assert store.segment_spec("fans")["kind"] == "rule" and len(resolve_segment(store, "fans")) == with_rule

@@ -101,6 +101,11 @@ def test_a_rule_segment_is_saved_and_offered_to_the_rule_form(ruled_copy, monkey
     assert seg["name"].tolist() == ["fans"] and seg["users"].iloc[0] > 0
     at.switch_page("views/rules.py").run()
     assert "fans" in at.selectbox(key="add_seg").options
+    at.switch_page("views/history.py").run()
+    ok(at)
+    log = frame(at, "after")
+    assert log["what"].iloc[0] == "segment" and log["before"].iloc[0] == "no segment 'fans'"
+    assert log["after"].iloc[0] == f"segment 'fans': bought in {top}"
 
 
 def test_runs_page_keeps_the_live_run_and_confirms_before_deleting(ruled_copy, monkeypatch):

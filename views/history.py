@@ -1,11 +1,11 @@
-"""History: every change to the rules and the live run (when, what, before, after, note), newest first,
+"""History: every change to the rules, the live run and the segments (when, what, before, after, note), newest first,
 with one-click undo of the last change (`crossrec history`, `crossrec undo`)."""
 import json
 
 import pandas as pd
 import streamlit as st
 
-from crossrec_core import governance
+from crossrec_core import governance, segments
 from crossrec_core.errors import CrossRecError
 from crossrec_core.rules import Rule
 from ui import state
@@ -29,12 +29,24 @@ def in_words(value) -> str:
             if isinstance(value.get(key), dict):
                 r = Rule.from_dict(value[key])
                 return f"{key} '{r.name}' ({r.verb()} {r.what()})"
+        if "segment" in value:
+            return segment_words(value)
         if "run" in value:
             return f"run {value['run']} live" if value["run"] else "no live run"
         if "version" in value:
             return rule_set_words(int(value["version"] or 0))
         return ", ".join(f"{k}: {v}" for k, v in value.items())
     return str(value)
+
+
+def segment_words(value: dict) -> str:
+    """'segment 'VIPs': uploaded list, 120 shoppers' (or 'no segment 'VIPs'')."""
+    if not value.get("spec"):
+        return f"no segment '{value['segment']}'"
+    users = value.get("users")
+    count = len(users) if isinstance(users, list) else users
+    listed = f", {count:,} shoppers listed" if value["spec"].get("kind") == "list" and count is not None else ""
+    return f"segment '{value['segment']}': {segments.describe(value['spec'])}{listed}"
 
 
 def rule_set_words(version: int) -> str:
@@ -53,11 +65,12 @@ c1, c2 = st.columns([2, 5], vertical_alignment="center")
 if c1.button("Undo the last change", type="primary", icon=":material/undo:", key="hist_undo",
              disabled=log.empty or not log["undoable"].astype(bool).any()):
     act(lambda: governance.undo(store), lambda done: f"Undid change {done['change_id']}: {done['note']}.")
-c2.caption("Undo reverts the newest change to the rules or the live run not undone yet; the undo is itself "
+c2.caption("Undo reverts the newest change to the rules, the live run or a segment not undone yet; the undo is itself "
            "recorded here.")
 show_done()
 if log.empty:
-    st.info("No changes yet: adding a rule, promoting a scenario or making a run live is recorded here.",
+    st.info("No changes yet: adding a rule, promoting a scenario, saving a segment or making a run live is "
+            "recorded here.",
             icon=":material/history:")
 else:
     table = pd.DataFrame({"change": log["change_id"], "when": log["at"], "what": log["what"],

@@ -136,7 +136,7 @@ def _run_change(store: Store, args: argparse.Namespace) -> str:
 
 @command
 def cmd_undo(args: argparse.Namespace) -> int:
-    """Revert the last change to the rules or the live run."""
+    """Revert the last change to the rules, the live run or a segment."""
     return _change(args, lambda store, _: _undone(governance.undo(store)))
 
 

@@ -91,6 +91,8 @@ def test_overview_counts_health_and_charts(trained_shop, monkeypatch):
     labels = {m.label: m.value for m in at.metric}
     assert labels["Items"] == "700" and labels["Users"] == "500"
     assert len(at.get("plotly_chart")) == 2  # treemap and funnel
+    downloads = [b.proto.label for b in at.get("download_button")]
+    assert downloads.count("Chart data (CSV)") == 2  # each chart's numbers, built when clicked
     assert "no events" in texts(at)  # the demo plants cold users and cold items
 
 

@@ -14,7 +14,7 @@ from crossrec_core.signals import registry
 from .text import ht
 
 __all__ = ["SIGNAL_LABELS", "CONTRIBUTION_LABELS", "SIGNAL_COLORS", "EVENT_COLORS", "category_colors", "style",
-           "plot", "contributions_chart", "signal_legend"]
+           "plot", "figure_table", "table_csv", "contributions_chart", "signal_legend"]
 
 SIGNAL_LABELS = {s: registry.label(s) for s in registry.names()}
 CONTRIBUTION_LABELS = {s: registry.label(s) for s in registry.contributions()}
@@ -48,9 +48,54 @@ def style(fig: go.Figure, height: int | None = None, legend: bool = True) -> go.
     return fig
 
 
-def plot(fig: go.Figure, key: str | None = None, modebar: bool = True, **kwargs: Any) -> Any:
+_TRACE_COLUMNS = ("labels", "parents", "values", "x", "y", "z", "text", "hovertext")
+
+
+def figure_table(fig: go.Figure) -> pd.DataFrame:
+    """The numbers a chart draws, one row per point: the trace's name (`series`) and its point arrays
+    (x, y, labels, values, …); a Sankey's links as source, target, value."""
+    frames = []
+    for n, trace in enumerate(fig.data):
+        series = trace.name if trace.name else f"series {n + 1}"
+        if trace.type == "sankey":
+            names = list(trace.node.label or [])
+            link = trace.link
+            frames.append(pd.DataFrame({"series": series, "source": [names[i] for i in link.source],
+                                        "target": [names[i] for i in link.target], "value": list(link.value)}))
+            continue
+        cols = {}
+        for attr in _TRACE_COLUMNS:
+            value = getattr(trace, attr, None) if attr in trace else None
+            if value is not None and not isinstance(value, str) and len(value):
+                cols[attr] = list(value)
+        if cols:
+            size = max(map(len, cols.values()))
+            cols = {c: v for c, v in cols.items() if len(v) == size}  # a constant-length attribute only
+            frames.append(pd.DataFrame({"series": series, **cols}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["series"])
+
+
+def table_csv(table: pd.DataFrame) -> bytes:
+    """A table as CSV that opens cleanly in Excel (BOM, CRLF, formula-like text cells neutralised)."""
+    from crossrec_core.export import neutralise
+
+    safe = table.copy()
+    for col in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[col]):
+            safe[col] = safe[col].map(neutralise)
+    return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+
+
+def plot(fig: go.Figure, key: str | None = None, modebar: bool = True, data_csv: bool = True, **kwargs: Any) -> Any:
+    """A Plotly chart (PNG from its toolbar) and, with `data_csv`, a button that downloads its numbers as CSV
+    (built only when clicked)."""
     config = {"displaylogo": False, "displayModeBar": "hover" if modebar else False}
-    return st.plotly_chart(fig, key=key, config=config, **kwargs)
+    event = st.plotly_chart(fig, key=key, config=config, **kwargs)
+    if data_csv:
+        st.download_button("Chart data (CSV)", data=lambda: table_csv(figure_table(fig)),
+                           file_name=f"{key or 'chart'}.csv", mime="text/csv", icon=":material/download:",
+                           key=None if key is None else f"{key}_csv", type="tertiary")
+    return event
 
 
 def contributions_chart(recs: pd.DataFrame, title_limit: int = 30) -> go.Figure:

@@ -64,7 +64,7 @@ def show_recommendations(df: pd.DataFrame, key: str, *, empty: str | None = None
     signal_legend()
     left, right = st.columns([2, 3], gap="medium")
     with left:
-        plot(contributions_chart(df), key=f"{key}_chart", modebar=False)
+        plot(contributions_chart(df), key=f"{key}_chart", modebar=False, data_csv=False)  # the list is the table
     with right:
         cols = [c for c in REC_COLUMNS if c in df]
         event = st.dataframe(with_item_links(df[cols]), hide_index=True, column_config=rec_table_config(df["score"].max()),

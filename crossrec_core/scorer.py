@@ -246,15 +246,21 @@ class FusedScorer:
 
     def top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int, ctx: Context | None = None) -> np.ndarray:
         """B × k best allowed items (-1 pads), at most `variant_cap` of one product family: the one list
-        selection of serving, export and evaluation. Given the batch's `ctx`, bury and pin rules apply."""
+        selection of serving, export and evaluation. Given the batch's `ctx`, bury and pin rules apply:
+        buried items come after every other allowed item (in score order), pins go to their positions."""
         engine = self.rule_engine() if ctx is not None and self.rules else None
-        if engine is not None:
-            scores = engine.bury_scores(scores, ctx)
-        idx = self._top_items(scores, allowed, k)
+        buried = engine.buried(ctx) if engine is not None else None
+        idx = self._top_items(scores, allowed, k, buried)
         return idx if engine is None else engine.place_pins(idx, allowed, ctx)
 
-    def _top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
-        idx, _ = top_k(scores, allowed, min(scores.shape[1], self._pool(k)))
+    def _top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int, buried: np.ndarray | None = None
+                   ) -> np.ndarray:
+        pool = min(scores.shape[1], self._pool(k))
+        idx, _ = top_k(scores, allowed if buried is None else allowed & ~buried, pool)
+        if buried is not None:  # the buried items fill what the others leave
+            low, _ = top_k(scores, allowed & buried, pool)
+            both = np.concatenate([idx, low], axis=1)
+            idx = np.take_along_axis(both, np.argsort(both < 0, axis=1, kind="stable")[:, :pool], axis=1)
         return self._pick(idx, k)
 
     def _pool(self, k: int) -> int:
@@ -279,15 +285,8 @@ class FusedScorer:
              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """The top-k allowed items of each row and their explanation: (idx B × k with -1 padding,
         scores B × k, contributions signal -> B × k, base B × k); Σ contributions + base == score."""
-        if self.ranker_ is None and not self.rules:
-            return self._rank_blocked(ctx, mode, mask, k)
         if self.ranker_ is None:
-            total, parts = self.contributions(ctx, mode)
-            idx = self.top_items(total, mask, k, ctx)
-            safe = np.maximum(idx, 0)
-            at = {s: np.where(idx >= 0, np.take_along_axis(p, safe, axis=1), 0.0) for s, p in parts.items()}
-            score = np.where(idx >= 0, np.take_along_axis(total, safe, axis=1), 0.0)
-            return idx, score, at, np.zeros(idx.shape)
+            return self._rank_blocked(ctx, mode, mask, k)
         from .ranked import explain_at, ranked_scores
 
         total, cands, lin = ranked_scores(self, ctx, mask, mode)
@@ -296,18 +295,38 @@ class FusedScorer:
         score = np.where(idx >= 0, np.take_along_axis(total, np.maximum(idx, 0), axis=1), 0.0)
         return idx, score, parts, base
 
-    def _rank_blocked(self, ctx: Context, mode: str, mask: np.ndarray, k: int):
-        """`rank` of the linear fusion without rules, a block of the catalogue at a time (crossrec_core.blocked):
-        the same lists as the dense path, in O(batch × (block + candidates)) memory."""
-        from .blocked import block_fns, fused_top
+    def block_size(self, rows: int) -> int:
+        """Items scored at a time for a batch of `rows`: `score_block`, or more while rows × block stays
+        under `score_cells` (one block for a single shopper)."""
+        s = self.settings
+        return max(int(s.score_block), int(s.score_cells) // max(int(rows), 1), 1)
 
-        n = self.data_.n_items
+    def scan(self, ctx: Context, mode: str, allowed: np.ndarray, keep: int, at=None, extra=None):
+        """The batch's `keep` best allowed items by the fused score with the rules' multipliers and buries,
+        a block of the catalogue at a time (crossrec_core.blocked.scan)."""
+        from .blocked import block_fns, scan
+
+        engine = self.rule_engine() if self.rules else None
         row_w = self.row_weights(ctx, mode)
-        pool = min(n, self._pool(k))
-        cand, val, parts = fused_top(block_fns(self, ctx, list(row_w)), row_w, mask, n, pool,
-                                     int(self.settings.score_block), int(self.settings.score_cache_mb) << 20)
-        idx = self._pick(cand, k)
-        pos = np.full(idx.shape, -1, np.int64)  # where each listed item sits among the candidates
+        return scan(block_fns(self, ctx, list(row_w)), row_w, allowed, self.data_.n_items, keep,
+                    self.block_size(ctx.n), int(self.settings.score_cache_mb) << 20,
+                    mult=None if engine is None else engine.multiplier_blocks(ctx),
+                    buried=None if engine is None else engine.item_blocks("bury", ctx), at=at, extra=extra)
+
+    def _rank_blocked(self, ctx: Context, mode: str, mask: np.ndarray, k: int):
+        """`rank` of the linear fusion, a block of the catalogue at a time (crossrec_core.blocked): the same
+        lists as the dense path, rules included, in O(batch × (block + candidates)) memory."""
+        engine = self.rule_engine() if self.rules else None
+        pins = engine.pinned_items() if engine is not None else np.zeros(0, np.int64)
+        found = self.scan(ctx, mode, mask, min(self.data_.n_items, self._pool(k)), extra=pins)
+        idx = self._pick(found.idx, k)
+        if engine is not None:
+            idx = engine.place_pins(idx, mask, ctx)
+        # where each listed item sits among the candidates (and the pinned items, scored wherever they rank)
+        cand = np.concatenate([found.idx, np.broadcast_to(pins, (ctx.n, len(pins)))], axis=1)
+        val = np.concatenate([found.val, found.extra_val], axis=1)
+        parts = {s: np.concatenate([v, found.extra_parts[s]], axis=1) for s, v in found.parts.items()}
+        pos = np.full(idx.shape, -1, np.int64)
         for j in range(idx.shape[1]):  # k columns (not items): a few vector operations each
             hit = (cand == idx[:, j:j + 1]) & (idx[:, j:j + 1] >= 0)
             pos[:, j] = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
@@ -326,9 +345,10 @@ class FusedScorer:
         if exclude is not None:
             mask &= ~exclude
         if mode == "cross":
-            onehot_top = np.zeros((data.n_items, len(data.cat_top_names)), dtype=np.float32)
-            onehot_top[np.arange(data.n_items), data.cat_top] = 1
-            has_top = np.asarray(ctx.owned_items() @ onehot_top) > 0  # B × n_tops carted or bought in
+            owned = ctx.owned_items().tocsr()
+            has_top = np.zeros((ctx.n, len(data.cat_top_names)), dtype=bool)  # B × n_tops carted or bought in
+            nz = owned.data != 0
+            has_top[np.repeat(np.arange(ctx.n), np.diff(owned.indptr))[nz], data.cat_top[owned.indices[nz]]] = True
             mask &= ~has_top[:, data.cat_top]
         elif mode == "target":
             if not category:

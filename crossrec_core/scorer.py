@@ -301,9 +301,9 @@ class FusedScorer:
         s = self.settings
         return max(int(s.score_block), int(s.score_cells) // max(int(rows), 1), 1)
 
-    def scan(self, ctx: Context, mode: str, allowed: np.ndarray, keep: int, at=None, extra=None):
-        """The batch's `keep` best allowed items by the fused score with the rules' multipliers and buries,
-        a block of the catalogue at a time (crossrec_core.blocked.scan)."""
+    def scan(self, ctx: Context, mode: str, allowed: np.ndarray, keep: int, at=None, extra=None, bury: bool = True):
+        """The batch's `keep` best allowed items by the fused score with the rules' multipliers (and buries,
+        unless `bury` is False), a block of the catalogue at a time (crossrec_core.blocked.scan)."""
         from .blocked import block_fns, scan
 
         engine = self.rule_engine() if self.rules else None
@@ -311,7 +311,49 @@ class FusedScorer:
         return scan(block_fns(self, ctx, list(row_w)), row_w, allowed, self.data_.n_items, keep,
                     self.block_size(ctx.n), int(self.settings.score_cache_mb) << 20,
                     mult=None if engine is None else engine.multiplier_blocks(ctx),
-                    buried=None if engine is None else engine.item_blocks("bury", ctx), at=at, extra=extra)
+                    buried=None if engine is None or not bury else engine.item_blocks("bury", ctx), at=at,
+                    extra=extra)
+
+    def held_out(self, ctx: Context, exclude: np.ndarray, k: int, at: tuple[np.ndarray, np.ndarray],
+                 mode: str = "all") -> tuple[np.ndarray, np.ndarray] | None:
+        """What evaluation reads of `score(ctx)` (mode "all") or `score_cross(ctx)` ("cross"), without the
+        B × catalogue array: the top-k list `model_top_k` picks from those scores with `exclude` (B × n bool)
+        and the scores at the (rows, items) pairs `at` (NaN where the rules exclude). None when the learned
+        ranker serves (evaluation then ranks its dense scores)."""
+        if self.ranker_ is not None:
+            return None
+        pool = min(self.data_.n_items, self._pool(k))
+        listed = mode == "all" and bool(self.rules) and self.rule_engine().has_list_rules
+        if not listed:  # the scores are the fused scores: their top-k is the list
+            found = self.scan(ctx, mode, ~exclude, pool, at=at, bury=False)
+            return self._pick(found.idx, k), found.at
+        # `_as_served`: the served lists (rules applied) on top, in their order, then the fused order
+        allowed = ~(ctx.X > 0).toarray()
+        excluded = self.rule_engine().excluded(ctx)
+        if excluded is not None:
+            allowed &= ~excluded
+        served = self.scan(ctx, mode, allowed, pool, at=(np.zeros(0, np.int64), np.zeros(0, np.int64)))
+        idx = self.rule_engine().place_pins(self._pick(served.idx, k), allowed, ctx)
+        rest = self.scan(ctx, mode, allowed & ~exclude, pool + k, at=at, bury=False)
+        first = np.where((idx >= 0) & ~np.take_along_axis(exclude, np.maximum(idx, 0), axis=1), idx, -1)
+        taken = (rest.idx[:, :, None] == first[:, None, :]).any(axis=2)
+        both = np.concatenate([first, np.where(taken, -1, rest.idx)], axis=1)
+        both = np.take_along_axis(both, np.argsort(both < 0, axis=1, kind="stable")[:, :pool], axis=1)
+        vals = rest.at.copy()
+        rows, items = at
+        vals[~allowed[rows, items]] = np.nan
+        # the listed items' scores, as `_as_served` sets them (the largest finite score, 0 for a NaN, + 1 + k - col)
+        top = served.allowed_max if np.isfinite(served.allowed_max) else -np.inf
+        top = (max(top, 0.0) if not allowed.all() else top) + 1.0
+        n = self.data_.n_items
+        r, c = np.nonzero(idx >= 0)
+        keys = r * n + idx[r, c]
+        order = np.argsort(keys)
+        want = np.asarray(rows, np.int64) * n + np.asarray(items, np.int64)
+        pos = np.minimum(np.searchsorted(keys[order], want), max(len(keys) - 1, 0))
+        hit = keys[order][pos] == want if len(keys) else np.zeros(len(want), bool)
+        vals[hit] = (top + (k - c[order][pos][hit])).astype(np.float32)
+        return self._pick(both, k), vals
 
     def _rank_blocked(self, ctx: Context, mode: str, mask: np.ndarray, k: int):
         """`rank` of the linear fusion, a block of the catalogue at a time (crossrec_core.blocked): the same

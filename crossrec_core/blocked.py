@@ -107,6 +107,7 @@ def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: n
                 cache[(s, a)] = raw
                 used += raw.nbytes
     span = {s: hi[s] - lo[s] for s in names}
+    flat = {s: bool((span[s] <= 0).any()) for s in names}
     empty = (np.full((B, 0), -1, np.int64), np.zeros((B, 0), np.float32), {s: np.zeros((B, 0), np.float32) for s in names})
     best = {"up": empty, "down": empty}  # running sets (item order): not buried, buried
     rows_at, items_at = (np.zeros(0, np.int64), np.zeros(0, np.int64)) if at is None else at
@@ -125,7 +126,8 @@ def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: n
             raw = np.asarray(block_fns[s](a, b), dtype=np.float32) if raw is None else raw
             out = np.subtract(raw, lo[s], dtype=np.float32)
             np.divide(out, span[s], out=out, where=span[s] > 0)
-            out[np.broadcast_to(span[s] <= 0, out.shape)] = 0.0
+            if flat[s]:  # constant rows become 0 (a no-op where every row has a span)
+                out[np.broadcast_to(span[s] <= 0, out.shape)] = 0.0
             parts[s] = row_w[s] * out
             total += parts[s]
         m = None if mult is None else mult(a, b)

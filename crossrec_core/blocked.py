@@ -58,6 +58,10 @@ for) and the fused scores and parts of the `extra` items (pinned items, scored w
     allowed_max: float
     extra_val: np.ndarray  # B × len(extra): the fused score of the `extra` items asked for
     extra_parts: dict[str, np.ndarray]
+    lo: dict[str, np.ndarray]  # each signal's row minimum and maximum over the catalogue (B × 1)
+    hi: dict[str, np.ndarray]
+    fmin: np.ndarray  # the fused score's row minimum and maximum over the whole catalogue (B × 1)
+    fmax: np.ndarray
 
 
 def _best(best_idx: np.ndarray, best_val: np.ndarray, best_parts: dict[str, np.ndarray], keep: int):
@@ -84,13 +88,15 @@ def _after(first: tuple, then: tuple, keep: int) -> tuple:
 def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: np.ndarray, n_items: int,
          keep: int, block: int, cache_bytes: int = 0, mult: BlockFn | None = None,
          buried: BlockFn | None = None, at: tuple[np.ndarray, np.ndarray] | None = None,
-         extra: np.ndarray | None = None) -> Scan:
+         extra: np.ndarray | None = None, value: Callable | None = None, bounds: tuple | None = None) -> Scan:
     """Each row's `keep` best allowed items by the fused score, in two passes over column blocks.
 
     `mult(a, b)`: B × (b − a) rule multipliers of the fused score and its parts (None: none);
     `buried(a, b)`: B × (b − a) bool, items listed only after every other allowed item (in score order);
     `at`: (rows, items) pairs whose fused score is returned too (held-out AUC); `extra`: items whose fused
-    score and parts are returned for every row."""
+    score and parts are returned for every row; `value(total, a, b, mult)`: what the lists are ranked by
+    instead of the fused score (the learned ranker's order, crossrec_core.ranked); `bounds`: the signals'
+    (lo, hi) of an earlier scan of these rows, which skips the first pass."""
     B = allowed.shape[0]
     names = list(block_fns)
     spans = [(a, min(a + block, n_items)) for a in range(0, n_items, max(int(block), 1))]
@@ -98,7 +104,9 @@ def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: n
     hi = {s: np.full((B, 1), -np.inf, np.float32) for s in names}
     cache: dict[tuple[str, int], np.ndarray] = {}
     used = 0
-    for a, b in spans:  # pass 1: each signal's row minimum and maximum over the catalogue
+    if bounds is not None:
+        lo, hi = bounds
+    for a, b in spans if bounds is None else ():  # pass 1: each signal's row minimum and maximum
         for s in names:
             raw = np.asarray(block_fns[s](a, b), dtype=np.float32)
             np.minimum(lo[s], raw.min(axis=1, keepdims=True), out=lo[s])
@@ -115,6 +123,8 @@ def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: n
     cut_at = np.searchsorted(items_at[order_at], [a for a, _ in spans] + [n_items])
     vals_at = np.full(len(items_at), np.nan, np.float32)
     top = -np.inf
+    fmin = np.full((B, 1), np.inf, np.float32)
+    fmax = np.full((B, 1), -np.inf, np.float32)
     extra = np.zeros(0, np.int64) if extra is None else np.asarray(extra, np.int64)
     extra_val = np.zeros((B, len(extra)), np.float32)
     extra_parts = {s: np.zeros((B, len(extra)), np.float32) for s in names}
@@ -136,9 +146,13 @@ def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: n
             parts = {s: v * m for s, v in parts.items()}
         sel = order_at[cut_at[j]:cut_at[j + 1]]
         vals_at[sel] = total[rows_at[sel], items_at[sel] - a]
+        if b > a:
+            np.minimum(fmin, total.min(axis=1, keepdims=True), out=fmin)
+            np.maximum(fmax, total.max(axis=1, keepdims=True), out=fmax)
+        ranked = total if value is None else value(total, a, b, m)
         here = np.flatnonzero((extra >= a) & (extra < b))
         if len(here):
-            extra_val[:, here] = total[:, extra[here] - a]
+            extra_val[:, here] = ranked[:, extra[here] - a]
             for s in names:
                 extra_parts[s][:, here] = parts[s][:, extra[here] - a]
         ok = allowed[:, a:b]
@@ -149,13 +163,13 @@ def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: n
         for key, where in (("up", ok if down is None else ok & ~down), ("down", None if down is None else ok & down)):
             if where is None:
                 continue
-            val = np.where(where, total, -np.inf).astype(np.float32)
+            val = np.where(where, ranked, -np.inf).astype(np.float32)
             best[key] = _merge(*best[key], idx, val, parts, keep)
     lists = _best(*best["up"], keep)
     if buried is not None:
         lists = _after(lists, _best(*best["down"], keep), keep)
     return Scan(*lists, at=vals_at, allowed_max=top if np.isfinite(top) else float("nan"), extra_val=extra_val,
-                extra_parts=extra_parts)
+                extra_parts=extra_parts, lo=lo, hi=hi, fmin=fmin, fmax=fmax)
 
 
 def fused_top(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: np.ndarray, n_items: int,

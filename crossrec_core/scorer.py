@@ -287,12 +287,13 @@ class FusedScorer:
         scores B × k, contributions signal -> B × k, base B × k); Σ contributions + base == score."""
         if self.ranker_ is None:
             return self._rank_blocked(ctx, mode, mask, k)
-        from .ranked import explain_at, ranked_scores
+        from .ranked import explain_at, ranked_lists
 
-        total, cands, lin = ranked_scores(self, ctx, mask, mode)
-        idx = self.top_items(total, mask, k, ctx)
-        parts, base = explain_at(self, idx, total, cands, lin)
-        score = np.where(idx >= 0, np.take_along_axis(total, np.maximum(idx, 0), axis=1), 0.0)
+        engine = self.rule_engine() if self.rules else None
+        pins = engine.pinned_items() if engine is not None else np.zeros(0, np.int64)
+        found, cands = ranked_lists(self, ctx, mask, mode, min(self.data_.n_items, self._pool(k)), pins)
+        idx, score, lin = self._listed(ctx, found, pins, mask, k)
+        parts, base = explain_at(self, idx, score, cands, lin)
         return idx, score, parts, base
 
     def block_size(self, rows: int) -> int:
@@ -361,9 +362,14 @@ class FusedScorer:
         engine = self.rule_engine() if self.rules else None
         pins = engine.pinned_items() if engine is not None else np.zeros(0, np.int64)
         found = self.scan(ctx, mode, mask, min(self.data_.n_items, self._pool(k)), extra=pins)
+        idx, score, at = self._listed(ctx, found, pins, mask, k)
+        return idx, score, at, np.zeros(idx.shape)
+
+    def _listed(self, ctx: Context, found, pins: np.ndarray, mask: np.ndarray, k: int):
+        """The k listed of a scan's best items (picked, pins placed) with their scores and parts (B × k each)."""
         idx = self._pick(found.idx, k)
-        if engine is not None:
-            idx = engine.place_pins(idx, mask, ctx)
+        if self.rules:
+            idx = self.rule_engine().place_pins(idx, mask, ctx)
         # where each listed item sits among the candidates (and the pinned items, scored wherever they rank)
         cand = np.concatenate([found.idx, np.broadcast_to(pins, (ctx.n, len(pins)))], axis=1)
         val = np.concatenate([found.val, found.extra_val], axis=1)
@@ -375,7 +381,7 @@ class FusedScorer:
         safe = np.maximum(pos, 0)
         at = {s: np.where(pos >= 0, np.take_along_axis(p, safe, axis=1), 0.0) for s, p in parts.items()}
         score = np.where(pos >= 0, np.take_along_axis(val, safe, axis=1), 0.0)
-        return idx, score, at, np.zeros(idx.shape)
+        return idx, score, at
 
     # ---- candidates -------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ signal's contribution is w_k · norm_k · multiplier, so contributions add up to
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from .config import Settings
 from .data import Interactions
@@ -386,12 +387,17 @@ class FusedScorer:
     # ---- candidates -------------------------------------------------------------------------
 
     def candidate_mask(self, ctx: Context, mode: str = "all", category: str | None = None,
-                       exclude: np.ndarray | None = None) -> np.ndarray:
-        """B × n_items boolean: which items may be recommended to each user in `mode`."""
+                       exclude: np.ndarray | sp.spmatrix | None = None) -> np.ndarray:
+        """B × n_items boolean: which items may be recommended to each user in `mode`. `exclude` (B × n, bool
+        or a sparse matrix whose positive entries count) takes items out."""
         data = self.data_
         mask = np.ones((ctx.n, data.n_items), dtype=bool)
-        if exclude is not None:
-            mask &= ~exclude
+        if sp.issparse(exclude):  # from its non-zeros: no B × n float copy of a sparse history
+            ex = exclude.tocoo()
+            pos = ex.data > 0
+            mask[ex.row[pos], ex.col[pos]] = False
+        elif exclude is not None:
+            mask &= ~np.asarray(exclude, dtype=bool)
         if mode == "cross":
             owned = ctx.owned_items().tocsr()
             has_top = np.zeros((ctx.n, len(data.cat_top_names)), dtype=bool)  # B × n_tops carted or bought in

@@ -29,9 +29,17 @@ BlockFn = Callable[[int, int], np.ndarray]
 def _merge(best_idx: np.ndarray, best_val: np.ndarray, best_parts: dict[str, np.ndarray], idx: np.ndarray,
            val: np.ndarray, parts: dict[str, np.ndarray], keep: int):
     """The `keep` best of the running set and a block (both in item order; ties: the lower item), returned
-    in item order again so the next merge breaks ties as the dense top-k does."""
-    cand_idx = np.concatenate([best_idx, idx], axis=1)
-    cand_val = np.concatenate([best_val, val], axis=1)
+    in item order again so the next merge breaks ties as the dense top-k does. The block's own `keep` best
+    are taken first (the best of a union are among the best of its parts), so only small arrays are joined."""
+    pos, _ = top_k(val, None, min(keep, val.shape[1]))
+    pos = np.sort(np.where(pos >= 0, pos, np.iinfo(np.int64).max), axis=1)  # item order, pads last
+    pos = np.where(pos == np.iinfo(np.int64).max, -1, pos)
+    safe = np.maximum(pos, 0)
+    blk_idx = np.where(pos >= 0, np.take_along_axis(idx, safe, axis=1), -1)
+    blk_val = np.where(pos >= 0, np.take_along_axis(val, safe, axis=1), -np.inf).astype(np.float32)
+    blk_parts = {s: np.take_along_axis(parts[s], safe, axis=1) for s in parts}
+    cand_idx = np.concatenate([best_idx, blk_idx], axis=1)
+    cand_val = np.concatenate([best_val, blk_val], axis=1)
     pos, _ = top_k(cand_val, None, keep)
     chosen = np.where(pos >= 0, np.take_along_axis(cand_idx, np.maximum(pos, 0), axis=1), -1)
     order = np.argsort(np.where(chosen >= 0, chosen, np.iinfo(np.int64).max), axis=1, kind="stable")
@@ -39,7 +47,7 @@ def _merge(best_idx: np.ndarray, best_val: np.ndarray, best_parts: dict[str, np.
     safe = np.maximum(pos, 0)
     out_idx = np.take_along_axis(chosen, order, axis=1)
     out_val = np.where(pos >= 0, np.take_along_axis(cand_val, safe, axis=1), -np.inf).astype(np.float32)
-    out_parts = {s: np.take_along_axis(np.concatenate([best_parts[s], parts[s]], axis=1), safe, axis=1)
+    out_parts = {s: np.take_along_axis(np.concatenate([best_parts[s], blk_parts[s]], axis=1), safe, axis=1)
                  for s in parts}
     return out_idx, out_val, out_parts
 
@@ -88,7 +96,8 @@ def _after(first: tuple, then: tuple, keep: int) -> tuple:
 def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: np.ndarray, n_items: int,
          keep: int, block: int, cache_bytes: int = 0, mult: BlockFn | None = None,
          buried: BlockFn | None = None, at: tuple[np.ndarray, np.ndarray] | None = None,
-         extra: np.ndarray | None = None, value: Callable | None = None, bounds: tuple | None = None) -> Scan:
+         extra: np.ndarray | None = None, value: Callable | None = None, bounds: tuple | None = None,
+         ranges: bool = False) -> Scan:
     """Each row's `keep` best allowed items by the fused score, in two passes over column blocks.
 
     `mult(a, b)`: B × (b − a) rule multipliers of the fused score and its parts (None: none);
@@ -96,7 +105,8 @@ def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: n
     `at`: (rows, items) pairs whose fused score is returned too (held-out AUC); `extra`: items whose fused
     score and parts are returned for every row; `value(total, a, b, mult)`: what the lists are ranked by
     instead of the fused score (the learned ranker's order, crossrec_core.ranked); `bounds`: the signals'
-    (lo, hi) of an earlier scan of these rows, which skips the first pass."""
+    (lo, hi) of an earlier scan of these rows, which skips the first pass; `ranges`: find the fused score's
+    row minimum and maximum (`fmin`, `fmax`; infinite otherwise)."""
     B = allowed.shape[0]
     names = list(block_fns)
     spans = [(a, min(a + block, n_items)) for a in range(0, n_items, max(int(block), 1))]
@@ -146,7 +156,7 @@ def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: n
             parts = {s: v * m for s, v in parts.items()}
         sel = order_at[cut_at[j]:cut_at[j + 1]]
         vals_at[sel] = total[rows_at[sel], items_at[sel] - a]
-        if b > a:
+        if b > a and ranges:
             np.minimum(fmin, total.min(axis=1, keepdims=True), out=fmin)
             np.maximum(fmax, total.max(axis=1, keepdims=True), out=fmax)
         ranked = total if value is None else value(total, a, b, m)

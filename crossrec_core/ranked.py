@@ -140,7 +140,7 @@ def ranked_lists(scorer, ctx: Context, allowed: np.ndarray, mode: str, keep: int
     the candidates' lowest prediction)."""
     from .blocked import block_fns, scan
 
-    found = scorer.scan(ctx, mode, allowed, keep, extra=extra)
+    found = scorer.scan(ctx, mode, allowed, keep, extra=extra, ranges=True)
     warm = np.diff(ctx.X.indptr) > 0
     none = Candidates(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
     if not warm.any():

@@ -303,7 +303,8 @@ class FusedScorer:
         s = self.settings
         return max(int(s.score_block), int(s.score_cells) // max(int(rows), 1), 1)
 
-    def scan(self, ctx: Context, mode: str, allowed: np.ndarray, keep: int, at=None, extra=None, bury: bool = True):
+    def scan(self, ctx: Context, mode: str, allowed: np.ndarray, keep: int, at=None, extra=None, bury: bool = True,
+             ranges: bool = False):
         """The batch's `keep` best allowed items by the fused score with the rules' multipliers (and buries,
         unless `bury` is False), a block of the catalogue at a time (crossrec_core.blocked.scan)."""
         from .blocked import block_fns, scan
@@ -314,7 +315,7 @@ class FusedScorer:
                     self.block_size(ctx.n), int(self.settings.score_cache_mb) << 20,
                     mult=None if engine is None else engine.multiplier_blocks(ctx),
                     buried=None if engine is None or not bury else engine.item_blocks("bury", ctx), at=at,
-                    extra=extra)
+                    extra=extra, ranges=ranges)
 
     def held_out(self, ctx: Context, exclude: np.ndarray, k: int, at: tuple[np.ndarray, np.ndarray],
                  mode: str = "all") -> tuple[np.ndarray, np.ndarray] | None:

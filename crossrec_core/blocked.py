@@ -145,10 +145,13 @@ def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: n
             raw = cache.pop((s, a), None)
             raw = np.asarray(block_fns[s](a, b), dtype=np.float32) if raw is None else raw
             out = np.subtract(raw, lo[s], dtype=np.float32)
-            np.divide(out, span[s], out=out, where=span[s] > 0)
-            if flat[s]:  # constant rows become 0 (a no-op where every row has a span)
+            if flat[s]:  # constant rows become 0 (what a division by their zero span gave is overwritten)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    np.divide(out, span[s], out=out)
                 out[np.broadcast_to(span[s] <= 0, out.shape)] = 0.0
-            parts[s] = row_w[s] * out
+            else:
+                np.divide(out, span[s], out=out)
+            parts[s] = np.multiply(out, row_w[s], out=out)
             total += parts[s]
         m = None if mult is None else mult(a, b)
         if m is not None:
@@ -173,7 +176,7 @@ def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: n
         for key, where in (("up", ok if down is None else ok & ~down), ("down", None if down is None else ok & down)):
             if where is None:
                 continue
-            val = np.where(where, ranked, -np.inf).astype(np.float32)
+            val = np.where(where, ranked, np.float32(-np.inf))
             best[key] = _merge(*best[key], idx, val, parts, keep)
     lists = _best(*best["up"], keep)
     if buried is not None:

@@ -27,11 +27,12 @@ BlockFn = Callable[[int, int], np.ndarray]
 
 
 def _merge(best_idx: np.ndarray, best_val: np.ndarray, best_parts: dict[str, np.ndarray], idx: np.ndarray,
-           val: np.ndarray, parts: dict[str, np.ndarray], keep: int):
+           val: np.ndarray, parts: dict[str, np.ndarray], keep: int, own: bool = False):
     """The `keep` best of the running set and a block (both in item order; ties: the lower item), returned
     in item order again so the next merge breaks ties as the dense top-k does. The block's own `keep` best
-    are taken first (the best of a union are among the best of its parts), so only small arrays are joined."""
-    pos, _ = top_k(val, None, min(keep, val.shape[1]))
+    are taken first (the best of a union are among the best of its parts), so only small arrays are joined.
+    `own`: `val` is the caller's scratch array, overwritten instead of copied."""
+    pos, _ = top_k(val, None, min(keep, val.shape[1]), copy=not own)  # (only a NaN of `val` is overwritten)
     pos = np.sort(np.where(pos >= 0, pos, np.iinfo(np.int64).max), axis=1)  # item order, pads last
     pos = np.where(pos == np.iinfo(np.int64).max, -1, pos)
     safe = np.maximum(pos, 0)
@@ -171,13 +172,15 @@ def scan(block_fns: dict[str, BlockFn], row_w: dict[str, np.ndarray], allowed: n
         ok = allowed[:, a:b]
         if at is not None and ok.any():
             top = max(top, float(total[ok].max()))
+        if keep <= 0:  # only the row ranges were asked for
+            continue
         down = None if buried is None else buried(a, b)
         idx = np.broadcast_to(np.arange(a, b, dtype=np.int64), total.shape)
         for key, where in (("up", ok if down is None else ok & ~down), ("down", None if down is None else ok & down)):
             if where is None:
                 continue
             val = np.where(where, ranked, np.float32(-np.inf))
-            best[key] = _merge(*best[key], idx, val, parts, keep)
+            best[key] = _merge(*best[key], idx, val, parts, keep, own=True)
     lists = _best(*best["up"], keep)
     if buried is not None:
         lists = _after(lists, _best(*best["down"], keep), keep)

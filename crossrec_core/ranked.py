@@ -10,6 +10,7 @@ import numpy as np
 
 from .ranker import CONTEXT, Candidates, build_candidates, candidate_features
 from .signals.base import Context
+from .signals.registry import names as signal_names
 
 RULES = "rules"
 
@@ -121,7 +122,7 @@ def _signal_tops(scorer, ctx: Context, allowed: np.ndarray, names: list[str], n:
         ok = allowed[:, a:b]
         for s in names:
             val = np.where(ok, raw[s], -np.inf).astype(np.float32)
-            best[s] = _merge(*best[s], idx, val, raw, min(n, n_items))
+            best[s] = _merge(*best[s], idx, val, raw, min(n, n_items), own=True)
     idx = np.concatenate([best[s][0] for s in names], axis=1)
     r, c = np.nonzero(idx >= 0)
     key = r * n_items + idx[r, c]
@@ -135,18 +136,18 @@ def ranked_lists(scorer, ctx: Context, allowed: np.ndarray, mode: str, keep: int
     buries applied) as a blocked.Scan whose values are the ranker's scores (the rescaled fusion below the
     candidates), plus the candidates (rows in batch positions) for `explain_at`.
 
-    Three scans of the catalogue: the fusion (its row range, and the lists of rows without history), the
+    Three scans of the catalogue: the fusion's row range (the rows without history get its lists apart), the
     candidates (each signal's top-N), then the ranked order (the fallback needs the fusion's row range and
     the candidates' lowest prediction)."""
-    from .blocked import block_fns, scan
+    from .blocked import Scan, block_fns, scan
 
-    found = scorer.scan(ctx, mode, allowed, keep, extra=extra, ranges=True)
     warm = np.diff(ctx.X.indptr) > 0
     none = Candidates(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
     if not warm.any():
-        return found, none
+        return scorer.scan(ctx, mode, allowed, keep, extra=extra), none
     rows = np.flatnonzero(warm)
     sub = _rows_of(ctx, rows)
+    found = scorer.scan(sub, mode, allowed[rows], 0, ranges=True)  # the fusion's row ranges only
     names = scorer.ranker_.signals_
     block = scorer.block_size(len(rows))
     c_rows, c_items, raw_at = _signal_tops(scorer, sub, allowed[rows], names, scorer.ranker_.n_candidates, block)
@@ -157,7 +158,7 @@ def ranked_lists(scorer, ctx: Context, allowed: np.ndarray, mode: str, keep: int
     lo = np.full(len(rows), np.inf, np.float32)
     np.minimum.at(lo, cands.rows, pred)
     lo = np.where(np.isfinite(lo), lo, 0.0)
-    fmin, fmax = found.fmin[rows], found.fmax[rows]
+    fmin, fmax = found.fmin, found.fmax
     order = np.argsort(cands.items, kind="stable")
     cut = np.searchsorted(cands.items[order], np.arange(0, data.n_items + block, block))
 
@@ -174,12 +175,28 @@ def ranked_lists(scorer, ctx: Context, allowed: np.ndarray, mode: str, keep: int
     ranked = scan(block_fns(scorer, sub, list(row_w)), row_w, allowed[rows], data.n_items, keep, block,
                   mult=None if engine is None else engine.multiplier_blocks(sub),
                   buried=None if engine is None else engine.item_blocks("bury", sub), extra=extra,
-                  value=value, bounds=({s: v[rows] for s, v in found.lo.items()},
-                                       {s: v[rows] for s, v in found.hi.items()}))
-    for name in ("idx", "val", "extra_val"):
-        getattr(found, name)[rows] = getattr(ranked, name)
-    for d_all, d_sub in ((found.parts, ranked.parts), (found.extra_parts, ranked.extra_parts)):
-        for s in d_all:  # a signal only the cold rows are weighted by has no part in these rows
-            d_all[s][rows] = d_sub[s] if s in d_sub else 0.0
+                  value=value, bounds=(found.lo, found.hi))
     cands.rows = rows[cands.rows]
-    return found, cands
+    if warm.all():
+        return ranked, cands
+    cold = np.flatnonzero(~warm)  # shoppers without history: the linear fusion's lists (its cold weights)
+    fused = scorer.scan(_rows_of(ctx, cold), mode, allowed[cold], keep, extra=extra)
+    B = ctx.n
+    out = {}
+    for name in ("idx", "val", "extra_val"):
+        part = getattr(ranked, name)
+        out[name] = np.zeros((B,) + part.shape[1:], part.dtype)
+        out[name][rows], out[name][cold] = part, getattr(fused, name)
+    for name in ("parts", "extra_parts"):  # a signal one group is not weighted by has no part in its rows
+        w, c = getattr(ranked, name), getattr(fused, name)
+        out[name] = {}
+        for s in [t for t in signal_names() if t in w or t in c]:
+            some = w.get(s, c.get(s))
+            arr = np.zeros((B,) + some.shape[1:], np.float32)
+            if s in w:
+                arr[rows] = w[s]
+            if s in c:
+                arr[cold] = c[s]
+            out[name][s] = arr
+    return Scan(out["idx"], out["val"], out["parts"], ranked.at, ranked.allowed_max, out["extra_val"],
+                out["extra_parts"], {}, {}, found.fmin, found.fmax), cands

@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def top_k(scores: np.ndarray, allowed: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k(scores: np.ndarray, allowed: np.ndarray | None, k: int, copy: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Positions and scores of the k best allowed items per row, best first; equal scores in item
     order (the lower position first), at the cut too. NaN scores and disallowed items are never
     picked; -1 (score -inf) pads rows with fewer candidates. Returns two B × k arrays.
 
     Vectorised: one partition finds each row's k-th score; the items above it and the first ones equal
-    to it (a cumulative count) make exactly k per row, which are then sorted."""
-    s = np.array(scores, dtype=np.float32, copy=True)
+    to it (a cumulative count) make exactly k per row, which are then sorted. `copy=False` lets a caller
+    that owns a float32 `scores` have it overwritten instead of copied (the block scans)."""
+    s = np.array(scores, dtype=np.float32, copy=copy or scores.dtype != np.float32)
     s[np.isnan(s)] = -np.inf
     if allowed is not None:
         np.copyto(s, -np.inf, where=~np.asarray(allowed, dtype=bool))

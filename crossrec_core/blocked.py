@@ -11,7 +11,10 @@ Raw blocks of the first pass are kept for the second while they fit `Settings.sc
 
 Rules go through the same scan: multipliers scale each block (the dense path's float32 operations),
 exclusions are part of `allowed`, buried items are kept in a second running set listed after the first,
-pins are placed on the finished lists (FusedScorer.rank). The learned ranker still scores densely.
+pins are placed on the finished lists (FusedScorer.rank). The learned ranker's lists use the same scan
+with a `value` hook (crossrec_core.ranked.ranked_lists); evaluation reads its lists and the sampled-AUC
+scores through it too (FusedScorer.held_out). Only `score()`/`score_cross()` (the ranker's evaluation, the
+baselines, ranker training) still build B × catalogue arrays.
 """
 from __future__ import annotations
 

@@ -107,6 +107,9 @@ class Settings:
     # batch × catalogue); the first pass's raw blocks are kept for the second up to this many MB
     score_block: int = 16_384
     score_cache_mb: int = 256
+    # ... or more items at a time when the batch is small: batch × block stays under this many cells, so a
+    # single shopper's list is one block (one vector operation per signal, not a loop over 13 blocks)
+    score_cells: int = 4_194_304
     # A context with no history (typed profile, search query, cold user) can only be read through
     # content and popularity: it is ranked with these weights instead.
     cold_weights: dict[str, float] = field(default_factory=lambda: {"content": 0.85, "popularity": 0.15})

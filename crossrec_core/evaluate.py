@@ -24,8 +24,10 @@ from .metrics import (  # noqa: F401 - the metrics stay importable from here
     novelty,
     ranking_metrics,
     recall_at_k,
+    auc_pairs,
     sample_negatives,
     sampled_auc,
+    sampled_auc_at,
     top_k_items,
 )
 from .progress import Progress
@@ -69,6 +71,35 @@ class _Accumulator:
         return out
 
 
+def _lists(m_name: str, model, ctx, excl: np.ndarray, k: int, pos, negs, n_items: int):
+    """A model's top-k lists and per-user sampled AUC on a batch, and its B × n scores (None when the model
+    gave its lists without them: `held_out`, the fused model's block-at-a-time path)."""
+    held = getattr(model, "held_out", None)
+    if held is not None:
+        got = held(ctx, excl, k, auc_pairs(pos, negs))
+        if got is not None:
+            return got[0], sampled_auc_at(got[1], pos, negs), None
+    scores = model.score(ctx)
+    scores = np.asarray(scores.toarray() if sp.issparse(scores) else scores, dtype=np.float32)
+    if scores.shape != (ctx.n, n_items):
+        raise CrossRecError(f"model '{m_name}' returned scores of shape {scores.shape}, "
+                            f"expected {(ctx.n, n_items)}")
+    return model_top_k(model, scores, excl, k), sampled_auc(scores, pos, negs), scores
+
+
+def _cross_lists(model, scores: np.ndarray | None, sel: np.ndarray, context, new_only: np.ndarray, k: int) -> np.ndarray:
+    """The cross-mode top-k of the rows `sel`: the model's own cross scores (`score_cross`, or `held_out` in
+    cross mode) when it has them, else its scores."""
+    held = getattr(model, "held_out", None)
+    got = None if held is None else held(context(), new_only, k, (np.zeros(0, np.int64), np.zeros(0, np.int64)),
+                                         mode="cross")
+    if got is not None:
+        return got[0]
+    score_cross = getattr(model, "score_cross", None)
+    cross_scores = scores[sel] if score_cross is None else np.asarray(score_cross(context()), dtype=np.float32)
+    return model_top_k(model, cross_scores, new_only, k)
+
+
 def evaluate(
     models: dict[str, object],
     split: Split,
@@ -108,16 +139,11 @@ def evaluate(
             rng = np.random.default_rng([settings.seed, s_no, b_no])
             negs = sample_negatives(n_items, split.positives(batch, None), excl, settings.auc_negatives, rng)
             for m_name, model in models.items():
-                scores = model.score(ctx)
-                scores = np.asarray(scores.toarray() if sp.issparse(scores) else scores, dtype=np.float32)
-                if scores.shape != (len(batch), n_items):
-                    raise CrossRecError(f"model '{m_name}' returned scores of shape {scores.shape}, "
-                                        f"expected {(len(batch), n_items)}")
-                topk = model_top_k(model, scores, excl, k)
+                topk, auc, scores = _lists(m_name, model, ctx, excl, k, pos, negs, n_items)
                 a = acc[m_name]
                 for key, val in ranking_metrics(topk, pos, k).items():
                     a.add(key, val)
-                a.add("auc", sampled_auc(scores, pos, negs))
+                a.add("auc", auc)
                 a.add("diversity", intra_list_diversity(topk, unit_emb))
                 a.add("novelty", novelty(topk, split.item_users, train.n_users))
                 if has_cross.any():
@@ -125,10 +151,8 @@ def evaluate(
                     # categories new to the user only (the same filter for every model).
                     sel = np.flatnonzero(has_cross)
                     new_only = excl[sel] | split.tops([batch[j] for j in sel])[:, train.cat_top]
-                    score_cross = getattr(model, "score_cross", None)
-                    cross_scores = scores[sel] if score_cross is None else np.asarray(
-                        score_cross(split.context([batch[j] for j in sel], embeddings)), dtype=np.float32)
-                    cross_topk = model_top_k(model, cross_scores, new_only, k)
+                    cross_topk = _cross_lists(model, scores, sel, lambda: split.context([batch[j] for j in sel], embeddings),
+                                              new_only, k)
                     cm = ranking_metrics(cross_topk, [cross[j] for j in sel], k)
                     a.add("cross_recall", cm["recall"])
                     a.add("cross_hit_rate", cm["hit_rate"])

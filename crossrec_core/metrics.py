@@ -98,15 +98,33 @@ def sample_negatives(n_items: int, positives: Sequence[np.ndarray], exclude, n: 
 
 def sampled_auc(scores: np.ndarray, positives: Sequence[np.ndarray], negatives: Sequence[np.ndarray]) -> np.ndarray:
     """Per user: share of (positive, negative) pairs ranked right, ties 0.5 (NaN without pairs)."""
+    rows, items = auc_pairs(positives, negatives)
+    return sampled_auc_at(scores[rows, items], positives, negatives)
+
+
+def auc_pairs(positives: Sequence[np.ndarray], negatives: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, item) pairs sampled AUC reads a score at: each row's positives, then its negatives."""
+    per_row = [np.concatenate([np.asarray(p, np.int64), np.asarray(n, np.int64)]) for p, n in zip(positives, negatives)]
+    lens = np.fromiter((len(x) for x in per_row), np.int64, count=len(per_row))
+    items = np.concatenate(per_row) if per_row else np.zeros(0, np.int64)
+    return np.repeat(np.arange(len(per_row), dtype=np.int64), lens), items
+
+
+def sampled_auc_at(values: np.ndarray, positives: Sequence[np.ndarray], negatives: Sequence[np.ndarray]) -> np.ndarray:
+    """`sampled_auc` from the scores at `auc_pairs` (a model that never builds the B × catalogue array)."""
     out = np.full(len(positives), np.nan)
+    start = 0
     for b, (pos, neg) in enumerate(zip(positives, negatives)):
-        if len(pos) == 0 or len(neg) == 0:
+        n_p, n_n = len(pos), len(neg)
+        row = values[start:start + n_p + n_n]
+        start += n_p + n_n
+        if n_p == 0 or n_n == 0:
             continue
-        sn = np.sort(scores[b, neg].astype(np.float64))
-        sp_ = scores[b, pos].astype(np.float64)
+        sn = np.sort(row[n_p:].astype(np.float64))
+        sp_ = row[:n_p].astype(np.float64)
         lt = np.searchsorted(sn, sp_, side="left")
         le = np.searchsorted(sn, sp_, side="right")
-        out[b] = (lt + 0.5 * (le - lt)).sum() / (len(pos) * len(neg))
+        out[b] = (lt + 0.5 * (le - lt)).sum() / (n_p * n_n)
     return out
 
 

@@ -120,17 +120,14 @@ class Candidates:
 
 
 def _top_n(scores: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
-    """B × n_items bool: the n best allowed items of each row (fewer where fewer are allowed)."""
-    B, m = scores.shape
-    out = np.zeros((B, m), dtype=bool)
-    n = min(n, m)
-    if n <= 0 or B == 0:
-        return out
-    s = np.where(allowed, scores, -np.inf)
-    part = np.argpartition(-s, n - 1, axis=1)[:, :n]
-    ok = np.isfinite(np.take_along_axis(s, part, axis=1))
-    rows = np.repeat(np.arange(B), n).reshape(B, n)
-    out[rows[ok], part[ok]] = True
+    """B × n_items bool: the n best allowed items of each row (fewer where fewer are allowed); equal
+    scores in item order, as `topk.top_k` (so a block-at-a-time scan finds the same candidates)."""
+    from .topk import top_k
+
+    out = np.zeros(scores.shape, dtype=bool)
+    idx, _ = top_k(scores, allowed, min(n, scores.shape[1]))
+    r, c = np.nonzero(idx >= 0)
+    out[r, idx[r, c]] = True
     return out
 
 
@@ -152,10 +149,19 @@ def build_candidates(raw: dict[str, np.ndarray], allowed: np.ndarray, ctx: Conte
     for s in signals:
         cand |= _top_n(raw[s], allowed, n_candidates)
     rows, items = np.nonzero(cand)
+    return candidate_features(rows, items, {s: raw[s][rows, items] for s in signals}, ctx, stats, cat_top, n_top,
+                              signals)
+
+
+def candidate_features(rows: np.ndarray, items: np.ndarray, raw_at: dict[str, np.ndarray], ctx: Context,
+                       stats: ItemStats, cat_top: np.ndarray, n_top: int, signals: list[str]) -> Candidates:
+    """The features of candidate pairs (rows, items), row-major with items ascending, from each signal's raw
+    score at the pairs (`raw_at`): what `build_candidates` computes, without a B × catalogue array."""
     cols: list[np.ndarray] = []
     for s in signals:
-        v = raw[s][rows, items].astype(np.float32)
-        top = np.where(cand, raw[s], -np.inf).max(axis=1)
+        v = np.asarray(raw_at[s]).astype(np.float32)
+        top = np.full(ctx.n, -np.inf, np.float32)
+        np.maximum.at(top, rows, v)
         scale = np.where(np.isfinite(top) & (np.abs(top) > 1e-12), np.abs(top), 1.0).astype(np.float32)
         cols += [v, v / scale[rows], np.log1p(_rank_within(rows, v))]
     st = stats

@@ -263,7 +263,7 @@ class Recommender:
         if user is None:
             raise CrossRecError(f"unknown user '{user_id}'")
         ctx, seen = self.user_context([user_id])
-        return self._rank(ctx, seen.toarray() > 0, k, mode, category, explain,
+        return self._rank(ctx, seen, k, mode, category, explain,
                           profile_text=user.get("profile_text") or None)
 
     def recommend_for_items(self, item_ids: Sequence[str], k: int = 20, mode: str = "all",
@@ -317,7 +317,7 @@ class Recommender:
         lists = [self._frame(ctx, r, ranked, explain, profile_text=parts[r]) for r in range(len(parts))]
         return interleave(lists, k)
 
-    def _rank(self, ctx: Context, seen: np.ndarray, k: int, mode: str, category: str | None, explain: bool,
+    def _rank(self, ctx: Context, seen: np.ndarray | sp.spmatrix, k: int, mode: str, category: str | None, explain: bool,
               profile_text: str | None = None, query: str | None = None) -> pd.DataFrame:
         if k < 1:
             raise CrossRecError("k must be at least 1")
@@ -385,7 +385,7 @@ class Recommender:
         for start in range(0, len(user_ids), batch_size):
             batch = user_ids[start:start + batch_size]
             ctx, seen = self.user_context(batch)
-            mask = self.scorer_.candidate_mask(ctx, mode, category, exclude=seen.toarray() > 0)
+            mask = self.scorer_.candidate_mask(ctx, mode, category, exclude=seen)
             yield batch, ctx, self.scorer_.rank(ctx, mode, mask, k)
             if progress:
                 progress(min(1.0, (start + len(batch)) / max(len(user_ids), 1)), f"{start + len(batch):,} users")

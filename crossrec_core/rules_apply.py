@@ -89,24 +89,46 @@ class RuleEngine:
     def _of_kind(self, kind: str):
         return [(r, m) for r, m in zip(self.rules, self.masks) if r.kind == kind]
 
-    def multipliers(self, ctx: Context) -> np.ndarray | None:
-        """B × n product of the boosts and damps that apply to each shopper (None when there are none)."""
-        boosts = self._of_kind("boost")
+    def _applying(self, kind: str, ctx: Context) -> list[tuple[Rule, np.ndarray, np.ndarray]]:
+        """(rule, shoppers of the batch it applies to, its item mask) of each rule of a kind."""
+        return [(r, self.rows(r, ctx), m) for r, m in self._of_kind(kind)]
+
+    def multiplier_blocks(self, ctx: Context):
+        """A function (a, b) -> B × (b − a) product of the boosts and damps on items a..b-1 (None when there
+        are none): what `multipliers` gives, a block of the catalogue at a time."""
+        boosts = self._applying("boost", ctx)
         if not boosts:
             return None
-        mult = np.ones((ctx.n, self.n), dtype=np.float32)
-        for r, mask in boosts:
-            mult[np.ix_(self.rows(r, ctx), mask)] *= np.float32(r.multiplier)
-        return mult
 
-    def _rows_items(self, kind: str, ctx: Context) -> np.ndarray | None:
-        rules = self._of_kind(kind)
+        def block(a: int, b: int) -> np.ndarray:
+            mult = np.ones((ctx.n, b - a), dtype=np.float32)
+            for r, rows, mask in boosts:
+                mult[np.ix_(rows, mask[a:b])] *= np.float32(r.multiplier)
+            return mult
+        return block
+
+    def multipliers(self, ctx: Context) -> np.ndarray | None:
+        """B × n product of the boosts and damps that apply to each shopper (None when there are none)."""
+        block = self.multiplier_blocks(ctx)
+        return None if block is None else block(0, self.n)
+
+    def item_blocks(self, kind: str, ctx: Context):
+        """A function (a, b) -> B × (b − a) bool: the items a..b-1 a rule of `kind` (exclude, bury) takes
+        for each shopper (None when no such rule applies to anybody of the batch)."""
+        rules = [(rows, mask) for _, rows, mask in self._applying(kind, ctx) if rows.any() and mask.any()]
         if not rules:
             return None
-        out = np.zeros((ctx.n, self.n), bool)
-        for r, mask in rules:
-            out[np.ix_(self.rows(r, ctx), mask)] = True
-        return out
+
+        def block(a: int, b: int) -> np.ndarray:
+            out = np.zeros((ctx.n, b - a), bool)
+            for rows, mask in rules:
+                out[np.ix_(rows, mask[a:b])] = True
+            return out
+        return block
+
+    def _rows_items(self, kind: str, ctx: Context) -> np.ndarray | None:
+        block = self.item_blocks(kind, ctx)
+        return None if block is None else block(0, self.n)
 
     def excluded(self, ctx: Context) -> np.ndarray | None:
         """B × n: items an exclusion takes out of each shopper's candidates (None when none)."""
@@ -116,14 +138,10 @@ class RuleEngine:
         """B × n: items a bury rule puts after every other allowed item (None when none)."""
         return self._rows_items("bury", ctx)
 
-    def bury_scores(self, scores: np.ndarray, ctx: Context) -> np.ndarray:
-        """Scores to rank by: buried items moved below every other item, the order within each kept."""
-        buried = self.buried(ctx)
-        if buried is None or not buried.any():
-            return scores
-        finite = np.where(np.isfinite(scores), scores, 0.0)
-        span = float(finite.max() - finite.min()) + 1.0 if finite.size else 1.0
-        return np.where(buried, scores - np.float32(2 * span), scores).astype(np.float32)
+    def pinned_items(self) -> np.ndarray:
+        """The items pin rules place (each pin's first item), so list scoring can score them wherever they rank."""
+        items = [int(np.flatnonzero(m)[0]) for r, m in self._of_kind("pin") if m.any()]
+        return np.unique(np.asarray(items, np.int64))
 
     def place_pins(self, idx: np.ndarray, allowed: np.ndarray, ctx: Context) -> np.ndarray:
         """The lists `idx` (B × k, -1 pads) with each pinned item at its position, for the shoppers the

@@ -7,6 +7,7 @@ signal's contribution is w_k · norm_k · multiplier, so contributions add up to
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from .config import Settings
 from .data import Interactions
@@ -246,15 +247,21 @@ class FusedScorer:
 
     def top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int, ctx: Context | None = None) -> np.ndarray:
         """B × k best allowed items (-1 pads), at most `variant_cap` of one product family: the one list
-        selection of serving, export and evaluation. Given the batch's `ctx`, bury and pin rules apply."""
+        selection of serving, export and evaluation. Given the batch's `ctx`, bury and pin rules apply:
+        buried items come after every other allowed item (in score order), pins go to their positions."""
         engine = self.rule_engine() if ctx is not None and self.rules else None
-        if engine is not None:
-            scores = engine.bury_scores(scores, ctx)
-        idx = self._top_items(scores, allowed, k)
+        buried = engine.buried(ctx) if engine is not None else None
+        idx = self._top_items(scores, allowed, k, buried)
         return idx if engine is None else engine.place_pins(idx, allowed, ctx)
 
-    def _top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
-        idx, _ = top_k(scores, allowed, min(scores.shape[1], self._pool(k)))
+    def _top_items(self, scores: np.ndarray, allowed: np.ndarray, k: int, buried: np.ndarray | None = None
+                   ) -> np.ndarray:
+        pool = min(scores.shape[1], self._pool(k))
+        idx, _ = top_k(scores, allowed if buried is None else allowed & ~buried, pool)
+        if buried is not None:  # the buried items fill what the others leave
+            low, _ = top_k(scores, allowed & buried, pool)
+            both = np.concatenate([idx, low], axis=1)
+            idx = np.take_along_axis(both, np.argsort(both < 0, axis=1, kind="stable")[:, :pool], axis=1)
         return self._pick(idx, k)
 
     def _pool(self, k: int) -> int:
@@ -279,56 +286,124 @@ class FusedScorer:
              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """The top-k allowed items of each row and their explanation: (idx B × k with -1 padding,
         scores B × k, contributions signal -> B × k, base B × k); Σ contributions + base == score."""
-        if self.ranker_ is None and not self.rules:
-            return self._rank_blocked(ctx, mode, mask, k)
         if self.ranker_ is None:
-            total, parts = self.contributions(ctx, mode)
-            idx = self.top_items(total, mask, k, ctx)
-            safe = np.maximum(idx, 0)
-            at = {s: np.where(idx >= 0, np.take_along_axis(p, safe, axis=1), 0.0) for s, p in parts.items()}
-            score = np.where(idx >= 0, np.take_along_axis(total, safe, axis=1), 0.0)
-            return idx, score, at, np.zeros(idx.shape)
-        from .ranked import explain_at, ranked_scores
+            return self._rank_blocked(ctx, mode, mask, k)
+        from .ranked import explain_at, ranked_lists
 
-        total, cands, lin = ranked_scores(self, ctx, mask, mode)
-        idx = self.top_items(total, mask, k, ctx)
-        parts, base = explain_at(self, idx, total, cands, lin)
-        score = np.where(idx >= 0, np.take_along_axis(total, np.maximum(idx, 0), axis=1), 0.0)
+        engine = self.rule_engine() if self.rules else None
+        pins = engine.pinned_items() if engine is not None else np.zeros(0, np.int64)
+        found, cands = ranked_lists(self, ctx, mask, mode, min(self.data_.n_items, self._pool(k)), pins)
+        idx, score, lin = self._listed(ctx, found, pins, mask, k)
+        parts, base = explain_at(self, idx, score, cands, lin)
         return idx, score, parts, base
 
-    def _rank_blocked(self, ctx: Context, mode: str, mask: np.ndarray, k: int):
-        """`rank` of the linear fusion without rules, a block of the catalogue at a time (crossrec_core.blocked):
-        the same lists as the dense path, in O(batch × (block + candidates)) memory."""
-        from .blocked import block_fns, fused_top
+    def block_size(self, rows: int) -> int:
+        """Items scored at a time for a batch of `rows`: `score_block`, or more while rows × block stays
+        under `score_cells` (one block for a single shopper)."""
+        s = self.settings
+        return max(int(s.score_block), int(s.score_cells) // max(int(rows), 1), 1)
 
-        n = self.data_.n_items
+    def scan(self, ctx: Context, mode: str, allowed: np.ndarray, keep: int, at=None, extra=None, bury: bool = True,
+             ranges: bool = False):
+        """The batch's `keep` best allowed items by the fused score with the rules' multipliers (and buries,
+        unless `bury` is False), a block of the catalogue at a time (crossrec_core.blocked.scan)."""
+        from .blocked import block_fns, scan
+
+        engine = self.rule_engine() if self.rules else None
         row_w = self.row_weights(ctx, mode)
-        pool = min(n, self._pool(k))
-        cand, val, parts = fused_top(block_fns(self, ctx, list(row_w)), row_w, mask, n, pool,
-                                     int(self.settings.score_block), int(self.settings.score_cache_mb) << 20)
-        idx = self._pick(cand, k)
-        pos = np.full(idx.shape, -1, np.int64)  # where each listed item sits among the candidates
+        return scan(block_fns(self, ctx, list(row_w)), row_w, allowed, self.data_.n_items, keep,
+                    self.block_size(ctx.n), int(self.settings.score_cache_mb) << 20,
+                    mult=None if engine is None else engine.multiplier_blocks(ctx),
+                    buried=None if engine is None or not bury else engine.item_blocks("bury", ctx), at=at,
+                    extra=extra, ranges=ranges)
+
+    def held_out(self, ctx: Context, exclude: np.ndarray, k: int, at: tuple[np.ndarray, np.ndarray],
+                 mode: str = "all") -> tuple[np.ndarray, np.ndarray] | None:
+        """What evaluation reads of `score(ctx)` (mode "all") or `score_cross(ctx)` ("cross"), without the
+        B × catalogue array: the top-k list `model_top_k` picks from those scores with `exclude` (B × n bool)
+        and the scores at the (rows, items) pairs `at` (NaN where the rules exclude). None when the learned
+        ranker serves (evaluation then ranks its dense scores)."""
+        if self.ranker_ is not None:
+            return None
+        pool = min(self.data_.n_items, self._pool(k))
+        listed = mode == "all" and bool(self.rules) and self.rule_engine().has_list_rules
+        if not listed:  # the scores are the fused scores: their top-k is the list
+            found = self.scan(ctx, mode, ~exclude, pool, at=at, bury=False)
+            return self._pick(found.idx, k), found.at
+        # `_as_served`: the served lists (rules applied) on top, in their order, then the fused order
+        allowed = ~(ctx.X > 0).toarray()
+        excluded = self.rule_engine().excluded(ctx)
+        if excluded is not None:
+            allowed &= ~excluded
+        served = self.scan(ctx, mode, allowed, pool, at=(np.zeros(0, np.int64), np.zeros(0, np.int64)))
+        idx = self.rule_engine().place_pins(self._pick(served.idx, k), allowed, ctx)
+        rest = self.scan(ctx, mode, allowed & ~exclude, pool + k, at=at, bury=False)
+        first = np.where((idx >= 0) & ~np.take_along_axis(exclude, np.maximum(idx, 0), axis=1), idx, -1)
+        taken = (rest.idx[:, :, None] == first[:, None, :]).any(axis=2)
+        both = np.concatenate([first, np.where(taken, -1, rest.idx)], axis=1)
+        both = np.take_along_axis(both, np.argsort(both < 0, axis=1, kind="stable")[:, :pool], axis=1)
+        vals = rest.at.copy()
+        rows, items = at
+        vals[~allowed[rows, items]] = np.nan
+        # the listed items' scores, as `_as_served` sets them (the largest finite score, 0 for a NaN, + 1 + k - col)
+        top = served.allowed_max if np.isfinite(served.allowed_max) else -np.inf
+        top = (max(top, 0.0) if not allowed.all() else top) + 1.0
+        n = self.data_.n_items
+        r, c = np.nonzero(idx >= 0)
+        keys = r * n + idx[r, c]
+        order = np.argsort(keys)
+        want = np.asarray(rows, np.int64) * n + np.asarray(items, np.int64)
+        pos = np.minimum(np.searchsorted(keys[order], want), max(len(keys) - 1, 0))
+        hit = keys[order][pos] == want if len(keys) else np.zeros(len(want), bool)
+        vals[hit] = (top + (k - c[order][pos][hit])).astype(np.float32)
+        return self._pick(both, k), vals
+
+    def _rank_blocked(self, ctx: Context, mode: str, mask: np.ndarray, k: int):
+        """`rank` of the linear fusion, a block of the catalogue at a time (crossrec_core.blocked): the same
+        lists as the dense path, rules included, in O(batch × (block + candidates)) memory."""
+        engine = self.rule_engine() if self.rules else None
+        pins = engine.pinned_items() if engine is not None else np.zeros(0, np.int64)
+        found = self.scan(ctx, mode, mask, min(self.data_.n_items, self._pool(k)), extra=pins)
+        idx, score, at = self._listed(ctx, found, pins, mask, k)
+        return idx, score, at, np.zeros(idx.shape)
+
+    def _listed(self, ctx: Context, found, pins: np.ndarray, mask: np.ndarray, k: int):
+        """The k listed of a scan's best items (picked, pins placed) with their scores and parts (B × k each)."""
+        idx = self._pick(found.idx, k)
+        if self.rules:
+            idx = self.rule_engine().place_pins(idx, mask, ctx)
+        # where each listed item sits among the candidates (and the pinned items, scored wherever they rank)
+        cand = np.concatenate([found.idx, np.broadcast_to(pins, (ctx.n, len(pins)))], axis=1)
+        val = np.concatenate([found.val, found.extra_val], axis=1)
+        parts = {s: np.concatenate([v, found.extra_parts[s]], axis=1) for s, v in found.parts.items()}
+        pos = np.full(idx.shape, -1, np.int64)
         for j in range(idx.shape[1]):  # k columns (not items): a few vector operations each
             hit = (cand == idx[:, j:j + 1]) & (idx[:, j:j + 1] >= 0)
             pos[:, j] = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
         safe = np.maximum(pos, 0)
         at = {s: np.where(pos >= 0, np.take_along_axis(p, safe, axis=1), 0.0) for s, p in parts.items()}
         score = np.where(pos >= 0, np.take_along_axis(val, safe, axis=1), 0.0)
-        return idx, score, at, np.zeros(idx.shape)
+        return idx, score, at
 
     # ---- candidates -------------------------------------------------------------------------
 
     def candidate_mask(self, ctx: Context, mode: str = "all", category: str | None = None,
-                       exclude: np.ndarray | None = None) -> np.ndarray:
-        """B × n_items boolean: which items may be recommended to each user in `mode`."""
+                       exclude: np.ndarray | sp.spmatrix | None = None) -> np.ndarray:
+        """B × n_items boolean: which items may be recommended to each user in `mode`. `exclude` (B × n, bool
+        or a sparse matrix whose positive entries count) takes items out."""
         data = self.data_
         mask = np.ones((ctx.n, data.n_items), dtype=bool)
-        if exclude is not None:
-            mask &= ~exclude
+        if sp.issparse(exclude):  # from its non-zeros: no B × n float copy of a sparse history
+            ex = exclude.tocoo()
+            pos = ex.data > 0
+            mask[ex.row[pos], ex.col[pos]] = False
+        elif exclude is not None:
+            mask &= ~np.asarray(exclude, dtype=bool)
         if mode == "cross":
-            onehot_top = np.zeros((data.n_items, len(data.cat_top_names)), dtype=np.float32)
-            onehot_top[np.arange(data.n_items), data.cat_top] = 1
-            has_top = np.asarray(ctx.owned_items() @ onehot_top) > 0  # B × n_tops carted or bought in
+            owned = ctx.owned_items().tocsr()
+            has_top = np.zeros((ctx.n, len(data.cat_top_names)), dtype=bool)  # B × n_tops carted or bought in
+            nz = owned.data != 0
+            has_top[np.repeat(np.arange(ctx.n), np.diff(owned.indptr))[nz], data.cat_top[owned.indices[nz]]] = True
             mask &= ~has_top[:, data.cat_top]
         elif mode == "target":
             if not category:

@@ -5,17 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 
-def top_k(scores: np.ndarray, allowed: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k(scores: np.ndarray, allowed: np.ndarray | None, k: int, copy: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Positions and scores of the k best allowed items per row, best first; equal scores in item
     order (the lower position first), at the cut too. NaN scores and disallowed items are never
     picked; -1 (score -inf) pads rows with fewer candidates. Returns two B × k arrays.
 
     Vectorised: one partition finds each row's k-th score; the items above it and the first ones equal
-    to it (a cumulative count) make exactly k per row, which are then sorted."""
-    s = np.array(scores, dtype=np.float32, copy=True)
+    to it (a cumulative count) make exactly k per row, which are then sorted. `copy=False` lets a caller
+    that owns a float32 `scores` have it overwritten instead of copied (the block scans)."""
+    s = np.array(scores, dtype=np.float32, copy=copy or scores.dtype != np.float32)
     s[np.isnan(s)] = -np.inf
     if allowed is not None:
-        s[~np.asarray(allowed, dtype=bool)] = -np.inf
+        np.copyto(s, -np.inf, where=~np.asarray(allowed, dtype=bool))
     B, n = s.shape
     k = max(int(k), 0)
     k_eff = min(k, n)
@@ -23,11 +24,14 @@ def top_k(scores: np.ndarray, allowed: np.ndarray | None, k: int) -> tuple[np.nd
     val = np.full((B, k), -np.inf, dtype=np.float32)
     if k_eff == 0 or B == 0:
         return idx, val
-    kth = -np.partition(-s, k_eff - 1, axis=1)[:, k_eff - 1:k_eff]  # B × 1: each row's k-th largest
+    kth = np.partition(s, n - k_eff, axis=1)[:, n - k_eff:n - k_eff + 1]  # B × 1: each row's k-th largest
     above = s > kth
     tied = s == kth
-    room = k_eff - above.sum(axis=1, keepdims=True)
-    pick = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    room = k_eff - above.sum(axis=1)
+    pick = above | tied
+    over = np.flatnonzero(tied.sum(axis=1) > room)  # rows with more ties at the cut than room: first ones only
+    if len(over):
+        pick[over] = above[over] | (tied[over] & (np.cumsum(tied[over], axis=1) <= room[over, None]))
     cols = np.nonzero(pick)[1].reshape(B, k_eff)  # item order within each row
     vals = np.take_along_axis(s, cols, axis=1)
     order = np.argsort(-vals, axis=1, kind="stable")  # score desc; ties keep item order

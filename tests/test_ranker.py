@@ -128,3 +128,43 @@ def test_choice_keeps_the_ranker_or_fusion_unless_a_signal_beats_it_beyond_noise
     assert choose(worse_ranker, 0)[0] == "fusion"
     clear = {"ranker": base - 0.3, "fusion": base - 0.3, "als": base}
     assert choose(clear, 0) == ("als", "als beat the ranker and the fusion on validation beyond noise")
+
+
+@pytest.mark.parametrize("mode,ruled", [("all", False), ("all", True), ("cross", True)])
+def test_ranker_lists_by_blocks_equal_the_dense_lists(trained, mode, ruled):
+    """The learned ranker's lists scored a block of the catalogue at a time (candidates from each signal's
+    streamed top-N, the fallback order from the fusion's row range) are the dense ranked_scores lists: the
+    same top-20, scores, contributions and base, with and without rules, shoppers with and without history."""
+    from crossrec_core.ranked import explain_at, ranked_scores
+    from crossrec_core.rules import PairRule, Rule, Rules
+
+    settings, items, events, cut, ranker, report = trained
+    split = make_split(items, events, settings.replace(score_block=61, score_cells=0, score_cache_mb=1), cut=cut)
+    tops = items["cat_top"].value_counts().index
+    ids = items["item_id"].to_numpy()
+    rules = Rules(pairs=[PairRule(source=str(tops[0]), target=str(tops[1]), multiplier=1.8)], managed=[
+        Rule("boost", category=str(tops[2]), multiplier=0.3, name="damp"),
+        Rule("exclude", item=str(ids[2]), name="gone"),
+        Rule("bury", category=str(tops[3]), name="down"),
+        Rule("pin", item=str(ids[9]), position=4, name="pin")]) if ruled else None
+    fused = FusedScorer(split.settings, rules=rules).fit(split.train, None, items)
+    fused.attach_ranker(ranker, ItemStats.from_data(split.train, sub_codes(items)))
+    users = [*split.users("all")[:60], *split.users("cold_users")[:5]]
+    ctx = split.context(users)
+    assert (np.diff(ctx.X.indptr) == 0).any() and (np.diff(ctx.X.indptr) > 0).any()
+    mask = fused.candidate_mask(ctx, mode, exclude=split.exclusions(users))
+    idx, score, parts, base = fused.rank(ctx, mode, mask, 20)
+
+    total, cands, lin = ranked_scores(fused, ctx, mask, mode)
+    d_idx = fused.top_items(total, mask, 20, ctx)
+    safe = np.maximum(d_idx, 0)
+    d_score = np.where(d_idx >= 0, np.take_along_axis(total, safe, axis=1), 0.0)
+    d_lin = {s: np.where(d_idx >= 0, np.take_along_axis(v, safe, axis=1), 0.0) for s, v in lin.items()}
+    d_parts, d_base = explain_at(fused, d_idx, d_score, cands, d_lin)
+    assert (idx >= 0).sum() > 0.8 * idx.size
+    np.testing.assert_array_equal(idx, d_idx)
+    np.testing.assert_array_equal(score, d_score)
+    assert set(parts) == set(d_parts)
+    for s in parts:
+        np.testing.assert_array_equal(parts[s], d_parts[s])
+    np.testing.assert_array_equal(base, d_base)

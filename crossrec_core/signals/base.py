@@ -157,10 +157,15 @@ def item_evidence(x: sp.csr_matrix, sim: sp.csr_matrix, items: np.ndarray, top: 
 
 def sparse_blocks(product: sp.spmatrix):
     """A block scorer over a sparse B × n product (history @ item-item matrix): columns sliced from CSC."""
-    csc = sp.csc_matrix(product, dtype=np.float32)
+    csr = sp.csr_matrix(product, dtype=np.float32)
+    held: list[sp.csc_matrix] = []
 
     def block(a: int, b: int) -> np.ndarray:
-        return csc[:, a:b].toarray()
+        if a == 0 and b >= csr.shape[1]:  # the whole catalogue in one block (a single shopper): no CSC copy
+            return csr.toarray()
+        if not held:
+            held.append(csr.tocsc())
+        return held[0][:, a:b].toarray()
     return block
 
 

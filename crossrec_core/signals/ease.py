@@ -75,7 +75,7 @@ class EASE(Signal, name="ease", label="basket affinity", color="#db2777", defaul
         return self
 
     def score(self, ctx: Context) -> np.ndarray:
-        Xs = binary(ctx.X)[:, self.items_]
+        Xs = self._modelled(ctx.X)
         inner = np.asarray(Xs @ self.B_, dtype=np.float32)
         floor = (inner.min(axis=1, keepdims=True) if inner.shape[1] else np.zeros((ctx.n, 1), np.float32))
         out = np.broadcast_to(np.minimum(floor, 0.0) - 1.0, (ctx.n, self.n_items_)).astype(np.float32)
@@ -83,8 +83,25 @@ class EASE(Signal, name="ease", label="basket affinity", color="#db2777", defaul
         out[np.diff(Xs.indptr) == 0] = 0.0  # no history among the modelled items: no evidence, not a floor
         return out
 
+    def _modelled(self, X: sp.spmatrix) -> sp.csr_matrix:
+        """binary(X) restricted to the modelled items' columns (in `items_` order), from X's non-zeros alone:
+        a fancy column index of a wide CSR costs more than the product."""
+        B = binary(X)
+        pos = self.__dict__.get("_pos")
+        if pos is None:
+            pos = np.full(self.n_items_, -1, np.int64)
+            pos[self.items_] = np.arange(len(self.items_))
+            self.__dict__["_pos"] = pos
+        col = pos[B.indices]
+        keep = col >= 0
+        rows = np.repeat(np.arange(B.shape[0]), np.diff(B.indptr))
+        indptr = np.r_[0, np.cumsum(np.bincount(rows[keep], minlength=B.shape[0]))]
+        out = sp.csr_matrix((B.data[keep], col[keep], indptr), shape=(B.shape[0], len(self.items_)))
+        out.sort_indices()
+        return out
+
     def block_scorer(self, ctx: Context):
-        Xs = binary(ctx.X)[:, self.items_]
+        Xs = self._modelled(ctx.X)
         inner = np.asarray(Xs @ self.B_, dtype=np.float32)  # B × (at most ease_max_items)
         floor = (inner.min(axis=1, keepdims=True) if inner.shape[1] else np.zeros((ctx.n, 1), np.float32))
         fill = (np.minimum(floor, 0.0) - 1.0).astype(np.float32)

@@ -54,37 +54,62 @@ def _rounded(values: np.ndarray) -> list[float]:
 def iter_rows(rec, user_ids: Sequence[str], k: int = 20, mode: str = "all", category: str | None = None,
               progress: Progress | None = None, batch_size: int = 256) -> Iterator[list]:
     """The CSV's data rows (in `columns()` order), streamed a batch of shoppers at a time from the scorer's
-    arrays (no frame per shopper): what `crossrec export` writes and a page can stream. A shopper whose
-    list in `mode` is empty gets the all-categories list, each reason saying so, so an export of N
-    shoppers always lists N shoppers."""
-    parts_names = contributions()
-    cols = rec.item_columns
+    arrays: each batch's reasons are made at once (`Recommender.reasons` over all its listed pairs), so
+    there is no frame and no evidence call per shopper. A shopper whose list in `mode` is empty gets the
+    all-categories list, each reason saying so, so an export of N shoppers always lists N shoppers."""
     cells: dict[int, tuple] = {}  # item position -> its neutralised (item_id, title, category)
-    engine = rec.scorer_.rule_engine() if rec.scorer_.rules else None
-    for batch, ctx, (idx, score, parts, base) in rec.ranked_batches(user_ids, k, mode, category, batch_size, progress):
+    for batch, ctx, ranked in rec.ranked_batches(user_ids, k, mode, category, batch_size, progress):
+        listed = (ranked[0] >= 0).any(axis=1)
+        lists = dict(zip(np.flatnonzero(listed).tolist(), _block_rows(rec, ctx, ranked, listed, cells)))
+        empty = [row for row in range(len(batch)) if not listed[row]]
+        if empty and mode != "all":  # fallbacks: the all-categories lists of these shoppers, scored together
+            (_, fctx, franked), = rec.ranked_batches([batch[r] for r in empty], k, "all", batch_size=len(empty))
+            flisted = (franked[0] >= 0).any(axis=1)
+            for n, rows in zip(np.flatnonzero(flisted).tolist(),
+                               _block_rows(rec, fctx, franked, flisted, cells, FALLBACK[mode])):
+                lists[empty[n]] = rows
         for row, uid in enumerate(batch):
-            keep = idx[row] >= 0
-            prefix, c, r, p, b, s = "", ctx, row, parts, base, score
-            if not keep.any() and mode != "all":
-                _, c, (fi, s, p, b) = next(rec.ranked_batches([uid], k, "all"))
-                r, keep, prefix = 0, fi[0] >= 0, FALLBACK[mode]
-                items = fi[0][keep]
-            else:
-                items = idx[row][keep]
-            if not len(items):
-                continue
-            listed = {name: v[r][keep] for name, v in p.items()}
-            reasons = rec.reasons(c, r, items, listed)
-            notes = engine.notes(c, r, items) if engine is not None else [""] * len(items)
-            values = [_rounded(listed[name]) if name in listed else [0.0] * len(items) for name in parts_names]
-            sc, bs = _rounded(s[r][keep]), _rounded(b[r][keep])
-            user = neutralise(str(uid))
-            for j, item in enumerate(items.tolist()):
-                cell = cells.get(item)
-                if cell is None:
-                    cell = cells[item] = tuple(neutralise(str(cols[col][item])) for col in ("item_id", "title", "category"))
-                yield [user, j + 1, *cell, sc[j], bs[j], *(v[j] for v in values), neutralise(prefix + reasons[j]),
-                       neutralise(str(notes[j]))]
+            if row in lists:
+                user = neutralise(str(uid))
+                for line in lists[row]:
+                    line[0] = user
+                    yield line
+
+
+def _block_rows(rec, ctx, ranked: tuple, rows: np.ndarray, cells: dict[int, tuple], prefix: str = "") -> list[list[list]]:
+    """The CSV rows (user cell left to fill) of each selected row of a ranked batch, reasons made for all
+    their listed pairs at once."""
+    idx, score, parts, base = ranked
+    keep = (idx >= 0) & rows[:, None]
+    row_of, _ = np.nonzero(keep)
+    rank = np.cumsum(keep, axis=1)[keep]
+    items = idx[keep]
+    listed = {name: v[keep] for name, v in parts.items()}
+    reasons = rec.reasons(ctx, row_of, items, listed)
+    if rec.scorer_.rules:
+        engine = rec.scorer_.rule_engine()
+        bounds = np.flatnonzero(np.r_[True, row_of[1:] != row_of[:-1], True])
+        notes = [note for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())
+                 for note in engine.notes(ctx, int(row_of[a]), items[a:b])]
+    else:
+        notes = [""] * len(items)
+    zero = [0.0] * len(items)
+    values = [_rounded(listed[name]) if name in listed else zero for name in contributions()]
+    cols = rec.item_columns
+    out: list[list[list]] = []
+    last = -1
+    for n, (r, j, item, sc, bs, why, note) in enumerate(zip(row_of.tolist(), rank.tolist(), items.tolist(),
+                                                            _rounded(score[keep]), _rounded(base[keep]), reasons,
+                                                            notes)):
+        cell = cells.get(item)
+        if cell is None:
+            cell = cells[item] = tuple(neutralise(str(cols[c][item])) for c in ("item_id", "title", "category"))
+        if r != last:
+            out.append([])
+            last = r
+        out[-1].append([None, j, *cell, sc, bs, *(v[n] for v in values), neutralise(prefix + why),
+                        neutralise(str(note))])
+    return out
 
 
 def write_stream(rec, out: BinaryIO, user_ids: Sequence[str], *, k: int = 20, mode: str = "all",

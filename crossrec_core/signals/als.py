@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from ..config import Settings
 from ..data import Interactions
-from .base import Context, Evidence, Signal, Words, evidence_shares
+from .base import Context, EvidenceBatch, Signal, Words, cited, user_terms
 
 CONFIDENCES = ("log", "raw")
 SOLVERS = ("implicit", "numpy")
@@ -184,16 +184,23 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
         U = self.user_factors(ctx.X)
         return lambda a, b: np.asarray(U @ self.item_factors_[a:b].T, dtype=np.float32)
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
-        items = np.asarray(items)
-        C = self.confidence_matrix(ctx.X[row])
-        hist, c = C.indices, C.data.astype(np.float64)
-        if len(hist) == 0 or not self.fitted_:
-            return [Evidence() for _ in items]
-        A, _ = self._system(hist, c)
-        W = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), self.item_factors_[items].T.astype(np.float64))
-        contrib = c[:, None] * (self.item_factors_[hist].astype(np.float64) @ W)  # |hist| × |items|
-        return evidence_shares(contrib, hist)
+    def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
+        """Each history item j's term c_uj · y_jᵀ A_u⁻¹ y_i of each pair (u, i); A_u factorised once per user."""
+        rows, items = np.asarray(rows), np.asarray(items, dtype=np.int64)
+        if not self.fitted_ or not len(items):
+            return EvidenceBatch.empty(len(items))
+        C = self.confidence_matrix(ctx.X)
+        Y = self.item_factors_
 
-    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
-        return f"fits this shopper's taste (like {words.title(ev[0][0])})" if ev else self.label
+        def terms(row: int, at: np.ndarray):
+            lo, hi = C.indptr[row], C.indptr[row + 1]
+            if lo == hi:
+                return None
+            h, c = C.indices[lo:hi], C.data[lo:hi].astype(np.float64)
+            A, _ = self._system(h, c)
+            W = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), Y[items[at]].T.astype(np.float64))
+            return h, c[:, None] * (Y[h].astype(np.float64) @ W)
+        return user_terms(rows, items, terms)
+
+    def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
+        return cited(ev, words, "fits this shopper's taste (like {})", self.label)

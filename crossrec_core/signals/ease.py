@@ -14,7 +14,7 @@ from scipy.linalg import lapack
 from ..config import Settings
 from ..data import Interactions
 from ..errors import CrossRecError
-from .base import Context, Evidence, Signal, Words, evidence_shares
+from .base import Context, EvidenceBatch, Signal, Words, cited, expand_rows, shares
 
 
 def binary(X: sp.spmatrix) -> sp.csr_matrix:
@@ -98,16 +98,19 @@ class EASE(Signal, name="ease", label="basket affinity", color="#db2777", defaul
             return out
         return block
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray, top: int = 3) -> list[Evidence]:
-        pos = np.full(self.n_items_, -1, dtype=np.int64)
+    def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
+        """Each modelled history item h's term B[h, i] of each pair (u, i) (0 for an item outside the model)."""
+        pos = np.full(self.n_items_, -1, dtype=np.int64)  # catalogue position -> row of B (-1: not modelled)
         pos[self.items_] = np.arange(len(self.items_))
-        hist = binary(ctx.X[row]).indices
-        hist = hist[pos[hist] >= 0]
         items = np.asarray(items, dtype=np.int64)
-        contrib = np.zeros((len(hist), len(items)))
-        modelled = pos[items] >= 0
-        contrib[:, modelled] = self.B_[pos[hist]][:, pos[items[modelled]]]
-        return evidence_shares(contrib, hist, top)
+        pair, hist, _ = expand_rows(binary(ctx.X), rows)
+        keep = pos[hist] >= 0
+        pair, hist = pair[keep], hist[keep]
+        terms = np.zeros(len(pair))
+        col = pos[items[pair]]
+        modelled = col >= 0
+        terms[modelled] = self.B_[pos[hist[modelled]], col[modelled]]
+        return shares(pair, hist, terms, len(items))
 
-    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
-        return f"goes with {words.title(ev[0][0])} in other shoppers' baskets" if ev else self.label
+    def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
+        return cited(ev, words, "goes with {} in other shoppers' baskets", self.label)

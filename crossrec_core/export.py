@@ -5,6 +5,7 @@ Ids are data, so a cell is changed only when it would be evaluated: user '-1' st
 to the shop's own tables. Streams over users a batch at a time."""
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -48,7 +49,16 @@ FALLBACK = {"cross": "Fallback (this shopper has bought in every category, so no
 
 
 def _rounded(values: np.ndarray) -> list[float]:
-    return [round(v, 6) for v in np.asarray(values, np.float64).tolist()]
+    """round(v, 6) of every value, as Python's `round` gives it (the CSV's digits): rint(v·10⁶)/10⁶ is the
+    same float wherever v·10⁶ is not within rounding error of a half (then `round` itself decides)."""
+    v = np.asarray(values, np.float64)
+    scaled = v * 1e6
+    out = np.rint(scaled) / 1e6
+    unsure = ~(np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) > 1e-6) | ~(np.abs(v) < 1e9)
+    rounded = out.tolist()
+    for i in np.flatnonzero(unsure).tolist():
+        rounded[i] = round(float(v[i]), 6)
+    return rounded
 
 
 def iter_rows(rec, user_ids: Sequence[str], k: int = 20, mode: str = "all", category: str | None = None,
@@ -57,74 +67,88 @@ def iter_rows(rec, user_ids: Sequence[str], k: int = 20, mode: str = "all", cate
     arrays: each batch's reasons are made at once (`Recommender.reasons` over all its listed pairs), so
     there is no frame and no evidence call per shopper. A shopper whose list in `mode` is empty gets the
     all-categories list, each reason saying so, so an export of N shoppers always lists N shoppers."""
+    for rows in _batch_rows(rec, user_ids, k, mode, category, progress, batch_size):
+        yield from rows
+
+
+def _batch_rows(rec, user_ids: Sequence[str], k: int, mode: str, category: str | None,
+                progress: Progress | None, batch_size: int) -> Iterator[list[list]]:
+    """The CSV rows of each batch of shoppers, in shopper order."""
     cells: dict[int, tuple] = {}  # item position -> its neutralised (item_id, title, category)
     for batch, ctx, ranked in rec.ranked_batches(user_ids, k, mode, category, batch_size, progress):
+        users = [neutralise(str(uid)) for uid in batch]
         listed = (ranked[0] >= 0).any(axis=1)
-        lists = dict(zip(np.flatnonzero(listed).tolist(), _block_rows(rec, ctx, ranked, listed, cells)))
-        empty = [row for row in range(len(batch)) if not listed[row]]
-        if empty and mode != "all":  # fallbacks: the all-categories lists of these shoppers, scored together
-            (_, fctx, franked), = rec.ranked_batches([batch[r] for r in empty], k, "all", batch_size=len(empty))
-            flisted = (franked[0] >= 0).any(axis=1)
-            for n, rows in zip(np.flatnonzero(flisted).tolist(),
-                               _block_rows(rec, fctx, franked, flisted, cells, FALLBACK[mode])):
-                lists[empty[n]] = rows
-        for row, uid in enumerate(batch):
-            if row in lists:
-                user = neutralise(str(uid))
-                for line in lists[row]:
-                    line[0] = user
-                    yield line
+        row_of, rows = _block_rows(rec, ctx, ranked, listed, users, cells)
+        empty = np.flatnonzero(~listed)
+        if not len(empty) or mode == "all":
+            yield rows
+            continue
+        # fallbacks: each of these shoppers' all-categories list, scored alone as before (a batch of one
+        # scores the same digits as the lists exported so far), each in its place
+        owner, both = [row_of], list(rows)
+        for r in empty.tolist():
+            (_, fctx, franked), = rec.ranked_batches([batch[r]], k, "all")
+            _, frows = _block_rows(rec, fctx, franked, (franked[0] >= 0).any(axis=1), [users[r]], cells, FALLBACK[mode])
+            owner.append(np.full(len(frows), r))
+            both += frows
+        yield [both[i] for i in np.argsort(np.concatenate(owner), kind="stable").tolist()]
 
 
-def _block_rows(rec, ctx, ranked: tuple, rows: np.ndarray, cells: dict[int, tuple], prefix: str = "") -> list[list[list]]:
-    """The CSV rows (user cell left to fill) of each selected row of a ranked batch, reasons made for all
-    their listed pairs at once."""
+def _block_rows(rec, ctx, ranked: tuple, chosen: np.ndarray, users: list[str], cells: dict[int, tuple],
+                prefix: str = "") -> tuple[np.ndarray, list[list]]:
+    """(ctx row of each CSV row, the CSV rows) of the `chosen` rows of a ranked batch, row by row and rank by
+    rank; the reasons of all their listed pairs are made at once."""
     idx, score, parts, base = ranked
-    keep = (idx >= 0) & rows[:, None]
+    keep = (idx >= 0) & chosen[:, None]
     row_of, _ = np.nonzero(keep)
-    rank = np.cumsum(keep, axis=1)[keep]
     items = idx[keep]
     listed = {name: v[keep] for name, v in parts.items()}
     reasons = rec.reasons(ctx, row_of, items, listed)
-    if rec.scorer_.rules:
+    if rec.scorer_.rules and len(items):
         engine = rec.scorer_.rule_engine()
         bounds = np.flatnonzero(np.r_[True, row_of[1:] != row_of[:-1], True])
-        notes = [note for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())
+        notes = [neutralise(str(note)) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())
                  for note in engine.notes(ctx, int(row_of[a]), items[a:b])]
     else:
         notes = [""] * len(items)
     zero = [0.0] * len(items)
-    values = [_rounded(listed[name]) if name in listed else zero for name in contributions()]
     cols = rec.item_columns
-    out: list[list[list]] = []
-    last = -1
-    for n, (r, j, item, sc, bs, why, note) in enumerate(zip(row_of.tolist(), rank.tolist(), items.tolist(),
-                                                            _rounded(score[keep]), _rounded(base[keep]), reasons,
-                                                            notes)):
-        cell = cells.get(item)
-        if cell is None:
-            cell = cells[item] = tuple(neutralise(str(cols[c][item])) for c in ("item_id", "title", "category"))
-        if r != last:
-            out.append([])
-            last = r
-        out[-1].append([None, j, *cell, sc, bs, *(v[n] for v in values), neutralise(prefix + why),
-                        neutralise(str(note))])
-    return out
+    for item in np.unique(items).tolist():
+        if item not in cells:
+            cells[item] = tuple(neutralise(str(cols[c][item])) for c in ("item_id", "title", "category"))
+    item_cells = [cells[item] for item in items.tolist()]
+    rows = [list(t) for t in zip([users[r] for r in row_of.tolist()], np.cumsum(keep, axis=1)[keep].tolist(),
+                                 *zip(*item_cells), _rounded(score[keep]), _rounded(base[keep]),
+                                 *(_rounded(listed[name]) if name in listed else zero for name in contributions()),
+                                 [neutralise(prefix + why) for why in reasons], notes)]
+    return row_of, rows
+
+
+def iter_csv(rec, user_ids: Sequence[str], *, k: int = 20, mode: str = "all", category: str | None = None,
+             progress: Progress | None = None, counted: list | None = None) -> Iterator[bytes]:
+    """The CSV file as chunks of bytes (BOM and header first, then one chunk per batch of shoppers), for a
+    stream to a file or a download that never holds the whole file; `counted` gets the row count appended."""
+    head = io.StringIO()
+    writer = csv.writer(head, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(columns())
+    yield codecs.BOM_UTF8 + head.getvalue().encode("utf-8")
+    n = 0
+    for rows in _batch_rows(rec, user_ids, k, mode, category, progress, 256):
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerows(rows)
+        n += len(rows)
+        yield buf.getvalue().encode("utf-8")
+    if counted is not None:
+        counted.append(n)
 
 
 def write_stream(rec, out: BinaryIO, user_ids: Sequence[str], *, k: int = 20, mode: str = "all",
                  category: str | None = None, progress: Progress | None = None) -> int:
     """Write the CSV to a binary stream; returns the number of data rows."""
-    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
-    writer = csv.writer(text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(columns())
-    n = 0
-    for row in iter_rows(rec, user_ids, k, mode, category, progress):
-        writer.writerow(row)
-        n += 1
-    text.flush()
-    text.detach()
-    return n
+    counted: list[int] = []
+    for chunk in iter_csv(rec, user_ids, k=k, mode=mode, category=category, progress=progress, counted=counted):
+        out.write(chunk)
+    return counted[0]
 
 
 def check_out_path(out_path: str | Path, db_path: str | Path, *, force: bool = False) -> Path:

@@ -92,3 +92,14 @@ def test_export_csv_is_byte_identical_to_the_per_shopper_export(ruled, mode):
     new = export_bytes(ruled, users, k=20, mode=mode, category=category)
     assert new == _reference_csv(ruled, users, k=20, mode=mode, category=category, batch_size=256)
     assert new.count(b"\r\n") > 120 * 5 and (b"pinned" in new or mode != "all")
+
+
+def test_fallback_lists_are_byte_identical_too(ruled):
+    """Every item of the target category excluded by a rule: some shoppers of each batch fall back to their
+    all-categories list (scored together in the batch path, one by one before)."""
+    cat = ruled.items_["category"].iloc[11]
+    gone = ruled.with_weights(rules=Rules(managed=[*ruled.rules.managed, Rule("exclude", category=cat, name="gone")]))
+    users = gone.store.user_ids()[:70]
+    new = export_bytes(gone, users, k=20, mode="target", category=cat)
+    assert new == _reference_csv(gone, users, k=20, mode="target", category=cat, batch_size=256)
+    assert b"Fallback (nothing left" in new

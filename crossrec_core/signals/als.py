@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+from scipy.linalg import lapack
 import scipy.sparse as sp
 
 from ..config import Settings
@@ -198,7 +199,12 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
                 return None
             h, c = C.indices[lo:hi], C.data[lo:hi].astype(np.float64)
             A, _ = self._system(h, c)
-            W = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), Y[items[at]].T.astype(np.float64))
+            # scipy.linalg.cho_factor/cho_solve's own LAPACK calls, without their checks (a user's A is finite)
+            U, info = lapack.dpotrf(A, lower=0, clean=0)
+            if info == 0:
+                W, info = lapack.dpotrs(U, Y[items[at]].T.astype(np.float64), lower=0)
+            if info != 0:
+                W = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), Y[items[at]].T.astype(np.float64))
             return h, c[:, None] * (Y[h].astype(np.float64) @ W)
         return user_terms(rows, items, terms)
 

@@ -148,21 +148,32 @@ def lookup(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 def shares(pair: np.ndarray, hist: np.ndarray, terms: np.ndarray, n_pairs: int, top: int = 3) -> EvidenceBatch:
     """The one evidence-share rule on ragged arrays: `terms[t]` is history item `hist[t]`'s term of pair
-    `pair[t]`'s score (p by p, in history order); per pair, the `top` positive terms as shares of the sum of
-    its positive terms, strongest first (ties: the earlier history item). Sums and shares stay in the
-    terms' dtype and are added in history order, as `evidence_shares` does for one shopper."""
+    `pair[t]`'s score (each pair's terms in history order); per pair, the `top` positive terms as shares of
+    the sum of its positive terms, strongest first (ties: the earlier history item). Sums and shares stay
+    in the terms' dtype and are added in history order, as `evidence_shares` does for one shopper."""
     keep = terms > 0
     pair, hist, terms = pair[keep], hist[keep], terms[keep]
+    if len(pair) and (np.diff(pair) < 0).any():  # group the pairs, each keeping its history order
+        order = np.argsort(pair, kind="stable")
+        pair, hist, terms = pair[order], hist[order], terms[order]
+    out = EvidenceBatch.empty(n_pairs, top)
+    if not len(pair):
+        return out
     totals = np.zeros(n_pairs, dtype=terms.dtype)
     np.add.at(totals, pair, terms)
-    order = np.lexsort((-terms, pair))  # stable: equal terms keep history order
-    pair, hist, terms = pair[order], hist[order], terms[order]
-    starts = np.searchsorted(pair, np.arange(n_pairs))
-    rank = np.arange(len(pair)) - starts[pair]
-    sel = rank < top
-    out = EvidenceBatch.empty(n_pairs, top)
-    out.hist[pair[sel], rank[sel]] = hist[sel]
-    out.share[pair[sel], rank[sel]] = (terms[sel] / totals[pair[sel]]).astype(terms.dtype)
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(pair)]))
+    left = terms.copy()
+    for rank in range(top):  # each pass takes every pair's largest remaining term, the first one on ties
+        best = np.maximum.reduceat(left, starts)
+        hit = np.flatnonzero((left == best[seg]) & (left > 0))
+        if not len(hit):
+            break
+        first = hit[np.r_[True, seg[hit][1:] != seg[hit][:-1]]]
+        p = pair[first]
+        out.hist[p, rank] = hist[first]
+        out.share[p, rank] = terms[first] / totals[p]
+        left[first] = 0
     return out
 
 

@@ -133,7 +133,7 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
             return np.zeros((B, self.factors_), dtype=np.float32)
         if self.solver == "implicit":
             return np.asarray(self._implicit_model().recalculate_user(np.arange(B), C), dtype=np.float32)
-        return self._solve_numpy(C)
+        return self._solve_numpy(C, key=X)
 
     @classmethod
     def from_state(cls, state, settings: Settings) -> "ALSSignal":
@@ -160,7 +160,7 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
         b = Yh.T @ c
         return A, b
 
-    def _solve_numpy(self, C: sp.csr_matrix) -> np.ndarray:
+    def _solve_numpy(self, C: sp.csr_matrix, key: object = None) -> np.ndarray:
         B, k = C.shape[0], self.factors_
         A = np.empty((B, k, k), dtype=np.float64)
         b = np.zeros((B, k), dtype=np.float64)
@@ -172,6 +172,9 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
                 continue
             A[u], b[u] = self._system(C.indices[lo:hi], C.data[lo:hi].astype(np.float64))
         x = np.linalg.solve(A, b[..., None])[..., 0]
+        if key is not None:  # the batch's explanations factorise these same A_u (evidence_batch); the last
+            # two batches are kept, as the learned ranker scores a batch and then its rows with history
+            self.__dict__["_systems"] = [(key, A), *self.__dict__.get("_systems", [])[:1]]
         x[empty] = 0.0
         return x.astype(np.float32)
 
@@ -193,12 +196,14 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
         C = self.confidence_matrix(ctx.X)
         Y = self.item_factors_
 
+        systems = next((A for key, A in self.__dict__.get("_systems", []) if key is ctx.X), None)  # this batch's scoring
+
         def terms(row: int, at: np.ndarray):
             lo, hi = C.indptr[row], C.indptr[row + 1]
             if lo == hi:
                 return None
             h, c = C.indices[lo:hi], C.data[lo:hi].astype(np.float64)
-            A, _ = self._system(h, c)
+            A = systems[row] if systems is not None else self._system(h, c)[0]
             # scipy.linalg.cho_factor/cho_solve's own LAPACK calls, without their checks (a user's A is finite)
             U, info = lapack.dpotrf(A, lower=0, clean=0)
             if info == 0:

@@ -89,16 +89,6 @@ class EvidenceBatch:
         return [self.at(p) for p in range(len(self))]
 
 
-def expand_rows(m: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every stored entry of row `rows[p]` of `m`, for every p: (p, column, value), p by p and in the
-    row's column order (a user's history, once per listed item of theirs)."""
-    rows = np.asarray(rows, dtype=np.int64)
-    start, counts = m.indptr[rows].astype(np.int64), np.diff(m.indptr)[rows].astype(np.int64)
-    pair = np.repeat(np.arange(len(rows)), counts)
-    at = np.arange(len(pair)) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(start, counts)
-    return pair, m.indices[at].astype(np.int64), m.data[at]
-
-
 def by_row(rows: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """(row, the pairs of that row) for each distinct row of `rows`, pairs in their order."""
     rows = np.asarray(rows)
@@ -124,57 +114,24 @@ def user_terms(rows: np.ndarray, items: np.ndarray, terms_of) -> EvidenceBatch:
     return shares(np.concatenate(pair), np.concatenate(hist), np.concatenate(terms), len(items))
 
 
-def lookup(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """m[rows[t], cols[t]] for every t (0 where nothing is stored): one binary search per t inside its
-    row's sorted column indices, all t at once (no dense slice, no Python loop)."""
-    if not m.has_sorted_indices:
-        m = m.sorted_indices()
-    lo, hi = m.indptr[rows].astype(np.int64), m.indptr[np.asarray(rows) + 1].astype(np.int64)
-    end, idx = hi.copy(), m.indices
-    cols = np.asarray(cols, dtype=idx.dtype)
-    last = max(len(idx) - 1, 0)
-    for _ in range(int(np.diff(m.indptr).max(initial=0)).bit_length()):
-        mid = (lo + hi) >> 1
-        less = idx[np.minimum(mid, last)] < cols
-        active = lo < hi
-        lo = np.where(active & less, mid + 1, lo)
-        hi = np.where(active & ~less, mid, hi)
-    found = lo < end
-    found[found] = idx[lo[found]] == cols[found]
-    out = np.zeros(len(cols), dtype=m.dtype)
-    out[found] = m.data[lo[found]]
-    return out
-
-
 def shares(pair: np.ndarray, hist: np.ndarray, terms: np.ndarray, n_pairs: int, top: int = 3) -> EvidenceBatch:
     """The one evidence-share rule on ragged arrays: `terms[t]` is history item `hist[t]`'s term of pair
     `pair[t]`'s score (each pair's terms in history order); per pair, the `top` positive terms as shares of
     the sum of its positive terms, strongest first (ties: the earlier history item). Sums and shares stay
     in the terms' dtype and are added in history order, as `evidence_shares` does for one shopper."""
-    keep = terms > 0
-    pair, hist, terms = pair[keep], hist[keep], terms[keep]
-    if len(pair) and (np.diff(pair) < 0).any():  # group the pairs, each keeping its history order
-        order = np.argsort(pair, kind="stable")
-        pair, hist, terms = pair[order], hist[order], terms[order]
-    out = EvidenceBatch.empty(n_pairs, top)
-    if not len(pair):
-        return out
-    totals = np.zeros(n_pairs, dtype=terms.dtype)
-    np.add.at(totals, pair, terms)
-    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(pair)]))
-    left = terms.copy()
-    for rank in range(top):  # each pass takes every pair's largest remaining term, the first one on ties
-        best = np.maximum.reduceat(left, starts)
-        hit = np.flatnonzero((left == best[seg]) & (left > 0))
-        if not len(hit):
-            break
-        first = hit[np.r_[True, seg[hit][1:] != seg[hit][:-1]]]
-        p = pair[first]
-        out.hist[p, rank] = hist[first]
-        out.share[p, rank] = terms[first] / totals[p]
-        left[first] = 0
-    return out
+    from .evidence_kernels import outputs, terms_top
+
+    out = outputs(n_pairs, top, terms.dtype)
+    terms_top(np.asarray(pair, np.int64), np.asarray(hist, np.int64), terms, *out)
+    return ranked_shares(*out)
+
+
+def ranked_shares(hist: np.ndarray, best: np.ndarray, total: np.ndarray) -> EvidenceBatch:
+    """An EvidenceBatch from a kernel's per-pair best terms and sums (shares in the terms' dtype)."""
+    found = hist >= 0
+    share = np.zeros(hist.shape)
+    share[found] = (best / np.where(total > 0, total, 1)[:, None])[found]
+    return EvidenceBatch(hist, share)
 
 
 @dataclass

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from ..config import Settings
 from ..data import Interactions
-from .base import Context, EvidenceBatch, Signal, Words, expand_rows, lookup, shares, sparse_blocks, top_k_per_row
+from .base import Context, EvidenceBatch, Signal, Words, ranked_shares, sparse_blocks, top_k_per_row
 
 WEIGHTINGS = ("binary", "log", "raw")
 
@@ -122,10 +122,15 @@ class ItemItemSignal(Signal):
 
     def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
         """Each history item h's term q(x)[u, h] · S[h, i] of each pair (u, i), gathered for all pairs at once."""
-        items = np.asarray(items, dtype=np.int64)
-        pair, hist, q = expand_rows(self._query(ctx.X), rows)
-        terms = lookup(self.similarity(), hist, items[pair]) * q
-        return shares(pair, hist, terms, len(items))
+        from .evidence_kernels import by_shopper, item_item_top, outputs
+
+        Q, S = self._query(ctx.X), self.similarity()
+        if not S.has_sorted_indices:
+            S = S.sorted_indices()
+        out = outputs(len(items), 3, np.result_type(Q.dtype, S.dtype))
+        item_item_top(Q.indptr, Q.indices, Q.data, S.indptr, S.indices, S.data, np.asarray(items, np.int64),
+                      *by_shopper(rows), *out)
+        return ranked_shares(*out)
 
 
 class CoocSignal(ItemItemSignal, name="cooc", label="bought together", color="#2563eb", default_weight=0.25,

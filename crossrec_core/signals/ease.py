@@ -14,7 +14,7 @@ from scipy.linalg import lapack
 from ..config import Settings
 from ..data import Interactions
 from ..errors import CrossRecError
-from .base import Context, EvidenceBatch, Signal, Words, cited, expand_rows, shares
+from .base import Context, EvidenceBatch, Signal, Words, cited, ranked_shares
 
 
 def binary(X: sp.spmatrix) -> sp.csr_matrix:
@@ -100,17 +100,14 @@ class EASE(Signal, name="ease", label="basket affinity", color="#db2777", defaul
 
     def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
         """Each modelled history item h's term B[h, i] of each pair (u, i) (0 for an item outside the model)."""
+        from .evidence_kernels import by_shopper, dense_top, outputs
+
         pos = np.full(self.n_items_, -1, dtype=np.int64)  # catalogue position -> row of B (-1: not modelled)
         pos[self.items_] = np.arange(len(self.items_))
-        items = np.asarray(items, dtype=np.int64)
-        pair, hist, _ = expand_rows(binary(ctx.X), rows)
-        keep = pos[hist] >= 0
-        pair, hist = pair[keep], hist[keep]
-        terms = np.zeros(len(pair))
-        col = pos[items[pair]]
-        modelled = col >= 0
-        terms[modelled] = self.B_[pos[hist[modelled]], col[modelled]]
-        return shares(pair, hist, terms, len(items))
+        X = binary(ctx.X)
+        out = outputs(len(items), 3, np.float64)
+        dense_top(X.indptr, X.indices, pos, self.B_, np.asarray(items, np.int64), *by_shopper(rows), *out)
+        return ranked_shares(*out)
 
     def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
         return cited(ev, words, "goes with {} in other shoppers' baskets", self.label)

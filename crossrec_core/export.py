@@ -5,6 +5,7 @@ Ids are data, so a cell is changed only when it would be evaluated: user '-1' st
 to the shop's own tables. Streams over users a batch at a time."""
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -48,58 +49,106 @@ FALLBACK = {"cross": "Fallback (this shopper has bought in every category, so no
 
 
 def _rounded(values: np.ndarray) -> list[float]:
-    return [round(v, 6) for v in np.asarray(values, np.float64).tolist()]
+    """round(v, 6) of every value, as Python's `round` gives it (the CSV's digits): rint(v·10⁶)/10⁶ is the
+    same float wherever v·10⁶ is not within rounding error of a half (then `round` itself decides)."""
+    v = np.asarray(values, np.float64)
+    scaled = v * 1e6
+    out = np.rint(scaled) / 1e6
+    unsure = ~(np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) > 1e-6) | ~(np.abs(v) < 1e9)
+    rounded = out.tolist()
+    for i in np.flatnonzero(unsure).tolist():
+        rounded[i] = round(float(v[i]), 6)
+    return rounded
 
 
 def iter_rows(rec, user_ids: Sequence[str], k: int = 20, mode: str = "all", category: str | None = None,
               progress: Progress | None = None, batch_size: int = 256) -> Iterator[list]:
     """The CSV's data rows (in `columns()` order), streamed a batch of shoppers at a time from the scorer's
-    arrays (no frame per shopper): what `crossrec export` writes and a page can stream. A shopper whose
-    list in `mode` is empty gets the all-categories list, each reason saying so, so an export of N
-    shoppers always lists N shoppers."""
-    parts_names = contributions()
-    cols = rec.item_columns
+    arrays: each batch's reasons are made at once (`Recommender.reasons` over all its listed pairs), so
+    there is no frame and no evidence call per shopper. A shopper whose list in `mode` is empty gets the
+    all-categories list, each reason saying so, so an export of N shoppers always lists N shoppers."""
+    for rows in _batch_rows(rec, user_ids, k, mode, category, progress, batch_size):
+        yield from rows
+
+
+def _batch_rows(rec, user_ids: Sequence[str], k: int, mode: str, category: str | None,
+                progress: Progress | None, batch_size: int) -> Iterator[list[list]]:
+    """The CSV rows of each batch of shoppers, in shopper order."""
     cells: dict[int, tuple] = {}  # item position -> its neutralised (item_id, title, category)
-    engine = rec.scorer_.rule_engine() if rec.scorer_.rules else None
-    for batch, ctx, (idx, score, parts, base) in rec.ranked_batches(user_ids, k, mode, category, batch_size, progress):
-        for row, uid in enumerate(batch):
-            keep = idx[row] >= 0
-            prefix, c, r, p, b, s = "", ctx, row, parts, base, score
-            if not keep.any() and mode != "all":
-                _, c, (fi, s, p, b) = next(rec.ranked_batches([uid], k, "all"))
-                r, keep, prefix = 0, fi[0] >= 0, FALLBACK[mode]
-                items = fi[0][keep]
-            else:
-                items = idx[row][keep]
-            if not len(items):
-                continue
-            listed = {name: v[r][keep] for name, v in p.items()}
-            reasons = rec.reasons(c, r, items, listed)
-            notes = engine.notes(c, r, items) if engine is not None else [""] * len(items)
-            values = [_rounded(listed[name]) if name in listed else [0.0] * len(items) for name in parts_names]
-            sc, bs = _rounded(s[r][keep]), _rounded(b[r][keep])
-            user = neutralise(str(uid))
-            for j, item in enumerate(items.tolist()):
-                cell = cells.get(item)
-                if cell is None:
-                    cell = cells[item] = tuple(neutralise(str(cols[col][item])) for col in ("item_id", "title", "category"))
-                yield [user, j + 1, *cell, sc[j], bs[j], *(v[j] for v in values), neutralise(prefix + reasons[j]),
-                       neutralise(str(notes[j]))]
+    for batch, ctx, ranked in rec.ranked_batches(user_ids, k, mode, category, batch_size, progress):
+        users = [neutralise(str(uid)) for uid in batch]
+        listed = (ranked[0] >= 0).any(axis=1)
+        row_of, rows = _block_rows(rec, ctx, ranked, listed, users, cells)
+        empty = np.flatnonzero(~listed)
+        if not len(empty) or mode == "all":
+            yield rows
+            continue
+        # fallbacks: each of these shoppers' all-categories list, scored alone as before (a batch of one
+        # scores the same digits as the lists exported so far), each in its place
+        owner, both = [row_of], list(rows)
+        for r in empty.tolist():
+            (_, fctx, franked), = rec.ranked_batches([batch[r]], k, "all")
+            _, frows = _block_rows(rec, fctx, franked, (franked[0] >= 0).any(axis=1), [users[r]], cells, FALLBACK[mode])
+            owner.append(np.full(len(frows), r))
+            both += frows
+        yield [both[i] for i in np.argsort(np.concatenate(owner), kind="stable").tolist()]
+
+
+def _block_rows(rec, ctx, ranked: tuple, chosen: np.ndarray, users: list[str], cells: dict[int, tuple],
+                prefix: str = "") -> tuple[np.ndarray, list[list]]:
+    """(ctx row of each CSV row, the CSV rows) of the `chosen` rows of a ranked batch, row by row and rank by
+    rank; the reasons of all their listed pairs are made at once."""
+    idx, score, parts, base = ranked
+    keep = (idx >= 0) & chosen[:, None]
+    row_of, _ = np.nonzero(keep)
+    items = idx[keep]
+    listed = {name: v[keep] for name, v in parts.items()}
+    reasons = rec.reasons(ctx, row_of, items, listed)
+    if rec.scorer_.rules and len(items):
+        engine = rec.scorer_.rule_engine()
+        bounds = np.flatnonzero(np.r_[True, row_of[1:] != row_of[:-1], True])
+        notes = [neutralise(str(note)) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())
+                 for note in engine.notes(ctx, int(row_of[a]), items[a:b])]
+    else:
+        notes = [""] * len(items)
+    zero = [0.0] * len(items)
+    cols = rec.item_columns
+    for item in np.unique(items).tolist():
+        if item not in cells:
+            cells[item] = tuple(neutralise(str(cols[c][item])) for c in ("item_id", "title", "category"))
+    item_cells = [cells[item] for item in items.tolist()]
+    rows = [list(t) for t in zip([users[r] for r in row_of.tolist()], np.cumsum(keep, axis=1)[keep].tolist(),
+                                 *zip(*item_cells), _rounded(score[keep]), _rounded(base[keep]),
+                                 *(_rounded(listed[name]) if name in listed else zero for name in contributions()),
+                                 [neutralise(prefix + why) for why in reasons], notes)]
+    return row_of, rows
+
+
+def iter_csv(rec, user_ids: Sequence[str], *, k: int = 20, mode: str = "all", category: str | None = None,
+             progress: Progress | None = None, counted: list | None = None) -> Iterator[bytes]:
+    """The CSV file as chunks of bytes (BOM and header first, then one chunk per batch of shoppers), for a
+    stream to a file or a download that never holds the whole file; `counted` gets the row count appended."""
+    head = io.StringIO()
+    writer = csv.writer(head, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(columns())
+    yield codecs.BOM_UTF8 + head.getvalue().encode("utf-8")
+    n = 0
+    for rows in _batch_rows(rec, user_ids, k, mode, category, progress, 256):
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerows(rows)
+        n += len(rows)
+        yield buf.getvalue().encode("utf-8")
+    if counted is not None:
+        counted.append(n)
 
 
 def write_stream(rec, out: BinaryIO, user_ids: Sequence[str], *, k: int = 20, mode: str = "all",
                  category: str | None = None, progress: Progress | None = None) -> int:
     """Write the CSV to a binary stream; returns the number of data rows."""
-    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
-    writer = csv.writer(text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(columns())
-    n = 0
-    for row in iter_rows(rec, user_ids, k, mode, category, progress):
-        writer.writerow(row)
-        n += 1
-    text.flush()
-    text.detach()
-    return n
+    counted: list[int] = []
+    for chunk in iter_csv(rec, user_ids, k=k, mode=mode, category=category, progress=progress, counted=counted):
+        out.write(chunk)
+    return counted[0]
 
 
 def check_out_path(out_path: str | Path, db_path: str | Path, *, force: bool = False) -> Path:

@@ -17,10 +17,11 @@ import scipy.sparse as sp
 from .config import Settings
 from .data import Interactions, build_interactions, code_events, owned_matrix
 from .errors import CrossRecError
+from . import explain
 from .explain import explain_items
 from .profiles import make_context
 from .scorer import FusedScorer, Rules
-from .signals.base import Context
+from .signals.base import Context, Words
 from .signals.registry import contributions
 from .progress import Progress
 
@@ -355,8 +356,7 @@ class Recommender:
             **contrib,
         }
         if explain and len(idx):
-            contribs = [dict(zip(contrib, vals)) for vals in zip(*contrib.values())]
-            exps = explain_items(self.scorer_, ctx, row, idx, contribs, cols, profile_text, query)
+            exps = explain_items(self.scorer_, ctx, row, idx, contrib, cols, profile_text, query)
             frame["reason"] = [e.reason for e in exps]
             frame["evidence"] = [e.evidence for e in exps]
         else:
@@ -390,11 +390,16 @@ class Recommender:
             if progress:
                 progress(min(1.0, (start + len(batch)) / max(len(user_ids), 1)), f"{start + len(batch):,} users")
 
-    def reasons(self, ctx: Context, row: int, idx: np.ndarray, parts: dict[str, np.ndarray]) -> list[str]:
-        """The one-sentence reason of each listed item `idx` of user `row` (`parts`: signal -> its
-        contribution to each listed item)."""
-        names = contributions()
-        zero = np.zeros(len(idx))
-        cols = [parts.get(s, zero) for s in names]
-        contribs = [dict(zip(names, map(float, vals))) for vals in zip(*cols)]
-        return [e.reason for e in explain_items(self.scorer_, ctx, row, idx, contribs, self.item_columns)]
+    def reasons(self, ctx: Context, row: int | np.ndarray, idx: np.ndarray, parts: dict[str, np.ndarray]) -> list[str]:
+        """The one-sentence reason of each listed item `idx` of user `row` of ctx (`parts`: signal -> its
+        contribution to each listed item). `row` may be an array, one row per item: a batch's lists at once."""
+        rows = np.broadcast_to(np.asarray(row), (len(idx),))
+        return explain.reasons(self.scorer_, ctx, rows, idx, parts, self.words)
+
+    @property
+    def words(self) -> Words:
+        """What reasons may mention (catalog columns), kept so each title is shortened once per fit."""
+        words = self.__dict__.get("_words")
+        if words is None or words.items is not self.item_columns:
+            words = self.__dict__["_words"] = Words(self.item_columns)
+        return words

@@ -18,7 +18,7 @@ st.title("Export")
 store = state.store()
 state.require_data()
 rec = serving.require_recommender()
-from crossrec_core.export import export_bytes  # noqa: E402
+from crossrec_core.export import export_bytes, iter_csv  # noqa: E402
 
 key = state.key()
 cats = state.categories()
@@ -134,15 +134,19 @@ if ready is None or ready["spec"] != spec:
     ready = None
     if st.button(f"Prepare the CSV for {len(users):,} user(s)", type="primary", icon=":material/table_view:",
                  key="exp_prepare"):
-        data = with_progress(lambda progress: export_bytes(rec, users, k=int(k), mode=mode, category=category,
-                                                              progress=progress), "scoring")
+        counted: list[int] = []
+        # streamed a batch of shoppers at a time (progress per batch), joined once at the end
+        data = with_progress(lambda progress: b"".join(iter_csv(rec, users, k=int(k), mode=mode, category=category,
+                                                                 progress=progress, counted=counted)), "scoring")
         if data is None:
             flow.stop()
-        ready = ss["exp_file"] = {"spec": spec, "data": data}
+        ready = ss["exp_file"] = {"spec": spec, "data": data, "rows": counted[0]}
 if ready is not None:
-    rows = ready["data"].count(b"\r\n") - 1
-    data = human_header(ready["data"]) if human else ready["data"]
-    st.download_button(f"Download {file_name} ({rows:,} rows, {len(data) / 1024:,.0f} KB)", data,
+    data = ready["data"]
+    # The file is handed over when the button is clicked (a callable): the page keeps one copy of it, not one
+    # per rerun, and the plain-words header is made only for the download that asks for it.
+    st.download_button(f"Download {file_name} ({ready['rows']:,} rows, {len(data) / 1024:,.0f} KB)",
+                       (lambda: human_header(data)) if human else (lambda: data),
                        file_name=file_name, mime="text/csv", type="primary", icon=":material/download:",
                        on_click="ignore", key="exp_download")
     st.caption("Same file as `crossrec export`: UTF-8 with BOM, opens cleanly in Excel; cells that Excel would run "

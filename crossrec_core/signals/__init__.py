@@ -1,6 +1,7 @@
 """The scoring signals, implicit / scikit-learn style: hyper-parameters in the constructor,
 `fit(data, embeddings)` returns self, `score(ctx)` gives B × n_items raw float32 scores,
-`evidence(ctx, row, items)` says what drove a score and `phrase` puts it in words.
+`evidence(ctx, row, items)` says what drove a score and `phrase` puts it in words (`evidence_batch` and
+`phrases` do the same for many (shopper, item) pairs at once: what an export asks).
 Which signals exist is `registry.CLASSES`."""
 from __future__ import annotations
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+from scipy.linalg import lapack
 import scipy.sparse as sp
 
 from ..config import Settings
 from ..data import Interactions
-from .base import Context, Evidence, Signal, Words, evidence_shares
+from .base import Context, EvidenceBatch, Signal, Words, cited, user_terms
 
 CONFIDENCES = ("log", "raw")
 SOLVERS = ("implicit", "numpy")
@@ -132,7 +133,7 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
             return np.zeros((B, self.factors_), dtype=np.float32)
         if self.solver == "implicit":
             return np.asarray(self._implicit_model().recalculate_user(np.arange(B), C), dtype=np.float32)
-        return self._solve_numpy(C)
+        return self._solve_numpy(C, key=X)
 
     @classmethod
     def from_state(cls, state, settings: Settings) -> "ALSSignal":
@@ -159,7 +160,7 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
         b = Yh.T @ c
         return A, b
 
-    def _solve_numpy(self, C: sp.csr_matrix) -> np.ndarray:
+    def _solve_numpy(self, C: sp.csr_matrix, key: object = None) -> np.ndarray:
         B, k = C.shape[0], self.factors_
         A = np.empty((B, k, k), dtype=np.float64)
         b = np.zeros((B, k), dtype=np.float64)
@@ -171,6 +172,9 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
                 continue
             A[u], b[u] = self._system(C.indices[lo:hi], C.data[lo:hi].astype(np.float64))
         x = np.linalg.solve(A, b[..., None])[..., 0]
+        if key is not None:  # the batch's explanations factorise these same A_u (evidence_batch); the last
+            # two batches are kept, as the learned ranker scores a batch and then its rows with history
+            self.__dict__["_systems"] = [(key, A), *self.__dict__.get("_systems", [])[:1]]
         x[empty] = 0.0
         return x.astype(np.float32)
 
@@ -184,16 +188,30 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
         U = self.user_factors(ctx.X)
         return lambda a, b: np.asarray(U @ self.item_factors_[a:b].T, dtype=np.float32)
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
-        items = np.asarray(items)
-        C = self.confidence_matrix(ctx.X[row])
-        hist, c = C.indices, C.data.astype(np.float64)
-        if len(hist) == 0 or not self.fitted_:
-            return [Evidence() for _ in items]
-        A, _ = self._system(hist, c)
-        W = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), self.item_factors_[items].T.astype(np.float64))
-        contrib = c[:, None] * (self.item_factors_[hist].astype(np.float64) @ W)  # |hist| × |items|
-        return evidence_shares(contrib, hist)
+    def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
+        """Each history item j's term c_uj · y_jᵀ A_u⁻¹ y_i of each pair (u, i); A_u factorised once per user."""
+        rows, items = np.asarray(rows), np.asarray(items, dtype=np.int64)
+        if not self.fitted_ or not len(items):
+            return EvidenceBatch.empty(len(items))
+        C = self.confidence_matrix(ctx.X)
+        Y = self.item_factors_
 
-    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
-        return f"fits this shopper's taste (like {words.title(ev[0][0])})" if ev else self.label
+        systems = next((A for key, A in self.__dict__.get("_systems", []) if key is ctx.X), None)  # this batch's scoring
+
+        def terms(row: int, at: np.ndarray):
+            lo, hi = C.indptr[row], C.indptr[row + 1]
+            if lo == hi:
+                return None
+            h, c = C.indices[lo:hi], C.data[lo:hi].astype(np.float64)
+            A = systems[row] if systems is not None else self._system(h, c)[0]
+            # scipy.linalg.cho_factor/cho_solve's own LAPACK calls, without their checks (a user's A is finite)
+            U, info = lapack.dpotrf(A, lower=0, clean=0)
+            if info == 0:
+                W, info = lapack.dpotrs(U, Y[items[at]].T.astype(np.float64), lower=0)
+            if info != 0:
+                W = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), Y[items[at]].T.astype(np.float64))
+            return h, c[:, None] * (Y[h].astype(np.float64) @ W)
+        return user_terms(rows, items, terms)
+
+    def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
+        return cited(ev, words, "fits this shopper's taste (like {})", self.label)

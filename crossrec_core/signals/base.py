@@ -3,7 +3,8 @@
 (users × items) array of raw scores for a batch of users described by a `Context`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,14 +41,109 @@ class Evidence(list):
         return out
 
 
+class EvidenceBatch:
+    """The evidence of many (shopper row, listed item) pairs as arrays, so a whole export batch is explained
+    at once: per pair up to `top` history items (`hist`, positions, -1 padded) with their `share`, strongest
+    first, and for category signals the strongest flow into the item's category (`flows[p]`, None when there
+    is none). `at(p)` is pair p's `Evidence`."""
+
+    def __init__(self, hist: np.ndarray, share: np.ndarray, flows: list | None = None):
+        self.hist = hist
+        self.share = share
+        self.flows = flows
+
+    @classmethod
+    def empty(cls, n: int, top: int = 3) -> "EvidenceBatch":
+        return cls(np.full((n, top), -1, np.int64), np.zeros((n, top)))
+
+    @classmethod
+    def from_list(cls, evs: Sequence[Evidence], top: int = 3) -> "EvidenceBatch":
+        """Pack per-pair Evidence (a signal that explains one shopper at a time)."""
+        out = cls.empty(len(evs), max([top, *map(len, evs)]))
+        for p, ev in enumerate(evs):
+            for j, (h, share) in enumerate(ev):
+                out.hist[p, j], out.share[p, j] = h, share
+        if any(ev.flow is not None for ev in evs):
+            out.flows = [ev.flow for ev in evs]
+        return out
+
+    def __len__(self) -> int:
+        return len(self.hist)
+
+    @property
+    def first(self) -> np.ndarray:
+        """Each pair's strongest history item (-1: none)."""
+        return self.hist[:, 0]
+
+    def at(self, p: int) -> Evidence:
+        n = int((self.hist[p] >= 0).sum())
+        pairs = zip(self.hist[p, :n].tolist(), self.share[p, :n].tolist())
+        return Evidence(pairs, self.flows[p] if self.flows is not None else None)
+
+    def take(self, pairs: np.ndarray) -> "EvidenceBatch":
+        """The evidence of some of the pairs."""
+        flows = None if self.flows is None else [self.flows[p] for p in np.asarray(pairs).tolist()]
+        return EvidenceBatch(self.hist[pairs], self.share[pairs], flows)
+
+    def as_list(self) -> list[Evidence]:
+        return [self.at(p) for p in range(len(self))]
+
+
+def by_row(rows: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(row, the pairs of that row) for each distinct row of `rows`, pairs in their order."""
+    rows = np.asarray(rows)
+    order = np.argsort(rows, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, rows[order][1:] != rows[order][:-1], True])
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        yield int(rows[order[a]]), order[a:b]
+
+
+def user_terms(rows: np.ndarray, items: np.ndarray, terms_of) -> EvidenceBatch:
+    """`shares` of terms a signal computes one user at a time (a small dense product per user):
+    `terms_of(row, pairs)` gives (the user's history items, |history| × |pairs| terms), or None."""
+    pair, hist, terms = [], [], []
+    for row, at in by_row(rows):
+        got = terms_of(row, at)
+        if got is not None:
+            h, contrib = got
+            pair.append(np.repeat(at, len(h)))
+            hist.append(np.tile(np.asarray(h, dtype=np.int64), len(at)))
+            terms.append(contrib.T.ravel())
+    if not pair:
+        return EvidenceBatch.empty(len(items))
+    return shares(np.concatenate(pair), np.concatenate(hist), np.concatenate(terms), len(items))
+
+
+def shares(pair: np.ndarray, hist: np.ndarray, terms: np.ndarray, n_pairs: int, top: int = 3) -> EvidenceBatch:
+    """The one evidence-share rule on ragged arrays: `terms[t]` is history item `hist[t]`'s term of pair
+    `pair[t]`'s score (each pair's terms in history order); per pair, the `top` positive terms as shares of
+    the sum of its positive terms, strongest first (ties: the earlier history item). Sums and shares stay
+    in the terms' dtype and are added in history order, as `evidence_shares` does for one shopper."""
+    from .evidence_kernels import outputs, terms_top
+
+    out = outputs(n_pairs, top, terms.dtype)
+    terms_top(np.asarray(pair, np.int64), np.asarray(hist, np.int64), terms, *out)
+    return ranked_shares(*out)
+
+
+def ranked_shares(hist: np.ndarray, best: np.ndarray, total: np.ndarray) -> EvidenceBatch:
+    """An EvidenceBatch from a kernel's per-pair best terms and sums (shares in the terms' dtype)."""
+    found = hist >= 0
+    share = np.zeros(hist.shape)
+    share[found] = (best / np.where(total > 0, total, 1)[:, None])[found]
+    return EvidenceBatch(hist, share)
+
+
 @dataclass
 class Words:
     """What a signal's sentence may mention: the catalog columns (item_id, title, cat_top in item order),
-    the typed profile text and the search query."""
+    the typed profile text and the search query. Shortened titles are kept once made, so one Words serves
+    a whole export."""
 
     items: dict[str, np.ndarray]
     profile_text: str | None = None
     query: str | None = None
+    _short: dict = field(default_factory=dict, repr=False, compare=False)
 
     def item_id(self, pos: int) -> str:
         return str(self.items["item_id"][pos])
@@ -55,6 +151,11 @@ class Words:
     def title(self, pos: int, limit: int = 60) -> str:
         t = str(self.items["title"][pos]) or str(self.items["item_id"][pos])
         return t if len(t) <= limit else t[: limit - 1] + "…"
+
+    def titles(self, positions: np.ndarray) -> list[str]:
+        """`title` of many item positions (each distinct item shortened once)."""
+        short = self._short
+        return [short[p] if p in short else short.setdefault(p, self.title(p)) for p in np.asarray(positions).tolist()]
 
     def cat_top(self, pos: int) -> str:
         return str(self.items["cat_top"][pos])
@@ -123,11 +224,47 @@ class Signal:
     def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
         """For user `row` of ctx and each of `items`: what drove the score (history items with shares,
         strongest first, or a category flow). Signals without evidence return empty ones."""
+        items = np.asarray(items)
+        if _overrides(self, "evidence_batch"):
+            return self.evidence_batch(ctx, np.full(len(items), row), items).as_list()
         return [Evidence() for _ in items]
+
+    def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
+        """`evidence` of many pairs at once (pair p: user `rows[p]` of ctx, item `items[p]`): what an export
+        batch asks. Signals override it with array code; this default asks `evidence` one user at a time."""
+        rows, items = np.asarray(rows), np.asarray(items)
+        if not _overrides(self, "evidence"):
+            return EvidenceBatch.empty(len(items))
+        out: list[Evidence] = [Evidence()] * len(items)
+        for row in np.unique(rows).tolist():
+            at = np.flatnonzero(rows == row)
+            for p, ev in zip(at.tolist(), self.evidence(ctx, row, items[at])):
+                out[p] = ev
+        return EvidenceBatch.from_list(out)
 
     def phrase(self, ev: Evidence, item: int, words: Words) -> str:
         """This signal's part of an item's one-sentence reason ("" when it has nothing to say)."""
+        if _overrides(self, "phrases"):
+            return self.phrases(EvidenceBatch.from_list([ev]), np.array([item]), words)[0]
         return self.label
+
+    def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
+        """`phrase` of many pairs at once (`ev` and `items` pair by pair); this default asks `phrase`."""
+        return [self.phrase(ev.at(p), item, words) for p, item in enumerate(np.asarray(items).tolist())]
+
+
+def _overrides(signal: Signal, method: str) -> bool:
+    """Whether the signal's class defines `method` itself rather than inheriting Signal's default (each
+    explaining method's default falls back on its one-pair or many-pair twin)."""
+    return getattr(type(signal), method) is not getattr(Signal, method)
+
+
+def cited(ev: EvidenceBatch, words: Words, template: str, otherwise: str) -> list[str]:
+    """Per pair, `template` with the title of its strongest history item in place of {}, or `otherwise`
+    when the pair has none (the sentence of every signal that cites one history item)."""
+    src = ev.first
+    titles = words.titles(np.maximum(src, 0))
+    return [template.format(t) if s >= 0 else otherwise for s, t in zip(src.tolist(), titles)]
 
 
 def evidence_shares(contrib: np.ndarray, hist: np.ndarray, top: int = 3) -> list[Evidence]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import Interactions
-from .base import Context, Evidence, Signal, Words, evidence_shares
+from .base import Context, EvidenceBatch, Signal, Words, cited, user_terms
 
 
 class ContentSignal(Signal, name="content", label="similar text", color="#16a34a", default_weight=0.1,
@@ -51,24 +51,27 @@ class ContentSignal(Signal, name="content", label="similar text", color="#16a34a
             raise ValueError(f"profile has {P.shape[1]} dimensions, item embeddings {E.shape[1]}")
         return lambda a, b: np.asarray(P @ E[a:b].T, dtype=np.float32)
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray, top: int = 3) -> list[Evidence]:
-        items = np.asarray(items)
-        x = ctx.X[row]
-        keep = x.data > 0
-        hist, conf = x.indices[keep], x.data[keep].astype(np.float64)
-        if len(hist) == 0 or self.embeddings_.shape[1] == 0:
-            return [Evidence() for _ in items]
+    def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
+        """Each history item's cosine to the pair's item (times its confidence), where it is a real likeness."""
+        rows, items = np.asarray(rows), np.asarray(items, dtype=np.int64)
         E = self.embeddings_
-        sims = E[hist].astype(np.float64) @ E[items].T.astype(np.float64)  # |hist| × |items| cosines
-        # Only a real likeness is evidence: a lens is not "similar to" a jacket at cosine 0.3.
-        contrib = np.where(sims >= self.settings.evidence_min_similarity, sims, 0.0) * conf[:, None]
-        return evidence_shares(contrib, hist, top)
+        if E.shape[1] == 0 or not len(items):
+            return EvidenceBatch.empty(len(items))
+        X = ctx.X
 
-    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
+        def terms(row: int, at: np.ndarray):
+            lo, hi = X.indptr[row], X.indptr[row + 1]
+            keep = X.data[lo:hi] > 0
+            h, conf = X.indices[lo:hi][keep], X.data[lo:hi][keep].astype(np.float64)
+            if not len(h):
+                return None
+            sims = E[h].astype(np.float64) @ E[items[at]].T.astype(np.float64)  # |history| × |pairs|
+            # Only a real likeness is evidence: a lens is not "similar to" a jacket at cosine 0.3.
+            return h, np.where(sims >= self.settings.evidence_min_similarity, sims, 0.0) * conf[:, None]
+        return user_terms(rows, items, terms)
+
+    def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
         if words.query:
-            return f"matches the search '{words.query[:60]}'"
-        if ev:
-            return f"similar to {words.title(ev[0][0])}"
-        if words.profile_text:
-            return f"matches the profile '{words.profile_text[:60]}'"
-        return ""
+            return [f"matches the search '{words.query[:60]}'"] * len(ev)
+        return cited(ev, words, "similar to {}",
+                     f"matches the profile '{words.profile_text[:60]}'" if words.profile_text else "")

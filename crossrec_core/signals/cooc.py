@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from ..config import Settings
 from ..data import Interactions
-from .base import Context, Evidence, Signal, Words, item_evidence, sparse_blocks, top_k_per_row
+from .base import Context, EvidenceBatch, Signal, Words, ranked_shares, sparse_blocks, top_k_per_row
 
 WEIGHTINGS = ("binary", "log", "raw")
 
@@ -120,8 +120,17 @@ class ItemItemSignal(Signal):
     def block_scorer(self, ctx: Context):
         return sparse_blocks(self._query(ctx.X) @ self.similarity())
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
-        return item_evidence(self._query(ctx.X[row]), self.similarity(), np.asarray(items))
+    def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
+        """Each history item h's term q(x)[u, h] · S[h, i] of each pair (u, i), gathered for all pairs at once."""
+        from .evidence_kernels import by_shopper, item_item_top, outputs
+
+        Q, S = self._query(ctx.X), self.similarity()
+        if not S.has_sorted_indices:
+            S = S.sorted_indices()
+        out = outputs(len(items), 3, np.result_type(Q.dtype, S.dtype))
+        item_item_top(Q.indptr, Q.indices, Q.data, S.indptr, S.indices, S.data, np.asarray(items, np.int64),
+                      *by_shopper(rows), *out)
+        return ranked_shares(*out)
 
 
 class CoocSignal(ItemItemSignal, name="cooc", label="bought together", color="#2563eb", default_weight=0.25,
@@ -155,14 +164,14 @@ class CoocSignal(ItemItemSignal, name="cooc", label="bought together", color="#2
     def similarity(self) -> sp.csr_matrix:
         return self.S_
 
-    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
-        if not ev:
-            return self.label
-        src = ev[0][0]
-        share = self.co_share(src, int(item))
-        if share > 0:
-            return f"{share:.0%} of shoppers who bought {words.title(src)} also bought this"
-        return f"often bought with {words.title(src)}"
+    def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
+        src = ev.first
+        found = src >= 0
+        share = np.zeros(len(src))
+        share[found] = self.co_shares(src[found], np.asarray(items)[found])
+        titles = words.titles(np.where(found, src, 0))
+        return [self.label if not f else f"{s:.0%} of shoppers who bought {t} also bought this" if s > 0
+                else f"often bought with {t}" for f, s, t in zip(found.tolist(), share.tolist(), titles)]
 
     # ---- counts for sentences -----------------------------------------------------------------
 
@@ -174,6 +183,22 @@ class CoocSignal(ItemItemSignal, name="cooc", label="bought together", color="#2
         if len(a) == 0 or len(b) == 0:
             return 0
         return int(np.intersect1d(a, b, assume_unique=True).size)
+
+    def co_shares(self, j: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """`co_share` of many pairs (j[t], i[t]) at once: the people counts of each distinct pair from one
+        element-wise product of the two items' incidence rows."""
+        j, i = np.asarray(j, dtype=np.int64), np.asarray(i, dtype=np.int64)
+        n = self.n_users_[j]
+        if not len(j):
+            return np.zeros(0)
+        key, inverse = np.unique(j * self.n_items_ + i, return_inverse=True)
+        uj, ui = key // self.n_items_, key % self.n_items_
+        both = self.item_users_[uj].multiply(self.item_users_[ui]).tocsr()
+        both.eliminate_zeros()
+        count = np.diff(both.indptr)[inverse]
+        out = np.divide(count, n, out=np.zeros(len(j)), where=n > 0)
+        out[(j == i) & (n > 0)] = 1.0
+        return out
 
     def co_share(self, j: int, i: int) -> float:
         """Fraction of the users who touched item j who also touched item i (0 when j has no users)."""

@@ -14,7 +14,7 @@ from scipy.linalg import lapack
 from ..config import Settings
 from ..data import Interactions
 from ..errors import CrossRecError
-from .base import Context, Evidence, Signal, Words, evidence_shares
+from .base import Context, EvidenceBatch, Signal, Words, cited, ranked_shares
 
 
 def binary(X: sp.spmatrix) -> sp.csr_matrix:
@@ -115,16 +115,16 @@ class EASE(Signal, name="ease", label="basket affinity", color="#db2777", defaul
             return out
         return block
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray, top: int = 3) -> list[Evidence]:
-        pos = np.full(self.n_items_, -1, dtype=np.int64)
-        pos[self.items_] = np.arange(len(self.items_))
-        hist = binary(ctx.X[row]).indices
-        hist = hist[pos[hist] >= 0]
-        items = np.asarray(items, dtype=np.int64)
-        contrib = np.zeros((len(hist), len(items)))
-        modelled = pos[items] >= 0
-        contrib[:, modelled] = self.B_[pos[hist]][:, pos[items[modelled]]]
-        return evidence_shares(contrib, hist, top)
+    def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
+        """Each modelled history item h's term B[h, i] of each pair (u, i) (0 for an item outside the model)."""
+        from .evidence_kernels import by_shopper, dense_top, outputs
 
-    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
-        return f"goes with {words.title(ev[0][0])} in other shoppers' baskets" if ev else self.label
+        pos = np.full(self.n_items_, -1, dtype=np.int64)  # catalogue position -> row of B (-1: not modelled)
+        pos[self.items_] = np.arange(len(self.items_))
+        X = binary(ctx.X)
+        out = outputs(len(items), 3, np.float64)
+        dense_top(X.indptr, X.indices, pos, self.B_, np.asarray(items, np.int64), *by_shopper(rows), *out)
+        return ranked_shares(*out)
+
+    def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
+        return cited(ev, words, "goes with {} in other shoppers' baskets", self.label)

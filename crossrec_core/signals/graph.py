@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data import Interactions
-from .base import Evidence, Words
+from .base import EvidenceBatch, Words, cited
 from .cooc import ItemItemSignal, check_weightings, item_item, row_of, weigh
 
 
@@ -62,5 +62,5 @@ class GraphSignal(ItemItemSignal, name="graph", label="shopper paths", color="#0
     def _query(self, X: sp.csr_matrix) -> sp.csr_matrix:
         return _row_normalise_pow(weigh(X, self.query), float(self.settings.graph_alpha))
 
-    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
-        return f"shoppers who bought {words.title(ev[0][0])} went on to it" if ev else self.label
+    def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
+        return cited(ev, words, "shoppers who bought {} went on to it", self.label)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import Interactions
-from .base import Context, Evidence, Signal, Words
+from .base import Context, EvidenceBatch, Signal, Words
 
 
 class PopularitySignal(Signal, name="popularity", label="popular now", color="#9ca3af", default_weight=0.15,
@@ -28,5 +28,5 @@ class PopularitySignal(Signal, name="popularity", label="popular now", color="#9
     def block_scorer(self, ctx: Context):
         return lambda a, b: np.broadcast_to(self.scores_[a:b], (ctx.n, b - a))
 
-    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
-        return f"popular right now in {words.cat_top(item)}"
+    def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
+        return [f"popular right now in {c}" for c in words.items["cat_top"][np.asarray(items, dtype=np.int64)].astype(str).tolist()]

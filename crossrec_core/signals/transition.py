@@ -28,7 +28,7 @@ import pandas as pd
 from ..config import Settings
 from ..data import Interactions
 from ..profiles import category_affinity
-from .base import Context, Evidence, Flow, Signal, Words
+from .base import Context, EvidenceBatch, Flow, Signal, Words
 
 _PAIR_CHUNK = 8_000_000  # user pairs generated at once (memory cap)
 
@@ -155,26 +155,31 @@ class TransitionSignal(Signal, name="transition", label="category flow", color="
             return out
         return block
 
-    def evidence(self, ctx: Context, row: int, items: np.ndarray) -> list[Evidence]:
-        """Per item: the category A of the history contributing most to the flow into the item's category
-        (with P(B | A) and lift); no flow when no category of the history leads there."""
-        aff = category_affinity(ctx.X[row], self.cat_flow_, self.n_cats)[0]
-        out = []
-        for item in np.asarray(items):
-            b = int(self.cat_flow_[item])
-            contrib = aff * self.strength_[:, b]
-            a = int(np.argmax(contrib)) if len(contrib) else 0
-            flow = None
-            if len(contrib) and contrib[a] > 0:
-                flow = Flow(str(self.cat_names_[a]), str(self.cat_names_[b]), float(self.p_[a, b]), float(self.lift_[a, b]))
-            out.append(Evidence(flow=flow))
+    def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
+        """Per pair: the category A of the user's history contributing most to the flow into the item's
+        category (with P(B | A) and lift); no flow when no category of the history leads there."""
+        items = np.asarray(items, dtype=np.int64)
+        out = EvidenceBatch.empty(len(items))
+        out.flows = [None] * len(items)
+        if not len(items) or not self.n_cats:
+            return out
+        users, inverse = np.unique(np.asarray(rows), return_inverse=True)
+        aff = category_affinity(ctx.X[users], self.cat_flow_, self.n_cats)
+        b = self.cat_flow_[items].astype(np.int64)
+        contrib = aff[inverse] * self.strength_[:, b].T  # pairs × categories
+        a = contrib.argmax(axis=1)
+        found = contrib[np.arange(len(a)), a] > 0
+        names = self.cat_names_.astype(str)
+        for p, src, dst, prob, lift in zip(np.flatnonzero(found).tolist(), names[a[found]].tolist(),
+                                           names[b[found]].tolist(), self.p_[a, b][found].tolist(),
+                                           self.lift_[a, b][found].tolist()):
+            out.flows[p] = Flow(src, dst, prob, lift)
         return out
 
-    def phrase(self, ev: Evidence, item: int, words: Words) -> str:
-        f = ev.flow
-        if f is None:
-            return self.label
-        return f"people who buy {f.source} often go on to {f.target} (lift {round(f.lift, 2):.1f})"
+    def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
+        return [self.label if f is None else
+                f"people who buy {f.source} often go on to {f.target} (lift {round(f.lift, 2):.1f})"
+                for f in (ev.flows or [None] * len(ev))]
 
     def flows(self, min_users: int = 5, top: int | None = None) -> pd.DataFrame:
         """Category flows with at least `min_users` users, strongest first (for the sankey)."""

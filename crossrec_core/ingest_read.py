@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -136,15 +138,43 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
     text = _decode(data, name, encoding)
     if not text.strip():
         raise ValidationError.whole(name, "is empty: expected a header line and rows", line=1)
+    header, rows = csv_rows([text], name)
+    del text  # the line iterator holds its own reference; nothing else needs the whole text
+    # Cells are gathered column by column, each distinct value held once per column (ids and event types
+    # repeat a lot): a large upload then costs a few times its size in memory, not tens of times.
+    columns: list[list[str]] = [[] for _ in header]
+    distinct: list[dict[str, str]] = [{} for _ in header]
+    lines: list[int] = []
+    for line_no, row in rows:
+        for cells, seen, value in zip(columns, distinct, row):
+            cells.append(seen.setdefault(value, value))
+        lines.append(line_no)
+    if not lines:
+        raise ValidationError.whole(name, "has a header but no data rows", line=1)
+    del distinct
+    frame = pd.DataFrame({col: pd.Series(cells, dtype=object) for col, cells in zip(header, columns)})
+    return RawTable(name, frame, np.asarray(lines, dtype=np.int64), "line")
+
+
+def csv_rows(texts: Iterable[str], name: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header of a CSV text given in pieces (each ending at a line break, but the last) and its data rows
+    with their line numbers, checked one at a time: the shape errors of the file (separator, quoting, field
+    counts, a repeated header) raised at the first bad line. The in-memory and the streaming ingest both read
+    through this, so they agree on every row and every message."""
+    texts = iter(texts)
+    first = next(texts, "")
     # Line breaks are left as they are: the reader splits lines on LF, CR or CRLF, and a CR or CRLF inside
     # a quoted field is part of the value, stored as given.
-    header_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
+    header_line = re.split(r"\r\n|\r|\n", first, maxsplit=1)[0]
     sep = _sniff_separator(header_line)
-    reader = csv.reader(_lines(text), delimiter=sep, quotechar='"', strict=False)
-    del text  # the line iterator holds its own reference; nothing else needs the whole text
+    lines = itertools.chain(_lines(first), itertools.chain.from_iterable(_lines(t) for t in texts))
+    del first
+    reader = csv.reader(lines, delimiter=sep, quotechar='"', strict=False)
     csv.field_size_limit(1 << 30)
     try:
         header = next(reader)
+    except StopIteration:
+        header = []
     except csv.Error as exc:
         raise ValidationError.at(name, 1, None, f"unreadable header ({exc})") from None
     header = [h.strip() for h in header]
@@ -160,11 +190,10 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
             raise ValidationError.at(name, 1, col, f"column '{col}' appears twice (columns {seen[col] + 1} and "
                                      f"{pos + 1})", header=True)
         seen[col] = pos
-    # Cells are gathered column by column, each distinct value held once per column (ids and event types
-    # repeat a lot): a large upload then costs a few times its size in memory, not tens of times.
-    columns: list[list[str]] = [[] for _ in header]
-    distinct: list[dict[str, str]] = [{} for _ in header]
-    lines: list[int] = []
+    return header, _checked_rows(reader, header, sep, name)
+
+
+def _checked_rows(reader, header: list[str], sep: str, name: str) -> Iterator[tuple[int, list[str]]]:
     n = len(header)
     sep_name = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[sep]
     try:
@@ -189,16 +218,9 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
             if [c.strip() for c in row] == header:
                 raise ValidationError.at(name, line_no, None,
                                          "the header is repeated (were two files pasted together?)")
-            for cells, seen, value in zip(columns, distinct, row):
-                cells.append(seen.setdefault(value, value))
-            lines.append(line_no)
+            yield line_no, row
     except csv.Error as exc:
         raise ValidationError.at(name, reader.line_num, None, f"{exc}") from None
-    if not lines:
-        raise ValidationError.whole(name, "has a header but no data rows", line=1)
-    del distinct
-    frame = pd.DataFrame({col: pd.Series(cells, dtype=object) for col, cells in zip(header, columns)})
-    return RawTable(name, frame, np.asarray(lines, dtype=np.int64), "line")
 
 
 def _read_parquet(source, name: str, kind: str | None = None) -> RawTable:

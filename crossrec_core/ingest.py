@@ -6,6 +6,7 @@ validation in `ingest_validate`; their public names are re-exported here.
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ from .store_staging import stage_events, stage_items, stage_users, staging_sessi
 
 if TYPE_CHECKING:
     from .store import Store
+
+log = logging.getLogger(__name__)
 
 __all__ = [  # the ingest's public names, wherever they are defined
     "ALL_KNOWN", "EVENT_COLUMNS", "EVENT_REQUIRED", "ITEM_COLUMNS", "ITEM_REQUIRED", "KNOWN", "MEMORY_PER_UPLOAD_BYTE",
@@ -69,9 +72,10 @@ def ingest_files(
             if kind in streams:
                 try:
                     staged[kind] = stage_file(con, Path(path), kind, encoding, f"crossrec_stage_{kind}")
+                    log.info("%s: streamed through DuckDB", Path(path).name)
                     continue
-                except NotStreamable:  # a file only the in-memory path reads (see ingest_stream)
-                    pass
+                except NotStreamable as why:  # a file only the in-memory path reads (see ingest_stream)
+                    log.info("%s: read in memory (%s)", Path(path).name, why)
             tables[kind] = read_table(path, kind, encoding=encoding)
         return ingest_tables(store, tables, settings=settings, progress=progress, files=files, staged=staged)
 

@@ -70,8 +70,10 @@ def staging_session(store: StoreBase, settings: Settings) -> Iterator[duckdb.Duc
                         con.execute(f"DROP {what} IF EXISTS {name}")
                     except duckdb.CatalogException:  # a view dropped as a table, or the reverse
                         pass
-            for k, v in saved.items():
-                con.execute(f"SET {k} = ?", [v])
+            for k, v in saved.items():  # the default again, or what was set (memory_limit reads back rounded)
+                con.execute(f"RESET {k}")
+                if str(con.execute(f"SELECT current_setting('{k}')").fetchall()[0][0]) != str(v):
+                    con.execute(f"SET {k} = ?", [v])
             if not existed:
                 shutil.rmtree(spill, ignore_errors=True)
 

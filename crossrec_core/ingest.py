@@ -152,12 +152,12 @@ def ingest_tables(
     if progress:
         progress(0.7, "loading into the database")
     now = utcnow()
-    with store.transaction() as con:
-        registered = [f"new_{kind}" for kind, frame in clean.items() if frame is not None]
-        for kind, frame in clean.items():
-            if frame is not None:
-                con.register(f"new_{kind}", frame)
-        try:
+    registered = [f"new_{kind}" for kind, frame in clean.items() if frame is not None]
+    try:
+        with store.transaction() as con:
+            for kind, frame in clean.items():
+                if frame is not None:
+                    con.register(f"new_{kind}", frame)
             if "items" in clean:
                 existing, report.items_updated = store.load_new_items(con, now)
                 report.items_added = report.items_in_file - existing
@@ -167,9 +167,9 @@ def ingest_tables(
                 store.load_new_events(con, now, report)
             execute(con, "INSERT INTO ingest_log VALUES (?, ?, ?)",
                     [now, files, json.dumps(report.to_dict(), default=str)])
-        finally:
-            for name in registered:
-                con.unregister(name)
+    finally:  # after the commit or the rollback: in an aborted transaction DuckDB refuses even this
+        for name in registered:
+            store.con.unregister(name)
     if progress:
         progress(1.0, "loaded")
     return report

@@ -17,6 +17,7 @@ reads it there (the messages are the same; only its memory is not bounded).
 from __future__ import annotations
 
 import codecs
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -123,30 +124,29 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, kind: str, encoding: 
         yield first
         yield from pieces
 
-    header, rows = csv_rows(texts(), name)
+    header, rows = csv_rows(texts(), name, split=lambda piece: io.StringIO(piece, newline=""))
     n = len(header)
     cols = [f"c{i}" for i in range(n)]
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ("
                 + ", ".join(f"{c} VARCHAR" for c in cols) + (", " if cols else "") + "_line BIGINT)")
     total = 0
-    cells: list[list[str]] = [[] for _ in cols]
+    batch: list[list[str]] = []
     lines: list[int] = []
 
     def flush() -> None:
-        batch = pa.table({**{c: pa.array(v, pa.string()) for c, v in zip(cols, cells)},
+        by_column = list(zip(*batch)) if cols else []
+        arrow = pa.table({**{c: pa.array(v, pa.string()) for c, v in zip(cols, by_column)},
                           "_line": pa.array(lines, pa.int64())})
-        con.register("crossrec_csv_batch", batch)
+        con.register("crossrec_csv_batch", arrow)
         try:
             con.execute(f"INSERT INTO {table} SELECT * FROM crossrec_csv_batch")
         finally:
             con.unregister("crossrec_csv_batch")
-        for c in cells:
-            c.clear()
+        batch.clear()
         lines.clear()
 
     for line_no, row in rows:
-        for c, value in zip(cells, row):
-            c.append(value)
+        batch.append(row)
         lines.append(line_no)
         if len(lines) >= BATCH_ROWS:
             total += len(lines)

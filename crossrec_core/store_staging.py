@@ -50,6 +50,7 @@ _FIX_BATCH = 100_000
 
 
 _TEMP = ("crossrec_stage_items_v", "crossrec_stage_users_v", "crossrec_stage_events_v", "crossrec_stage_events_b",
+         "crossrec_stage_events_t",
          "crossrec_stage_items", "crossrec_stage_users", "crossrec_stage_events", "crossrec_ts_fix",
          "new_items", "new_users", "new_events")
 
@@ -245,34 +246,38 @@ def stage_users(con: duckdb.DuckDBPyConnection, st: Staged, settings: Settings) 
     return st.rows, extra
 
 
-def _timestamps(st: Staged) -> tuple[str, str, str, str, list[Check]]:
-    """`ingest_validate.parse_timestamps` in SQL: the columns of a view (text `t`, Unix seconds `secs`, the
-    time `ts0`, whether pandas must parse `t`), the empty test of a bad row, and the checks before `ts`."""
+def _timestamps(con: duckdb.DuckDBPyConnection, st: Staged) -> tuple[str, list[Check]]:
+    """`ingest_validate.parse_timestamps` in SQL: `{table}_t`, the staged rows with the text `t`, the Unix
+    seconds `secs`, the time `ts0` and `odd` (text pandas must parse), and the checks before the time's.
+    Each step reads the one before by name (an expression repeated inside the next would be computed again
+    for every use); text is materialised once, as its parsing is the costly part."""
     sql, cls = st.columns["timestamp"]
+    checks: list[Check] = []
+    t, secs, plain, zoned, ts0 = "''", "NULL::DOUBLE", "false", "false", "NULL::TIMESTAMP"
+    from_secs = ("(CASE WHEN secs IS NOT NULL AND abs(secs) <= {big} THEN "
+                 "make_timestamp(CAST(round_even(secs * 1e6, 0) AS BIGINT)) END)").format(big=_MAX_UNIX_SECONDS)
     if cls == "bool":
-        return ("''", "NULL::DOUBLE", "NULL::TIMESTAMP", "false", [Check(static=st.column_error(
-            "timestamp", "has type bool, expected ISO 8601 text, Unix seconds or a timestamp"))])
-    if cls in ("tstz", "ts", "date"):
-        ts = f"timezone('UTC', {sql})" if cls == "tstz" else f"CAST({sql} AS TIMESTAMP)"
-        return "''", "NULL::DOUBLE", ts, "false", []
-    if cls in ("int", "float"):
-        text, secs = "''", f"nullif(CAST({sql} AS DOUBLE), 'nan'::DOUBLE)"
-        iso = "NULL::TIMESTAMP"
-        odd = "false"
-    else:  # text (or no values at all)
-        text = strip(f"coalesce({sql}, '')") if cls == "text" else "''"
-        secs = f"(CASE WHEN strpos({text}, ':') = 0 THEN {_double(text)} END)"
-        plain = f"(NOT starts_with({text}, '0000') AND regexp_full_match({text}, {_ISO_NAIVE}))"
-        zoned = f"(NOT starts_with({text}, '0000') AND regexp_full_match({text}, {_ISO_ZONED}))"
-        iso = (f"(CASE WHEN {plain} THEN TRY_CAST({text} AS TIMESTAMP) "
-               f"WHEN {zoned} THEN timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) END)")
-        odd = f"({text} <> '' AND {secs} IS NULL AND NOT {plain} AND NOT {zoned})"
-    big = f"abs({secs}) > {_MAX_UNIX_SECONDS}"
-    ts = (f"(CASE WHEN {secs} IS NOT NULL THEN (CASE WHEN NOT ({big}) THEN "
-          f"make_timestamp(CAST(round_even({secs} * 1e6, 0) AS BIGINT)) END) ELSE {iso} END)")
-    checks = [Check("timestamp", big, secs,
-                    lambda v: f"{v:.0f} is too large for Unix seconds (milliseconds? divide by 1000)")]
-    return text, secs, ts, odd, checks
+        checks.append(Check(static=st.column_error(
+            "timestamp", "has type bool, expected ISO 8601 text, Unix seconds or a timestamp")))
+    elif cls in ("tstz", "ts", "date"):
+        ts0 = f"timezone('UTC', {sql})" if cls == "tstz" else f"CAST({sql} AS TIMESTAMP)"
+    elif cls in ("int", "float"):
+        secs, ts0 = f"nullif(CAST({sql} AS DOUBLE), 'nan'::DOUBLE)", from_secs
+    elif cls == "text":
+        t = strip(f"coalesce({sql}, '')")
+        secs = f"(CASE WHEN strpos(t, ':') = 0 THEN {_double('t')} END)"
+        plain = f"(NOT starts_with(t, '0000') AND regexp_full_match(t, {_ISO_NAIVE}))"
+        zoned = f"(NOT starts_with(t, '0000') AND regexp_full_match(t, {_ISO_ZONED}))"
+        ts0 = (f"(CASE WHEN secs IS NOT NULL THEN {from_secs} WHEN plain THEN TRY_CAST(t AS TIMESTAMP) "
+               "WHEN zoned THEN timezone('UTC', TRY_CAST(t AS TIMESTAMPTZ)) END)")
+    odd = "(t <> '' AND secs IS NULL AND NOT plain AND NOT zoned)" if cls == "text" else "false"
+    out = f"{st.table}_t"
+    kind = "TABLE" if cls == "text" else "VIEW"
+    con.execute(f"""CREATE OR REPLACE TEMP {kind} {out} AS SELECT * EXCLUDE (plain, zoned), {ts0} AS ts0, {odd} AS odd
+        FROM (SELECT *, {secs} AS secs, {plain} AS plain, {zoned} AS zoned FROM (SELECT *, {t} AS t FROM {st.table}))""")
+    checks.append(Check("timestamp", f"abs(secs) > {_MAX_UNIX_SECONDS}", "secs",
+                        lambda v: f"{v:.0f} is too large for Unix seconds (milliseconds? divide by 1000)"))
+    return out, checks
 
 
 def _parse_odd(con: duckdb.DuckDBPyConnection, view: str) -> str | None:
@@ -298,13 +303,12 @@ def _parse_odd(con: duckdb.DuckDBPyConnection, view: str) -> str | None:
 def stage_events(con: duckdb.DuckDBPyConnection, st: Staged, settings: Settings, report: IngestReport) -> None:
     """Check a staged events file; on success `new_events` holds its events of known types (unknown types
     and extra columns are noted in `report`)."""
-    text, secs, ts, odd, ts_checks = _timestamps(st)
+    parsed, ts_checks = _timestamps(con, st)
     value, value_checks = number(st, "value")
     etype = f"lower({strip(_text(st, 'event_type')[0])})"
     base = f"{st.table}_b"
-    con.execute(f"""CREATE OR REPLACE TEMP VIEW {base} AS SELECT _line, {text} AS t, {ts} AS ts0, {odd} AS odd,
-        {etype} AS event_type, {value} AS value, * EXCLUDE (_line) FROM {st.table}""")
-    fix = _parse_odd(con, base) if odd != "false" else None
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT *, {etype} AS event_type, {value} AS value FROM {parsed}")
+    fix = _parse_odd(con, base) if st.columns["timestamp"][1] == "text" else None
     view = f"{st.table}_v"
     if fix:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW {view} AS SELECT b.*, coalesce(b.ts0, f.ts) AS ts

@@ -114,13 +114,20 @@ class CatalogQueries(StoreBase):
                   OR i.description IS DISTINCT FROM n.description OR i.brand IS DISTINCT FROM n.brand
                   OR i.price IS DISTINCT FROM n.price"""
         ).fetchall()[0][0]
-        execute(con,
-            """INSERT OR REPLACE INTO items
-               SELECT n.item_id, n.title, n.category, n.cat_top, n.cat_sub, n.cat_depth, n.description,
-                      n.brand, n.price, n.attrs::JSON, coalesce(i.added_at, ?)
-               FROM new_items n LEFT JOIN items i USING (item_id)""",
-            [now],
-        )
+        if existing:
+            execute(con,
+                """INSERT OR REPLACE INTO items
+                   SELECT n.item_id, n.title, n.category, n.cat_top, n.cat_sub, n.cat_depth, n.description,
+                          n.brand, n.price, n.attrs::JSON, coalesce(i.added_at, ?)
+                   FROM new_items n LEFT JOIN items i USING (item_id)""",
+                [now],
+            )
+        else:  # all new: a plain insert (OR REPLACE looks every key up: 3 s for 200k items)
+            execute(con,
+                """INSERT INTO items SELECT item_id, title, category, cat_top, cat_sub, cat_depth, description,
+                          brand, price, attrs::JSON, ?::TIMESTAMP FROM new_items""",
+                [now],
+            )
         return int(existing), int(changed)
 
     @staticmethod

@@ -188,20 +188,21 @@ class EventQueries(StoreBase):
             report.unknown_items = int(unknown[0])
             report.unknown_item_examples = [f"'{x}'" for x in (unknown[1] or [])]
         rows, before = con.execute("SELECT (SELECT count(*) FROM new_events), (SELECT count(*) FROM events)").fetchall()[0]
+        # the file's distinct events on known items, once (counted, then inserted where not loaded yet)
+        execute(con, """CREATE OR REPLACE TEMP TABLE crossrec_distinct_events AS
+                        SELECT DISTINCT n.user_id, n.item_id, n.event_type, n.ts::TIMESTAMP AS ts, n.value
+                        FROM new_events n SEMI JOIN items i ON i.item_id = n.item_id""")
+        distinct = con.execute("SELECT count(*) FROM crossrec_distinct_events").fetchall()[0][0]
         execute(con,
-            """INSERT INTO events
-               SELECT DISTINCT n.user_id, n.item_id, n.event_type, n.ts::TIMESTAMP, n.value
-               FROM new_events n SEMI JOIN items i ON i.item_id = n.item_id
+            """INSERT INTO events SELECT * FROM crossrec_distinct_events n
                WHERE NOT EXISTS (
                    SELECT 1 FROM events e WHERE e.user_id = n.user_id AND e.item_id = n.item_id
-                   AND e.event_type = n.event_type AND e.ts = n.ts::TIMESTAMP
-                   AND e.value IS NOT DISTINCT FROM n.value)"""
+                   AND e.event_type = n.event_type AND e.ts = n.ts AND e.value IS NOT DISTINCT FROM n.value)"""
+            if before else "INSERT INTO events SELECT * FROM crossrec_distinct_events"  # an empty table: all new
         )
+        execute(con, "DROP TABLE crossrec_distinct_events")  # (a failed load's rollback drops it too)
         after = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
         report.events_added = after - before
-        distinct = con.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT * FROM new_events n SEMI JOIN items i USING (item_id))"
-        ).fetchall()[0][0]
         report.events_repeated_in_file = rows - report.unknown_items - distinct
         report.events_duplicate = distinct - report.events_added
         before_users = con.execute("SELECT count(*) FROM users").fetchall()[0][0]

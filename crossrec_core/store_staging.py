@@ -36,10 +36,18 @@ _WS_CODES = ", ".join(str(ord(c)) for c in _WHITESPACE)
 
 def strip(text: str) -> str:
     """SQL of Python's `text.strip()`: trim() with a set of characters is slow (5 s a million cells), so
-    only cells that still start or end with whitespace once spaces are trimmed pay for it."""
+    only cells that start or end with whitespace pay for it (and of those, trim() with the set only where
+    whitespace other than spaces is left)."""
     spaced = f"trim({text})"  # spaces only: fast
-    return (f"(CASE WHEN unicode({spaced}) IN ({_WS_CODES}) OR unicode(right({spaced}, 1)) IN ({_WS_CODES}) "
+    slow = (f"(CASE WHEN unicode({spaced}) IN ({_WS_CODES}) OR unicode(right({spaced}, 1)) IN ({_WS_CODES}) "
             f"THEN trim({text}, {WS}) ELSE {spaced} END)")
+    return f"(CASE WHEN unicode({text}) IN ({_WS_CODES}) OR unicode(right({text}, 1)) IN ({_WS_CODES}) THEN {slow} " \
+           f"ELSE {text} END)"
+
+
+def blank(text: str) -> str:
+    """SQL of `text.strip() == ''`, the costly strip only where the first character is whitespace."""
+    return f"({text} = '' OR (unicode({text}) IN ({_WS_CODES}) AND {strip(text)} = ''))"
 _WS_CLASS = "".join(f"\\x{{{ord(c):04X}}}" for c in _WHITESPACE)
 _CURRENCY = f"'^[$€£][{_WS_CLASS}]*'"
 _TIME = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?"
@@ -50,7 +58,7 @@ _FIX_BATCH = 100_000
 
 
 _TEMP = ("crossrec_stage_items_v", "crossrec_stage_users_v", "crossrec_stage_events_v", "crossrec_stage_events_b",
-         "crossrec_stage_events_t",
+         "crossrec_stage_events_t", "crossrec_categories",
          "crossrec_stage_items", "crossrec_stage_users", "crossrec_stage_events", "crossrec_ts_fix",
          "new_items", "new_users", "new_events")
 
@@ -138,7 +146,7 @@ def text_checks(st: Staged, col: str, *, required: bool, max_chars: int | None) 
     if cls == "float" and col.endswith("_id"):
         out.append(Check(static=st.column_error(col, "holds numbers with decimals, expected ids (text or integers)")))
     if required:
-        out.append(Check(col, f"{missing} OR {strip(raw)} = ''", words=lambda v: f"empty, but {col} is required"))
+        out.append(Check(col, f"{missing} OR {blank(raw)}", words=lambda v: f"empty, but {col} is required"))
     out.append(Check(col, f"strpos({raw}, chr(0)) > 0", f"strpos({raw}, chr(0))",
                      lambda v: f"a NUL byte (\\x00) at character {v}; text may not contain NUL bytes (is the file "
                                "UTF-16 or binary?)"))
@@ -202,14 +210,18 @@ def stage_items(con: duckdb.DuckDBPyConnection, st: Staged, settings: Settings) 
     """Check a staged items file; on success `new_items` holds it in the store's shape. Its rows and extra columns."""
     raw_id = _text(st, "item_id")[0]
     item_id = strip(raw_id)
-    parts = f"list_filter(list_transform(string_split({_text(st, 'category')[0]}, '>'), lambda x: {strip('x')}), " \
-            "lambda x: x <> '')"
+    # a catalog has few distinct category paths: each is split once, then joined back to its items
+    category = _text(st, "category")[0]
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE crossrec_categories AS SELECT raw, list_filter(list_transform(
+        string_split(raw, '>'), lambda x: {strip('x')}), lambda x: x <> '') AS parts
+        FROM (SELECT DISTINCT {category} AS raw FROM {st.table})""")
     price, price_checks = number(st, "price")
     extra, attrs = _extras(st, ITEM_COLUMNS)
     view = f"{st.table}_v"
     con.execute(f"""CREATE OR REPLACE TEMP VIEW {view} AS SELECT _line, {item_id} AS item_id,
-        {_text(st, 'title')[0]} AS title, {parts} AS parts, {_text(st, 'description')[0]} AS description,
-        {_text(st, 'brand')[0]} AS brand, {price} AS price, {attrs} AS attrs, * EXCLUDE (_line) FROM {st.table}""")
+        {_text(st, 'title')[0]} AS title, k.parts AS parts, {_text(st, 'description')[0]} AS description,
+        {_text(st, 'brand')[0]} AS brand, {price} AS price, {attrs} AS attrs, s.* EXCLUDE (_line)
+        FROM {st.table} s JOIN crossrec_categories k ON k.raw = {category}""")
     checks = [*text_checks(st, "item_id", required=True, max_chars=settings.max_id_chars),
               _duplicates(con, st, view, "item_id", "item_id"),
               *text_checks(st, "title", required=False, max_chars=settings.max_title_chars),

@@ -128,3 +128,31 @@ def test_streaming_leaves_nothing_behind(tmp_path, write):
                                   ).fetchall()[0][0]
     assert before == after and (temp, views) == (0, 0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["items.csv", "shop.duckdb"]
+
+
+@pytest.mark.parametrize(("tail", "message"), [
+    (b"u9,i1,view,soon\n", "events.csv line 122, column timestamp: timestamp 'soon' is neither ISO 8601 nor Unix "
+                           "seconds"),
+    (b"u9,caf\xe9,view,1704067200\n", "events.csv line 122: byte 0xe9 at character 7 is not valid UTF-8; save the "
+                                      "file as UTF-8, or pass its encoding (e.g. --encoding cp1252)"),
+    (b"u9,i1\n", "events.csv line 122: expected 4 fields, found 2"),
+], ids=["timestamp", "encoding", "fields"])
+def test_small_pieces_and_batches_keep_true_lines(tmp_path, write, seeded_db, monkeypatch, tail, message):
+    """Pieces of 64 bytes and batches of 7 rows (a real file is cut at 16 MB and 100k rows): errors far into
+    the file, after quoted line breaks and blank lines, name the same line as the in-memory path."""
+    from crossrec_core import ingest_stream
+    from crossrec_core.errors import ValidationError
+
+    monkeypatch.setattr(ingest_stream, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(ingest_stream, "BATCH_ROWS", 7)
+    rows = b"".join(b'u%d,i1,view,"1704067200"\n' % n if n % 10 else b'"u\n%d",i1,view,1704067200\n\n' % n
+                    for n in range(1, 101))  # 100 rows, every tenth on two lines and followed by a blank one
+    ok = write("ok.csv", b"user_id,item_id,event_type,timestamp\n" + rows)  # lines 1-121
+    items = write("items.csv", "item_id,title,category\ni1,Mug,Home\n")
+    memory, stream, (rep_m, rep_s) = _load_both(tmp_path, {"items": items, "events": ok})
+    assert stream == memory and rep_s == rep_m and len(memory["events"]) == 100
+    bad = write("events.csv", b"user_id,item_id,event_type,timestamp\n" + rows + tail)
+    for settings in (MEMORY, STREAM):
+        with Store(seeded_db) as store, pytest.raises(ValidationError) as caught:
+            store.ingest_files(events=bad, settings=settings)
+        assert str(caught.value) == message

@@ -27,7 +27,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import ValidationError
-from .ingest_read import ALL_KNOWN, KNOWN, _decode, check_not_utf16, _read_parquet, check_names, csv_rows, parquet_class
+from .ingest_read import (
+    ALL_KNOWN, KNOWN, _decode, _read_parquet, check_names, check_not_utf16, csv_rows, parquet_class,
+)
 
 CHUNK_BYTES = 16 << 20
 BATCH_ROWS = 100_000

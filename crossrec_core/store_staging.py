@@ -20,7 +20,6 @@ from typing import Any, Callable, Iterator
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from .config import EVENT_TYPES, Settings
 from .ingest_read import ITEM_COLUMNS, PROFILE_ALIASES, UNCATEGORISED

@@ -5,8 +5,9 @@
     .venv/bin/python benchmarks/scale.py --events 10_000_000 --items 200_000 --users 500_000 --encode-n 20000
 
 Steps (sizes are arguments; nothing here asserts):
-- big shop: `bigshop.write_parquet` (simulate + stream to Parquet), then the normal ingest of those files
-  against a bare DuckDB `CREATE TABLE AS SELECT * FROM read_parquet(...)` of the same files;
+- big shop: `bigshop.write_parquet` (simulate + stream to Parquet), then the streaming ingest of those files
+  (and the in-memory one up to --memory-peer-max events) against a bare DuckDB `CREATE TABLE AS SELECT * FROM
+  read_parquet(...)` of the same files; with --csv, the same files as CSV streamed (vs a bare `read_csv`);
 - encode: `Encoder` with the default backend (int8 ONNX where it passes its guard on this shop, cached in a
   scratch artefacts folder; its one-time build and check timed apart) against plain fp32
   `SentenceTransformer.encode`, on `--encode-n` item texts, `--repeats` times each, medians;
@@ -82,10 +83,7 @@ def timed(fn, repeats: int):
 
 
 def bench_big_shop(args, scratch: Path) -> Path:
-    import duckdb
-
     from crossrec_core.bigshop import write_parquet
-    from crossrec_core.store import Store
 
     with peak_rss() as mem:
         t0 = time.perf_counter()
@@ -94,12 +92,45 @@ def bench_big_shop(args, scratch: Path) -> Path:
     row("big shop: generate", gen_s, "-", None, mem["mb"], f"{files.events:,} events, "
         f"{files.events / gen_s:,.0f} events/s")
     p = files.paths
-    db = scratch / "shop.duckdb"
-    with peak_rss() as mem:
-        t0 = time.perf_counter()
-        with Store(db) as store:
-            store.ingest_files(p["items"], p["events"], p["users"])
-        ingest_s = time.perf_counter() - t0
+    db = bench_ingest(args, scratch, p, files.events)
+    if args.csv:
+        bench_ingest_csv(args, scratch, p)
+    return db
+
+
+def _ingest_child(db: str, paths: dict[str, str], stream_mb: float) -> tuple[float, float, float]:
+    """In a fresh process: one ingest; its seconds, RSS at its start and peak RSS (MB)."""
+    import resource
+
+    import psutil
+
+    from crossrec_core.config import Settings
+    from crossrec_core.store import Store, ingest  # noqa: F401  (everything the ingest imports, before the start)
+
+    start_mb = psutil.Process().memory_info().rss / 2**20
+    t0 = time.perf_counter()
+    with Store(db) as store:
+        store.ingest_files(paths["items"], paths["events"], paths.get("users"),
+                           settings=Settings(stream_ingest_mb=stream_mb))
+    return time.perf_counter() - t0, start_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _ingest(db: Path, paths: dict[str, Path], stream_mb: float) -> tuple[float, float, float]:
+    """Seconds, peak RSS above the start and the process's peak RSS (MB) of one ingest of `paths` into a new
+    `db`, in a fresh process (a peak is then the ingest's own, not one an earlier step left behind)."""
+    import multiprocessing
+
+    db.unlink(missing_ok=True)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        seconds, start, peak = pool.apply(_ingest_child, (str(db), {k: str(v) for k, v in paths.items()}, stream_mb))
+    return seconds, peak - start, peak
+
+
+def bench_ingest(args, scratch: Path, p: dict[str, Path], n_events: int) -> Path:
+    """The streaming ingest (and, up to --memory-peer-max events, the in-memory one) against a bare DuckDB
+    `CREATE TABLE AS SELECT * FROM read_parquet(...)` of the same files."""
+    import duckdb
+
     bare = scratch / "bare.duckdb"
     t0 = time.perf_counter()
     con = duckdb.connect(str(bare))
@@ -107,10 +138,41 @@ def bench_big_shop(args, scratch: Path) -> Path:
         con.execute(f"CREATE TABLE {kind} AS SELECT * FROM read_parquet('{path}')")
     con.close()
     bare_s = time.perf_counter() - t0
-    row("big shop: ingest", ingest_s, "bare DuckDB insert", bare_s, mem["mb"],
-        f"{files.events / ingest_s:,.0f} events/s (peer/ours < 1: ours is slower)")
     bare.unlink(missing_ok=True)
+    db = scratch / "shop.duckdb"
+    ingest_s, ingest_mb, peak = _ingest(db, p, 0)
+    row("ingest, streamed (DuckDB)", ingest_s, "bare DuckDB insert", bare_s, ingest_mb,
+        f"{n_events / ingest_s:,.0f} events/s, process peak RSS {peak:,.0f} MB (peer/ours < 1: ours is slower)")
+    if n_events <= args.memory_peer_max:
+        mem_s, mem_mb, peak = _ingest(scratch / "memory.duckdb", p, 1e9)
+        (scratch / "memory.duckdb").unlink(missing_ok=True)
+        row("ingest, in memory (pandas)", mem_s, "bare DuckDB insert", bare_s, mem_mb,
+            f"{n_events / mem_s:,.0f} events/s, process peak RSS {peak:,.0f} MB")
     return db
+
+
+def bench_ingest_csv(args, scratch: Path, p: dict[str, Path]) -> None:
+    """The same shop as CSV files (written by DuckDB COPY), streamed: its wall time and peak RSS."""
+    import duckdb
+
+    csv = {kind: scratch / f"{kind}.csv" for kind in p}
+    con = duckdb.connect()
+    for kind, path in p.items():
+        con.execute(f"COPY (SELECT * FROM read_parquet('{path}')) TO '{csv[kind]}' (HEADER)")
+    n = con.execute(f"SELECT count(*) FROM read_parquet('{p['events']}')").fetchall()[0][0]
+    con.close()
+    t0 = time.perf_counter()
+    con = duckdb.connect(str(scratch / "bare-csv.duckdb"))
+    for kind, path in csv.items():
+        con.execute(f"CREATE TABLE {kind} AS SELECT * FROM read_csv('{path}', all_varchar = true)")
+    con.close()
+    bare_s = time.perf_counter() - t0
+    (scratch / "bare-csv.duckdb").unlink(missing_ok=True)
+    mb = sum(path.stat().st_size for path in csv.values()) / 2**20
+    seconds, above, peak = _ingest(scratch / "csv.duckdb", csv, 0)
+    (scratch / "csv.duckdb").unlink(missing_ok=True)
+    row("ingest CSV, streamed", seconds, "bare DuckDB read_csv", bare_s, above,
+        f"{n:,} event rows, {mb:,.0f} MB of CSV, {n / seconds:,.0f} events/s, process peak RSS {peak:,.0f} MB")
 
 
 def bench_encode(args, db: Path, scratch: Path) -> None:
@@ -246,6 +308,9 @@ def main() -> None:
     ap.add_argument("--ray-cpus", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--serve-users", type=int, default=1_000, help="shoppers exported in the serve step")
     ap.add_argument("--steps", default="shop,encode,serve,engine")
+    ap.add_argument("--csv", action="store_true", help="also ingest the shop as CSV files (streamed)")
+    ap.add_argument("--memory-peer-max", type=lambda s: int(s.replace("_", "")), default=2_000_000,
+                    help="also time the in-memory ingest up to this many events")
     ap.add_argument("--scratch", default=None, help="folder for the databases (default: a temporary one)")
     args = ap.parse_args()
     import torch

@@ -74,6 +74,11 @@ class Settings:
     # plausible event times: earlier or later timestamps (a typo'd year, 0001, 9999) are rejected at ingest
     earliest_event: str = "1990-01-01"
     latest_event: str | None = None  # None: now + 1 day
+    # files larger than this (MB) stream through DuckDB staging tables with their checks in SQL (bounded memory);
+    # smaller files and uploads held in memory are read into pandas (same messages, plus a list of bad rows)
+    stream_ingest_mb: float = 64.0
+    ingest_memory_mb: int = 2048  # DuckDB's memory_limit while streaming; beyond it DuckDB spills beside the db
+    ingest_threads: int = 0  # DuckDB threads while streaming (0: DuckDB's default, one per core)
 
     # behaviour weighting
     event_weights: dict[str, float] = field(

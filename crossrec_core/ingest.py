@@ -6,6 +6,8 @@ validation in `ingest_validate`; their public names are re-exported here.
 from __future__ import annotations
 
 import json
+import logging
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,10 +24,14 @@ from .ingest_validate import (
     IngestReport, parse_timestamps, split_category, validate_events, validate_items, validate_users,
 )
 from .progress import Progress
+from .ingest_stream import NotStreamable, Staged, stage_file
 from .store_base import execute, utcnow
+from .store_staging import stage_events, stage_items, stage_users, staging_session
 
 if TYPE_CHECKING:
     from .store import Store
+
+log = logging.getLogger(__name__)
 
 __all__ = [  # the ingest's public names, wherever they are defined
     "ALL_KNOWN", "EVENT_COLUMNS", "EVENT_REQUIRED", "ITEM_COLUMNS", "ITEM_REQUIRED", "KNOWN", "MEMORY_PER_UPLOAD_BYTE",
@@ -47,17 +53,40 @@ def ingest_files(
     label: str | None = None,
 ) -> IngestReport:
     """Validate every file first, then load them in one transaction (nothing half-loaded). `label` names
-    the files in the load history (default: their paths)."""
+    the files in the load history (default: their paths). Files of `settings.stream_ingest_mb` or more stream
+    through DuckDB staging tables (bounded memory); smaller ones are read into pandas. Both give the same
+    tables and the same first error."""
     if items is None and events is None and users is None:
         raise CrossRecError("nothing to ingest: give --items, --events and/or --users")
-    tables = {}
-    for kind, path in (("items", items), ("users", users), ("events", events)):
-        if path is not None:
-            if progress:
-                progress(0.05 + 0.25 * len(tables), f"reading {Path(path).name}")
-            tables[kind] = read_table(path, kind, encoding=encoding)
+    settings = settings or Settings()
+    given = [(kind, path) for kind, path in (("items", items), ("users", users), ("events", events)) if path is not None]
+    streams = {kind for kind, path in given if _streams(Path(path), settings)}
     files = label or ", ".join(str(p) for p in (items, users, events) if p is not None)
-    return ingest_tables(store, tables, settings=settings, progress=progress, files=files)
+    session = staging_session(store, settings) if streams else nullcontext(None)
+    with session as con:
+        tables: dict[str, RawTable] = {}
+        staged: dict[str, Staged] = {}
+        for n, (kind, path) in enumerate(given):
+            if progress:
+                progress(0.05 + 0.25 * n, f"reading {Path(path).name}")
+            if kind in streams:
+                try:
+                    staged[kind] = stage_file(con, Path(path), kind, encoding, f"crossrec_stage_{kind}")
+                    log.info("%s: streamed through DuckDB", Path(path).name)
+                    continue
+                except NotStreamable as why:  # a file only the in-memory path reads (see ingest_stream)
+                    log.info("%s: read in memory (%s)", Path(path).name, why)
+            tables[kind] = read_table(path, kind, encoding=encoding)
+        return ingest_tables(store, tables, settings=settings, progress=progress, files=files, staged=staged)
+
+
+def _streams(path: Path, settings: Settings) -> bool:
+    """Whether a file takes the streaming path: a CSV or Parquet file of stream_ingest_mb or more."""
+    try:
+        return (path.is_file() and path.suffix.lower() in (".csv", ".tsv", ".txt", "", ".parquet", ".pq")
+                and path.stat().st_size >= settings.stream_ingest_mb * 2**20)
+    except OSError:
+        return False  # read_table words it
 
 
 def ingest_frames(
@@ -86,102 +115,61 @@ def ingest_tables(
     settings: Settings | None = None,
     progress: Progress | None = None,
     files: str = "",
+    staged: dict[str, Staged] | None = None,
 ) -> IngestReport:
-    """Validate the tables read, then load them in one transaction and record the load."""
+    """Validate the tables read (in memory, or `staged` in DuckDB), then load them in one transaction and
+    record the load."""
     settings = settings or Settings()
+    staged = staged or {}
     report = IngestReport()
-    clean: dict[str, pd.DataFrame] = {}
+    clean: dict[str, pd.DataFrame | None] = {}  # None: staged, its clean table is in the database
+    con = store.con
     if "items" in tables:
         clean["items"], extra = validate_items(tables["items"], settings)
         report.items_in_file = len(clean["items"])
-        if extra:
-            report.extra_columns["items"] = extra
+    elif "items" in staged:
+        clean["items"] = None
+        report.items_in_file, extra = stage_items(con, staged["items"], settings)
+    if "items" in clean and extra:
+        report.extra_columns["items"] = extra
     if "users" in tables:
         clean["users"], extra = validate_users(tables["users"], settings)
         report.users_in_file = len(clean["users"])
-        if extra:
-            report.extra_columns["users"] = extra
+    elif "users" in staged:
+        clean["users"] = None
+        report.users_in_file, extra = stage_users(con, staged["users"], settings)
+    if "users" in clean and extra:
+        report.extra_columns["users"] = extra
     if "events" in tables:
         report.events_in_file = len(tables["events"].frame)
-        clean["events"] = validate_events(tables["events"], settings, report)
+        ev = validate_events(tables["events"], settings, report)
+        # naive UTC, as the table stores it: casting a tz-aware column in SQL would use the
+        # session's (the machine's) time zone and shift every timestamp off UTC
+        clean["events"] = ev.assign(ts=ev["ts"].dt.tz_convert("UTC").dt.tz_localize(None))
+    elif "events" in staged:
+        clean["events"] = None
+        stage_events(con, staged["events"], settings, report)
     if progress:
         progress(0.7, "loading into the database")
     now = utcnow()
-    with store.transaction() as con:
-        if "items" in clean:
-            con.register("new_items", clean["items"])
-            existing = con.execute(
-                "SELECT count(*) FROM new_items n JOIN items i USING (item_id)"
-            ).fetchall()[0][0]
-            changed = con.execute(
-                """SELECT count(*) FROM new_items n JOIN items i USING (item_id)
-                   WHERE i.title IS DISTINCT FROM n.title OR i.category IS DISTINCT FROM n.category
-                      OR i.description IS DISTINCT FROM n.description OR i.brand IS DISTINCT FROM n.brand
-                      OR i.price IS DISTINCT FROM n.price"""
-            ).fetchall()[0][0]
-            execute(con,
-                """INSERT OR REPLACE INTO items
-                   SELECT n.item_id, n.title, n.category, n.cat_top, n.cat_sub, n.cat_depth, n.description,
-                          n.brand, n.price, n.attrs::JSON, coalesce(i.added_at, ?)
-                   FROM new_items n LEFT JOIN items i USING (item_id)""",
-                [now],
-            )
-            con.unregister("new_items")
-            report.items_added = len(clean["items"]) - existing
-            report.items_updated = changed
-        if "users" in clean:
-            con.register("new_users", clean["users"])
-            existing = con.execute("SELECT count(*) FROM new_users JOIN users USING (user_id)").fetchall()[0][0]
-            execute(con,
-                """INSERT OR REPLACE INTO users
-                   SELECT n.user_id, n.profile_text, n.attrs::JSON, coalesce(u.added_at, ?)
-                   FROM new_users n LEFT JOIN users u USING (user_id)""",
-                [now],
-            )
-            con.unregister("new_users")
-            report.users_added = len(clean["users"]) - existing
-        if "events" in clean:
-            ev = clean["events"]
-            # naive UTC, as the table stores it: casting a tz-aware column in SQL would use the
-            # session's (the machine's) time zone and shift every timestamp off UTC
-            ev = ev.assign(ts=ev["ts"].dt.tz_convert("UTC").dt.tz_localize(None))
-            con.register("new_events", ev)
-            unknown = con.execute(
-                """SELECT count(*), list(DISTINCT item_id)[1:3] FROM new_events n
-                   WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.item_id = n.item_id)"""
-            ).fetchall()[0]
-            if unknown[0]:
-                report.unknown_items = int(unknown[0])
-                report.unknown_item_examples = [f"'{x}'" for x in (unknown[1] or [])]
-            before = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
-            execute(con,
-                """INSERT INTO events
-                   SELECT DISTINCT n.user_id, n.item_id, n.event_type, n.ts::TIMESTAMP, n.value
-                   FROM new_events n SEMI JOIN items i ON i.item_id = n.item_id
-                   WHERE NOT EXISTS (
-                       SELECT 1 FROM events e WHERE e.user_id = n.user_id AND e.item_id = n.item_id
-                       AND e.event_type = n.event_type AND e.ts = n.ts::TIMESTAMP
-                       AND e.value IS NOT DISTINCT FROM n.value)"""
-            )
-            after = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
-            report.events_added = after - before
-            distinct = con.execute(
-                "SELECT count(*) FROM (SELECT DISTINCT * FROM new_events n SEMI JOIN items i USING (item_id))"
-            ).fetchall()[0][0]
-            report.events_repeated_in_file = len(ev) - report.unknown_items - distinct
-            report.events_duplicate = distinct - report.events_added
-            before_users = con.execute("SELECT count(*) FROM users").fetchall()[0][0]
-            execute(con,
-                """INSERT INTO users SELECT DISTINCT n.user_id, NULL, NULL, ?::TIMESTAMP FROM new_events n
-                   SEMI JOIN items i ON i.item_id = n.item_id
-                   WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = n.user_id)""",
-                [now],
-            )
-            report.users_added += con.execute("SELECT count(*) FROM users").fetchall()[0][0] - before_users
-            con.unregister("new_events")
-        execute(con,
-            "INSERT INTO ingest_log VALUES (?, ?, ?)", [now, files, json.dumps(report.to_dict(), default=str)]
-        )
+    registered = [f"new_{kind}" for kind, frame in clean.items() if frame is not None]
+    try:
+        with store.transaction() as con:
+            for kind, frame in clean.items():
+                if frame is not None:
+                    con.register(f"new_{kind}", frame)
+            if "items" in clean:
+                existing, report.items_updated = store.load_new_items(con, now)
+                report.items_added = report.items_in_file - existing
+            if "users" in clean:
+                report.users_added = store.load_new_users(con, now)
+            if "events" in clean:
+                store.load_new_events(con, now, report)
+            execute(con, "INSERT INTO ingest_log VALUES (?, ?, ?)",
+                    [now, files, json.dumps(report.to_dict(), default=str)])
+    finally:  # after the commit or the rollback: in an aborted transaction DuckDB refuses even this
+        for name in registered:
+            store.con.unregister(name)
     if progress:
         progress(1.0, "loaded")
     return report

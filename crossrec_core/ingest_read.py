@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -92,19 +94,29 @@ def _utf16(data: bytes) -> bool:
     return len(head) >= 4 and (head[1::2].count(0) > 0.8 * len(head[1::2]) or head[0::2].count(0) > 0.8 * len(head[0::2]))
 
 
-def _decode(data: bytes, name: str, encoding: str) -> str:
-    if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig") and _utf16(data):
+def check_not_utf16(head: bytes, name: str, encoding: str) -> None:
+    """A file read as UTF-8 (the default) that is UTF-16 is refused with a hint (`head`: its first bytes)."""
+    if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig") and _utf16(head):
         raise ValidationError.whole(name, "is UTF-16 text, not UTF-8: save it as UTF-8 (or pass --encoding utf-16)",
                                     line=1)
+
+
+def _decode(data: bytes, name: str, encoding: str, *, lines_before: int = 0, first: bool = True,
+            check_utf16: bool = True) -> str:
+    """`data` as text. A streaming read decodes a file in pieces that start at a line: `lines_before` lines
+    come before this piece, `first` says it is the file's start (where a BOM or UTF-16 shows)."""
+    if first and check_utf16:
+        check_not_utf16(data, name, encoding)
     if encoding.lower().replace("-", "") in ("utf8", "utf8sig"):
-        encoding = "utf-8-sig"  # a BOM from Excel is stripped, not read as part of the first column
+        # a BOM from Excel is stripped, not read as part of the first column
+        encoding = "utf-8-sig" if first else "utf-8"
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         start = exc.start
         if encoding == "utf-8-sig" and data.startswith(b"\xef\xbb\xbf"):
             start += 3  # the codec reports offsets after the BOM it stripped
-        line = data.count(b"\n", 0, start) + 1
+        line = lines_before + data.count(b"\n", 0, start) + 1
         line_start = data.rfind(b"\n", 0, start) + 1
         # characters, not bytes, before the bad byte on its line (é is two bytes but one character)
         col = len(data[line_start:start].decode(encoding, errors="replace")) + 1
@@ -136,15 +148,46 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
     text = _decode(data, name, encoding)
     if not text.strip():
         raise ValidationError.whole(name, "is empty: expected a header line and rows", line=1)
+    header, rows = csv_rows([text], name)
+    del text  # the line iterator holds its own reference; nothing else needs the whole text
+    # Cells are gathered column by column, each distinct value held once per column (ids and event types
+    # repeat a lot): a large upload then costs a few times its size in memory, not tens of times.
+    columns: list[list[str]] = [[] for _ in header]
+    distinct: list[dict[str, str]] = [{} for _ in header]
+    lines: list[int] = []
+    for line_no, row in rows:
+        for cells, seen, value in zip(columns, distinct, row):
+            cells.append(seen.setdefault(value, value))
+        lines.append(line_no)
+    if not lines:
+        raise ValidationError.whole(name, "has a header but no data rows", line=1)
+    del distinct
+    frame = pd.DataFrame({col: pd.Series(cells, dtype=object) for col, cells in zip(header, columns)})
+    return RawTable(name, frame, np.asarray(lines, dtype=np.int64), "line")
+
+
+def csv_rows(texts: Iterable[str], name: str, split: Callable[[str], Iterable[str]] | None = None
+             ) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header of a CSV text given in pieces (each ending at a line break, but the last) and its data rows
+    with their line numbers, checked one at a time: the shape errors of the file (separator, quoting, field
+    counts, a repeated header) raised at the first bad line. The in-memory and the streaming ingest both read
+    through this, so they agree on every row and every message. `split` cuts a piece into lines (default: a
+    regex that holds no copy of the text; `io.StringIO(piece, newline="")` is faster and splits alike)."""
+    texts = iter(texts)
+    first = next(texts, "")
     # Line breaks are left as they are: the reader splits lines on LF, CR or CRLF, and a CR or CRLF inside
     # a quoted field is part of the value, stored as given.
-    header_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
+    header_line = re.split(r"\r\n|\r|\n", first, maxsplit=1)[0]
     sep = _sniff_separator(header_line)
-    reader = csv.reader(_lines(text), delimiter=sep, quotechar='"', strict=False)
-    del text  # the line iterator holds its own reference; nothing else needs the whole text
+    split = split or _lines
+    lines = itertools.chain(split(first), itertools.chain.from_iterable(split(t) for t in texts))
+    del first
+    reader = csv.reader(lines, delimiter=sep, quotechar='"', strict=False)
     csv.field_size_limit(1 << 30)
     try:
         header = next(reader)
+    except StopIteration:
+        header = []
     except csv.Error as exc:
         raise ValidationError.at(name, 1, None, f"unreadable header ({exc})") from None
     header = [h.strip() for h in header]
@@ -160,20 +203,17 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
             raise ValidationError.at(name, 1, col, f"column '{col}' appears twice (columns {seen[col] + 1} and "
                                      f"{pos + 1})", header=True)
         seen[col] = pos
-    # Cells are gathered column by column, each distinct value held once per column (ids and event types
-    # repeat a lot): a large upload then costs a few times its size in memory, not tens of times.
-    columns: list[list[str]] = [[] for _ in header]
-    distinct: list[dict[str, str]] = [{} for _ in header]
-    lines: list[int] = []
+    return header, _checked_rows(reader, header, sep, name)
+
+
+def _checked_rows(reader, header: list[str], sep: str, name: str) -> Iterator[tuple[int, list[str]]]:
     n = len(header)
+    first = header[0] if header else None
     sep_name = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[sep]
     try:
-        while True:
-            line_no = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
+        prev = reader.line_num
+        for row in reader:
+            line_no, prev = prev + 1, reader.line_num  # the line the row starts on
             if not row or (len(row) == 1 and row[0].strip() == ""):
                 continue  # blank line
             if len(row) != n and reader.line_num > line_no and any("\n" in c or "\r" in c for c in row):
@@ -186,19 +226,12 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
                 if others:
                     hint = f" (the header is {sep_name}-separated; this line seems to use '{others[0]}')"
                 raise ValidationError.at(name, line_no, None, f"expected {n} fields, found {len(row)}{hint}")
-            if [c.strip() for c in row] == header:
+            if row[0].strip() == first and [c.strip() for c in row] == header:
                 raise ValidationError.at(name, line_no, None,
                                          "the header is repeated (were two files pasted together?)")
-            for cells, seen, value in zip(columns, distinct, row):
-                cells.append(seen.setdefault(value, value))
-            lines.append(line_no)
+            yield line_no, row
     except csv.Error as exc:
         raise ValidationError.at(name, reader.line_num, None, f"{exc}") from None
-    if not lines:
-        raise ValidationError.whole(name, "has a header but no data rows", line=1)
-    del distinct
-    frame = pd.DataFrame({col: pd.Series(cells, dtype=object) for col, cells in zip(header, columns)})
-    return RawTable(name, frame, np.asarray(lines, dtype=np.int64), "line")
 
 
 def _read_parquet(source, name: str, kind: str | None = None) -> RawTable:
@@ -219,47 +252,66 @@ def _read_parquet(source, name: str, kind: str | None = None) -> RawTable:
     for col in names:
         arr = table.column(col)
         t = arr.type
+        kind_of = parquet_class(name, col, t, contract)
         if pa.types.is_date(t):
             arr = arr.cast(pa.timestamp("s"))  # to_pandas() would give datetime.date objects
-        if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        if kind_of == "time":
             columns[col] = arr.to_pandas()
             if getattr(columns[col].dt, "tz", None) is None:
                 columns[col] = columns[col].dt.tz_localize("UTC")
-        elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        elif kind_of == "text":
             columns[col] = arr.to_pandas().astype(object)
-        elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
+        elif kind_of == "number":
             columns[col] = arr.to_pandas()
-        elif pa.types.is_null(t):  # a column with no values at all (e.g. price None everywhere): all missing
+        elif kind_of == "null":  # a column with no values at all (e.g. price None everywhere): all missing
             columns[col] = pd.Series([None] * len(arr), dtype=object)
-        elif col.strip().lower() not in contract:
+        else:
             columns[col] = pd.Series(
                 [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in arr.to_pylist()],
                 dtype=object,
             )
-        else:
-            raise ValidationError.at(name, None, col, f"column '{col}' has type {t}, expected text, a number or a "
-                                     "timestamp")
     frame = pd.DataFrame(columns)
     return RawTable(name, frame, np.arange(1, len(frame) + 1, dtype=np.int64), "row", typed=True)
 
 
+def parquet_class(name: str, col: str, t: pa.DataType, contract: set[str]) -> str:
+    """How a Parquet column of type `t` is read: "time", "text", "number", "null" (no values at all) or, for a
+    column outside the contract only, "json" (kept as JSON text). Any other type in the contract is an error."""
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "time"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        return "text"
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
+        return "number"
+    if pa.types.is_null(t):
+        return "null"
+    if col.strip().lower() not in contract:
+        return "json"
+    raise ValidationError.at(name, None, col, f"column '{col}' has type {t}, expected text, a number or a "
+                             "timestamp")
+
+
 def _check_columns(table: RawTable, kind: str) -> None:
-    cols = [c.strip() for c in table.frame.columns]
-    table.frame.columns = cols
+    table.frame.columns = check_names(list(table.frame.columns), table.name, kind, table.unit)
+
+
+def check_names(columns: list[str], name: str, kind: str, unit: str) -> list[str]:
+    """The column names of a `kind` table after the checks of its header: a known column twice (in any case)
+    or a required one missing is an error. Known names are given their contract's case (e.g. "Item_ID")."""
+    cols = [c.strip() for c in columns]
     lower = {c.lower(): c for c in cols}
-    header_line = 1 if table.unit == "line" else None  # a CSV's header line; Parquet's names have no line
+    header_line = 1 if unit == "line" else None  # a CSV's header line; Parquet's names have no line
     for c in ALL_KNOWN:
         same = [x for x in cols if x.lower() == c]
         if len(same) > 1:  # e.g. "title" and "Title": both would become title
-            raise ValidationError.at(table.name, header_line, c, f"column '{c}' appears twice (as "
+            raise ValidationError.at(name, header_line, c, f"column '{c}' appears twice (as "
                                      f"{' and '.join(repr(x) for x in same)})", header=True)
     # tolerate case differences in the contract's names, e.g. "Item_ID"
     rename = {lower[c]: c for c in ALL_KNOWN if c in lower and lower[c] != c}
-    if rename:
-        table.frame.rename(columns=rename, inplace=True)
+    cols = [rename.get(c, c) for c in cols]
     for col in REQUIRED[kind]:
-        if col not in table.frame.columns:
-            found = ", ".join(table.frame.columns)
-            raise ValidationError.at(table.name, header_line, col,
+        if col not in cols:
+            found = ", ".join(cols)
+            raise ValidationError.at(name, header_line, col,
                                      f"missing required column '{col}' for {kind} (found: {found})", header=True)
-
+    return cols

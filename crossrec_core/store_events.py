@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Any, Sequence
 
+import duckdb
 import pandas as pd
 
 from .config import EVENT_TYPES
@@ -173,6 +174,45 @@ class EventQueries(StoreBase):
             "events_rejected_unknown_type": rejected_types,
             "loads": len(log),
         }
+
+    @staticmethod
+    def load_new_events(con: duckdb.DuckDBPyConnection, now: datetime, report: Any) -> None:
+        """Insert the rows of `new_events` (user_id, item_id, event_type, ts naive UTC, value) whose item is in
+        the catalog and that are not loaded yet, once each, and the users first seen in them; the counts go
+        into the ingest `report` (events on unknown items, added, already loaded, repeated in the file)."""
+        unknown = con.execute(
+            """SELECT count(*), list(DISTINCT item_id)[1:3] FROM new_events n
+               WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.item_id = n.item_id)"""
+        ).fetchall()[0]
+        if unknown[0]:
+            report.unknown_items = int(unknown[0])
+            report.unknown_item_examples = [f"'{x}'" for x in (unknown[1] or [])]
+        rows, before = con.execute("SELECT (SELECT count(*) FROM new_events), (SELECT count(*) FROM events)").fetchall()[0]
+        # the file's distinct events on known items, once (counted, then inserted where not loaded yet)
+        execute(con, """CREATE OR REPLACE TEMP TABLE crossrec_distinct_events AS
+                        SELECT DISTINCT n.user_id, n.item_id, n.event_type, n.ts::TIMESTAMP AS ts, n.value
+                        FROM new_events n SEMI JOIN items i ON i.item_id = n.item_id""")
+        distinct = con.execute("SELECT count(*) FROM crossrec_distinct_events").fetchall()[0][0]
+        execute(con,
+            """INSERT INTO events SELECT * FROM crossrec_distinct_events n
+               WHERE NOT EXISTS (
+                   SELECT 1 FROM events e WHERE e.user_id = n.user_id AND e.item_id = n.item_id
+                   AND e.event_type = n.event_type AND e.ts = n.ts AND e.value IS NOT DISTINCT FROM n.value)"""
+            if before else "INSERT INTO events SELECT * FROM crossrec_distinct_events"  # an empty table: all new
+        )
+        execute(con, "DROP TABLE crossrec_distinct_events")  # (a failed load's rollback drops it too)
+        after = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+        report.events_added = after - before
+        report.events_repeated_in_file = rows - report.unknown_items - distinct
+        report.events_duplicate = distinct - report.events_added
+        before_users = con.execute("SELECT count(*) FROM users").fetchall()[0][0]
+        execute(con,
+            """INSERT INTO users SELECT DISTINCT n.user_id, NULL, NULL, ?::TIMESTAMP FROM new_events n
+               SEMI JOIN items i ON i.item_id = n.item_id
+               WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = n.user_id)""",
+            [now],
+        )
+        report.users_added += con.execute("SELECT count(*) FROM users").fetchall()[0][0] - before_users
 
     def ingest_log(self) -> pd.DataFrame:
         return self._df("SELECT loaded_at, files, report FROM ingest_log ORDER BY loaded_at DESC")

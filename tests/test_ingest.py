@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from crossrec_core.config import Settings
 from crossrec_core.errors import ValidationError
 from crossrec_core.ingest import read_table
 from crossrec_core.store import Store
@@ -25,14 +26,21 @@ def parquet(path: Path, columns: dict) -> Path:
     return path
 
 
+@pytest.fixture(params=["memory", "stream"])
+def ingest_settings(request) -> Settings:
+    """Every load and rejection below runs twice: through the in-memory path and through the streaming one
+    (its size threshold at 0), which must give the same tables and the same first error."""
+    return Settings(stream_ingest_mb=0 if request.param == "stream" else 1e9)
+
+
 @pytest.fixture
-def rejected(seeded_db, db_state):
+def rejected(seeded_db, db_state, ingest_settings):
     """rejected(message, items=..., events=..., ...): the load fails with exactly `message`, nothing changes."""
 
     def _rejected(message: str, **files):
         before = db_state(seeded_db)
         with Store(seeded_db) as store, pytest.raises(ValidationError) as caught:
-            store.ingest_files(**files)
+            store.ingest_files(**files, settings=ingest_settings)
         assert str(caught.value) == message
         assert "\n" not in str(caught.value)
         assert db_state(seeded_db) == before
@@ -42,14 +50,14 @@ def rejected(seeded_db, db_state):
 
 
 @pytest.fixture
-def load(seeded_db):
+def load(seeded_db, ingest_settings):
     """load(items=..., events=..., ...) -> (report, store opened on the seeded database, for reading back)."""
     stores = []
 
     def _load(**files):
         store = Store(seeded_db)
         stores.append(store)
-        return store.ingest_files(**files), store
+        return store.ingest_files(**files, settings=ingest_settings), store
 
     yield _load
     for store in stores:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
+import time
 from pathlib import Path
 
 from ..config import Settings
@@ -40,6 +42,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     db = Path(args.db)
     created = not db.exists()
+    start = time.perf_counter()
     try:
         with open_store(args, write=True, create=True) as store, progress_bar(not args.quiet) as progress:
             report = store.ingest_files(args.items, args.events, args.users, encoding=args.encoding,
@@ -54,11 +57,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             raise CrossRecError(f"{reason}; the data is as it was, but the file keeps the space the failed load "
                                 "took: `crossrec compact` gives it back") from None
         raise
+    seconds = time.perf_counter() - start
+    rows = report.items_in_file + report.users_in_file + report.events_in_file
+    # the process's peak resident memory (Linux reports KiB): this command does nothing but the load
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.json:
-        print(json.dumps(report.to_dict(), default=str))
+        print(json.dumps({**report.to_dict(), "seconds": round(seconds, 3), "rows_per_second": round(rows / seconds),
+                          "peak_rss_mb": round(peak_mb)}, default=str))
     else:
         for line in report.lines():
             print(line)
+        print(f"loaded {rows:,} rows in {seconds:,.1f} s ({rows / seconds:,.0f} rows/s), peak RSS {peak_mb:,.0f} MB")
     return 0
 
 

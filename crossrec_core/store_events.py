@@ -197,9 +197,10 @@ class EventQueries(StoreBase):
             """INSERT INTO events SELECT * FROM crossrec_distinct_events n
                WHERE NOT EXISTS (
                    SELECT 1 FROM events e WHERE e.user_id = n.user_id AND e.item_id = n.item_id
-                   AND e.event_type = n.event_type AND e.ts = n.ts AND e.value IS NOT DISTINCT FROM n.value)"""
-            if before else "INSERT INTO events SELECT * FROM crossrec_distinct_events"  # an empty table: all new
-        )
+                   AND e.event_type = n.event_type AND e.ts = n.ts AND e.value IS NOT DISTINCT FROM n.value)
+               ORDER BY user_id, ts"""
+            if before else "INSERT INTO events SELECT * FROM crossrec_distinct_events ORDER BY user_id, ts"
+        )  # each load clustered by shopper: a shopper's history read skips the row groups (zonemaps) not holding them
         execute(con, "DROP TABLE crossrec_distinct_events")  # (a failed load's rollback drops it too)
         after = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
         report.events_added = after - before

@@ -131,6 +131,9 @@ class Settings:
     positive_types: tuple[str, ...] = ("cart", "purchase")
     ease_lambda: float = 500.0
     ease_max_items: int = 6000
+    # Held-out figures on a big shop are measured on a seeded random sample of at most this many shoppers
+    # per slice (every model on the same ones, so paired intervals stay paired); 0: every shopper.
+    eval_max_users: int = 20_000
     itemknn_neighbours: int = 200
     itemknn_shrink: float = 100.0
     auc_negatives: int = 100

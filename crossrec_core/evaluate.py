@@ -162,6 +162,10 @@ def evaluate(
                 if progress:
                     progress(done / total, f"{name}: {m_name} ({min(start + len(batch), len(users)):,}/{len(users):,} users)")
         result[name] = {m: acc[m].result() for m in models}
+        sampled_from = split.population.get(name, len(users))
+        if sampled_from > len(users):  # a big shop: figures on a seeded sample (Settings.eval_max_users)
+            for r in result[name].values():
+                r["users_sampled_from"] = int(sampled_from)
         if name == "all" and per_user:
             kept = {m: {metric: acc[m].per_user(metric) for metric in acc[m].parts} for m in models}
         if name == "all" and "crossrec" in models and len(models) > 1:

@@ -17,6 +17,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "cross_hit_rate": ("New-category hit rate@{k}",
                        "share of shoppers with a later purchase in a new category found in the top {k}"),
     "users": ("Shoppers", "how many shoppers of the held-out period the figures are measured on"),
+    "users_sampled_from": ("Shoppers sampled from", "on a big shop the figures are measured on a random sample "
+                           "of this many held-out shoppers (the same sample for every model)"),
 }
 SLICES: dict[str, tuple[str, str]] = {
     "all": ("All shoppers", "every shopper who bought something in the held-out period"),

@@ -104,6 +104,7 @@ class Split:
     user_tops: sp.csr_matrix  # train users × top-level categories: 1 where the user carted or bought in train
     text_vecs: dict[str, np.ndarray] = field(default_factory=dict)  # user -> profile text vector
     owned: sp.csr_matrix | None = None  # train users × items: 1 where carted or bought in train
+    population: dict[str, int] = field(default_factory=dict)  # slice -> evaluable shoppers before sampling
 
     # -- who and what ---------------------------------------------------------------------------
 
@@ -277,6 +278,8 @@ def make_split(
     cold_item_pos = _group(t_users[cold_item], t_items[cold_item])
     slice_positives = {"all": warm_pos, "cold_users": cold_user_pos, "cold_items": cold_item_pos}
     slice_users = {s: np.array(sorted(p), dtype=object) for s, p in slice_positives.items()}
+    population = {s: len(u) for s, u in slice_users.items()}
+    slice_users = {s: sample_users(u, int(settings.eval_max_users), settings.seed) for s, u in slice_users.items()}
 
     n_tops = len(train.cat_top_names)
     onehot = sp.csr_matrix((np.ones(n_items, np.float32), (np.arange(n_items), train.cat_top)), shape=(n_items, n_tops))
@@ -295,7 +298,15 @@ def make_split(
     return Split(items=items, train=train, cut=cut, settings=settings, train_events=train_events,
                  test_events=test_events, positive_types=pos_types, positive_fallback=bool(fallback),
                  slice_users=slice_users, slice_positives=slice_positives, all_positives=all_pos,
-                 item_users=item_users, user_tops=user_tops, text_vecs=text_vecs, owned=owned)
+                 item_users=item_users, user_tops=user_tops, text_vecs=text_vecs, owned=owned, population=population)
+
+
+def sample_users(users: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """At most `limit` of the sorted `users` (a seeded random sample, sorted; all of them when limit is 0)."""
+    if limit <= 0 or len(users) <= limit:
+        return users
+    rng = np.random.default_rng([seed, len(users)])
+    return users[np.sort(rng.choice(len(users), limit, replace=False))]
 
 
 def carve_validation(

@@ -179,6 +179,25 @@ def test_split_puts_no_test_event_into_training():
     assert (split.test_events["ts"] >= cut).all() and len(split.train_events) + len(split.test_events) == len(events)
 
 
+def test_a_big_shop_is_evaluated_on_a_seeded_sample_of_shoppers():
+    """eval_max_users caps each slice at a seeded random sample (the same for every model and every run);
+    the figures say how many shoppers they were sampled from; 0 keeps everyone."""
+    items, events = synthetic_shop(seed=3, n_users=200)
+    whole = make_split(items, events, Settings(eval_max_users=0))
+    n = len(whole.users("all"))
+    split = make_split(items, events, Settings(eval_max_users=40))
+    again = make_split(items, events, Settings(eval_max_users=40))
+    got = split.users("all")
+    assert n > 40 and len(got) == 40 and set(got) <= set(whole.users("all"))
+    assert list(got) == sorted(got) and list(got) == list(again.users("all"))
+    assert split.population["all"] == n and list(got) != list(whole.users("all"))[:40]
+    res = evaluate({"popularity": PopularityBaseline().fit(split.train)}, split)
+    assert res["slices"]["all"]["popularity"]["users"] == 40
+    assert res["slices"]["all"]["popularity"]["users_sampled_from"] == n
+    full = evaluate({"popularity": PopularityBaseline().fit(whole.train)}, whole)
+    assert "users_sampled_from" not in full["slices"]["all"]["popularity"]
+
+
 def test_discovery_train_items_never_in_lists_or_positives():
     items, events = synthetic_shop(seed=4, n_users=80)
     s = Settings(k=10)

@@ -26,9 +26,7 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -39,30 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from crossrec_core.resources import peak_rss  # noqa: E402  (one copy: training's step table uses it)
+
 ROWS: list[tuple[str, float, str, float | None, float, str]] = []
-
-
-@contextmanager
-def peak_rss():
-    """Yields a dict whose 'mb' is, afterwards, the peak resident memory above the start (MB)."""
-    import psutil
-
-    proc, out, stop = psutil.Process(), {"mb": 0.0}, threading.Event()
-    start = proc.memory_info().rss
-    peak = [start]
-
-    def sample():
-        while not stop.wait(0.02):
-            peak[0] = max(peak[0], proc.memory_info().rss)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    try:
-        yield out
-    finally:
-        stop.set()
-        t.join()
-        out["mb"] = (max(peak[0], proc.memory_info().rss) - start) / 2**20
 
 
 def row(step: str, seconds: float, peer: str, peer_seconds: float | None, rss_mb: float, note: str = "") -> None:

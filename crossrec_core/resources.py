@@ -116,8 +116,9 @@ def step(name: str) -> Iterator[dict | None]:
         yield rec
 
 
-def steps_table(steps: list[dict], depth: int = 1) -> str:
-    """The steps as a small plain-text table: step, seconds, peak memory (parts indented, `depth` levels)."""
+def steps_table(steps: list[dict], expand: set[str] | None = None) -> str:
+    """The steps as a small plain-text table: step, time, peak memory; the parts of the steps named in
+    `expand` (every step's when None) indented under them."""
     lines = [f"{'step':<34} {'time':>9}  {'peak memory':>11}"]
 
     def add(rows: list[dict], level: int) -> None:
@@ -125,7 +126,7 @@ def steps_table(steps: list[dict], depth: int = 1) -> str:
             times = f" (×{r['times']})" if r.get("times", 1) > 1 else ""
             label = ("  " * level + r["step"] + times)[:34]
             lines.append(f"{label:<34} {_duration(r['seconds']):>9}  {r['peak_rss_mb'] / 1024:>8.2f} GB")
-            if level < depth:
+            if level == 0 and (expand is None or r["step"] in expand):
                 add(r.get("parts") or [], level + 1)
 
     add(steps, 0)

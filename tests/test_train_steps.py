@@ -48,7 +48,8 @@ def test_steps_nest_and_merge_by_name():
     assert parts[0]["seconds"] >= 0.03 and steps[0]["seconds"] >= parts[0]["seconds"]
     assert all(s["peak_rss_mb"] > 0 for s in steps)
     table = steps_table(steps)
-    assert "signal: bought together (×3)" in table and table.count(" GB") == 4
+    assert "  signal: bought together (×3)" in table and table.count(" GB") == 4
+    assert "signal" not in steps_table(steps, expand={"save"}) and steps_table(steps, expand=set()).count(" GB") == 2
 
 
 def test_a_failing_step_is_still_recorded():

@@ -105,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from ..resources import steps_table
 
         print(f"\ntime and peak memory per step (ALS on {run['metrics'].get('als_device') or 'cpu'}):")
-        print(steps_table(run["metrics"]["steps"]))
+        print(steps_table(run["metrics"]["steps"], expand={"fit for serving"}))  # every part: metrics["steps"]
     return 0
 
 

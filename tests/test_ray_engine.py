@@ -173,3 +173,15 @@ def test_ray_training_fits_the_same_cooc_and_ray_export_writes_the_local_csv(ray
     with Store(db, read_only=True) as store:
         assert data.count(b"\r\n") == 1 + 10 * len(store.user_ids())  # every shopper, 10 rows each
     assert not any(p.name.startswith("ray-work-") for p in Path(f"{db}.artefacts").glob("*"))
+
+
+def test_ray_export_needs_a_trained_run(tmp_path):
+    """Checked before any cluster is reached: one line saying what to do."""
+    import subprocess
+
+    db = _shop(tmp_path / "untrained.duckdb")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "RAY_ADDRESS": "127.0.0.1:1"}
+    out = subprocess.run([sys.executable, "-m", "crossrec_core.cli", "export", "--db", str(db), "--engine", "ray",
+                          "--out", str(tmp_path / "x.csv")], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode != 0 and "run `crossrec train` first" in out.stderr
+    assert not (tmp_path / "x.csv").exists()

@@ -207,10 +207,12 @@ def bench_als(args, db: Path) -> None:
             factors=settings.als_factors, regularization=settings.als_regularization, alpha=1.0,
             iterations=settings.als_iterations, random_state=settings.seed, use_gpu=False).fit(C, show_progress=False)
 
-    repeats = min(args.repeats, 3)
+    ours, peer = [], []
     with peak_rss() as mem:
-        ours_s, _ = timed(lambda: sig.fit(data), repeats)
-    peer_s, _ = timed(bare, repeats)
+        for _ in range(min(args.repeats, 3)):  # interleaved, so a busy spell on a shared machine hits both
+            ours.append(timed(lambda: sig.fit(data), 1)[0])
+            peer.append(timed(bare, 1)[0])
+    ours_s, peer_s = statistics.median(ours), statistics.median(peer)
     row(f"ALS fit ({C.nnz:,} pairs)", ours_s, "implicit alone", peer_s, mem["mb"],
         f"{C.shape[0]:,} users × {C.shape[1]:,} items, {settings.als_factors} factors, "
         f"{settings.als_iterations} iterations, on {sig.device_}")

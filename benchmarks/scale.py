@@ -15,8 +15,13 @@ Steps (sizes are arguments; nothing here asserts):
   `recommend(explain=True)`, block-at-a-time fusion) against the dense (users × catalogue) scoring of the same
   lists, and export shoppers/s of `export.iter_rows` against the per-shopper frames of `recommend_batch`,
   on `--serve-users` shoppers;
-- engine: the batch steps on the local engine (encode_items + co-occurrence counts) against the Ray engine
-  (a local Ray instance, `--ray-cpus` CPUs) on the same data (`--engine-items` items), when Ray is installed.
+- als: the ALS signal's fit against `implicit` alone on the same confidence matrix, factors and iterations;
+- engine: each batch step on the local engine against the Ray engine (a local Ray instance, `--ray-cpus`
+  CPUs) on the same data (`--engine-items` items and their events), when Ray is installed: encode, the cooc
+  fit (its pair counts on Ray; fitted states compared) and the explained export of every shopper of a run
+  (CSV bytes compared);
+- train: `train()` on a copy of the shop, one row per step as `crossrec train` prints them (wall time, RSS
+  rise and peak), then the whole run.
 Peak RSS per step is sampled every 20 ms (psutil) and reported as the step's peak above the process at its start.
 """
 from __future__ import annotations
@@ -27,9 +32,7 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -40,36 +43,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from crossrec_core.resources import peak_rss  # noqa: E402  (one copy: training's step table uses it)
+
 ROWS: list[tuple[str, float, str, float | None, float, str]] = []
-
-
-@contextmanager
-def peak_rss():
-    """Yields a dict whose 'mb' is, afterwards, the peak resident memory above the start (MB)."""
-    import psutil
-
-    proc, out, stop = psutil.Process(), {"mb": 0.0}, threading.Event()
-    start = proc.memory_info().rss
-    peak = [start]
-
-    def sample():
-        while not stop.wait(0.02):
-            peak[0] = max(peak[0], proc.memory_info().rss)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    try:
-        yield out
-    finally:
-        stop.set()
-        t.join()
-        out["mb"] = (max(peak[0], proc.memory_info().rss) - start) / 2**20
 
 
 def row(step: str, seconds: float, peer: str, peer_seconds: float | None, rss_mb: float, note: str = "") -> None:
     ROWS.append((step, seconds, peer, peer_seconds, rss_mb, note))
     ratio = f"{peer_seconds / seconds:6.2f}x" if peer_seconds else "     -"
-    print(f"{step:<28} {seconds:9.2f} s  {peer:<30} {peer_seconds or 0:9.2f} s  {ratio}  "
+    print(f"{step:<40} {seconds:9.2f} s  {peer:<30} {peer_seconds or 0:9.2f} s  {ratio}  "
           f"peak +{rss_mb:7.0f} MB  {note}", flush=True)
 
 
@@ -201,15 +183,23 @@ def bench_encode(args, db: Path, scratch: Path) -> None:
 
 
 def bench_engine(args, db: Path, scratch: Path) -> None:
+    """Local engine against the Ray engine on the same data: encode, cooc fit, explained export (three rows)."""
     try:
         import ray  # noqa: F401
     except ImportError:
         print("engine: Ray is not installed (pip install 'crossrec[ray]'); skipped")
         return
     from crossrec_core.config import Settings
+    from crossrec_core.data import build_interactions
     from crossrec_core.encoder import Encoder, encode_items
-    from crossrec_core.engine.ray_jobs import cluster, cooc_counts_job, cooc_counts_local, encode_job, work_folder
+    from crossrec_core.engine import counting_with
+    from crossrec_core.engine.ray_export import export_job
+    from crossrec_core.engine.ray_jobs import RayPairCounter, cluster, encode_job, work_folder
+    from crossrec_core.export import write_csv
+    from crossrec_core.runs import load_run
+    from crossrec_core.signals.cooc import CoocSignal
     from crossrec_core.store import Store
+    from crossrec_core.train import train
 
     with Store(db, read_only=True) as store:
         items, events = store.items(), store.events()
@@ -220,24 +210,102 @@ def bench_engine(args, db: Path, scratch: Path) -> None:
         paths[name] = scratch / f"engine-{name}.duckdb"
         with Store(paths[name]) as store:
             store.ingest_frames(items=keep, events=ev[["user_id", "item_id", "event_type", "timestamp"]])
+    settings = Settings(db_path=paths["ray"])
     with peak_rss() as mem:
         t0 = time.perf_counter()
         with Store(paths["local"]) as store:
             encode_items(store, Encoder(backend="torch", device="cpu"))
-            local_counts = cooc_counts_local(store)
         local_s = time.perf_counter() - t0
-    settings = Settings(db_path=paths["ray"])
+    os.environ.pop("RAY_ADDRESS", None)  # a local Ray instance with --ray-cpus CPUs
     t0 = time.perf_counter()
-    with Store(paths["ray"]) as store:
-        os.environ.pop("RAY_ADDRESS", None)  # a local Ray instance with --ray-cpus CPUs
-        with cluster(None, num_cpus=args.ray_cpus) as r, work_folder(None, paths["ray"]) as work:
-            start_s = time.perf_counter() - t0
+    with cluster(None, num_cpus=args.ray_cpus) as r, work_folder(None, paths["ray"]) as work:
+        start_s = time.perf_counter() - t0
+        with Store(paths["ray"]) as store:
+            t0 = time.perf_counter()
             encode_job(r, store, settings, work)
-            ray_counts = cooc_counts_job(r, store, work)
-    ray_s = time.perf_counter() - t0
-    same = local_counts.equals(ray_counts)
-    row(f"engine: Ray ({len(keep):,} items)", ray_s, "local engine", local_s, mem["mb"],
-        f"Ray start {start_s:.1f} s; {len(local_counts):,} item pairs, counts equal: {same}")
+            ray_s = time.perf_counter() - t0
+            row(f"engine: encode on Ray ({len(keep):,} items)", ray_s, "local engine", local_s, mem["mb"],
+                f"Ray start {start_s:.1f} s, not counted")
+            data = build_interactions(store.items().sort_values("item_id").reset_index(drop=True), store.events(),
+                                      settings)
+            local_s, local = timed(lambda: CoocSignal(settings).fit(data), 1)
+            with counting_with(RayPairCounter(r, work)):
+                ray_s, counted = timed(lambda: CoocSignal(settings).fit(data), 1)
+            same = all(np.array_equal(getattr(local.S_, a), getattr(counted.S_, a)) for a in ("data", "indices", "indptr"))
+            row(f"engine: cooc fit on Ray ({data.X.nnz:,} pairs)", ray_s, "local engine", local_s, 0.0,
+                f"fitted states equal: {same}")
+            train(store, settings, name="engine", learn=False, baselines=False)
+            users = list(store.user_ids())
+        t0 = time.perf_counter()  # the tasks open the database read-only: the writer above has closed it
+        rows = export_job(r, paths["ray"], "engine", users, scratch / "ray.csv", work / "export")
+        ray_s = time.perf_counter() - t0
+        with Store(paths["ray"], read_only=True) as store:
+            t0 = time.perf_counter()
+            write_csv(load_run(store, "engine"), scratch / "local.csv", users)
+            local_s = time.perf_counter() - t0
+    same = (scratch / "ray.csv").read_bytes() == (scratch / "local.csv").read_bytes()
+    row(f"engine: export on Ray ({len(users):,} shoppers)", ray_s, "local engine", local_s, 0.0,
+        f"{rows:,} rows; {len(users) / ray_s:,.0f} vs {len(users) / local_s:,.0f} shoppers/s; same bytes: {same}")
+
+
+def bench_als(args, db: Path) -> None:
+    """The ALS signal's fit against `implicit` alone on the same confidence matrix, factors and iterations."""
+    import implicit.als
+
+    from crossrec_core.config import Settings
+    from crossrec_core.data import build_interactions
+    from crossrec_core.signals.als import ALSSignal
+    from crossrec_core.store import Store
+
+    settings = Settings(db_path=db, als_device="cpu")
+    with Store(db, read_only=True) as store:
+        data = build_interactions(store.items().sort_values("item_id").reset_index(drop=True), store.events(),
+                                  settings, users=store.user_ids())
+    sig = ALSSignal(settings)
+    C = sig.confidence_matrix(data.X)
+
+    def bare():
+        implicit.als.AlternatingLeastSquares(
+            factors=settings.als_factors, regularization=settings.als_regularization, alpha=1.0,
+            iterations=settings.als_iterations, random_state=settings.seed, use_gpu=False).fit(C, show_progress=False)
+
+    ours, peer = [], []
+    with peak_rss() as mem:
+        for _ in range(min(args.repeats, 3)):  # interleaved, so a busy spell on a shared machine hits both
+            ours.append(timed(lambda: sig.fit(data), 1)[0])
+            peer.append(timed(bare, 1)[0])
+    ours_s, peer_s = statistics.median(ours), statistics.median(peer)
+    row(f"ALS fit ({C.nnz:,} pairs)", ours_s, "implicit alone", peer_s, mem["mb"],
+        f"{C.shape[0]:,} users × {C.shape[1]:,} items, {settings.als_factors} factors, "
+        f"{settings.als_iterations} iterations, on {sig.device_}")
+
+
+def bench_train(args, db: Path, scratch: Path) -> None:
+    """`train` on a copy of the shop: one row per step (wall time, peak RSS), as `crossrec train` prints them."""
+    from crossrec_core.config import Settings
+    from crossrec_core.store import Store
+    from crossrec_core.train import train
+
+    copy = scratch / "train.duckdb"
+    shutil.copyfile(db, copy)
+    with Store(copy) as store:
+        project = store.embedding_count(Settings(db_path=copy).encoder().model_id) > 0
+        t0 = time.perf_counter()
+        with peak_rss() as mem:
+            run = train(store, Settings(db_path=copy), name="bench", project=project)
+        total = time.perf_counter() - t0
+
+    def show(steps, indent=""):
+        for s in steps:
+            times = f" ×{s['times']}" if s.get("times", 1) > 1 else ""
+            row(f"train: {indent}{s['step']}{times}"[:40], s["seconds"], "-", None, s["rss_rise_mb"],
+                f"peak {s['peak_rss_mb'] / 1024:.2f} GB")
+            if not indent:
+                show(s.get("parts") or [], "  ")
+
+    show(run["metrics"]["steps"])
+    row("train (all steps)", total, "-", None, mem["mb"], f"peak {mem['peak_mb'] / 1024:.2f} GB; "
+        f"ALS on {run['metrics'].get('als_device')}" + ("" if project else "; no item vectors: no content, no map"))
 
 
 def bench_serve(args, db: Path) -> None:
@@ -307,7 +375,7 @@ def main() -> None:
     ap.add_argument("--engine-items", type=int, default=300, help="items (and their events) in the engine step")
     ap.add_argument("--ray-cpus", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--serve-users", type=int, default=1_000, help="shoppers exported in the serve step")
-    ap.add_argument("--steps", default="shop,encode,serve,engine")
+    ap.add_argument("--steps", default="shop,encode,serve,als,engine,train")
     ap.add_argument("--csv", action="store_true", help="also ingest the shop as CSV files (streamed)")
     ap.add_argument("--memory-peer-max", type=lambda s: int(s.replace("_", "")), default=2_000_000,
                     help="also time the in-memory ingest up to this many events")
@@ -321,15 +389,19 @@ def main() -> None:
     steps = set(args.steps.split(","))
     print(f"{os.cpu_count()} CPUs; {args.events:,} events, {args.items:,} items, {args.users:,} users; "
           f"scratch {scratch}")
-    print(f"{'step':<28} {'ours':>11}  {'peer':<30} {'peer':>11}  {'peer/ours':>7}  {'memory':>15}")
+    print(f"{'step':<40} {'ours':>11}  {'peer':<30} {'peer':>11}  {'peer/ours':>7}  {'memory':>15}")
     try:
         db = bench_big_shop(args, scratch)
         if "encode" in steps:
             bench_encode(args, db, scratch)
         if "serve" in steps:
             bench_serve(args, db)
+        if "als" in steps:
+            bench_als(args, db)
         if "engine" in steps:
             bench_engine(args, db, scratch)
+        if "train" in steps:
+            bench_train(args, db, scratch)
     finally:
         if not args.scratch:
             shutil.rmtree(scratch, ignore_errors=True)

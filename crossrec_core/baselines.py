@@ -21,7 +21,8 @@ from .config import Settings
 from .data import Interactions
 from .errors import CrossRecError
 from .progress import Progress
-from .signals.base import Context, Signal, item_evidence, top_k_per_row
+from .resources import step
+from .signals.base import Context, Signal, item_evidence
 from .signals.ease import EASE, binary
 
 if TYPE_CHECKING:
@@ -47,27 +48,27 @@ class ItemKNN(Signal):
     name = "itemknn"
 
     def __init__(self, settings: Settings | None = None, *, neighbours: int | None = None,
-                 shrink: float | None = None, block: int = 2048):
+                 shrink: float | None = None):
         super().__init__(settings)
         self.neighbours = int(neighbours if neighbours is not None else self.settings.itemknn_neighbours)
         self.shrink = float(shrink if shrink is not None else self.settings.itemknn_shrink)
-        self.block = block
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "ItemKNN":
+        """Co-counts a block of target items at a time, the blocks sized by their product's non-zeros (as the
+        cooc signal does), so a popular block cannot hold (block × catalogue) co-counts at once."""
+        from .signals.cooc import item_item, row_of
+
         X = binary(data.X)
-        n = X.shape[1]
         norms = np.sqrt(np.diff(X.tocsc().indptr).astype(np.float64))
-        Xt = X.T.tocsr()  # items × users
-        blocks = []
-        for start in range(0, n, self.block):
-            stop = min(start + self.block, n)
-            co = (Xt[start:stop] @ X).tocoo()  # target block × source items: co-counts
-            keep = co.row + start != co.col
-            r, c, v = co.row[keep], co.col[keep], co.data[keep].astype(np.float64)
-            v = v / (norms[r + start] * norms[c] + self.shrink + 1e-12)
-            m = sp.csr_matrix((v.astype(np.float32), (r, c)), shape=(stop - start, n))
-            blocks.append(top_k_per_row(m, self.neighbours))
-        S_t = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, n), dtype=np.float32)
+        shrink = self.shrink
+
+        def finish(block: sp.csr_matrix, a: int, b: int) -> sp.csr_matrix:
+            rows = a + row_of(block)
+            v = block.data.astype(np.float64) / (norms[rows] * norms[block.indices] + shrink + 1e-12)
+            block.data = np.where(rows == block.indices, 0.0, v).astype(np.float32)  # no self-similarity
+            return block
+
+        S_t = item_item(X.T.tocsr(), X, self.neighbours, finish)  # target × source: co-counts, top per target
         self.sim_ = S_t.T.tocsr().astype(np.float32)  # source × target
         return self
 
@@ -135,7 +136,8 @@ def fit_baselines(
                 raise
             warnings.warn(f"baseline {name} skipped: {exc}", RuntimeWarning, stacklevel=2)
             continue
-        models[name] = model.fit(split.train, embeddings)
+        with step(f"baseline: {name}"):  # its time and memory in training's step table
+            models[name] = model.fit(split.train, embeddings)
         models[name].fit_seconds_ = time.perf_counter() - t0
     if progress:
         progress(1.0, "baselines fitted")

@@ -95,6 +95,9 @@ class Settings:
     als_iterations: int = 15
     als_regularization: float = 30.0
     als_alpha: float = 1.0
+    # where ALS fits: auto (implicit's GPU model when implicit has CUDA, else the CPU) | cpu | cuda (an error
+    # without CUDA); scoring always runs on the CPU from the fitted factors, and each run records the device
+    als_device: str = "auto"
     graph_alpha: float = 0.5
     graph_beta: float = 0.1
     graph_neighbours: int = 200

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .config import Settings
 from .evaluate import paired_interval
@@ -41,8 +42,10 @@ class Fold:
     batches: list[tuple[Candidates, np.ndarray]] = field(default_factory=list)
     users: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
     positives: list[np.ndarray] = field(default_factory=list)
-    exclusions: list[np.ndarray] = field(default_factory=list)
-    fused: list[np.ndarray] = field(default_factory=list)  # linear-fusion scores of each batch
+    # kept for validation, a batch at a time: exclusions sparse, and the top-K lists (not the B × catalogue
+    # scores, which for 3,000 shoppers × 200k items × 8 models would be ~19 GB)
+    exclusions: list[sp.csr_matrix] = field(default_factory=list)
+    fused: list[np.ndarray] = field(default_factory=list)  # linear fusion's top-K of each batch
     singles: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
 
@@ -97,34 +100,35 @@ def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cu
         fold.batches.append((cands, label_batches(cands, pos, split.train.n_items)))
         fold.positives += pos
         if keep_scores:
-            fold.exclusions.append(excl)
-            fold.fused.append(scorer.score(ctx))
+            k = settings.k
+            fold.exclusions.append(sp.csr_matrix(excl))
+            fold.fused.append(top_k_items(scorer.score(ctx), excl, k))
             for s in names:
-                fold.singles.setdefault(s, []).append(raw[s])
+                fold.singles.setdefault(s, []).append(top_k_items(raw[s], excl, k))
     return fold
 
 
-def _ranker_scores(ranker: LearnedRanker, fold: Fold, rounds: int) -> list[np.ndarray]:
-    """Dense B × n score matrices of the ranker on a fold (non-candidates at -inf)."""
+def _ranker_scores(ranker: LearnedRanker, fold: Fold, rounds: int, k: int) -> list[np.ndarray]:
+    """The ranker's top-k of each batch of a fold (non-candidates at -inf; one batch's scores at a time)."""
     out = []
     n = fold.stats.pop_users.shape[0]
     for (cands, _), excl in zip(fold.batches, fold.exclusions):
-        s = np.full((len(excl), n), -np.inf, np.float32)
+        s = np.full((excl.shape[0], n), -np.inf, np.float32)
         if len(cands.rows):
             s[cands.rows, cands.items] = ranker.booster_.predict(cands.X, num_iteration=rounds)
-        out.append(s)
+        out.append(top_k_items(s, excl, k))
     return out
 
 
-def _ndcg_users(scores: list[np.ndarray], fold: Fold, rows: np.ndarray, k: int) -> np.ndarray:
-    """NDCG@k of each shopper of `rows` (positions in fold.users) from batch score matrices."""
+def _ndcg_users(topks: list[np.ndarray], fold: Fold, rows: np.ndarray, k: int) -> np.ndarray:
+    """NDCG@k of each shopper of `rows` (positions in fold.users) from each batch's top-k lists."""
     per = []
-    for b, (s, ex) in enumerate(zip(scores, fold.exclusions)):
-        sel = rows[(rows >= b * 256) & (rows < b * 256 + len(ex))] - b * 256
+    for b, (t, ex) in enumerate(zip(topks, fold.exclusions)):
+        sel = rows[(rows >= b * 256) & (rows < b * 256 + ex.shape[0])] - b * 256
         if len(sel) == 0:
             continue
         pos = [fold.positives[b * 256 + j] for j in sel]
-        topk = top_k_items(s[sel], ex[sel], k)
+        topk = t[sel]
         n_pos = np.fromiter((len(p) for p in pos), np.int64, len(pos))
         per.append(ndcg_at_k(hit_matrix(topk, pos), n_pos, k))
     return np.concatenate(per) if per else np.zeros(0)
@@ -198,10 +202,10 @@ def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, em
     order = rng.permutation(len(fold_b.users))
     stop_half, select_half = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
     k = settings.k
-    by_rounds = {r: _ndcg(_ranker_scores(ranker, fold_b, r), fold_b, stop_half, k)
+    by_rounds = {r: _ndcg(_ranker_scores(ranker, fold_b, r, k), fold_b, stop_half, k)
                  for r in ROUND_GRID if r <= ranker.booster_.current_iteration()}
     best_rounds = max(by_rounds, key=lambda r: (by_rounds[r], -r))
-    per_user = {"ranker": _ndcg_users(_ranker_scores(ranker, fold_b, best_rounds), fold_b, select_half, k),
+    per_user = {"ranker": _ndcg_users(_ranker_scores(ranker, fold_b, best_rounds, k), fold_b, select_half, k),
                 "fusion": _ndcg_users(fold_b.fused, fold_b, select_half, k)}
     for s, mats in fold_b.singles.items():
         per_user[s] = _ndcg_users(mats, fold_b, select_half, k)

@@ -54,6 +54,7 @@ class FusedScorer:
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None, items=None, progress=None) -> "FusedScorer":
         """Fit every signal (all of them, so weights can change later without a refit); a signal that
         needs item embeddings is left out when there are none."""
+        from .resources import step
         from .signals import make_signals
 
         signals = {k: v for k, v in make_signals(self.settings).items()
@@ -61,7 +62,8 @@ class FusedScorer:
         for n, (name, sig) in enumerate(signals.items()):
             if progress:
                 progress(n / len(signals), f"fitting {name}")
-            sig.fit(data, embeddings)
+            with step(f"signal: {sig.label}"):  # its time and memory in training's step table
+                sig.fit(data, embeddings)
         self.signals_ = signals
         self.attach(data, items)
         return self

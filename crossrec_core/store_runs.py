@@ -43,6 +43,15 @@ class RunQueries(StoreBase):
             )
         return int(run_id)
 
+    def update_run_metrics(self, name: str, extra: dict) -> None:
+        """Add or replace keys of a recorded run's metrics (e.g. the time of a step that ran after recording)."""
+        with self.transaction() as con:
+            rows = con.execute("SELECT metrics FROM runs WHERE name = ?", [name]).fetchall()
+            if not rows:
+                raise CrossRecError(f"no run named '{name}'")
+            metrics = {**json.loads(rows[0][0] or "{}"), **extra}
+            execute(con, "UPDATE runs SET metrics = ? WHERE name = ?", [json.dumps(metrics, default=float), name])
+
     def runs(self) -> pd.DataFrame:
         """Every run, newest first; JSON columns parsed to dicts."""
         df = self._df("SELECT * FROM runs ORDER BY run_id DESC")

@@ -30,6 +30,7 @@ from .runs import (  # noqa: F401  (the run registry, re-exported for older impo
 )
 from .fitting import fit_on_split
 from .progress import Progress, sub_progress
+from .resources import StepLog
 
 if TYPE_CHECKING:
     from .store import Store
@@ -106,7 +107,9 @@ def learn_weights(
         users = np.sort(rng.choice(users, max_users, replace=False))
     norm = scorer.normalised(val.context(users, embeddings), list(scorer.signals_))
     names = list(norm)
-    stack = np.stack([norm[n] for n in names])  # S × B × n
+    stack = np.empty((len(names), *norm[names[0]].shape), np.float32)  # S × B × n, filled as the dict empties
+    for j, n in enumerate(names):  # (np.stack would hold both copies: 2 × 2.2 GB at 400 shoppers × 200k items)
+        stack[j] = norm.pop(n)
     del norm
     exclude = val.exclusions(users)
     positives = val.positives(users)
@@ -194,31 +197,43 @@ def train(
     `project=True` also computes the item map (UMAP) for the Map page when the catalog or the encoder
     changed since the last one, so that page opens instantly; a failure there does not undo the run."""
     settings = settings or Settings(db_path=store.path)
+    log = StepLog()
+    with log.active():
+        run = _train(store, settings, log, weights=weights, name=name, learn=learn, baselines=baselines,
+                     project=project, promote=promote, progress=progress)
+    return run
+
+
+def _train(store: Store, settings: Settings, log: StepLog, *, weights, name, learn, baselines, project, promote,
+           progress) -> dict:
     t0 = time.perf_counter()
     name = check_run_name(name)
     if name is not None and name in store.run_names():
         raise CrossRecError(f"a run named '{name}' already exists; choose another --name")
     name = name or _run_name(store)
-    items = store.items().sort_values("item_id").reset_index(drop=True)
-    events = store.events()
-    if items.empty or events.empty:
-        raise CrossRecError("nothing to train on: ingest items and events first")
-    embeddings, model_id = _embeddings(store, settings, items)
+    with log.step("load the data"):
+        items = store.items().sort_values("item_id").reset_index(drop=True)
+        events = store.events()
+        if items.empty or events.empty:
+            raise CrossRecError("nothing to train on: ingest items and events first")
+        embeddings, model_id = _embeddings(store, settings, items)
     report = sub_progress(progress, 0.0, 0.05)
     if report:
         report(0.5, "preparing the time split")
     from .split import time_split
 
-    cut = time_split(events, settings)
-    train_events = events[events["ts"] < cut]
+    with log.step("split by time"):
+        cut = time_split(events, settings)
+        train_events = events[events["ts"] < cut]
     learned_from = "given"
     val_ndcg = None
     cross_weights = None
     if weights is None and learn:
         try:
-            weights, cross_weights, val_ndcg = learn_weights(items, train_events, settings, embeddings,
-                                                             profile_texts=store.profile_texts(),
-                                                             progress=sub_progress(progress, 0.05, 0.2))
+            with log.step("learn the weights"):
+                weights, cross_weights, val_ndcg = learn_weights(items, train_events, settings, embeddings,
+                                                                 profile_texts=store.profile_texts(),
+                                                                 progress=sub_progress(progress, 0.05, 0.2))
             learned_from = "learned on validation carve-out"
         except CrossRecError as exc:  # a carve-out too small to learn from: the defaults, and why
             weights, learned_from = dict(settings.weights), f"defaults (no validation carve-out: {exc})"
@@ -231,37 +246,48 @@ def train(
     elif settings.ranker == "auto":
         from .ranker_fit import fit_ranker
 
-        ranker, ranker_report = fit_ranker(items, train_events, settings, embeddings, weights,
-                                           profile_texts=store.profile_texts(),
-                                           progress=sub_progress(progress, 0.2, 0.4))
+        with log.step("train the ranker"):
+            ranker, ranker_report = fit_ranker(items, train_events, settings, embeddings, weights,
+                                               profile_texts=store.profile_texts(),
+                                               progress=sub_progress(progress, 0.2, 0.4))
         if ranker is None and ranker_report.get("choice") in signal_names():  # one signal beat both: serve it
             weights = {s: 1.0 if s == ranker_report["choice"] else 0.0 for s in signal_names()}
-    result, split, fused = evaluate_weights(store, settings, weights, cross_weights=cross_weights,
-                                            baselines=baselines, items=items, events=events,
-                                            embeddings=embeddings, ranker=ranker,
-                                            progress=sub_progress(progress, 0.4, 0.75))
-    rec = Recommender(settings, weights, cross_weights=cross_weights).fit(store, sub_progress(progress, 0.75, 0.95))
-    if ranker is not None:
-        rec.attach_ranker(ranker)
+    del train_events
+    with log.step("evaluate on the held-out period"):
+        result, split, fused = evaluate_weights(store, settings, weights, cross_weights=cross_weights,
+                                                baselines=baselines, items=items, events=events,
+                                                embeddings=embeddings, ranker=ranker,
+                                                progress=sub_progress(progress, 0.4, 0.75))
+    cut_text = str(split.cut) if hasattr(split, "cut") else None
+    del split, fused, events  # the serving fit reads the events again; the split's copies can go
+    with log.step("fit for serving"):
+        rec = Recommender(settings, weights, cross_weights=cross_weights).fit(store,
+                                                                              sub_progress(progress, 0.75, 0.95))
+        if ranker is not None:
+            rec.attach_ranker(ranker)
 
-    artefacts = store.artefact_dir
-    artefacts.mkdir(parents=True, exist_ok=True)
-    _sweep(artefacts, {str(p) for p in store.runs()["artefact_path"].dropna()})
-    folder_id = uuid.uuid4().hex
-    tmp = artefacts / f"tmp-{folder_id}"
-    try:
-        rec.save(tmp, fingerprint=run_fingerprint(store, folder_id))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # a full disk must not stay full of a half-written model
-        raise
-    final = artefacts / folder_id
-    tmp.rename(final)
+    with log.step("save the model"):
+        artefacts = store.artefact_dir
+        artefacts.mkdir(parents=True, exist_ok=True)
+        _sweep(artefacts, {str(p) for p in store.runs()["artefact_path"].dropna()})
+        folder_id = uuid.uuid4().hex
+        tmp = artefacts / f"tmp-{folder_id}"
+        try:
+            rec.save(tmp, fingerprint=run_fingerprint(store, folder_id))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # a full disk must not stay full of a half-written model
+            raise
+        final = artefacts / folder_id
+        tmp.rename(final)
     if progress:
         progress(0.97, "recording the run")
+    als = rec.scorer_.signals_.get("als")
     metrics = {**result, "weights_source": learned_from, "validation_ndcg": val_ndcg,
                "cross_weights": rec.cross_weights, "model": rec.scorer_.model_kind, "ranker": ranker_report,
-               "cut": str(split.cut) if hasattr(split, "cut") else None,
-               "encoder": model_id}  # which item vectors (base or a tuned encoder) the run used
+               "cut": cut_text,
+               "encoder": model_id,  # which item vectors (base or a tuned encoder) the run used
+               "als_device": getattr(als, "device_", None),  # where ALS fitted (cpu / cuda)
+               "steps": log.to_list()}  # wall time and peak memory of each step (the map's added after it)
     try:
         store.add_run(name=name, kind="train", fingerprint=store.fingerprint(), settings=settings.to_dict(),
                       weights=weights, metrics=metrics, duration_s=time.perf_counter() - t0,
@@ -273,7 +299,9 @@ def train(
     if live:
         store.set_live_run(name, f"trained run '{name}'" + (" and made it live" if promote else " (the first run)"))
     if project:
-        _project(store, settings, rec, sub_progress(progress, 0.97, 1.0))
+        with log.step("compute the item map"):
+            _project(store, settings, rec, sub_progress(progress, 0.97, 1.0))
+        store.update_run_metrics(name, {"steps": log.to_list()})
     if progress:
         progress(1.0, f"run {name} is {'serving' if live else 'recorded'}")
     return store.run(name)

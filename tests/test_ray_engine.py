@@ -129,3 +129,59 @@ def test_ray_engine_equals_local_engine(ray_cluster, tmp_path):
     cos = np.sum(local_vectors * ray_vectors, axis=1)
     assert cos.min() >= 0.999
     assert (_top(local_vectors) == _top(ray_vectors)).all()  # the same top-20 neighbour lists
+
+
+def test_ray_training_fits_the_same_cooc_and_ray_export_writes_the_local_csv(ray_cluster, tmp_path):
+    """`train --engine ray` counts every cooc fit's item pairs on the cluster: the fitted cooc state equals a
+    local fit on the same data; `export --engine ray` writes the same bytes as the local export."""
+    import subprocess
+
+    from crossrec_core.config import Settings
+    from crossrec_core.encoder import Encoder, encode_items
+    from crossrec_core.engine.ray_jobs import ray_training
+    from crossrec_core.runs import load_run
+    from crossrec_core.signals.cooc import CoocSignal
+    from crossrec_core.train import train
+
+    db = _shop(tmp_path / "shop.duckdb")
+    settings = Settings(db_path=db)
+    with Store(db) as store:
+        encode_items(store, Encoder(batch_size=settings.batch_size))  # here: the encode job has nothing left
+        with ray_training(store, settings, address=ray_cluster) as done:
+            assert done["encoded"] == 0
+            train(store, settings, name="on-ray", learn=False, baselines=False)
+        rec = load_run(store, "on-ray", rules=False)
+    fitted = rec.scorer_.signals_["cooc"]
+    local = CoocSignal(settings).fit(rec.data_)
+    assert fitted.S_.nnz > 1000
+    for attr in ("data", "indices", "indptr"):
+        assert np.array_equal(getattr(fitted.S_, attr), getattr(local.S_, attr)), attr
+
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    base = [sys.executable, "-m", "crossrec_core.cli", "export", "--db", str(db), "--quiet", "--k", "10"]
+    local_csv, ray_csv = tmp_path / "local.csv", tmp_path / "ray.csv"
+    out = subprocess.run([*base, "--out", str(local_csv)], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    out = subprocess.run([*base, "--out", str(ray_csv), "--engine", "ray", "--address", ray_cluster],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "wrote" in out.stdout
+    data = ray_csv.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfuser_id,rank,") and data.count(b"user_id,rank,") == 1
+    assert data == local_csv.read_bytes()
+    with Store(db, read_only=True) as store:
+        assert data.count(b"\r\n") == 1 + 10 * len(store.user_ids())  # every shopper, 10 rows each
+    assert not any(p.name.startswith("ray-work-") for p in Path(f"{db}.artefacts").glob("*"))
+
+
+def test_ray_export_needs_a_trained_run(tmp_path):
+    """Checked before any cluster is reached: one line saying what to do."""
+    import subprocess
+
+    db = _shop(tmp_path / "untrained.duckdb")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "RAY_ADDRESS": "127.0.0.1:1"}
+    out = subprocess.run([sys.executable, "-m", "crossrec_core.cli", "export", "--db", str(db), "--engine", "ray",
+                          "--out", str(tmp_path / "x.csv")], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode != 0 and "run `crossrec train` first" in out.stderr
+    assert not (tmp_path / "x.csv").exists()

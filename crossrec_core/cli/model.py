@@ -72,14 +72,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..train import train
 
     weights = parse_weights(args.weights) if args.weights else None
+    settings = settings_for(args).replace(als_device=args.als_device)
     with open_store(args, write=True) as store, progress_bar(not args.quiet) as progress:
-        if args.engine == "ray":  # the batch steps on a Ray cluster first; ALS and the rest stay here
-            from ..engine.ray_jobs import run_batch_steps
+        if args.engine == "ray":  # encoding and co-occurrence counts on a Ray cluster; ALS and the rest stay here
+            from ..engine.ray_jobs import ray_training
 
-            run_batch_steps(store, settings_for(args), address=args.address, work_dir=args.work_dir,
-                            progress=progress)
-        run = train(store, settings_for(args), weights=weights, name=args.name, learn=not args.no_learn,
-                    project=True, promote=args.promote, progress=progress)
+            with ray_training(store, settings, address=args.address, work_dir=args.work_dir, progress=progress):
+                run = train(store, settings, weights=weights, name=args.name, learn=not args.no_learn,
+                            project=True, promote=args.promote, progress=progress)
+        else:
+            run = train(store, settings, weights=weights, name=args.name, learn=not args.no_learn,
+                        project=True, promote=args.promote, progress=progress)
         live = store.run()
     m = (run["metrics"].get("slices", {}).get("all") or {}).get("crossrec") or {}
 
@@ -98,6 +101,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"model: {'learned ranker' if model == 'ranker' else 'linear fusion of the signals'}"
           + (f" ({ranker['reason']})" if ranker.get("reason") else ""))
     _print_intervals(run["metrics"])
+    if run["metrics"].get("steps"):
+        from ..resources import steps_table
+
+        print(f"\ntime and peak memory per step (ALS on {run['metrics'].get('als_device') or 'cpu'}):")
+        print(steps_table(run["metrics"]["steps"], expand={"fit for serving"}))  # every part: metrics["steps"]
     return 0
 
 
@@ -149,7 +157,10 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--promote", action="store_true",
                    help="make the new run live (otherwise the live run stays; the first run is always live)")
     p.add_argument("--engine", default="local", choices=["local", "ray"],
-                   help="ray: encode item texts on a Ray cluster first (pip install 'crossrec[ray]')")
+                   help="ray: encode item texts and count co-occurrences on a Ray cluster (pip install "
+                        "'crossrec[ray]'); ALS and the rest run here")
+    p.add_argument("--als-device", default=Settings.als_device, choices=["auto", "cpu", "cuda"],
+                   help="where ALS fits (auto: the GPU when implicit has CUDA)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local one)")
     p.add_argument("--work-dir", default=None, help="folder every Ray node sees, for the jobs' Parquet files")
 

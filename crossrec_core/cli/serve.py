@@ -95,6 +95,15 @@ def cmd_export(args: argparse.Namespace) -> int:
             user_ids = resolve_segment(store, args.segment)
         else:
             user_ids = store.user_ids()
+        if args.engine == "ray":  # partitions of shoppers on a Ray cluster, each loading the saved run
+            from ..engine.ray_export import export_on_ray
+
+            with progress_bar(not args.quiet) as progress:
+                n = export_on_ray(store, args.run, user_ids, args.out, k=args.k, mode=args.mode,
+                                  category=args.category, address=args.address, work_dir=args.work_dir,
+                                  progress=progress)
+            print(f"wrote {n:,} rows for {len(user_ids):,} users to {args.out}")
+            return 0
         rec = _recommender(args, store)
         with progress_bar(not args.quiet) as progress:
             n = write_csv(rec, args.out, user_ids, k=args.k, mode=args.mode, category=args.category,
@@ -156,6 +165,10 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--mode", default=MODES[0], choices=MODES)
     p.add_argument("--category", help="category for --mode target")
     p.add_argument("--run", help="use this run instead of the serving one")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="ray: score and explain shopper partitions on a Ray cluster (pip install 'crossrec[ray]')")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local one)")
+    p.add_argument("--work-dir", default=None, help="folder every Ray node sees, for the job's files")
     p = sub.add_parser("app", parents=[common], help="start the dashboard")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--host", default="127.0.0.1",

@@ -3,7 +3,9 @@
 - text encoding: Ray Data `map_batches` over an actor pool, each actor holding one encoder (a GPU each
   where the cluster has GPUs, fp16 there; else one CPU each, fp32);
 - co-occurrence counts: the (shopper, item) pairs partitioned by shopper, each partition's item-pair
-  counts computed where it lies, then reduced by item pair.
+  counts computed where it lies, then reduced by item pair; the cooc signal fits from them
+  (`ray_training` makes every cooc fit of a training run count its pairs there);
+- candidate scoring and explained export for every shopper: `ray_export.export_job`.
 
 Each job reads Parquet the driver wrote into a work folder and writes Parquet there; the driver reads it
 back into the DuckDB store. On a cluster of several machines the work folder must be storage every node
@@ -143,8 +145,9 @@ def encode_job(ray, store, settings, work: Path, progress: Progress | None = Non
 # ---- co-occurrence counts -----------------------------------------------------------------------
 
 
-def pair_counts(pairs: pd.DataFrame) -> pd.DataFrame:
-    """(item_i, item_j, n) with item_i < item_j: how many shoppers touched both, from (user, item) codes."""
+def pair_counts(pairs: pd.DataFrame, mirror: bool = False) -> pd.DataFrame:
+    """(item_i, item_j, n): how many shoppers touched both, from (user, item) codes; item_i < item_j, or with
+    `mirror` both orientations (every row's pairs, the diagonal left out)."""
     import scipy.sparse as sp
 
     if pairs.empty:
@@ -155,9 +158,10 @@ def pair_counts(pairs: pd.DataFrame) -> pd.DataFrame:
     n_items = int(items.max()) + 1
     b = sp.csr_matrix((np.ones(len(u), np.int64), (u, items)), shape=(len(users), n_items))
     b.data[:] = 1  # duplicates summed by the constructor: one per shopper and item
-    c = sp.triu(b.T.tocsr() @ b, k=1).tocoo()
-    return pd.DataFrame({"item_i": c.row.astype(np.int64), "item_j": c.col.astype(np.int64),
-                         "n": c.data.astype(np.int64)})
+    c = (b.T.tocsr() @ b).tocoo()
+    keep = (c.row != c.col if mirror else c.row < c.col) & (c.data != 0)
+    return pd.DataFrame({"item_i": c.row[keep].astype(np.int64), "item_j": c.col[keep].astype(np.int64),
+                         "n": c.data[keep].astype(np.int64)})
 
 
 def shopper_item_pairs(store) -> tuple[pd.DataFrame, np.ndarray]:
@@ -188,11 +192,11 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
 
 
-def _map_counts(src: str, out: str, buckets: int) -> int:
+def _map_counts(src: str, out: str, buckets: int, mirror: bool = False) -> int:
     """Map: one shopper partition's item-pair counts, split into `buckets` files by item_i."""
     import pyarrow.parquet as pq
 
-    counts = pair_counts(pq.read_table(src).to_pandas())
+    counts = pair_counts(pq.read_table(src).to_pandas(), mirror)
     bucket = counts["item_i"].to_numpy() % buckets
     for b in range(buckets):
         _write(counts[bucket == b], Path(f"{out}-bucket-{b:04d}.parquet"))
@@ -209,39 +213,88 @@ def _reduce_counts(srcs: list[str], out: str) -> int:
     return len(total)
 
 
-def cooc_counts_job(ray, store, work: Path, partitions: int = PAIR_PARTITIONS,
-                    progress: Progress | None = None) -> pd.DataFrame:
-    """Co-occurrence counts on the cluster: map per shopper partition, reduce per bucket of item pairs.
-
-    Plain Ray tasks passing Parquet paths (no shuffle service: a small cluster never starves)."""
-    import pyarrow.parquet as pq
-
-    report = progress or (lambda _f, _m: None)
-    pairs, ids = shopper_item_pairs(store)
+def _count_on_cluster(ray, pairs: pd.DataFrame, work: Path, partitions: int, mirror: bool,
+                      report: Progress) -> list[Path]:
+    """Map per shopper partition, reduce per bucket of item_i: the bucket files (plain Ray tasks passing
+    Parquet paths; no shuffle service, so a small cluster never starves)."""
     part = pairs["user"].to_numpy() % partitions
-    (work / "pairs").mkdir()
-    (work / "partial").mkdir()
-    (work / "counts").mkdir()
+    for sub in ("pairs", "partial", "counts"):
+        (work / sub).mkdir(parents=True)
     for p in range(partitions):
         _write(pairs[part == p], work / "pairs" / f"part-{p:04d}.parquet")
     report(0.1, f"counting item pairs of {pairs['user'].nunique():,} shoppers in {partitions} partitions")
     mapper, reducer = ray.remote(num_cpus=1)(_map_counts), ray.remote(num_cpus=1)(_reduce_counts)
     ray.get([mapper.remote(str(work / "pairs" / f"part-{p:04d}.parquet"), str(work / "partial" / f"part-{p:04d}"),
-                           partitions) for p in range(partitions)])
+                           partitions, mirror) for p in range(partitions)])
     report(0.6, "reducing by item pair")
+    outs = [work / "counts" / f"bucket-{b:04d}.parquet" for b in range(partitions)]
     ray.get([reducer.remote([str(work / "partial" / f"part-{p:04d}-bucket-{b:04d}.parquet") for p in range(partitions)],
-                            str(work / "counts" / f"bucket-{b:04d}.parquet")) for b in range(partitions)])
+                            str(outs[b])) for b in range(partitions)])
+    return outs
+
+
+def cooc_counts_job(ray, store, work: Path, partitions: int = PAIR_PARTITIONS,
+                    progress: Progress | None = None) -> pd.DataFrame:
+    """Co-occurrence counts of the store's events on the cluster (the peer of `cooc_counts_local`)."""
+    import pyarrow.parquet as pq
+
+    report = progress or (lambda _f, _m: None)
+    pairs, ids = shopper_item_pairs(store)
+    _count_on_cluster(ray, pairs, work, partitions, False, report)
     report(0.9, "reading the counts back")
     return _named(pq.read_table(work / "counts").to_pandas(), ids)
 
 
-# ---- the hook `crossrec train --engine ray` calls -------------------------------------------------
+def incidence_pairs(B) -> pd.DataFrame:
+    """(user, item) codes of the stored entries of a users × items sparse matrix."""
+    B = B.tocsr()
+    users = np.repeat(np.arange(B.shape[0], dtype=np.int64), np.diff(B.indptr))
+    return pd.DataFrame({"user": users, "item": B.indices.astype(np.int64)})
 
 
-def run_batch_steps(store, settings, *, address: str | None = None, work_dir: str | Path | None = None,
-                    progress: Progress | None = None) -> dict:
-    """Before training on the driver: encode the missing item texts on the cluster."""
+class RayPairCounter:
+    """The co-occurrence signal's pair counter on a Ray cluster (see `crossrec_core.engine.counting_with`):
+    the binary users × items matrix goes out as (user, item) Parquet partitions by shopper, and the counts
+    come back one bucket of items at a time (each bucket holds whole rows), so the driver never holds them all."""
+
+    def __init__(self, ray, work: Path, partitions: int = PAIR_PARTITIONS, progress: Progress | None = None):
+        self.ray, self.work, self.partitions = ray, Path(work), partitions
+        self.progress = progress or (lambda _f, _m: None)
+        self.jobs = 0
+
+    def __call__(self, B) -> Iterator[pd.DataFrame]:
+        import pyarrow.parquet as pq
+
+        pairs = incidence_pairs(B)
+        self.jobs += 1
+        work = self.work / f"cooc-{self.jobs:03d}"
+        try:
+            for path in _count_on_cluster(self.ray, pairs, work, self.partitions, True, self.progress):
+                counts = pq.read_table(path).to_pandas()
+                yield pd.DataFrame({"row": counts["item_i"], "col": counts["item_j"], "n": counts["n"]})
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def local_pair_counter(B) -> Iterator[pd.DataFrame]:
+    """The same counts in this process, one chunk (the peer of `RayPairCounter` in tests and benchmarks)."""
+    counts = pair_counts(incidence_pairs(B), mirror=True)
+    yield pd.DataFrame({"row": counts["item_i"], "col": counts["item_j"], "n": counts["n"]})
+
+
+# ---- the hook `crossrec train --engine ray` calls ---------------------------------------------
+
+
+@contextmanager
+def ray_training(store, settings, *, address: str | None = None, work_dir: str | Path | None = None,
+                 progress: Progress | None = None) -> Iterator[dict]:
+    """Encode the missing item texts on the cluster, then keep it for the block: every co-occurrence signal
+    fitted inside (validation, ranker windows, evaluation, serving) counts its item pairs there."""
+    from . import counting_with
+
     report = progress or (lambda _f, _m: None)
     report(0.0, f"connecting to Ray ({address or os.environ.get('RAY_ADDRESS') or 'local'})")
     with cluster(address) as ray, work_folder(Path(work_dir) if work_dir else None, settings.db_path) as work:
-        return encode_job(ray, store, settings, work, progress)
+        done = encode_job(ray, store, settings, work, progress)
+        with counting_with(RayPairCounter(ray, work)):
+            yield done

@@ -32,6 +32,9 @@ CONFIDENCES = ("log", "raw")
 SOLVERS = ("implicit", "numpy")
 
 
+ALS_DEVICES = ("auto", "cpu", "cuda")
+
+
 def _has_cuda() -> bool:
     try:
         import implicit.gpu
@@ -39,6 +42,20 @@ def _has_cuda() -> bool:
         return bool(implicit.gpu.HAS_CUDA)
     except Exception:  # pragma: no cover - a broken CUDA install must not break the CPU path
         return False
+
+
+def als_device(asked: str, has_cuda: bool | None = None) -> str:
+    """The device ALS fits on for Settings.als_device `asked`: auto -> cuda when implicit has CUDA, else cpu;
+    cuda without CUDA is an error (said in one line), not a silent CPU fit."""
+    from ..errors import CrossRecError
+
+    if asked not in ALS_DEVICES:
+        raise CrossRecError(f"als_device is '{asked}'; use one of {', '.join(ALS_DEVICES)}")
+    cuda = _has_cuda() if has_cuda is None else has_cuda
+    if asked == "cuda" and not cuda:
+        raise CrossRecError("als_device is 'cuda' but implicit has no CUDA here (implicit.gpu.HAS_CUDA is False: "
+                            "no GPU, or implicit built without CUDA); use als_device 'auto' or 'cpu'")
+    return "cuda" if asked == "cuda" or (asked == "auto" and cuda) else "cpu"
 
 
 class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", default_weight=0.15,
@@ -66,12 +83,18 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
         C.data = (1.0 + float(self.settings.als_alpha) * vals).astype(np.float32)
         return C
 
-    def make_model(self):
-        """The `implicit` model with this signal's settings (GPU when implicit has CUDA)."""
+    def device(self) -> str:
+        """cpu or cuda: `use_gpu` when set, else Settings.als_device (auto: the GPU when implicit has CUDA)."""
+        if self.use_gpu is not None:
+            return als_device("cuda" if self.use_gpu else "cpu")
+        return als_device(str(self.settings.als_device))
+
+    def make_model(self, device: str | None = None):
+        """The `implicit` model with this signal's settings, on `device` (default: `self.device()`)."""
         import implicit.als
 
         s = self.settings
-        gpu = _has_cuda() if self.use_gpu is None else bool(self.use_gpu)
+        gpu = (device or self.device()) == "cuda"
         return implicit.als.AlternatingLeastSquares(
             factors=int(s.als_factors), regularization=float(s.als_regularization), alpha=1.0,
             iterations=int(s.als_iterations), random_state=int(s.seed), num_threads=self.num_threads,
@@ -85,6 +108,7 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
             raise ValueError(f"unknown confidence '{self.confidence}' (one of {', '.join(CONFIDENCES)})")
         if self.solver not in SOLVERS:
             raise ValueError(f"unknown solver '{self.solver}' (one of {', '.join(SOLVERS)})")
+        device = self.device()  # before any work: cuda asked where there is none fails at once
         s = self.settings
         k = int(s.als_factors)
         C = self.confidence_matrix(data.X)
@@ -100,9 +124,9 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
                 Cc = sp.csr_matrix((C.data, remap[C.indices], C.indptr), shape=(C.shape[0], len(touched)))
             else:
                 Cc = C
-            model = self.make_model()
+            model = self.make_model(device)
             model.fit(Cc, show_progress=False)
-            if hasattr(model, "to_cpu"):  # GPU model: score on the CPU
+            if hasattr(model, "to_cpu"):  # GPU model: its factors come back as numpy, scored on the CPU
                 model = model.to_cpu()
             Yc = np.asarray(model.item_factors, dtype=np.float32)
             k = Yc.shape[1]
@@ -116,6 +140,7 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
         else:
             Y = np.zeros((data.n_items, k), dtype=np.float32)
             YtY = np.zeros((k, k))
+        self.device_ = device
         self.model_ = model
         self.fitted_ = model is not None
         self.item_factors_ = Y
@@ -144,7 +169,7 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
     def _implicit_model(self):
         """implicit's CPU model holding the fitted item factors (rebuilt after a load)."""
         if self.model_ is None:
-            model = self.make_model()
+            model = self.make_model("cpu")
             if hasattr(model, "to_cpu"):
                 model = model.to_cpu()
             model.item_factors = self.item_factors_

@@ -87,11 +87,27 @@ def item_item(left: sp.csr_matrix, right: sp.csr_matrix, k: int, finish, budget:
     parts = []
     for a, b in _blocks(left, right, budget or _BLOCK_NNZ):
         block = (left[a:b] @ right).tocsr()
+        block.sort_indices()  # the top-k's ties then fall the same way whatever computed the block
         block = finish(block, a, b)
         parts.append(top_k_per_row(block, k))
     if not parts:
         return sp.csr_matrix((left.shape[0], right.shape[1]), dtype=np.float32)
     out = sp.vstack(parts, format="csr").astype(np.float32)
+    out.sort_indices()
+    return out
+
+
+def from_pair_counts(chunks, n_items: int, k: int, finish) -> sp.csr_matrix:
+    """top-k rows of finish(C) from pair counts given as row-complete chunks of (row, col, n): the same
+    matrix `item_item` builds from the products, one chunk's rows at a time."""
+    parts = []
+    for chunk in chunks:
+        rows, cols = chunk["row"].to_numpy(np.int64), chunk["col"].to_numpy(np.int64)
+        block = sp.csr_matrix((chunk["n"].to_numpy(np.float32), (rows, cols)), shape=(n_items, n_items))
+        block.sort_indices()
+        parts.append(top_k_per_row(finish(block, 0, n_items), k))
+    out = sum(parts[1:], parts[0]) if parts else sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    out = sp.csr_matrix(out, dtype=np.float32)
     out.sort_indices()
     return out
 
@@ -138,10 +154,13 @@ class CoocSignal(ItemItemSignal, name="cooc", label="bought together", color="#2
     """Shrunk-cosine item kNN on co-occurrence; score = (weighted current history) @ S."""
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "CoocSignal":
+        """S from BᵀB, computed here a row block at a time; or, when an engine counts pairs (`crossrec
+        train --engine ray`) and B is binary (so BᵀB is a count of shoppers), from its pair counts."""
+        from ..engine import pair_counter
+
         check_weightings(self.weighting, self.query)
         s = self.settings
         B = weigh(data.X, self.weighting)
-        Bt = B.T.tocsr()
         norms = np.asarray(B.multiply(B).sum(axis=0)).ravel().astype(np.float64)  # n_j = Σ_u B_uj²
         root = np.sqrt(norms).astype(np.float32)
         shrink = np.float32(s.cooc_shrink)
@@ -153,7 +172,11 @@ class CoocSignal(ItemItemSignal, name="cooc", label="bought together", color="#2
             block.data[block.indices == rows] = 0.0  # zero diagonal (removed by top-k)
             return block
 
-        self.S_ = item_item(Bt, B, int(s.cooc_neighbours), finish)
+        counter = pair_counter()
+        if counter is not None and self.weighting == "binary":
+            self.S_ = from_pair_counts(counter(B), B.shape[1], int(s.cooc_neighbours), finish)
+        else:
+            self.S_ = item_item(B.T.tocsr(), B, int(s.cooc_neighbours), finish)
         # binary incidence (items × users) for exact people counts in co_share
         self.item_users_ = (data.touched.T.tocsr() > 0).astype(np.int8).tocsr()
         self.item_users_.sort_indices()

@@ -1,5 +1,9 @@
 """The demo shop's lists pinned for a fixed seed: a refactor that changes a served list, a reason or a
-held-out metric fails here (figures taken from main before issue 13's reshaping)."""
+held-out metric fails here (figures taken from main before issue 13's reshaping).
+
+Changed on purpose since: issue 17's cooc neighbours keep equally similar items in a fixed order (they were
+argpartition's arbitrary pick, and the Ray engine's counts must fit to the very same state), which swaps
+U00078's 6th and 7th items and moves NDCG by +.00002 and AUC by +.00015."""
 from __future__ import annotations
 
 import pytest
@@ -18,7 +22,7 @@ PINNED = {
     ("U00046", "cross"): ["P000576", "P000537", "P000330", "P000114", "P000590", "P000580", "P000143", "P000464", "P000349", "P000451"],
     ("U00048", "all"): ["P000587", "P000349", "P000046", "P000424", "P000392", "P000671", "P000495", "P000232", "P000088", "P000504"],
     ("U00048", "cross"): ["P000620", "P000346", "P000678", "P000198", "P000318", "P000369", "P000114", "P000008", "P000464", "P000508"],
-    ("U00078", "all"): ["P000413", "P000249", "P000555", "P000217", "P000231", "P000357", "P000697", "P000327", "P000143", "P000359"],
+    ("U00078", "all"): ["P000413", "P000249", "P000555", "P000217", "P000231", "P000697", "P000357", "P000327", "P000143", "P000359"],
     ("U00078", "cross"): ["P000114", "P000620", "P000510", "P000008", "P000077", "P000346", "P000097", "P000069", "P000356", "P000152"],
 }
 QUERY = ["P000597", "P000144", "P000623", "P000471", "P000122", "P000384", "P000501", "P000577", "P000691", "P000452"]
@@ -60,7 +64,7 @@ def test_held_out_metrics_are_pinned(store, small_shop_db):
     fused = result["slices"]["all"]["crossrec"]
     assert fused["users"] == 287
     assert fused["recall"] == pytest.approx(0.37724465333350354, abs=1e-9)
-    assert fused["ndcg"] == pytest.approx(0.21126895394995082, abs=1e-9)
-    assert fused["auc"] == pytest.approx(0.8455468208233888, abs=1e-9)
+    assert fused["ndcg"] == pytest.approx(0.21129200225881126, abs=1e-9)
+    assert fused["auc"] == pytest.approx(0.8456988333482236, abs=1e-9)
     assert fused["coverage"] == pytest.approx(0.6414285714285715, abs=1e-9)
     assert fused["cross_recall"] == pytest.approx(0.24114387464387463, abs=1e-9)

@@ -1,5 +1,5 @@
 """The explained export as a Ray job (`crossrec export --engine ray`): shoppers partitioned by shopper, each
-task loading the saved run by path (npz/JSON, never a pickled model) and writing a CSV part with
+task loading the saved run by path (its npz and JSON files, as `Recommender.load` reads them) and writing a CSV part with
 `export.iter_rows`; the driver puts the parts after one header into the --out file, atomically."""
 from __future__ import annotations
 

@@ -124,22 +124,16 @@ def ingest_tables(
     report = IngestReport()
     clean: dict[str, pd.DataFrame | None] = {}  # None: staged, its clean table is in the database
     con = store.con
-    if "items" in tables:
-        clean["items"], extra = validate_items(tables["items"], settings)
-        report.items_in_file = len(clean["items"])
-    elif "items" in staged:
-        clean["items"] = None
-        report.items_in_file, extra = stage_items(con, staged["items"], settings)
-    if "items" in clean and extra:
-        report.extra_columns["items"] = extra
-    if "users" in tables:
-        clean["users"], extra = validate_users(tables["users"], settings)
-        report.users_in_file = len(clean["users"])
-    elif "users" in staged:
-        clean["users"] = None
-        report.users_in_file, extra = stage_users(con, staged["users"], settings)
-    if "users" in clean and extra:
-        report.extra_columns["users"] = extra
+    for kind, validate, stage in (("items", validate_items, stage_items), ("users", validate_users, stage_users)):
+        if kind in tables:
+            clean[kind], extra = validate(tables[kind], settings)
+            setattr(report, f"{kind}_in_file", len(clean[kind]))
+        elif kind in staged:
+            clean[kind] = None
+            count, extra = stage(con, staged[kind], settings)
+            setattr(report, f"{kind}_in_file", count)
+        if kind in clean and extra:
+            report.extra_columns[kind] = extra
     if "events" in tables:
         report.events_in_file = len(tables["events"].frame)
         ev = validate_events(tables["events"], settings, report)

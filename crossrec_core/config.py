@@ -111,6 +111,10 @@ class Settings:
     # linear fusion and every single signal on validation; "fusion" never trains it.
     ranker: str = "auto"  # auto | fusion
     ranker_candidates: int = 100  # top-N of each signal per shopper, unioned into the candidate set
+    # How a served list finds its items: "retrieve" scores only each signal's retrieved candidates
+    # (crossrec_core.retrieval, served); "exhaustive" scores the whole catalogue for every shopper (the
+    # one-stage path, kept to measure against)
+    serving: str = "retrieve"
     # the fused lists score the catalogue this many items at a time (memory per batch: batch × block, not
     # batch × catalogue); the first pass's raw blocks are kept for the second up to this many MB
     score_block: int = 16_384

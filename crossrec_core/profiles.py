@@ -2,7 +2,8 @@
 history embeddings and typed text, category affinity. Imports no signal, so every signal may import it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +26,15 @@ class Context:
     seeds: list[np.ndarray] | None = None  # per user, item positions the list is about (cart / item page)
     owned: sp.csr_matrix | None = None  # B × n_items, 1 where carted or bought (None: every history item)
     user_ids: np.ndarray | None = None  # B shopper ids when known (segment rules need them)
+    # what the signals computed for this batch (a sparse product, user factors), shared by retrieval and
+    # scoring at the candidates; it lives and dies with the batch
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        """`make()` computed once per batch under `key`."""
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
 
     def owned_items(self) -> sp.csr_matrix:
         """The items that make a category not new to the user (carted or bought)."""

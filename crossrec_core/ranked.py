@@ -24,7 +24,7 @@ def _candidates(scorer, ctx: Context, allowed: np.ndarray) -> tuple[Candidates, 
     return cands, raw
 
 
-def _rows_of(ctx: Context, rows: np.ndarray) -> Context:
+def rows_of(ctx: Context, rows: np.ndarray) -> Context:
     """The batch's rows `rows` as a context of their own (segment rules still know the shoppers)."""
     sub = Context(X=ctx.X[rows], profile=None if ctx.profile is None else ctx.profile[rows],
                   user_rows=None if ctx.user_rows is None else ctx.user_rows[rows],
@@ -44,7 +44,7 @@ def ranked_scores(scorer, ctx: Context, allowed: np.ndarray, mode: str = "all"
     if not warm.any():
         return out, Candidates(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32)), lin
     rows = np.flatnonzero(warm)
-    sub = _rows_of(ctx, rows)
+    sub = rows_of(ctx, rows)
     cands, _ = _candidates(scorer, sub, allowed[rows])
     pred = scorer.ranker_.predict(cands.X).astype(np.float32)
     f = fused[rows]
@@ -146,7 +146,7 @@ def ranked_lists(scorer, ctx: Context, allowed: np.ndarray, mode: str, keep: int
     if not warm.any():
         return scorer.scan(ctx, mode, allowed, keep, extra=extra), none
     rows = np.flatnonzero(warm)
-    sub = _rows_of(ctx, rows)
+    sub = rows_of(ctx, rows)
     found = scorer.scan(sub, mode, allowed[rows], 0, ranges=True)  # the fusion's row ranges only
     names = scorer.ranker_.signals_
     block = scorer.block_size(len(rows))
@@ -180,7 +180,7 @@ def ranked_lists(scorer, ctx: Context, allowed: np.ndarray, mode: str, keep: int
     if warm.all():
         return ranked, cands
     cold = np.flatnonzero(~warm)  # shoppers without history: the linear fusion's lists (its cold weights)
-    fused = scorer.scan(_rows_of(ctx, cold), mode, allowed[cold], keep, extra=extra)
+    fused = scorer.scan(rows_of(ctx, cold), mode, allowed[cold], keep, extra=extra)
     B = ctx.n
     out = {}
     for name in ("idx", "val", "extra_val"):

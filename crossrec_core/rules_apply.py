@@ -112,6 +112,24 @@ class RuleEngine:
         block = self.multiplier_blocks(ctx)
         return None if block is None else block(0, self.n)
 
+    def multipliers_at(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray | None:
+        """The product of the boosts and damps at (row, item) pairs (float32, as `multipliers`; None when
+        no boost rule is live): the rules of a list scored on its candidates only."""
+        boosts = self._applying("boost", ctx)
+        if not boosts:
+            return None
+        mult = np.ones(len(rows), dtype=np.float32)
+        for r, who, mask in boosts:
+            mult[who[rows] & mask[items]] *= np.float32(r.multiplier)
+        return mult
+
+    def items_at(self, kind: str, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Whether a rule of `kind` (exclude, bury) takes each (row, item) pair."""
+        out = np.zeros(len(rows), bool)
+        for _, who, mask in self._applying(kind, ctx):
+            out |= who[rows] & mask[items]
+        return out
+
     def item_blocks(self, kind: str, ctx: Context):
         """A function (a, b) -> B × (b − a) bool: the items a..b-1 a rule of `kind` (exclude, bury) takes
         for each shopper (None when no such rule applies to anybody of the batch)."""

@@ -290,6 +290,10 @@ class FusedScorer:
         scores B × k, contributions signal -> B × k, base B × k); Σ contributions + base == score."""
         if self.ranker_ is None:
             return self._rank_blocked(ctx, mode, mask, k)
+        if self.settings.serving == "retrieve":
+            from . import served
+
+            return served.rank(self, ctx, mode, mask, k)
         from .ranked import explain_at, ranked_lists
 
         engine = self.rule_engine() if self.rules else None

@@ -210,6 +210,26 @@ class Signal:
             return full[0][:, a:b]
         return block
 
+    # ---- retrieval (crossrec_core.retrieval): the candidates of a served list --------------------
+
+    def retrieve(self, ctx: Context, allowed: np.ndarray, n: int) -> np.ndarray:
+        """B × n: each row's n best allowed items by this signal (best first, equal scores in item order, -1
+        pads). This default scores the catalogue (`score`) once per batch, which `score_at` then reads;
+        signals override both with a search that needs no score per shopper × catalogue."""
+        from ..retrieval_kernels import dense_top
+
+        scores = self._dense(ctx)
+        out = np.full((ctx.n, n), -1, np.int64)
+        dense_top(scores, np.arange(scores.shape[1], dtype=np.int64), allowed, n, out)
+        return out
+
+    def score_at(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The raw score of each (row, item) pair, as `score(ctx)[rows, items]` gives it."""
+        return self._dense(ctx)[rows, items]
+
+    def _dense(self, ctx: Context) -> np.ndarray:
+        return ctx.cached((id(self), "dense"), lambda: np.asarray(self.score(ctx), dtype=np.float32))
+
     def to_state(self, state) -> None:
         """Write the options and fitted attributes into a modelio.State."""
         state.put("options", {o: getattr(self, o) for o in self.options})

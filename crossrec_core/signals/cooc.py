@@ -136,6 +136,31 @@ class ItemItemSignal(Signal):
     def block_scorer(self, ctx: Context):
         return sparse_blocks(self._query(ctx.X) @ self.similarity())
 
+    def _product(self, ctx: Context) -> sp.csr_matrix:
+        """q(history) @ S for the batch (float32, sorted indices), once per batch."""
+        def make() -> sp.csr_matrix:
+            P = sp.csr_matrix(self._query(ctx.X) @ self.similarity(), dtype=np.float32)
+            P.sort_indices()
+            return P
+        return ctx.cached((id(self), "product"), make)
+
+    def retrieve(self, ctx: Context, allowed: np.ndarray, n: int) -> np.ndarray:
+        """The n best allowed items among the history's neighbours (items no neighbour list reaches score 0)."""
+        from ..retrieval_kernels import sparse_top
+
+        P = self._product(ctx)
+        out = np.full((ctx.n, n), -1, np.int64)
+        sparse_top(P.indptr, P.indices, P.data, allowed, n, out)
+        return out
+
+    def score_at(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        from ..retrieval_kernels import csr_values_at
+
+        P = self._product(ctx)
+        out = np.zeros(len(rows), np.float32)
+        csr_values_at(P.indptr, P.indices, P.data, np.asarray(rows, np.int64), np.asarray(items, np.int64), out)
+        return out
+
     def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
         """Each history item h's term q(x)[u, h] · S[h, i] of each pair (u, i), gathered for all pairs at once."""
         from .evidence_kernels import by_shopper, item_item_top, outputs

@@ -115,6 +115,38 @@ class EASE(Signal, name="ease", label="basket affinity", color="#db2777", defaul
             return out
         return block
 
+    def _inner(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(history @ B over the modelled items, each row's floor, rows without modelled history), once per batch."""
+        def make():
+            Xs = self._modelled(ctx.X)
+            inner = np.asarray(Xs @ self.B_, dtype=np.float32)
+            floor = (inner.min(axis=1, keepdims=True) if inner.shape[1] else np.zeros((ctx.n, 1), np.float32))
+            return inner, (np.minimum(floor, 0.0) - 1.0).astype(np.float32)[:, 0], np.diff(Xs.indptr) == 0
+        return ctx.cached((id(self), "inner"), make)
+
+    def retrieve(self, ctx: Context, allowed: np.ndarray, n: int) -> np.ndarray:
+        """The n best allowed modelled items (items outside the model only sit below them)."""
+        from ..retrieval_kernels import dense_top
+
+        inner, _, cold = self._inner(ctx)
+        out = np.full((ctx.n, n), -1, np.int64)
+        if inner.shape[1]:
+            dense_top(inner, np.asarray(self.items_, np.int64), allowed, n, out)
+        out[cold] = -1  # no modelled history: every item scores 0, none is a candidate of this signal
+        return out
+
+    def score_at(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        inner, floor, cold = self._inner(ctx)
+        pos = self.__dict__.get("_pos")
+        if pos is None:
+            self._modelled(ctx.X)
+            pos = self.__dict__["_pos"]
+        rows, items = np.asarray(rows, np.int64), np.asarray(items, np.int64)
+        p = pos[items]
+        out = np.where(p >= 0, inner[rows, np.maximum(p, 0)] if inner.shape[1] else 0.0, floor[rows])
+        out[cold[rows]] = 0.0
+        return out.astype(np.float32)
+
     def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
         """Each modelled history item h's term B[h, i] of each pair (u, i) (0 for an item outside the model)."""
         from .evidence_kernels import by_shopper, dense_top, outputs

@@ -28,5 +28,19 @@ class PopularitySignal(Signal, name="popularity", label="popular now", color="#9
     def block_scorer(self, ctx: Context):
         return lambda a, b: np.broadcast_to(self.scores_[a:b], (ctx.n, b - a))
 
+    def retrieve(self, ctx: Context, allowed: np.ndarray, n: int) -> np.ndarray:
+        """The n most popular allowed items: one fixed list, read until each row has n."""
+        from ..retrieval_kernels import ordered_top
+
+        order = self.__dict__.get("_order")
+        if order is None:
+            order = self.__dict__["_order"] = np.argsort(-self.scores_, kind="stable").astype(np.int64)
+        out = np.full((ctx.n, n), -1, np.int64)
+        ordered_top(order, allowed, n, out)
+        return out
+
+    def score_at(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return self.scores_[np.asarray(items, np.int64)]
+
     def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
         return [f"popular right now in {c}" for c in words.items["cat_top"][np.asarray(items, dtype=np.int64)].astype(str).tolist()]

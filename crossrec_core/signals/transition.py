@@ -155,6 +155,32 @@ class TransitionSignal(Signal, name="transition", label="category flow", color="
             return out
         return block
 
+    def _per_cat(self, ctx: Context) -> np.ndarray:
+        return ctx.cached((id(self), "per_cat"), lambda: self.category_scores(ctx).astype(np.float32))
+
+    def _walk(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each category's items best first (within-category standing descending, ties by item), as CSR-like
+        (pointers, items): what retrieval walks."""
+        walk = self.__dict__.get("_walk_lists")
+        if walk is None:
+            order = np.lexsort((np.arange(len(self.within_)), -self.within_, self.cat_flow_))
+            ptr = np.r_[0, np.cumsum(np.bincount(self.cat_flow_, minlength=self.n_cats))].astype(np.int64)
+            walk = self.__dict__["_walk_lists"] = (ptr, order.astype(np.int64))
+        return walk
+
+    def retrieve(self, ctx: Context, allowed: np.ndarray, n: int) -> np.ndarray:
+        """The n best allowed items of the categories the shopper's categories flow into."""
+        from ..retrieval_kernels import category_top
+
+        ptr, items = self._walk()
+        out = np.full((ctx.n, n), -1, np.int64)
+        category_top(self._per_cat(ctx), ptr, items, self.within_, allowed, n, out)
+        return out
+
+    def score_at(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        items = np.asarray(items, np.int64)
+        return self._per_cat(ctx)[np.asarray(rows, np.int64), self.cat_flow_[items]] * self.within_[items]
+
     def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
         """Per pair: the category A of the user's history contributing most to the flow into the item's
         category (with P(B | A) and lift); no flow when no category of the history leads there."""

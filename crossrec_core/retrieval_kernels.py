@@ -1,0 +1,147 @@
+"""Compiled loops (numba) behind retrieval: each shopper's n best allowed items from a sparse row, a dense
+row, a fixed order or a category walk, in one pass per row and without sorting the row.
+
+Every kernel writes into `out` (B × n item positions, best first, -1 padded) and breaks equal scores by
+the lower item position, as `topk.top_k` does, so a retrieval that reaches the whole catalogue finds the
+very items the dense top-k finds. Compiled on first use and cached beside this module. The kernels that
+stop a walk early run serially: numba 0.68's parallel loops corrupted memory with a `break` inside them."""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _take(vals, items, cnt, n, out_row):
+    """The n best of the first `cnt` (value, item) pairs into `out_row`: value descending, then item ascending."""
+    if cnt == 0:
+        return
+    v = vals[:cnt]
+    it = items[:cnt]
+    if cnt > n:
+        kth = -np.partition(-v, n - 1)[n - 1]  # the n-th largest value
+        room = n
+        for j in range(cnt):
+            if v[j] > kth:
+                room -= 1
+        keep = np.zeros(cnt, np.bool_)
+        for j in range(cnt):
+            if v[j] > kth:
+                keep[j] = True
+        # ties at the cut: the lowest items first
+        tie_items = it[v == kth]
+        tie_items = np.sort(tie_items)
+        if room > 0:
+            limit = tie_items[room - 1]
+            for j in range(cnt):
+                if v[j] == kth and it[j] <= limit:
+                    keep[j] = True
+        v = v[keep]
+        it = it[keep]
+    # sort by item, then stably by value descending
+    o = np.argsort(it, kind="mergesort")
+    it = it[o]
+    v = v[o]
+    o = np.argsort(-v, kind="mergesort")
+    m = min(len(o), n)
+    for j in range(m):
+        out_row[j] = it[o[j]]
+
+
+@njit(cache=True, parallel=True)
+def sparse_top(indptr, indices, data, allowed, n, out):
+    """Row r's entries indices[indptr[r]:indptr[r+1]] with a positive value and allowed[r, item]."""
+    for r in prange(len(indptr) - 1):
+        lo, hi = indptr[r], indptr[r + 1]
+        vals = np.empty(hi - lo, np.float64)
+        items = np.empty(hi - lo, np.int64)
+        cnt = 0
+        for p in range(lo, hi):
+            i = indices[p]
+            if data[p] > 0 and allowed[r, i]:
+                vals[cnt] = data[p]
+                items[cnt] = i
+                cnt += 1
+        _take(vals, items, cnt, n, out[r])
+
+
+@njit(cache=True, parallel=True)
+def dense_top(scores, cols, allowed, n, out):
+    """Row r of a dense B × m block whose column j is item cols[j] (cols ascending), allowed items only."""
+    m = scores.shape[1]
+    for r in prange(scores.shape[0]):
+        vals = np.empty(m, np.float64)
+        items = np.empty(m, np.int64)
+        cnt = 0
+        for j in range(m):
+            i = cols[j]
+            s = scores[r, j]
+            if allowed[r, i] and s == s:
+                vals[cnt] = s
+                items[cnt] = i
+                cnt += 1
+        _take(vals, items, cnt, n, out[r])
+
+
+@njit(cache=True)
+def ordered_top(order, allowed, n, out):
+    """The first n allowed items of a fixed best-first order (one list for every shopper)."""
+    for r in range(allowed.shape[0]):
+        got = 0
+        for j in range(len(order)):
+            i = order[j]
+            if allowed[r, i]:
+                out[r, got] = i
+                got += 1
+                if got == n:
+                    break
+
+
+@njit(cache=True)
+def category_top(per_cat, cat_ptr, cat_items, within, allowed, n, out):
+    """Scores per_cat[r, c] · within[i] (item i of category c): each category with a positive score is
+    walked in its own best-first order (`cat_items[cat_ptr[c]:cat_ptr[c+1]]`, within descending, ties by
+    item) for its first n allowed items; the n best of those are the row's."""
+    C = per_cat.shape[1]
+    for r in range(per_cat.shape[0]):
+        live = 0
+        for c in range(C):
+            if per_cat[r, c] > 0:
+                live += 1
+        vals = np.empty(live * n, np.float64)
+        items = np.empty(live * n, np.int64)
+        cnt = 0
+        for c in range(C):
+            w = per_cat[r, c]
+            if w <= 0:
+                continue
+            got = 0
+            for p in range(cat_ptr[c], cat_ptr[c + 1]):
+                i = cat_items[p]
+                if allowed[r, i]:
+                    vals[cnt] = np.float32(w * within[i])
+                    items[cnt] = i
+                    cnt += 1
+                    got += 1
+                    if got == n:
+                        break
+        _take(vals, items, cnt, n, out[r])
+
+
+@njit(cache=True, parallel=True)
+def csr_values_at(indptr, indices, data, rows, items, out):
+    """out[p] = the CSR's entry (rows[p], items[p]) (0 where none); column indices sorted within rows."""
+    for p in prange(len(rows)):
+        r = rows[p]
+        lo, hi = indptr[r], indptr[r + 1]
+        i = items[p]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if indices[mid] < i:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < indptr[r + 1] and indices[lo] == i:
+            out[p] = data[lo]
+        else:
+            out[p] = 0

@@ -241,7 +241,10 @@ class FusedScorer:
     def score_cross(self, ctx: Context) -> np.ndarray:
         """Scores of the cross-mode list: cross-mode weights, or the ranker over new-category items."""
         if self.ranker_ is None:
-            return self.contributions(ctx, "cross")[0]
+            scores = self.contributions(ctx, "cross")[0]
+            if self.rules and self.rule_engine().has_list_rules:  # the served cross lists on top, as `score`
+                scores = self._as_served(ctx, scores, self.candidate_mask(ctx, "cross", exclude=(ctx.X > 0).toarray()))
+            return scores
         from .ranked import ranked_scores
 
         allowed = self.candidate_mask(ctx, "cross", exclude=(ctx.X > 0).toarray())
@@ -325,19 +328,30 @@ class FusedScorer:
 
     def held_out(self, ctx: Context, exclude: np.ndarray, k: int, at: tuple[np.ndarray, np.ndarray],
                  mode: str = "all") -> tuple[np.ndarray, np.ndarray] | None:
-        """What evaluation reads of `score(ctx)` (mode "all") or `score_cross(ctx)` ("cross"), without the
-        B × catalogue array: the top-k list `model_top_k` picks from those scores with `exclude` (B × n bool)
-        and the scores at the (rows, items) pairs `at` (NaN where the rules exclude). None when the learned
-        ranker serves (evaluation then ranks its dense scores)."""
-        if self.ranker_ is not None:
+        """What evaluation reads, without a B × catalogue array: the served top-k lists with `exclude` (B × n
+        bool) not allowed, and the scores at the (rows, items) pairs `at` (NaN where the rules exclude). With
+        the learned ranker these are the served pipeline's (crossrec_core.served); None when it serves
+        exhaustively (evaluation then ranks its dense scores)."""
+        if self.ranker_ is None:
+            return self.fusion_held_out(ctx, exclude, k, at, mode)
+        if self.settings.serving != "retrieve":
             return None
+        from . import served
+
+        return served.held_out(self, ctx, exclude, k, at, mode)
+
+    def fusion_held_out(self, ctx: Context, exclude: np.ndarray, k: int, at: tuple[np.ndarray, np.ndarray],
+                        mode: str = "all") -> tuple[np.ndarray, np.ndarray]:
+        """`held_out` of the linear fusion: the top-k list `model_top_k` picks from `score(ctx)` (mode "all")
+        or `score_cross(ctx)` ("cross"), a block of the catalogue at a time, and the scores at `at`."""
         pool = min(self.data_.n_items, self._pool(k))
-        listed = mode == "all" and bool(self.rules) and self.rule_engine().has_list_rules
+        listed = bool(self.rules) and self.rule_engine().has_list_rules
         if not listed:  # the scores are the fused scores: their top-k is the list
             found = self.scan(ctx, mode, ~exclude, pool, at=at, bury=False)
             return self._pick(found.idx, k), found.at
-        # `_as_served`: the served lists (rules applied) on top, in their order, then the fused order
-        allowed = ~(ctx.X > 0).toarray()
+        # `_as_served`: the served lists (rules applied) on top, in their order, then the fused order; a
+        # cross-mode list is served from the new categories (`exclude` says which are not)
+        allowed = ~(ctx.X > 0).toarray() if mode == "all" else ~np.asarray(exclude, bool)
         excluded = self.rule_engine().excluded(ctx)
         if excluded is not None:
             allowed &= ~excluded

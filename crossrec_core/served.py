@@ -58,6 +58,8 @@ def best(rows: np.ndarray, items: np.ndarray, val: np.ndarray, buried: np.ndarra
 
 
 def _warm(scorer, ctx: Context, allowed: np.ndarray, k: int, pins: np.ndarray):
+    """The lists of shoppers with history: (idx B × k, their scores, the candidates, every candidate's score
+    and bury flag)."""
     _, cands = candidates(scorer, ctx, allowed, pins)
     val, buried = ranked_values(scorer, ctx, cands)
     n_items = scorer.data_.n_items
@@ -65,13 +67,74 @@ def _warm(scorer, ctx: Context, allowed: np.ndarray, k: int, pins: np.ndarray):
     idx = scorer._pick(pool, k)
     if scorer.rules:
         idx = scorer.rule_engine().place_pins(idx, allowed, ctx)
-    key = cands.rows * n_items + cands.items  # row-major, items ascending: sorted
     r, c = np.nonzero(idx >= 0)
-    at = np.searchsorted(key, r * n_items + idx[r, c])
     score = np.zeros(idx.shape)
-    score[r, c] = val[at]
+    score[r, c] = val[_find(cands, n_items, r, idx[r, c])]
+    return idx, score, cands, val, buried
+
+
+def _find(cands: Candidates, n_items: int, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Positions of (row, item) pairs among the candidates (row-major, items ascending: sorted keys);
+    len(cands) where a pair is not a candidate."""
+    key = cands.rows * n_items + cands.items
+    want = np.asarray(rows, np.int64) * n_items + np.asarray(items, np.int64)
+    pos = np.searchsorted(key, want)
+    hit = pos < len(key)
+    hit[hit] = key[pos[hit]] == want[hit]
+    return np.where(hit, pos, len(key))
+
+
+def _explained(scorer, ctx: Context, allowed: np.ndarray, k: int, pins: np.ndarray):
+    idx, score, cands, _, _ = _warm(scorer, ctx, allowed, k, pins)
     parts, base = explain_at(scorer, idx, score, cands, {})
     return idx, score, parts, base
+
+
+def held_out(scorer, ctx: Context, exclude: np.ndarray, k: int, at: tuple[np.ndarray, np.ndarray],
+             mode: str = "all") -> tuple[np.ndarray, np.ndarray]:
+    """What evaluation reads: the served top-k lists (rules applied) with `exclude` (B × n bool) not allowed,
+    and the score at each (row, item) pair of `at` for the sampled AUC: a candidate's ranked score (buried
+    ones below every other candidate), a non-candidate's below every candidate of its row, NaN where a rule
+    excludes the item. Shoppers without history are scored by the fusion's cold weights, as when served."""
+    allowed = ~np.asarray(exclude, bool)
+    engine = scorer.rule_engine() if scorer.rules else None
+    excluded = engine.excluded(ctx) if engine is not None else None
+    if excluded is not None:
+        allowed &= ~excluded
+    pins = engine.pinned_items() if engine is not None else np.zeros(0, np.int64)
+    rows, items = np.asarray(at[0], np.int64), np.asarray(at[1], np.int64)
+    warm = np.diff(ctx.X.indptr) > 0
+    idx = np.full((ctx.n, k), -1, np.int64)
+    vals = np.full(len(rows), np.nan, np.float32)
+    w = np.flatnonzero(warm)
+    if len(w):
+        sub = ctx if warm.all() else rows_of(ctx, w)
+        got, _, cands, val, buried = _warm(scorer, sub, allowed[w], k, pins)
+        idx[w] = got
+        val = val - np.where(buried, np.float32(1e6), np.float32(0.0))
+        lo = np.full(len(w), np.inf, np.float32)
+        np.minimum.at(lo, cands.rows, val)
+        lo = np.where(np.isfinite(lo), lo, 0.0).astype(np.float32)
+        local = np.full(ctx.n, -1, np.int64)
+        local[w] = np.arange(len(w))
+        mine = warm[rows]
+        lr = local[rows[mine]]
+        pos = _find(cands, scorer.data_.n_items, lr, items[mine])
+        ext = np.r_[val, np.float32(0.0)]
+        vals[mine] = np.where(pos < len(val), ext[pos], lo[lr] - 1.0)
+    cold = np.flatnonzero(~warm)
+    if len(cold):
+        sub = rows_of(ctx, cold)
+        local = np.full(ctx.n, -1, np.int64)
+        local[cold] = np.arange(len(cold))
+        mine = ~warm[rows]
+        got, at_vals = scorer.fusion_held_out(sub, np.asarray(exclude, bool)[cold], k,
+                                              (local[rows[mine]], items[mine]), mode)
+        idx[cold] = got
+        vals[mine] = at_vals
+    if len(rows):
+        vals[~allowed[rows, items]] = np.nan
+    return idx, vals
 
 
 def rank(scorer, ctx: Context, mode: str, allowed: np.ndarray, k: int):
@@ -81,12 +144,12 @@ def rank(scorer, ctx: Context, mode: str, allowed: np.ndarray, k: int):
     pins = engine.pinned_items() if engine is not None else np.zeros(0, np.int64)
     warm = np.diff(ctx.X.indptr) > 0
     if warm.all():
-        return _warm(scorer, ctx, allowed, k, pins)
+        return _explained(scorer, ctx, allowed, k, pins)
     cold = np.flatnonzero(~warm)
     if not warm.any():
         return scorer._rank_blocked(ctx, mode, allowed, k)
     rows = np.flatnonzero(warm)
-    got = {"warm": (rows, _warm(scorer, rows_of(ctx, rows), allowed[rows], k, pins)),
+    got = {"warm": (rows, _explained(scorer, rows_of(ctx, rows), allowed[rows], k, pins)),
            "cold": (cold, scorer._rank_blocked(rows_of(ctx, cold), mode, allowed[cold], k))}
     B = ctx.n
     idx = np.full((B, k), -1, np.int64)

@@ -45,7 +45,7 @@ def store(small_shop_db):
 
 @pytest.fixture(scope="module")
 def rec(store, small_shop_db):
-    return Recommender(Settings(db_path=small_shop_db)).fit(store)
+    return Recommender(Settings(db_path=small_shop_db, precision="fp32")).fit(store)
 
 
 def test_served_lists_are_pinned(rec):

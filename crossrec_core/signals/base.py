@@ -227,6 +227,15 @@ class Signal:
         """The raw score of each (row, item) pair, as `score(ctx)[rows, items]` gives it."""
         return self._dense(ctx)[rows, items]
 
+    def row_range(self, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's lowest and highest score over the whole catalogue (B each, float32): what the linear
+        fusion's min-max normalisation needs, found without a shopper × catalogue array where the signal
+        can (its scores outside its neighbour lists are 0, its categories' items share a score)."""
+        dense = self._dense(ctx)
+        if dense.shape[1] == 0:
+            return np.zeros(ctx.n, np.float32), np.zeros(ctx.n, np.float32)
+        return dense.min(axis=1), dense.max(axis=1)
+
     def _dense(self, ctx: Context) -> np.ndarray:
         return ctx.cached((id(self), "dense"), lambda: np.asarray(self.score(ctx), dtype=np.float32))
 

@@ -153,6 +153,20 @@ class ItemItemSignal(Signal):
         sparse_top(P.indptr, P.indices, P.data, allowed, n, out)
         return out
 
+    def row_range(self, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+        """Scores are never negative and 0 off the neighbour lists: (0, row maximum) unless a row reaches
+        every item."""
+        P = self._product(ctx)
+        nnz = np.diff(P.indptr)
+        lo, hi = np.zeros(ctx.n, np.float32), np.zeros(ctx.n, np.float32)
+        some = np.flatnonzero(nnz > 0)
+        if len(some):
+            starts = P.indptr[:-1][some]
+            hi[some] = np.maximum(np.maximum.reduceat(P.data, starts), 0)
+            full = nnz[some] >= P.shape[1]
+            lo[some[full]] = np.minimum.reduceat(P.data, starts)[full]
+        return lo, hi
+
     def score_at(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         from ..retrieval_kernels import csr_values_at
 

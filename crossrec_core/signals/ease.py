@@ -135,6 +135,15 @@ class EASE(Signal, name="ease", label="basket affinity", color="#db2777", defaul
         out[cold] = -1  # no modelled history: every item scores 0, none is a candidate of this signal
         return out
 
+    def row_range(self, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+        """The floor below the model (while some item is outside it) and the best modelled item; 0 and 0
+        for rows without modelled history."""
+        inner, floor, cold = self._inner(ctx)
+        lo = floor.copy() if len(self.items_) < self.n_items_ or not inner.shape[1] else inner.min(axis=1)
+        hi = inner.max(axis=1) if inner.shape[1] else floor.copy()
+        lo[cold], hi[cold] = 0.0, 0.0
+        return lo.astype(np.float32), hi.astype(np.float32)
+
     def score_at(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         inner, floor, cold = self._inner(ctx)
         pos = self.__dict__.get("_pos")

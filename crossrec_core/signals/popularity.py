@@ -42,5 +42,9 @@ class PopularitySignal(Signal, name="popularity", label="popular now", color="#9
     def score_at(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.scores_[np.asarray(items, np.int64)]
 
+    def row_range(self, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = (self.scores_.min(), self.scores_.max()) if len(self.scores_) else (0.0, 0.0)
+        return np.full(ctx.n, lo, np.float32), np.full(ctx.n, hi, np.float32)
+
     def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
         return [f"popular right now in {c}" for c in words.items["cat_top"][np.asarray(items, dtype=np.int64)].astype(str).tolist()]

@@ -177,6 +177,20 @@ class TransitionSignal(Signal, name="transition", label="category flow", color="
         category_top(self._per_cat(ctx), ptr, items, self.within_, allowed, n, out)
         return out
 
+    def row_range(self, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, over the categories that have items: its flow into the category times the category's
+        lowest (highest) item standing (flows are never negative, so these are the row's extremes)."""
+        n = self.n_cats
+        lo_w = np.full(n, np.inf, np.float32)
+        hi_w = np.full(n, -np.inf, np.float32)
+        np.minimum.at(lo_w, self.cat_flow_, self.within_)
+        np.maximum.at(hi_w, self.cat_flow_, self.within_)
+        has = np.isfinite(lo_w)
+        per_cat = self._per_cat(ctx)[:, has]
+        if not has.any():
+            return np.zeros(ctx.n, np.float32), np.zeros(ctx.n, np.float32)
+        return (per_cat * lo_w[has]).min(axis=1), (per_cat * hi_w[has]).max(axis=1)
+
     def score_at(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         items = np.asarray(items, np.int64)
         return self._per_cat(ctx)[np.asarray(rows, np.int64), self.cat_flow_[items]] * self.within_[items]

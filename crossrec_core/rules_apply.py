@@ -161,6 +161,16 @@ class RuleEngine:
         items = [int(np.flatnonzero(m)[0]) for r, m in self._of_kind("pin") if m.any()]
         return np.unique(np.asarray(items, np.int64))
 
+    def named_items(self) -> np.ndarray:
+        """The items a rule names one by one and lifts or places (pins, item boosts above 1): a two-stage list
+        retrieves them for every shopper, so such a rule never misses its item for want of a signal."""
+        items = [np.flatnonzero(m) for r, m in self.masks_of_named()]
+        return np.unique(np.concatenate([self.pinned_items(), *items]).astype(np.int64))
+
+    def masks_of_named(self):
+        return [(r, m) for r, m in zip(self.rules, self.masks)
+                if r.kind == "boost" and r.target == "item" and float(r.multiplier) > 1]
+
     def place_pins(self, idx: np.ndarray, allowed: np.ndarray, ctx: Context) -> np.ndarray:
         """The lists `idx` (B × k, -1 pads) with each pinned item at its position, for the shoppers the
         pin applies to and who may be shown the item; later pins go first at a shared position."""

@@ -291,12 +291,12 @@ class FusedScorer:
              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """The top-k allowed items of each row and their explanation: (idx B × k with -1 padding,
         scores B × k, contributions signal -> B × k, base B × k); Σ contributions + base == score."""
-        if self.ranker_ is None:
-            return self._rank_blocked(ctx, mode, mask, k)
         if self.settings.serving == "retrieve":
             from . import served
 
             return served.rank(self, ctx, mode, mask, k)
+        if self.ranker_ is None:
+            return self._rank_blocked(ctx, mode, mask, k)
         from .ranked import explain_at, ranked_lists
 
         engine = self.rule_engine() if self.rules else None
@@ -330,15 +330,15 @@ class FusedScorer:
                  mode: str = "all") -> tuple[np.ndarray, np.ndarray] | None:
         """What evaluation reads, without a B × catalogue array: the served top-k lists with `exclude` (B × n
         bool) not allowed, and the scores at the (rows, items) pairs `at` (NaN where the rules exclude). With
-        the learned ranker these are the served pipeline's (crossrec_core.served); None when it serves
-        exhaustively (evaluation then ranks its dense scores)."""
+        two-stage serving these are the served pipeline's (crossrec_core.served); serving exhaustively, the
+        fusion's block scan, or None for the learned ranker (evaluation then ranks its dense scores)."""
+        if self.settings.serving == "retrieve":
+            from . import served
+
+            return served.held_out(self, ctx, exclude, k, at, mode)
         if self.ranker_ is None:
             return self.fusion_held_out(ctx, exclude, k, at, mode)
-        if self.settings.serving != "retrieve":
-            return None
-        from . import served
-
-        return served.held_out(self, ctx, exclude, k, at, mode)
+        return None
 
     def fusion_held_out(self, ctx: Context, exclude: np.ndarray, k: int, at: tuple[np.ndarray, np.ndarray],
                         mode: str = "all") -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ from crossrec_core.store import Store
 @pytest.fixture(scope="module")
 def fitted(small_shop_db):
     store = Store(small_shop_db, read_only=True)
-    yield Recommender(Settings(db_path=small_shop_db)).fit(store)
+    yield Recommender(Settings(db_path=small_shop_db, serving="exhaustive")).fit(store)
     store.close()
 
 

@@ -417,7 +417,7 @@ def test_block_evaluation_equals_the_dense_evaluation(small_shop_db, ruled):
 
     from crossrec_core.encoder import item_embeddings
 
-    settings = Settings(db_path=small_shop_db, score_block=97, score_cells=0)
+    settings = Settings(db_path=small_shop_db, score_block=97, score_cells=0, serving="exhaustive")
     with Store(small_shop_db, read_only=True) as store:
         items, events = store.items(), store.events()
         emb = item_embeddings(store, settings.encoder().model_id, items.sort_values("item_id"), settings.max_text_chars)

@@ -53,7 +53,10 @@ def _rules(items) -> Rules:
 
 def _scorer(fitted, *, rules=None, serving="retrieve", n_candidates=None, ranked=True) -> FusedScorer:
     split, items, emb, ranker = fitted
-    fused = FusedScorer(split.settings.replace(serving=serving), rules=rules).fit(split.train, emb, items)
+    settings = split.settings.replace(serving=serving)
+    if n_candidates is not None:
+        settings = settings.replace(ranker_candidates=n_candidates)
+    fused = FusedScorer(settings, rules=rules).fit(split.train, emb, items)
     if ranked:
         r = copy.copy(ranker)
         if n_candidates is not None:
@@ -113,14 +116,15 @@ def test_candidates_are_a_few_hundred_per_shopper_and_hold_most_of_the_served_po
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("ruled", [False, True])
-def test_retrieval_holding_the_catalogue_gives_exactly_the_exhaustive_lists(fitted, mode, ruled):
+@pytest.mark.parametrize("ranked", [True, False], ids=["ranker", "fusion"])
+def test_retrieval_holding_the_catalogue_gives_exactly_the_exhaustive_lists(fitted, mode, ruled, ranked):
     """With a candidate count at least the catalogue, the two-stage lists are the one-stage lists: the same
     items, scores, contributions and base, rules of every kind and shoppers without history included."""
     rules = _rules(fitted[1]) if ruled else None
     n_items = fitted[0].train.n_items
     got = {}
     for serving in ("exhaustive", "retrieve"):
-        fused = _scorer(fitted, rules=rules, serving=serving, n_candidates=n_items)
+        fused = _scorer(fitted, rules=rules, serving=serving, n_candidates=n_items, ranked=ranked)
         ctx, allowed = _batch(fitted, fused, mode)
         got[serving] = fused.rank(ctx, mode, allowed, 20)
     (a_idx, a_score, a_parts, a_base), (b_idx, b_score, b_parts, b_base) = got["exhaustive"], got["retrieve"]

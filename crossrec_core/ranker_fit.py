@@ -25,7 +25,8 @@ from .metrics import hit_matrix, ndcg_at_k, top_k_items
 from .fitting import fit_on_split
 from .split import prepare_events
 from .errors import CrossRecError
-from .ranker import Candidates, ItemStats, LearnedRanker, build_candidates, sub_codes
+from .ranker import Candidates, ItemStats, LearnedRanker, build_candidates, candidate_features, sub_codes
+from .retrieval import retrieve
 from .progress import Progress, sub_progress
 
 ROUND_GRID = (25, 50, 100, 200, 300)
@@ -94,29 +95,38 @@ def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cu
         ctx = split.context(batch, embeddings)
         excl = split.exclusions(batch)
         pos = split.positives(batch)
-        raw = {s: scorer.signals_[s].score(ctx) for s in names}
-        cands = build_candidates(raw, ~excl, ctx, stats, split.train.cat_top, len(split.train.cat_top_names),
-                                 n_candidates, names)
+        retrieved = settings.serving == "retrieve"
+        if retrieved:  # the candidates serving retrieves (crossrec_core.retrieval), not a dense row per signal
+            found = retrieve(scorer.signals_, names, ctx, ~excl, n_candidates)
+            cands = candidate_features(found.rows, found.items, found.raw, ctx, stats, split.train.cat_top,
+                                       len(split.train.cat_top_names), names)
+        else:
+            raw = {s: scorer.signals_[s].score(ctx) for s in names}
+            cands = build_candidates(raw, ~excl, ctx, stats, split.train.cat_top, len(split.train.cat_top_names),
+                                     n_candidates, names)
         fold.batches.append((cands, label_batches(cands, pos, split.train.n_items)))
         fold.positives += pos
-        if keep_scores:
+        if keep_scores:  # the contenders' lists: the fusion's as served, each signal's own best items
             k = settings.k
             fold.exclusions.append(sp.csr_matrix(excl))
-            fold.fused.append(top_k_items(scorer.score(ctx), excl, k))
+            none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+            fold.fused.append(scorer.held_out(ctx, excl, k, none)[0] if retrieved
+                              else top_k_items(scorer.score(ctx), excl, k))
             for s in names:
-                fold.singles.setdefault(s, []).append(top_k_items(raw[s], excl, k))
+                fold.singles.setdefault(s, []).append(
+                    scorer.signals_[s].retrieve(ctx, ~excl, k) if retrieved else top_k_items(raw[s], excl, k))
     return fold
 
 
 def _ranker_scores(ranker: LearnedRanker, fold: Fold, rounds: int, k: int) -> list[np.ndarray]:
-    """The ranker's top-k of each batch of a fold (non-candidates at -inf; one batch's scores at a time)."""
+    """The ranker's top-k of each batch of a fold, from its candidates alone (equal scores in item order)."""
+    from .served import best
+
     out = []
-    n = fold.stats.pop_users.shape[0]
     for (cands, _), excl in zip(fold.batches, fold.exclusions):
-        s = np.full((excl.shape[0], n), -np.inf, np.float32)
-        if len(cands.rows):
-            s[cands.rows, cands.items] = ranker.booster_.predict(cands.X, num_iteration=rounds)
-        out.append(top_k_items(s, excl, k))
+        pred = (ranker.booster_.predict(cands.X, num_iteration=rounds) if len(cands.rows)
+                else np.zeros(0)).astype(np.float32)
+        out.append(best(cands.rows, cands.items, pred, np.zeros(len(pred), bool), excl.shape[0], k))
     return out
 
 

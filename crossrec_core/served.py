@@ -59,25 +59,33 @@ def ranker_candidates(scorer, ctx: Context, allowed: np.ndarray, extra: np.ndarr
     return found, feats
 
 
-def fusion_values(scorer, ctx: Context, mode: str, rows: np.ndarray, items: np.ndarray,
-                  raw: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The linear fusion at (row, item) pairs: Σ_s w_s · (raw_s − lo_s) / (hi_s − lo_s), times the pairs'
-    boosts and damps, and each signal's part (they sum to it); the float32 operations of the one-stage
-    scan, so the values are its values."""
-    row_w = scorer.row_weights(ctx, mode)
-    total = np.zeros(len(rows), np.float32)
-    parts: dict[str, np.ndarray] = {}
-    for s, w in row_w.items():
+def normalised_at(scorer, ctx: Context, names: list[str], rows: np.ndarray, items: np.ndarray,
+                  raw: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Each named signal's (raw − lo) / (hi − lo) at (row, item) pairs, lo and hi its row's minimum and
+    maximum over the whole catalogue (0 on a constant row): the one-stage scan's float32 operations."""
+    out = {}
+    for s in names:
         sig = scorer.signals_[s]
         lo, hi = ctx.cached((id(sig), "range"), lambda sig=sig: sig.row_range(ctx))
         r = raw[s] if raw is not None and s in raw else np.asarray(sig.score_at(ctx, rows, items), np.float32)
-        out = np.subtract(r, lo[rows], dtype=np.float32)
+        v = np.subtract(r, lo[rows], dtype=np.float32)
         span = (hi - lo).astype(np.float32)[rows]
-        flat = span <= 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            np.divide(out, span, out=out)
-        out[flat] = 0.0
-        parts[s] = np.multiply(out, w[rows, 0], out=out)
+            np.divide(v, span, out=v)
+        v[span <= 0] = 0.0
+        out[s] = v
+    return out
+
+
+def fusion_values(scorer, ctx: Context, mode: str, rows: np.ndarray, items: np.ndarray,
+                  raw: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The linear fusion at (row, item) pairs: Σ_s w_s · normalised_s, times the pairs' boosts and damps,
+    and each signal's part (they sum to it); the values of the one-stage scan, digit for digit."""
+    row_w = scorer.row_weights(ctx, mode)
+    parts = normalised_at(scorer, ctx, list(row_w), rows, items, raw)
+    total = np.zeros(len(rows), np.float32)
+    for s, w in row_w.items():
+        parts[s] = np.multiply(parts[s], w[rows, 0], out=parts[s])
         total += parts[s]
     if scorer.rules:
         mult = scorer.rule_engine().multipliers_at(ctx, rows, items)

@@ -88,12 +88,11 @@ def learn_weights(
     """Fusion weights by coordinate ascent on a validation period carved from the *training* events.
 
     Two weight vectors: one maximising NDCG@K of the full list, one maximising NDCG@K of the cross-mode
-    list (only top-level categories new to the user, against positives there). The normalised signal
-    matrices of a user sample are computed once; each trial is a weighted sum and a top-K.
+    list (only top-level categories new to the user, against positives there). The normalised signals of
+    a user sample are computed once — at each shopper's retrieved candidates (`serving="retrieve"`), or over
+    the whole catalogue — and each trial is a weighted sum and a top-K.
     Returns (weights, cross_weights, validation NDCG of the full list).
     """
-    from .metrics import ndcg_for_scores
-
     if progress:
         progress(0.05, "fitting signals on the validation carve-out")
     val, scorer = fit_on_split(items, train_events, settings, {s: 1.0 for s in signal_names()}, validation=True,
@@ -105,32 +104,68 @@ def learn_weights(
     rng = np.random.default_rng(settings.seed)
     if len(users) > max_users:
         users = np.sort(rng.choice(users, max_users, replace=False))
-    norm = scorer.normalised(val.context(users, embeddings), list(scorer.signals_))
-    names = list(norm)
+    ctx = val.context(users, embeddings)
+    names = list(scorer.signals_)
+    exclude = val.exclusions(users)
+    positives = val.positives(users)
+    cross = val.cross_positives(users)
+    sel = np.flatnonzero([len(c) > 0 for c in cross])
+    new_only = exclude[sel] | val.tops([users[j] for j in sel])[:, val.train.cat_top] if len(sel) else None
+    if settings.serving == "retrieve":  # each trial ranks the retrieved candidates, as serving does
+        from .ranked import rows_of
+
+        list_ndcg = _candidate_ndcg(scorer, ctx, names, ~exclude, positives, settings)
+        cross_ndcg = (_candidate_ndcg(scorer, rows_of(ctx, sel), names, ~new_only, [cross[j] for j in sel], settings)
+                      if len(sel) else None)
+    else:
+        list_ndcg, cross_ndcg = _dense_ndcg(scorer, ctx, names, exclude, positives, sel, new_only,
+                                            [cross[j] for j in sel], settings)
+    start = {n: float(settings.weights.get(n, 0.0)) for n in names}
+    weights, best = _coordinate_ascent(list_ndcg, start, rounds, sub_progress(progress, 0.5, 0.8), "list")
+    cross_weights = weights
+    if cross_ndcg is not None:
+        cross_weights, _ = _coordinate_ascent(cross_ndcg, {n: weights.get(n, 0.0) for n in names}, rounds,
+                                              sub_progress(progress, 0.8, 1.0), "cross-mode")
+    return weights, cross_weights, best
+
+
+def _candidate_ndcg(scorer, ctx, names: list[str], allowed: np.ndarray, positives, settings: Settings):
+    """NDCG@K of the fusion with weights w over each row's retrieved candidates (crossrec_core.served): one
+    retrieval, then each trial is a weighted sum over the candidate pairs and a top-K per row."""
+    from . import served
+    from .metrics import hit_matrix, ndcg_at_k
+    from .retrieval import retrieve
+
+    found = retrieve(scorer.signals_, served._names(scorer, names), ctx, allowed, int(settings.ranker_candidates))
+    norm = served.normalised_at(scorer, ctx, names, found.rows, found.items, found.raw)
+    stack = np.stack([norm.pop(n) for n in names]) if names else np.zeros((0, len(found)), np.float32)
+    n_pos = np.fromiter((len(p) for p in positives), np.int64, len(positives))
+    none = np.zeros(len(found), bool)
+    k = int(settings.k)
+
+    def ndcg(w: dict[str, float]) -> float:
+        vec = np.array([w.get(n, 0.0) for n in names], dtype=np.float32)
+        idx = served.best(found.rows, found.items, vec @ stack, none, ctx.n, k)
+        return float(ndcg_at_k(hit_matrix(idx, positives), n_pos, k).mean()) if len(positives) else float("nan")
+    return ndcg
+
+
+def _dense_ndcg(scorer, ctx, names: list[str], exclude, positives, sel, new_only, cross_pos, settings: Settings):
+    """The exhaustive objectives: every signal normalised over the whole catalogue (S × B × n floats)."""
+    from .metrics import ndcg_for_scores
+
+    norm = scorer.normalised(ctx, names)
     stack = np.empty((len(names), *norm[names[0]].shape), np.float32)  # S × B × n, filled as the dict empties
     for j, n in enumerate(names):  # (np.stack would hold both copies: 2 × 2.2 GB at 400 shoppers × 200k items)
         stack[j] = norm.pop(n)
     del norm
-    exclude = val.exclusions(users)
-    positives = val.positives(users)
 
     def fused(w: dict[str, float], rows=slice(None)) -> np.ndarray:
         vec = np.array([w.get(n, 0.0) for n in names], dtype=np.float32)
         return np.tensordot(vec, stack[:, rows], axes=1)
 
-    start = {n: float(settings.weights.get(n, 0.0)) for n in names}
-    weights, best = _coordinate_ascent(lambda w: ndcg_for_scores(fused(w), exclude, positives, settings.k),
-                                       start, rounds, sub_progress(progress, 0.5, 0.8), "list")
-    cross = val.cross_positives(users)
-    sel = np.flatnonzero([len(c) > 0 for c in cross])
-    cross_weights = weights
-    if len(sel):
-        new_only = exclude[sel] | val.tops([users[j] for j in sel])[:, val.train.cat_top]
-        cross_pos = [cross[j] for j in sel]
-        cross_weights, _ = _coordinate_ascent(
-            lambda w: ndcg_for_scores(fused(w, sel), new_only, cross_pos, settings.k),
-            {n: weights.get(n, 0.0) for n in names}, rounds, sub_progress(progress, 0.8, 1.0), "cross-mode")
-    return weights, cross_weights, best
+    cross = (lambda w: ndcg_for_scores(fused(w, sel), new_only, cross_pos, settings.k)) if len(sel) else None
+    return (lambda w: ndcg_for_scores(fused(w), exclude, positives, settings.k)), cross
 
 
 # ---- evaluation ---------------------------------------------------------------------------------

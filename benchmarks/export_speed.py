@@ -67,6 +67,8 @@ def main() -> None:
     ap.add_argument("--mode", default="all")
     ap.add_argument("--k", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--peer-serving", default="exhaustive",
+                    help="also export once with this Settings.serving (the one-stage path) and compare; '' skips")
     args = ap.parse_args()
 
     from crossrec_core.runs import serving_recommender
@@ -82,12 +84,40 @@ def main() -> None:
 
         b"".join(iter_csv(rec, users[:8], k=args.k, mode=args.mode))  # warm: compiled evidence kernels, caches
         r = export_rates(rec, users, k=args.k, mode=args.mode, repeats=args.repeats)
+        ours = b"".join(iter_csv(rec, users, k=args.k, mode=args.mode))
+        peer = None
+        if args.peer_serving and args.peer_serving != rec.settings.serving:  # the one-stage path, same run
+            served_as = rec.settings.serving
+            rec.settings.serving = args.peer_serving
+            rec.scorer_.settings = rec.settings
+            t0 = time.perf_counter()
+            theirs = b"".join(iter_csv(rec, users, k=args.k, mode=args.mode))
+            peer = time.perf_counter() - t0
+            rec.settings.serving = rec.scorer_.settings.serving = served_as
+            same = _same_lists(ours, theirs)
     print(f"{r['shoppers']:,} shoppers, mode {args.mode}, k {args.k} (medians of {args.repeats})")
     print(f"  scoring (ranked_batches)     {r['scoring_s']:7.2f} s  {r['scoring_per_s']:8,.0f} shoppers/s")
     print(f"  explain + CSV (iter_csv)     {r['explain_csv_s']:7.2f} s  {r['explain_csv_per_s']:8,.0f} shoppers/s")
     print(f"  peer: per-shopper frames     {r['per_shopper_frames_s']:7.2f} s  {r['per_shopper_frames_per_s']:8,.0f} "
           f"shoppers/s  ({r['explain_speedup_vs_frames']:.1f}x slower than explain + CSV)")
     print(f"  end to end (crossrec export) {r['end_to_end_s']:7.2f} s  {r['end_to_end_per_s']:8,.0f} shoppers/s")
+    if peer is not None:
+        n = max(r["shoppers"], 1)
+        print(f"  peer: serving={args.peer_serving} end to end {peer:7.2f} s  {n / peer:8,.0f} shoppers/s "
+              f"(ours {peer / r['end_to_end_s']:.1f}x faster); the same item at the same rank in {same:.1%} of rows")
+
+
+def _same_lists(a: bytes, b: bytes) -> float:
+    """The share of (shopper, rank) rows of CSV `a` whose item is the one CSV `b` has there."""
+    import io
+
+    import pandas as pd
+
+    key = ["user_id", "rank"]
+    fa = pd.read_csv(io.BytesIO(a), usecols=[*key, "item_id"], dtype=str, encoding="utf-8-sig")
+    fb = pd.read_csv(io.BytesIO(b), usecols=[*key, "item_id"], dtype=str, encoding="utf-8-sig")
+    both = fa.merge(fb, on=key, how="left", suffixes=("", "_peer"))
+    return float((both["item_id"] == both["item_id_peer"]).mean()) if len(both) else 1.0
 
 
 if __name__ == "__main__":

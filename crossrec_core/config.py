@@ -153,6 +153,21 @@ class Settings:
     # point behind a toggle.
     map_draw_points: int = 10_000
 
+    # the settings that take one of a few words: a typo is a one-line error when the settings are made, not a
+    # silent fallback far from where it was written
+    CHOICES = {"device": ("auto", "cpu", "cuda"), "precision": ("auto", "fp32", "fp16", "bf16"),
+               "encoder_backend": ("auto", "torch", "onnx-int8"), "als_device": ("auto", "cpu", "cuda"),
+               "ranker": ("auto", "fusion"), "serving": ("retrieve", "exhaustive"),
+               "exclude_seen": ("bought", "interacted", "none")}
+
+    def __post_init__(self) -> None:
+        for name, allowed in self.CHOICES.items():
+            value = getattr(self, name)
+            if str(value).strip().lower() not in allowed:
+                from .errors import CrossRecError
+
+                raise CrossRecError(f"setting {name} is '{value}', not one of {', '.join(allowed)}")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain values; a model folder inside the database's artefacts (a tuned encoder) is written
         relative to them, so a run or model file stays valid when the database moves."""

@@ -160,3 +160,13 @@ def test_contributions_add_up_to_the_score_for_every_listed_item(fitted, mode):
     np.testing.assert_allclose((sum(parts.values()) + base)[listed], score[listed], atol=1e-5)
     warm = np.diff(ctx.X.indptr) > 0
     assert (base[warm][listed[warm]] != 0).all()  # the booster's expected value on the ranked rows
+
+
+@pytest.mark.parametrize("field,value", [("serving", "fast"), ("ranker", "lgbm"), ("exclude_seen", "all"),
+                                         ("device", "gpu")])
+def test_an_unknown_choice_in_the_settings_is_a_one_line_error(field, value):
+    from crossrec_core.errors import CrossRecError
+
+    with pytest.raises(CrossRecError, match=f"setting {field} is '{value}', not one of"):
+        Settings(**{field: value})
+    assert getattr(Settings(**{field: Settings.CHOICES[field][-1]}), field) == Settings.CHOICES[field][-1]

@@ -128,20 +128,19 @@ def category_top(per_cat, cat_ptr, cat_items, within, allowed, n, out):
         _take(vals, items, cnt, n, out[r])
 
 
-@njit(cache=True, parallel=True)
-def csr_values_at(indptr, indices, data, rows, items, out):
-    """out[p] = the CSR's entry (rows[p], items[p]) (0 where none); column indices sorted within rows."""
-    for p in prange(len(rows)):
-        r = rows[p]
-        lo, hi = indptr[r], indptr[r + 1]
-        i = items[p]
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if indices[mid] < i:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < indptr[r + 1] and indices[lo] == i:
-            out[p] = data[lo]
-        else:
-            out[p] = 0
+@njit(cache=True)
+def csr_values_grouped(indptr, indices, data, rows, items, order, scratch, out):
+    """out[p] = the CSR's entry (rows[p], items[p]) (0 where none), column indices in any order: the pairs
+    are visited row by row (`order` sorts them by row), each row's entries scattered into `scratch` (a zeroed
+    vector over the columns, zeroed again after the row), so nothing is sorted."""
+    p = 0
+    n = len(order)
+    while p < n:
+        r = rows[order[p]]
+        for q in range(indptr[r], indptr[r + 1]):
+            scratch[indices[q]] = data[q]
+        while p < n and rows[order[p]] == r:
+            out[order[p]] = scratch[items[order[p]]]
+            p += 1
+        for q in range(indptr[r], indptr[r + 1]):
+            scratch[indices[q]] = 0

@@ -137,11 +137,9 @@ class ItemItemSignal(Signal):
         return sparse_blocks(self._query(ctx.X) @ self.similarity())
 
     def _product(self, ctx: Context) -> sp.csr_matrix:
-        """q(history) @ S for the batch (float32, sorted indices), once per batch."""
+        """q(history) @ S for the batch (float32; its column indices left unsorted), once per batch."""
         def make() -> sp.csr_matrix:
-            P = sp.csr_matrix(self._query(ctx.X) @ self.similarity(), dtype=np.float32)
-            P.sort_indices()
-            return P
+            return sp.csr_matrix(self._query(ctx.X) @ self.similarity(), dtype=np.float32)
         return ctx.cached((id(self), "product"), make)
 
     def retrieve(self, ctx: Context, allowed: np.ndarray, n: int) -> np.ndarray:
@@ -168,11 +166,13 @@ class ItemItemSignal(Signal):
         return lo, hi
 
     def score_at(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-        from ..retrieval_kernels import csr_values_at
+        from ..retrieval_kernels import csr_values_grouped
 
         P = self._product(ctx)
+        rows, items = np.asarray(rows, np.int64), np.asarray(items, np.int64)
         out = np.zeros(len(rows), np.float32)
-        csr_values_at(P.indptr, P.indices, P.data, np.asarray(rows, np.int64), np.asarray(items, np.int64), out)
+        csr_values_grouped(P.indptr, P.indices, P.data, rows, items, np.argsort(rows, kind="stable"),
+                           np.zeros(P.shape[1], np.float32), out)
         return out
 
     def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:

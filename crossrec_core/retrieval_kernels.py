@@ -48,39 +48,94 @@ def _take(vals, items, cnt, n, out_row):
         out_row[j] = it[o[j]]
 
 
+@njit(cache=True, inline="always")
+def _worse(hv, hi, a, b):
+    """Whether heap entry a ranks below entry b (lower value; equal values: the higher item)."""
+    return hv[a] < hv[b] or (hv[a] == hv[b] and hi[a] > hi[b])
+
+
+@njit(cache=True, inline="always")
+def _sift(hv, hi, size, j):
+    """Restore the heap (worst entry on top) below position j."""
+    while True:
+        left = 2 * j + 1
+        if left >= size:
+            return
+        w = left
+        if left + 1 < size and _worse(hv, hi, left + 1, left):
+            w = left + 1
+        if not _worse(hv, hi, w, j):
+            return
+        hv[j], hv[w] = hv[w], hv[j]
+        hi[j], hi[w] = hi[w], hi[j]
+        j = w
+
+
+@njit(cache=True, inline="always")
+def _offer(hv, hi, size, n, v, i):
+    """Offer (value v, item i) to a heap of the n best seen so far; returns the new size."""
+    if size < n:
+        hv[size] = v
+        hi[size] = i
+        j = size
+        size += 1
+        while j > 0:  # sift up
+            parent = (j - 1) // 2
+            if _worse(hv, hi, j, parent):
+                hv[j], hv[parent] = hv[parent], hv[j]
+                hi[j], hi[parent] = hi[parent], hi[j]
+                j = parent
+            else:
+                break
+        return size
+    if v > hv[0] or (v == hv[0] and i < hi[0]):
+        hv[0] = v
+        hi[0] = i
+        _sift(hv, hi, size, 0)
+    return size
+
+
+@njit(cache=True, inline="always")
+def _emit(hv, hi, size, out_row):
+    """The heap's entries into out_row, best first (value descending, then item ascending)."""
+    o = np.argsort(hi[:size], kind="mergesort")
+    v = hv[:size][o]
+    it = hi[:size][o]
+    o2 = np.argsort(-v, kind="mergesort")
+    for j in range(size):
+        out_row[j] = it[o2[j]]
+
+
 @njit(cache=True, parallel=True)
 def sparse_top(indptr, indices, data, allowed, n, out):
-    """Row r's entries indices[indptr[r]:indptr[r+1]] with a positive value and allowed[r, item]."""
+    """Row r's entries indices[indptr[r]:indptr[r+1]] (in any column order) with a positive value and
+    allowed[r, item]."""
     for r in prange(len(indptr) - 1):
-        lo, hi = indptr[r], indptr[r + 1]
-        vals = np.empty(hi - lo, np.float64)
-        items = np.empty(hi - lo, np.int64)
-        cnt = 0
-        for p in range(lo, hi):
+        hv = np.empty(n, np.float64)
+        hi = np.empty(n, np.int64)
+        size = 0
+        for p in range(indptr[r], indptr[r + 1]):
             i = indices[p]
             if data[p] > 0 and allowed[r, i]:
-                vals[cnt] = data[p]
-                items[cnt] = i
-                cnt += 1
-        _take(vals, items, cnt, n, out[r])
+                size = _offer(hv, hi, size, n, data[p], i)
+        _emit(hv, hi, size, out[r])
 
 
 @njit(cache=True, parallel=True)
 def dense_top(scores, cols, allowed, n, out):
-    """Row r of a dense B × m block whose column j is item cols[j] (cols ascending), allowed items only."""
+    """Row r of a dense B × m block whose column j is item cols[j], allowed items only: one pass that keeps
+    the n best in a heap (most values are rejected by one comparison with the heap's worst)."""
     m = scores.shape[1]
     for r in prange(scores.shape[0]):
-        vals = np.empty(m, np.float64)
-        items = np.empty(m, np.int64)
-        cnt = 0
+        hv = np.empty(n, np.float64)
+        hi = np.empty(n, np.int64)
+        size = 0
         for j in range(m):
             i = cols[j]
             s = scores[r, j]
-            if allowed[r, i] and s == s:
-                vals[cnt] = s
-                items[cnt] = i
-                cnt += 1
-        _take(vals, items, cnt, n, out[r])
+            if s == s and allowed[r, i]:
+                size = _offer(hv, hi, size, n, s, i)
+        _emit(hv, hi, size, out[r])
 
 
 @njit(cache=True)

@@ -6,6 +6,7 @@ bootstrap over shoppers of retrieve − exhaustive; candidate recall (the share 
 candidates hold) in all and per signal.
 
     .venv/bin/python benchmarks/two_stage.py --db benchmarks/out/completejourney.duckdb [--db ...]
+        [--run NAME --against OLDER]   # a run trained with two-stage serving against one trained before it
 """
 from __future__ import annotations
 
@@ -23,41 +24,51 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 
-def run(db: Path, max_users: int) -> None:
-    from crossrec_core.evaluate import paired_interval
-    from crossrec_core.evaluate import evaluate
+def _fit(store, name: str | None, items, events, emb):
+    """(the split, the run's model fitted on its training period with the run's ranker, the run's settings)."""
     from crossrec_core.fitting import fit_on_split
     from crossrec_core.ranker import ItemStats, sub_codes
+    from crossrec_core.runs import load_run, serving_recommender
+
+    rec = serving_recommender(store, rules=False) if name is None else load_run(store, name, rules=False)
+    split, fused = fit_on_split(items, events, rec.settings, rec.weights, cross_weights=rec.cross_weights,
+                                embeddings=emb, profile_texts=store.profile_texts())
+    if rec.scorer_.ranker_ is not None:
+        fused.attach_ranker(rec.scorer_.ranker_, ItemStats.from_data(split.train, sub_codes(items)))
+    return split, fused, rec.settings
+
+
+def run(db: Path, max_users: int, name: str | None, against: str | None) -> None:
+    from crossrec_core.evaluate import evaluate, paired_interval
     from crossrec_core.retrieval import candidate_recall, retrieve
     from crossrec_core.store import Store
-    from crossrec_core.runs import serving_recommender
     from crossrec_core.train import _embeddings
 
     with Store(db, read_only=True) as store:
-        rec = serving_recommender(store)
-        settings = rec.settings
         items, events = store.items(), store.events()
-        emb, _ = _embeddings(store, settings, items.sort_values("item_id").reset_index(drop=True))
         t0 = time.perf_counter()
-        split, fused = fit_on_split(items, events, settings, rec.weights, cross_weights=rec.cross_weights,
-                                    embeddings=emb, profile_texts=store.profile_texts())
-    ranker = rec.scorer_.ranker_
-    if ranker is not None:
-        fused.attach_ranker(ranker, ItemStats.from_data(split.train, sub_codes(items)))
+        from crossrec_core.config import Settings
+
+        emb, _ = _embeddings(store, Settings(db_path=db), items.sort_values("item_id").reset_index(drop=True))
+        split, fused, settings = _fit(store, name, items, events, emb)
+        fused.settings = settings.replace(serving="retrieve")
+        if against is None:  # the very same fitted model, served one-stage
+            exhaustive = copy.copy(fused)
+        else:  # another run (e.g. trained before two-stage serving), served as it was
+            _, exhaustive, _ = _fit(store, against, items, events, emb)
+        exhaustive.settings = exhaustive.settings.replace(serving="exhaustive")
     fit_s = time.perf_counter() - t0
-    fused.settings = settings.replace(serving="retrieve")
-    exhaustive = copy.copy(fused)
-    exhaustive.settings = settings.replace(serving="exhaustive")
+    ranker = fused.ranker_
     models = {"retrieve": fused, "exhaustive": exhaustive}
     times = {}
     result = {}
-    for name, model in models.items():
+    for label, model in models.items():
         t0 = time.perf_counter()
-        result[name] = evaluate({name: model}, split, emb, settings.k, per_user=True)
-        times[name] = time.perf_counter() - t0
-    print(f"{db.name}: model {fused.model_kind}, fit {fit_s:.0f} s; held-out evaluation "
-          f"retrieve {times['retrieve']:.0f} s, exhaustive {times['exhaustive']:.0f} s "
-          f"({times['exhaustive'] / max(times['retrieve'], 1e-9):.1f}x)")
+        result[label] = evaluate({label: model}, split, emb, settings.k, per_user=True)
+        times[label] = time.perf_counter() - t0
+    print(f"{db.name}: {name or 'live run'} two-stage against {against or 'itself'} one-stage; model "
+          f"{fused.model_kind}, fit {fit_s:.0f} s; held-out evaluation retrieve {times['retrieve']:.0f} s, "
+          f"exhaustive {times['exhaustive']:.0f} s ({times['exhaustive'] / max(times['retrieve'], 1e-9):.1f}x)")
     for metric in ("recall", "ndcg", "cross_recall"):
         a = np.asarray(result["retrieve"]["per_user"]["retrieve"][metric])
         b = np.asarray(result["exhaustive"]["per_user"]["exhaustive"][metric])
@@ -94,9 +105,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--db", action="append", required=True, type=Path, help="a trained database (repeatable)")
     ap.add_argument("--max-users", type=int, default=5000, help="shoppers for the candidate recall")
+    ap.add_argument("--run", help="the run served two-stage (default: the live run)")
+    ap.add_argument("--against", help="compare with this run served one-stage (default: the same run)")
     args = ap.parse_args()
     for db in args.db:
-        run(db, args.max_users)
+        run(db, args.max_users, args.run, args.against)
 
 
 if __name__ == "__main__":

@@ -144,10 +144,19 @@ def _ndcg_users(topks: list[np.ndarray], fold: Fold, rows: np.ndarray, k: int) -
     return np.concatenate(per) if per else np.zeros(0)
 
 
-def _ndcg(scores: list[np.ndarray], fold: Fold, rows: np.ndarray, k: int) -> float:
-    """Mean NDCG@k over the shoppers `rows`."""
-    v = _ndcg_users(scores, fold, rows, k)
-    return float(v.mean()) if len(v) else 0.0
+def fewest_rounds(round_users: dict[int, np.ndarray], seed: int) -> int:
+    """The fewest trees whose validation NDCG per shopper is within noise of the best count's (the paired
+    interval of best − fewer reaches 0): more trees must earn their place, as they cost every served list
+    its prediction and explanation time, and a lead inside the noise is a pick of the noise."""
+    means = {r: float(v.mean()) if len(v) else 0.0 for r, v in round_users.items()}
+    best = max(means, key=lambda r: (means[r], -r))
+    for r in sorted(round_users):
+        if r == best or not len(round_users[r]):
+            return r if r == best else best
+        _, lo, _ = paired_interval(round_users[best], round_users[r], seed)
+        if lo <= 0:
+            return r
+    return best
 
 
 def choose(per_user: dict[str, np.ndarray], seed: int) -> tuple[str, str]:
@@ -212,9 +221,10 @@ def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, em
     order = rng.permutation(len(fold_b.users))
     stop_half, select_half = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
     k = settings.k
-    by_rounds = {r: _ndcg(_ranker_scores(ranker, fold_b, r, k), fold_b, stop_half, k)
-                 for r in ROUND_GRID if r <= ranker.booster_.current_iteration()}
-    best_rounds = max(by_rounds, key=lambda r: (by_rounds[r], -r))
+    round_users = {r: _ndcg_users(_ranker_scores(ranker, fold_b, r, k), fold_b, stop_half, k)
+                   for r in ROUND_GRID if r <= ranker.booster_.current_iteration()}
+    by_rounds = {r: float(v.mean()) if len(v) else 0.0 for r, v in round_users.items()}
+    best_rounds = fewest_rounds(round_users, settings.seed)
     per_user = {"ranker": _ndcg_users(_ranker_scores(ranker, fold_b, best_rounds, k), fold_b, select_half, k),
                 "fusion": _ndcg_users(fold_b.fused, fold_b, select_half, k)}
     for s, mats in fold_b.singles.items():

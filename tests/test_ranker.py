@@ -169,3 +169,19 @@ def test_ranker_lists_by_blocks_equal_the_dense_lists(trained, mode, ruled):
     for s in parts:
         np.testing.assert_array_equal(parts[s], d_parts[s])
     np.testing.assert_array_equal(base, d_base)
+
+
+def test_fewest_rounds_within_noise_of_the_best_are_chosen():
+    from crossrec_core.ranker_fit import fewest_rounds
+
+    rng = np.random.default_rng(0)
+    base = rng.random(600)
+
+    def around(mean: float) -> np.ndarray:  # per-shopper values whose mean gain over base is `mean`
+        noise = rng.normal(0, 0.05, 600)
+        return base + noise - noise.mean() + mean
+
+    near = {25: around(-0.05), 50: around(0.0), 100: around(0.001), 300: around(0.002)}
+    assert fewest_rounds(near, 0) == 50  # 100 and 300 lead by noise only
+    clear = {25: around(-0.05), 50: around(-0.03), 100: around(0.0), 300: around(0.0005)}
+    assert fewest_rounds(clear, 0) == 100

@@ -222,6 +222,8 @@ class GovernanceQueries(StoreBase):
         """Delete a segment, with its audit row (undoable)."""
         with self.transaction() as con:
             before = self._segment_state(con, name)
+            if before["spec"] is None:  # nothing to delete: no change, so no audit row for undo to "undo"
+                raise CrossRecError(f"no segment '{name}' (see `crossrec segments list`)")
             self._write_segment(con, name, None, None)
             self._audit(con, "segment", before, {"segment": name, "spec": None}, note or f"deleted segment '{name}'",
                         undoable=True)

@@ -153,10 +153,10 @@ def ingest_tables(
                 if frame is not None:
                     con.register(f"new_{kind}", frame)
             if "items" in clean:
-                existing, report.items_updated = store.load_new_items(con, now)
+                existing, report.items_updated = store.load_new_items(con, now, _absent("items", tables, staged))
                 report.items_added = report.items_in_file - existing
             if "users" in clean:
-                report.users_added = store.load_new_users(con, now)
+                report.users_added = store.load_new_users(con, now, _absent("users", tables, staged))
             if "events" in clean:
                 store.load_new_events(con, now, report)
             execute(con, "INSERT INTO ingest_log VALUES (?, ?, ?)",
@@ -167,3 +167,12 @@ def ingest_tables(
     if progress:
         progress(1.0, "loaded")
     return report
+
+
+def _absent(kind: str, tables: dict[str, RawTable], staged: dict[str, Staged]) -> list[str]:
+    """The optional columns of the store that a `kind` file did not have: a stored row keeps its value of
+    those (a re-load of items without `price` must not blank every price; an empty cell is what clears one)."""
+    columns = set(tables[kind].frame.columns) if kind in tables else set(staged[kind].columns)
+    if kind == "users":
+        return [] if columns & set(PROFILE_ALIASES) else ["profile_text"]
+    return [c for c in ITEM_COLUMNS if c not in ITEM_REQUIRED and c not in columns]

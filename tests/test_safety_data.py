@@ -81,8 +81,12 @@ def _one_line(err: str) -> str:
 @pytest.fixture(params=["memory", "stream"])
 def settings(request) -> Settings:
     """Run through the in-memory and the streaming ingest path (each threshold at 0 or out of reach)."""
-    stream = request.param == "stream"
-    return Settings(stream_ingest_mb=0 if stream else 1e9, stream_ingest_rows=0 if stream else 10**9)
+    return _path(request.param == "stream")
+
+
+def _path(stream: bool, **changes) -> Settings:
+    """Settings that send every file down the streaming path (`stream`) or the in-memory one."""
+    return Settings(stream_ingest_mb=0 if stream else 1e9, stream_ingest_rows=0 if stream else 10**9, **changes)
 
 
 def test_reload_items_without_description_brand_price_keeps_them(files, settings):
@@ -182,3 +186,129 @@ def test_segments_remove_nope_fails_and_writes_no_audit_row(shop, cli):
     assert _state(shop) == before
     rc, _, err = cli("undo", "--db", shop)
     assert "removed" not in err
+
+
+# ---- 6. Parquet timestamps skip the plausible-window check (in memory) --------------------------------
+
+
+def _events_parquet(folder: Path, stamps: pa.Array) -> Path:
+    """events.parquet: U1 bought A1 at each time of `stamps` (a typed timestamp column)."""
+    n = len(stamps)
+    path = folder / "events.parquet"
+    pq.write_table(pa.table({"user_id": ["U1"] * n, "item_id": ["A1"] * n, "event_type": ["purchase"] * n,
+                             "timestamp": stamps}), path)
+    return path
+
+
+def _seconds(*days: str) -> list[int]:
+    return [int(np.datetime64(d, "s").astype(np.int64)) for d in days]
+
+
+@pytest.mark.parametrize("year, unit", [("2999", "us"), ("1900", "us"), ("2262", "s"), ("82269", "s")])
+def test_parquet_timestamp_with_time_zone_in_year_outside_window_is_refused(files, cli, year, unit):
+    """2999, 1900, 2262 and 82269 in a timezone-typed Parquet column: refused with file, row and column,
+    on the in-memory path (a small file) as on the streaming one."""
+    stamps = pa.array(_seconds("2024-01-05", f"{year}-01-01"), pa.timestamp("s", tz="UTC")).cast(
+        pa.timestamp(unit, tz="UTC"))
+    events = _events_parquet(files, stamps)
+    db = files / "s.duckdb"
+    rc, _, err = cli("ingest", "--db", db, "--items", files / "items.csv", "--events", events, "--quiet")
+    assert rc == 2
+    line = _one_line(err)
+    assert "events.parquet row 2, column timestamp: timestamp " in line and "outside the plausible window" in line
+    assert not db.exists() or _state(db)["events"] == []
+    with Store(files / "t.duckdb") as store, pytest.raises(ValidationError) as streamed:
+        store.ingest_files(items=files / "items.csv", events=events, settings=Settings(stream_ingest_rows=0))
+    assert line.endswith(str(streamed.value))
+
+
+def test_parquet_timestamp_nat_is_refused_as_empty_not_constraint_exception(files, cli):
+    events = _events_parquet(files, pa.array([pd.Timestamp("2024-01-05", tz="UTC"), None],
+                                             pa.timestamp("us", tz="UTC")))
+    rc, _, err = cli("ingest", "--db", files / "s.duckdb", "--items", files / "items.csv", "--events", events)
+    assert rc == 2
+    assert _one_line(err).endswith("events.parquet row 2, column timestamp: empty, but timestamp is required")
+
+
+# ---- 16. misleading messages: inf, UTF-32, a Parquet or zip file named .csv ------------------------------
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "Infinity"])
+def test_timestamp_inf_says_it_is_not_a_time(files, settings, cell):
+    bad = files / "ev.csv"
+    bad.write_text(f"user_id,item_id,event_type,timestamp\nU1,A1,purchase,2024-01-01\nU2,A2,view,{cell}\n")
+    with Store(files / "s.duckdb") as store, pytest.raises(ValidationError) as caught:
+        store.ingest_files(items=files / "items.csv", events=bad, settings=settings)
+    assert str(caught.value) == (f"ev.csv line 3, column timestamp: timestamp '{cell}' is not a time "
+                                 "(neither ISO 8601 nor Unix seconds)")
+
+
+# ---- 10. Parquet bombs: the path chosen by file size ------------------------------------------------------
+
+
+def _bomb(folder: Path, rows: int) -> Path:
+    """A small zstd Parquet file of many identical events (the issue's was 112 KB for 8M rows)."""
+    path = folder / "bomb.parquet"
+    pq.write_table(pa.table({"user_id": pa.array(["U1"] * rows), "item_id": pa.array(["A1"] * rows),
+                             "event_type": pa.array(["view"] * rows),
+                             "timestamp": pa.array(["2024-01-05"] * rows)}), path, compression="zstd")
+    return path
+
+
+def test_parquet_bomb_small_file_of_many_rows_streams_by_its_row_count(files, caplog):
+    bomb = _bomb(files, 20_000)
+    assert bomb.stat().st_size < 64 * 2**20  # by its size alone it would be read in memory
+    with Store(files / "s.duckdb") as store, caplog.at_level("INFO", logger="crossrec_core.ingest"):
+        report = store.ingest_files(items=files / "items.csv", events=bomb, settings=Settings(stream_ingest_rows=10_000))
+    assert "bomb.parquet: streamed through DuckDB" in caplog.text
+    assert (report.events_in_file, report.events_added) == (20_000, 1)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["memory", "stream"])
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_parquet_bomb_past_max_ingest_rows_is_refused_in_one_line(files, stream, kind):
+    bomb = _bomb(files, 2_001)
+    if kind == "csv":
+        bomb = files / "bomb.csv"
+        bomb.write_text("user_id,item_id,event_type,timestamp\n" + "U1,A1,view,2024-01-05\n" * 2_001)
+    settings = _path(stream, max_ingest_rows=2_000)
+    with Store(files / "s.duckdb") as store, pytest.raises(ValidationError) as caught:
+        store.ingest_files(items=files / "items.csv", events=bomb, settings=settings)
+    assert str(caught.value) == (f"{bomb.name} has more than 2,000 rows, the limit of one file "
+                                 "(settings max_ingest_rows): split it")
+    assert _state(files / "s.duckdb")["items"] == []
+
+
+# ---- 11. a header of 1M columns -----------------------------------------------------------------------------
+
+
+def test_csv_header_of_1m_columns_is_refused_at_once_in_a_short_line(files, cli):
+    import time
+
+    wide = files / "wide.csv"
+    wide.write_text(",".join(f"c{n}" for n in range(1_000_000)) + "\n" + ",".join("x" * 1_000_000) + "\n")
+    start = time.perf_counter()
+    rc, _, err = cli("ingest", "--db", files / "s.duckdb", "--items", wide)
+    assert time.perf_counter() - start < 20  # was 216 s and 4.8 GB
+    assert rc == 2
+    assert _one_line(err).endswith("wide.csv has 1,000,000 columns, more than the limit of 1,000 (settings max_columns)")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["memory", "stream"])
+def test_parquet_of_1001_columns_is_refused_from_its_footer(files, stream):
+    wide = files / "wide.parquet"
+    pq.write_table(pa.table({"item_id": ["A1"], "title": ["t"], "category": ["c"],
+                             **{f"x{n}": [n] for n in range(998)}}), wide)
+    settings = _path(stream)
+    with Store(files / "s.duckdb") as store, pytest.raises(ValidationError) as caught:
+        store.ingest_files(items=wide, settings=settings)
+    assert str(caught.value) == "wide.parquet has 1,001 columns, more than the limit of 1,000 (settings max_columns)"
+
+
+def test_long_column_name_twice_gives_a_cut_message(files, cli):
+    name = "n" * 1_000_000
+    twice = files / "twice.csv"
+    twice.write_text(f"item_id,title,category,{name},{name}\nA1,t,c,1,2\n")
+    rc, _, err = cli("ingest", "--db", files / "s.duckdb", "--items", twice)
+    assert rc == 2 and "appears twice" in err and "…" in err
+    assert len(_one_line(err)) < 2_000

@@ -99,11 +99,32 @@ def _utf16(data: bytes) -> bool:
     return len(head) >= 4 and (head[1::2].count(0) > 0.8 * len(head[1::2]) or head[0::2].count(0) > 0.8 * len(head[0::2]))
 
 
+def _utf32(data: bytes) -> bool:
+    """A UTF-32 file: its byte-order mark, or three NULs in every four bytes of its start."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return True
+    head = data[: len(data[:200]) // 4 * 4]
+    return len(head) >= 8 and any(all(head[k::4].count(0) > 0.8 * len(head[k::4]) for k in zeros)
+                                  for zeros in ((1, 2, 3), (0, 1, 2)))
+
+
+# files that are not text at all, by their first bytes
+_BINARY = ((b"PAR1", "a Parquet file, not CSV text: give it a .parquet name"),
+           (b"PK\x03\x04", "a zip archive, not CSV text: unzip it and give the CSV inside"),
+           (b"\x1f\x8b", "a gzip file, not CSV text: decompress it first"))
+
+
 def check_not_utf16(head: bytes, name: str, encoding: str) -> None:
-    """A file read as UTF-8 (the default) that is UTF-16 is refused with a hint (`head`: its first bytes)."""
-    if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig") and _utf16(head):
-        raise ValidationError.whole(name, "is UTF-16 text, not UTF-8: save it as UTF-8 (or pass --encoding utf-16)",
-                                    line=1)
+    """A CSV that is not text says what it is (Parquet, zip, gzip), and a file read as UTF-8 (the default)
+    that is UTF-32 or UTF-16 is refused with a hint (`head`: its first bytes)."""
+    for magic, what in _BINARY:
+        if head.startswith(magic):
+            raise ValidationError.whole(name, f"is {what}", line=1)
+    if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig"):
+        for wide, bits in ((_utf32, "32"), (_utf16, "16")):
+            if wide(head):
+                raise ValidationError.whole(name, f"is UTF-{bits} text, not UTF-8: save it as UTF-8 (or pass "
+                                            f"--encoding utf-{bits})", line=1)
 
 
 def _decode(data: bytes, name: str, encoding: str, *, lines_before: int = 0, first: bool = True,

@@ -243,6 +243,35 @@ def test_timestamp_inf_says_it_is_not_a_time(files, settings, cell):
                                  "(neither ISO 8601 nor Unix seconds)")
 
 
+
+def test_utf32_file_is_called_utf32_not_utf16(files, settings):
+    wide = files / "items32.csv"
+    wide.write_bytes(ITEMS.encode("utf-32"))
+    with Store(files / "s.duckdb") as store, pytest.raises(ValidationError) as caught:
+        store.ingest_files(items=wide, settings=settings)
+    assert str(caught.value) == ("items32.csv is UTF-32 text, not UTF-8: save it as UTF-8 (or pass "
+                                 "--encoding utf-32)")
+
+
+@pytest.mark.parametrize("what", ["parquet", "zip"])
+def test_parquet_or_zip_file_named_csv_is_told_what_it_is(files, cli, what):
+    """Not "pass --encoding cp1252": the file is not text at all."""
+    fake = files / "items_fake.csv"
+    if what == "parquet":
+        pq.write_table(pa.table({"item_id": ["A1"], "title": ["t"], "category": ["c"]}), fake)
+    else:
+        import zipfile
+
+        with zipfile.ZipFile(fake, "w") as z:
+            z.writestr("items.csv", ITEMS)
+    rc, _, err = cli("ingest", "--db", files / "s.duckdb", "--items", fake)
+    line = _one_line(err)
+    assert rc == 2 and "cp1252" not in line
+    assert line.endswith({"parquet": "items_fake.csv is a Parquet file, not CSV text: give it a .parquet name",
+                          "zip": "items_fake.csv is a zip archive, not CSV text: unzip it and give the CSV inside"}[what])
+    with Store(files / "t.duckdb") as store, pytest.raises(ValidationError, match="not CSV text"):
+        store.ingest_files(items=fake, settings=_path(True))
+
 # ---- 10. Parquet bombs: the path chosen by file size ------------------------------------------------------
 
 

@@ -341,3 +341,49 @@ def test_long_column_name_twice_gives_a_cut_message(files, cli):
     rc, _, err = cli("ingest", "--db", files / "s.duckdb", "--items", twice)
     assert rc == 2 and "appears twice" in err and "…" in err
     assert len(_one_line(err)) < 2_000
+
+
+# ---- 15. a run folder whose items.parquet is another file; an unreadable run folder --------------------------
+
+
+def _live_folder(db: Path) -> Path:
+    with Store(db, read_only=True) as store:
+        return store.artefact_dir / store.run()["artefact_path"]
+
+
+def test_run_folder_items_parquet_replaced_by_another_file_names_it(shop, cli):
+    """The run's own events copied over items.parquet: was "internal error: KeyError"."""
+    folder = _live_folder(shop)
+    (folder / "items.parquet").write_bytes((folder / "data.events.parquet").read_bytes())
+    rc, _, err = cli("recommend", "--db", shop, "--user", "U1")
+    line = _one_line(err)
+    assert rc == 2 and "internal error" not in line
+    assert f"{folder / 'items.parquet'} has no column 'item_id'" in line and "not the catalog" in line
+    other = pd.DataFrame({"item_id": ["Z9"], "title": ["x"], "category": ["c"], "cat_top": ["c"], "brand": [""],
+                          "price": [1.0]})
+    other.to_parquet(folder / "items.parquet", index=False)
+    rc, _, err = cli("recommend", "--db", shop, "--user", "U1")
+    assert rc == 2 and "items.parquet lists 1 items, not the model's 4 in its order" in _one_line(err)
+
+
+def test_unreadable_run_folder_is_said_of_the_folder_not_model_pkl(shop, cli, monkeypatch):
+    """chmod 000 on the run folder (as root, who reads it anyway, the refusal of the listing is simulated):
+    the error names the folder, never model.pkl, which does not exist."""
+    folder = _live_folder(shop)
+    if os.geteuid() == 0:
+        real = os.listdir
+
+        def listdir(path="."):
+            if Path(path) == folder:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path)
+
+        monkeypatch.setattr(os, "listdir", listdir)
+    folder.chmod(0)
+    try:
+        rc, _, err = cli("recommend", "--db", shop, "--user", "U1")
+    finally:
+        folder.chmod(0o755)
+    line = _one_line(err)
+    assert rc == 2 and "model.pkl" not in line
+    assert f"the run folder {folder} cannot be read (Permission denied)" in line

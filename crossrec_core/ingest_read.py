@@ -220,6 +220,12 @@ def csv_rows(texts: Iterable[str], name: str, split: Callable[[str], Iterable[st
         raise ValidationError.at(name, 1, None, f"unreadable header ({exc})") from None
     check_width(name, len(header), max_columns, line=1)
     header = [h.strip() for h in header]
+    # a trailing separator on the header (`a,b,c,`) names nothing: those unnamed columns are dropped, rows
+    # may have their fields or not, and only a value under one is refused
+    unnamed = 0
+    while unnamed < len(header) - 1 and header[-1 - unnamed] == "":
+        unnamed += 1
+    header = header[: len(header) - unnamed]
     for pos, col in enumerate(header):
         if "\x00" in col:
             raise ValidationError.at(name, 1, None, f"the name of column {pos + 1} holds a NUL byte (\\x00): not a "
@@ -232,10 +238,11 @@ def csv_rows(texts: Iterable[str], name: str, split: Callable[[str], Iterable[st
             raise ValidationError.at(name, 1, col, f"column '{clip(col)}' appears twice (columns {seen[col] + 1} and "
                                      f"{pos + 1})", header=True)
         seen[col] = pos
-    return header, _checked_rows(reader, header, sep, name)
+    return header, _checked_rows(reader, header, sep, name, unnamed)
 
 
-def _checked_rows(reader, header: list[str], sep: str, name: str) -> Iterator[tuple[int, list[str]]]:
+def _checked_rows(reader, header: list[str], sep: str, name: str, unnamed: int = 0
+                  ) -> Iterator[tuple[int, list[str]]]:
     n = len(header)
     first = header[0] if header else None
     sep_name = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[sep]
@@ -245,6 +252,12 @@ def _checked_rows(reader, header: list[str], sep: str, name: str) -> Iterator[tu
             line_no, prev = prev + 1, reader.line_num  # the line the row starts on
             if not row or (len(row) == 1 and row[0].strip() == ""):
                 continue  # blank line
+            if unnamed and len(row) == n + unnamed:
+                filled = [pos for pos, cell in enumerate(row[n:], n + 1) if cell.strip()]
+                if filled:
+                    raise ValidationError.at(name, line_no, None, f"a value in column {filled[0]}, which the header "
+                                             "leaves unnamed (it ends with a separator): name the column")
+                row = row[:n]
             if len(row) != n and reader.line_num > line_no and any("\n" in c or "\r" in c for c in row):
                 raise ValidationError.at(
                     name, line_no, None, f"a quoted field that starts on this line is never closed (a '\"' is "

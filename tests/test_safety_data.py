@@ -387,3 +387,51 @@ def test_unreadable_run_folder_is_said_of_the_folder_not_model_pkl(shop, cli, mo
     line = _one_line(err)
     assert rc == 2 and "model.pkl" not in line
     assert f"the run folder {folder} cannot be read (Permission denied)" in line
+
+
+# ---- 18. decided: a foreign DuckDB file, a header with a trailing comma, undoing the first run ---------------
+
+
+def test_ingest_into_foreign_duckdb_file_is_refused_and_adds_no_tables(files, cli):
+    import duckdb
+
+    other = files / "accounts.duckdb"
+    with duckdb.connect(str(other)) as con:
+        con.execute("CREATE TABLE ledger (id INTEGER, amount DOUBLE)")
+        con.execute("INSERT INTO ledger VALUES (1, 9.5)")
+    rc, _, err = cli("ingest", "--db", other, "--items", files / "items.csv", "--events", files / "events.csv")
+    assert rc == 2
+    assert _one_line(err).endswith(f"{other} is a DuckDB database of something else (tables: ledger), not "
+                                   "CrossRec's: give --db a new path or a CrossRec database")
+    with duckdb.connect(str(other), read_only=True) as con:
+        assert con.execute("SELECT table_name FROM information_schema.tables").fetchall() == [("ledger",)]
+        assert con.execute("SELECT * FROM ledger").fetchall() == [(1, 9.5)]
+    empty = files / "empty.duckdb"
+    duckdb.connect(str(empty)).close()  # an empty DuckDB file is fine
+    assert cli("ingest", "--db", empty, "--items", files / "items.csv", "--events", files / "events.csv",
+               "--quiet")[0] == 0
+
+
+def test_header_with_trailing_comma_is_accepted(files, settings):
+    """`item_id,title,category,brand,price,` (Excel's habit): the unnamed column names nothing and is
+    dropped, rows with or without its field load; only a value under it is refused."""
+    trailing, filled = _csvs(files, "item_id,title,category,brand,price,\nA1,Tripod,Photo,Acme,50,\nA2,Camera,Photo,Acme,500\n",
+                             "item_id,title,category,\nA1,Tripod,Photo,\nA2,Camera,Photo,oops\n")
+    with Store(files / "s.duckdb") as store:
+        report = store.ingest_files(items=trailing, settings=settings)
+        assert (report.items_added, report.extra_columns) == (2, {})
+        assert store.con.execute("SELECT item_id, brand, price, attrs FROM items ORDER BY 1").fetchall() == [
+            ("A1", "Acme", 50.0, None), ("A2", "Acme", 500.0, None)]
+        with pytest.raises(ValidationError) as caught:
+            store.ingest_files(items=filled, settings=settings)
+    assert str(caught.value) == ("f1.csv line 3: a value in column 4, which the header leaves unnamed (it ends "
+                                 "with a separator): name the column")
+
+
+def test_undo_of_the_first_run_going_live_is_refused_and_the_run_stays_live(shop, cli):
+    before = _state(shop)
+    rc, out, err = cli("undo", "--db", shop)
+    assert (rc, out) == (2, "")
+    assert "would leave no live run" in _one_line(err) and "crossrec runs promote" in err
+    assert _state(shop) == before
+    assert cli("recommend", "--db", shop, "--user", "U1")[0] == 0

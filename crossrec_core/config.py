@@ -79,6 +79,15 @@ class Settings:
     stream_ingest_mb: float = 64.0
     ingest_memory_mb: int = 2048  # DuckDB's memory_limit while streaming; beyond it DuckDB spills beside the db
     ingest_threads: int = 0  # DuckDB threads while streaming (0: DuckDB's default, one per core)
+    # ---- input bounds (issue 22): each refused in one line before the work it would cost ----
+    # a Parquet file of this many rows or more streams (its footer says how many: a small zstd file can hold
+    # millions of rows); fewer rows are read in memory (about 650 bytes a row at the peak)
+    stream_ingest_rows: int = 1_000_000
+    max_ingest_rows: int = 100_000_000  # rows of one file (an upload or an `ingest`), either path
+    max_columns: int = 1_000  # columns of one file, refused from its header (CSV) or footer (Parquet)
+    # a boost multiplies a score by at most this, a damp by at least its reciprocal (and so does the product
+    # of every boost on one item): 1e39 would overflow float32 and drop the item from every list
+    max_multiplier: float = 1_000.0
 
     # behaviour weighting
     event_weights: dict[str, float] = field(

@@ -4,8 +4,23 @@ from __future__ import annotations
 import re
 
 
+# a message is cut here (a 1M-column header once made an 8.9 MB line); a cell quoted in one at CELL_CHARS
+MESSAGE_CHARS = 2_000
+CELL_CHARS = 300
+
+
+def clip(text: str, limit: int = CELL_CHARS) -> str:
+    """`text` cut to at most `limit` characters, the cut marked with "…"."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class CrossRecError(Exception):
-    """A problem with the user's input or environment; its message is shown as is, one line."""
+    """A problem with the user's input or environment; its message is shown as is, one line (cut at
+    MESSAGE_CHARS)."""
+
+    def __init__(self, message: object = "", *args: object):
+        super().__init__(clip(message, MESSAGE_CHARS) if isinstance(message, str) else message, *args)
 
 
 class ValidationError(CrossRecError):

@@ -18,7 +18,7 @@ from .config import Settings
 from .errors import CrossRecError
 from .ingest_read import (
     ALL_KNOWN, EVENT_COLUMNS, EVENT_REQUIRED, ITEM_COLUMNS, ITEM_REQUIRED, KNOWN, MEMORY_PER_UPLOAD_BYTE,
-    PROFILE_ALIASES, REQUIRED, UNCATEGORISED, USER_REQUIRED, RawTable, read_bytes, read_table,
+    PROFILE_ALIASES, REQUIRED, UNCATEGORISED, USER_REQUIRED, RawTable, parquet_rows, read_bytes, read_table,
 )
 from .ingest_validate import (
     IngestReport, parse_timestamps, split_category, validate_events, validate_items, validate_users,
@@ -71,22 +71,28 @@ def ingest_files(
                 progress(0.05 + 0.25 * n, f"reading {Path(path).name}")
             if kind in streams:
                 try:
-                    staged[kind] = stage_file(con, Path(path), kind, encoding, f"crossrec_stage_{kind}")
+                    staged[kind] = stage_file(con, Path(path), kind, encoding, f"crossrec_stage_{kind}",
+                                               settings)
                     log.info("%s: streamed through DuckDB", Path(path).name)
                     continue
                 except NotStreamable as why:  # a file only the in-memory path reads (see ingest_stream)
                     log.info("%s: read in memory (%s)", Path(path).name, why)
-            tables[kind] = read_table(path, kind, encoding=encoding)
+            tables[kind] = read_table(path, kind, encoding=encoding, settings=settings)
         return ingest_tables(store, tables, settings=settings, progress=progress, files=files, staged=staged)
 
 
 def _streams(path: Path, settings: Settings) -> bool:
-    """Whether a file takes the streaming path: a CSV or Parquet file of stream_ingest_mb or more."""
+    """Whether a file takes the streaming path: a CSV or Parquet file of stream_ingest_mb or more, or a
+    Parquet file of stream_ingest_rows or more (its footer says: a small zstd file can hold millions)."""
+    suffix = path.suffix.lower()
     try:
-        return (path.is_file() and path.suffix.lower() in (".csv", ".tsv", ".txt", "", ".parquet", ".pq")
-                and path.stat().st_size >= settings.stream_ingest_mb * 2**20)
+        if not path.is_file() or suffix not in (".csv", ".tsv", ".txt", "", ".parquet", ".pq"):
+            return False
+        if path.stat().st_size >= settings.stream_ingest_mb * 2**20:
+            return True
     except OSError:
         return False  # read_table words it
+    return suffix in (".parquet", ".pq") and parquet_rows(path) >= settings.stream_ingest_rows
 
 
 def ingest_frames(
@@ -153,10 +159,10 @@ def ingest_tables(
                 if frame is not None:
                     con.register(f"new_{kind}", frame)
             if "items" in clean:
-                existing, report.items_updated = store.load_new_items(con, now)
+                existing, report.items_updated = store.load_new_items(con, now, _absent("items", tables, staged))
                 report.items_added = report.items_in_file - existing
             if "users" in clean:
-                report.users_added = store.load_new_users(con, now)
+                report.users_added = store.load_new_users(con, now, _absent("users", tables, staged))
             if "events" in clean:
                 store.load_new_events(con, now, report)
             execute(con, "INSERT INTO ingest_log VALUES (?, ?, ?)",
@@ -167,3 +173,12 @@ def ingest_tables(
     if progress:
         progress(1.0, "loaded")
     return report
+
+
+def _absent(kind: str, tables: dict[str, RawTable], staged: dict[str, Staged]) -> list[str]:
+    """The optional columns of the store that a `kind` file did not have: a stored row keeps its value of
+    those (a re-load of items without `price` must not blank every price; an empty cell is what clears one)."""
+    columns = set(tables[kind].frame.columns) if kind in tables else set(staged[kind].columns)
+    if kind == "users":
+        return [] if columns & set(PROFILE_ALIASES) else ["profile_text"]
+    return [c for c in ITEM_COLUMNS if c not in ITEM_REQUIRED and c not in columns]

@@ -20,7 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import ValidationError
+from .config import Settings
+from .errors import ValidationError, clip
 
 ITEM_COLUMNS = ("item_id", "title", "category", "description", "brand", "price")
 ITEM_REQUIRED = ("item_id", "title", "category")
@@ -57,8 +58,10 @@ class RawTable:
         return ValidationError.at(self.name, None, column, f"column '{column}' {what}")
 
 
-def read_table(path: str | Path, kind: str, encoding: str = "utf-8") -> RawTable:
-    """Read a CSV or Parquet file of `kind` (items, events, users) as strings, checking its shape."""
+def read_table(path: str | Path, kind: str, encoding: str = "utf-8", settings: Settings | None = None) -> RawTable:
+    """Read a CSV or Parquet file of `kind` (items, events, users) as strings, checking its shape (and its
+    size against `settings`' max_columns and max_ingest_rows before its rows are read)."""
+    settings = settings or Settings()
     path = Path(path)
     name = path.name
     if not path.exists():
@@ -67,21 +70,23 @@ def read_table(path: str | Path, kind: str, encoding: str = "utf-8") -> RawTable
         raise ValidationError(f"{path}: is a folder, not a file", file=name)
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        table = _read_parquet(path, name, kind)
+        table = _read_parquet(path, name, kind, settings)
     elif suffix in (".csv", ".tsv", ".txt", ""):
-        table = _read_csv(path.read_bytes(), name, encoding)
+        table = _read_csv(path.read_bytes(), name, encoding, settings)
     else:
         raise ValidationError.at(name, None, None, f"unsupported file type '{suffix}' (use .csv or .parquet)")
     _check_columns(table, kind)
     return table
 
 
-def read_bytes(data: bytes, name: str, kind: str, encoding: str = "utf-8") -> RawTable:
+def read_bytes(data: bytes, name: str, kind: str, encoding: str = "utf-8", settings: Settings | None = None
+               ) -> RawTable:
     """Same as read_table for an upload held in memory."""
+    settings = settings or Settings()
     if name.lower().endswith((".parquet", ".pq")):
-        table = _read_parquet(io.BytesIO(data), name, kind)
+        table = _read_parquet(io.BytesIO(data), name, kind, settings)
     else:
-        table = _read_csv(data, name, encoding)
+        table = _read_csv(data, name, encoding, settings)
     _check_columns(table, kind)
     return table
 
@@ -94,11 +99,32 @@ def _utf16(data: bytes) -> bool:
     return len(head) >= 4 and (head[1::2].count(0) > 0.8 * len(head[1::2]) or head[0::2].count(0) > 0.8 * len(head[0::2]))
 
 
+def _utf32(data: bytes) -> bool:
+    """A UTF-32 file: its byte-order mark, or three NULs in every four bytes of its start."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return True
+    head = data[: len(data[:200]) // 4 * 4]
+    return len(head) >= 8 and any(all(head[k::4].count(0) > 0.8 * len(head[k::4]) for k in zeros)
+                                  for zeros in ((1, 2, 3), (0, 1, 2)))
+
+
+# files that are not text at all, by their first bytes
+_BINARY = ((b"PAR1", "a Parquet file, not CSV text: give it a .parquet name"),
+           (b"PK\x03\x04", "a zip archive, not CSV text: unzip it and give the CSV inside"),
+           (b"\x1f\x8b", "a gzip file, not CSV text: decompress it first"))
+
+
 def check_not_utf16(head: bytes, name: str, encoding: str) -> None:
-    """A file read as UTF-8 (the default) that is UTF-16 is refused with a hint (`head`: its first bytes)."""
-    if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig") and _utf16(head):
-        raise ValidationError.whole(name, "is UTF-16 text, not UTF-8: save it as UTF-8 (or pass --encoding utf-16)",
-                                    line=1)
+    """A CSV that is not text says what it is (Parquet, zip, gzip), and a file read as UTF-8 (the default)
+    that is UTF-32 or UTF-16 is refused with a hint (`head`: its first bytes)."""
+    for magic, what in _BINARY:
+        if head.startswith(magic):
+            raise ValidationError.whole(name, f"is {what}", line=1)
+    if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig"):
+        for wide, bits in ((_utf32, "32"), (_utf16, "16")):
+            if wide(head):
+                raise ValidationError.whole(name, f"is UTF-{bits} text, not UTF-8: save it as UTF-8 (or pass "
+                                            f"--encoding utf-{bits})", line=1)
 
 
 def _decode(data: bytes, name: str, encoding: str, *, lines_before: int = 0, first: bool = True,
@@ -144,11 +170,11 @@ def _lines(text: str):
         yield m.group()
 
 
-def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
+def _read_csv(data: bytes, name: str, encoding: str, settings: Settings) -> RawTable:
     text = _decode(data, name, encoding)
     if not text.strip():
         raise ValidationError.whole(name, "is empty: expected a header line and rows", line=1)
-    header, rows = csv_rows([text], name)
+    header, rows = csv_rows([text], name, max_columns=settings.max_columns)
     del text  # the line iterator holds its own reference; nothing else needs the whole text
     # Cells are gathered column by column, each distinct value held once per column (ids and event types
     # repeat a lot): a large upload then costs a few times its size in memory, not tens of times.
@@ -159,6 +185,8 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
         for cells, seen, value in zip(columns, distinct, row):
             cells.append(seen.setdefault(value, value))
         lines.append(line_no)
+        if len(lines) > settings.max_ingest_rows:
+            raise too_many_rows(name, settings)
     if not lines:
         raise ValidationError.whole(name, "has a header but no data rows", line=1)
     del distinct
@@ -166,8 +194,8 @@ def _read_csv(data: bytes, name: str, encoding: str) -> RawTable:
     return RawTable(name, frame, np.asarray(lines, dtype=np.int64), "line")
 
 
-def csv_rows(texts: Iterable[str], name: str, split: Callable[[str], Iterable[str]] | None = None
-             ) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+def csv_rows(texts: Iterable[str], name: str, split: Callable[[str], Iterable[str]] | None = None, *,
+             max_columns: int) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header of a CSV text given in pieces (each ending at a line break, but the last) and its data rows
     with their line numbers, checked one at a time: the shape errors of the file (separator, quoting, field
     counts, a repeated header) raised at the first bad line. The in-memory and the streaming ingest both read
@@ -190,7 +218,14 @@ def csv_rows(texts: Iterable[str], name: str, split: Callable[[str], Iterable[st
         header = []
     except csv.Error as exc:
         raise ValidationError.at(name, 1, None, f"unreadable header ({exc})") from None
+    check_width(name, len(header), max_columns, line=1)
     header = [h.strip() for h in header]
+    # a trailing separator on the header (`a,b,c,`) names nothing: those unnamed columns are dropped, rows
+    # may have their fields or not, and only a value under one is refused
+    unnamed = 0
+    while unnamed < len(header) - 1 and header[-1 - unnamed] == "":
+        unnamed += 1
+    header = header[: len(header) - unnamed]
     for pos, col in enumerate(header):
         if "\x00" in col:
             raise ValidationError.at(name, 1, None, f"the name of column {pos + 1} holds a NUL byte (\\x00): not a "
@@ -200,13 +235,14 @@ def csv_rows(texts: Iterable[str], name: str, split: Callable[[str], Iterable[st
         if col == "":
             raise ValidationError.at(name, 1, None, f"column {pos + 1} has no name")
         if col in seen:
-            raise ValidationError.at(name, 1, col, f"column '{col}' appears twice (columns {seen[col] + 1} and "
+            raise ValidationError.at(name, 1, col, f"column '{clip(col)}' appears twice (columns {seen[col] + 1} and "
                                      f"{pos + 1})", header=True)
         seen[col] = pos
-    return header, _checked_rows(reader, header, sep, name)
+    return header, _checked_rows(reader, header, sep, name, unnamed)
 
 
-def _checked_rows(reader, header: list[str], sep: str, name: str) -> Iterator[tuple[int, list[str]]]:
+def _checked_rows(reader, header: list[str], sep: str, name: str, unnamed: int = 0
+                  ) -> Iterator[tuple[int, list[str]]]:
     n = len(header)
     first = header[0] if header else None
     sep_name = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[sep]
@@ -216,6 +252,12 @@ def _checked_rows(reader, header: list[str], sep: str, name: str) -> Iterator[tu
             line_no, prev = prev + 1, reader.line_num  # the line the row starts on
             if not row or (len(row) == 1 and row[0].strip() == ""):
                 continue  # blank line
+            if unnamed and len(row) == n + unnamed:
+                filled = [pos for pos, cell in enumerate(row[n:], n + 1) if cell.strip()]
+                if filled:
+                    raise ValidationError.at(name, line_no, None, f"a value in column {filled[0]}, which the header "
+                                             "leaves unnamed (it ends with a separator): name the column")
+                row = row[:n]
             if len(row) != n and reader.line_num > line_no and any("\n" in c or "\r" in c for c in row):
                 raise ValidationError.at(
                     name, line_no, None, f"a quoted field that starts on this line is never closed (a '\"' is "
@@ -234,18 +276,30 @@ def _checked_rows(reader, header: list[str], sep: str, name: str) -> Iterator[tu
         raise ValidationError.at(name, reader.line_num, None, f"{exc}") from None
 
 
-def _read_parquet(source, name: str, kind: str | None = None) -> RawTable:
+def _read_parquet(source, name: str, kind: str | None = None, settings: Settings | None = None) -> RawTable:
     # columns of the contract must be scalars; any other column is extra and is kept as JSON text
+    settings = settings or Settings()
     contract = {c.lower() for c in KNOWN.get(kind, ALL_KNOWN)}
     try:
-        table = pq.read_table(source)
+        pf = pq.ParquetFile(source)
+    except Exception:  # pyarrow raises several types for a bad file; read_table below words it
+        pf = None
+        if hasattr(source, "seek"):
+            source.seek(0)
+    if pf is not None:  # its size from the footer, before any row is read
+        check_width(name, len(pf.schema_arrow.names), settings.max_columns)
+        if pf.metadata.num_rows > settings.max_ingest_rows:
+            raise too_many_rows(name, settings)
+    try:
+        table = pq.read_table(source) if pf is None else pf.read()
     except Exception as exc:  # pyarrow raises several types for a bad file
-        raise ValidationError.at(name, None, None, f"not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+        raise ValidationError.at(name, None, None, f"not a readable Parquet file ({clip(str(exc).splitlines()[0])})"
+                                 ) from None
     names = table.column_names
     dup = {c for c in names if names.count(c) > 1}
     if dup:
         col = sorted(dup)[0]
-        raise ValidationError.at(name, None, col, f"column '{col}' appears twice")
+        raise ValidationError.at(name, None, col, f"column '{clip(col)}' appears twice")
     if table.num_rows == 0:
         raise ValidationError.whole(name, "has no rows")
     columns = {}
@@ -272,6 +326,27 @@ def _read_parquet(source, name: str, kind: str | None = None) -> RawTable:
             )
     frame = pd.DataFrame(columns)
     return RawTable(name, frame, np.arange(1, len(frame) + 1, dtype=np.int64), "row", typed=True)
+
+
+def parquet_rows(path: Path) -> int:
+    """The rows a Parquet file's footer declares (0 when pyarrow cannot read it: the reader says why)."""
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # pyarrow raises several types for a bad file
+        return 0
+
+
+def check_width(name: str, columns: int, max_columns: int, line: int | None = None) -> None:
+    """Refuse a file of more than `max_columns` columns at once (a 1M-column header took minutes and GBs)."""
+    if columns > max_columns:
+        raise ValidationError.whole(name, f"has {columns:,} columns, more than the limit of {max_columns:,} "
+                                    "(settings max_columns)", line=line)
+
+
+def too_many_rows(name: str, settings: Settings) -> ValidationError:
+    """The error of a file of more than `settings.max_ingest_rows` rows."""
+    return ValidationError.whole(name, f"has more than {settings.max_ingest_rows:,} rows, the limit of one file "
+                                 "(settings max_ingest_rows): split it")
 
 
 def parquet_class(name: str, col: str, t: pa.DataType, contract: set[str]) -> str:
@@ -305,13 +380,13 @@ def check_names(columns: list[str], name: str, kind: str, unit: str) -> list[str
         same = [x for x in cols if x.lower() == c]
         if len(same) > 1:  # e.g. "title" and "Title": both would become title
             raise ValidationError.at(name, header_line, c, f"column '{c}' appears twice (as "
-                                     f"{' and '.join(repr(x) for x in same)})", header=True)
+                                     f"{clip(' and '.join(repr(x) for x in same))})", header=True)
     # tolerate case differences in the contract's names, e.g. "Item_ID"
     rename = {lower[c]: c for c in ALL_KNOWN if c in lower and lower[c] != c}
     cols = [rename.get(c, c) for c in cols]
     for col in REQUIRED[kind]:
         if col not in cols:
-            found = ", ".join(cols)
+            found = clip(", ".join(cols))
             raise ValidationError.at(name, header_line, col,
                                      f"missing required column '{col}' for {kind} (found: {found})", header=True)
     return cols

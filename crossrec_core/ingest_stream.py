@@ -26,9 +26,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import ValidationError
+from .config import Settings
+from .errors import ValidationError, clip
 from .ingest_read import (
-    ALL_KNOWN, KNOWN, _decode, _read_parquet, check_names, check_not_utf16, csv_rows, parquet_class,
+    ALL_KNOWN, KNOWN, _decode, _read_parquet, check_names, check_not_utf16, check_width, csv_rows, parquet_class,
+    too_many_rows,
 )
 
 CHUNK_BYTES = 16 << 20
@@ -63,11 +65,13 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, path: Path, kind: str, encoding: str, table: str) -> Staged:
-    """Stage a CSV or Parquet file of `kind` as `table` (the caller checked that the path is a file)."""
+def stage_file(con: duckdb.DuckDBPyConnection, path: Path, kind: str, encoding: str, table: str,
+               settings: Settings) -> Staged:
+    """Stage a CSV or Parquet file of `kind` as `table` (the caller checked that the path is a file); more
+    columns or rows than `settings` allows are refused before (Parquet) or as (CSV) the rows are read."""
     if path.suffix.lower() in (".parquet", ".pq"):
-        return _stage_parquet(con, path, kind, table)
-    return _stage_csv(con, path, kind, encoding, table)
+        return _stage_parquet(con, path, kind, table, settings)
+    return _stage_csv(con, path, kind, encoding, table, settings)
 
 
 # ---- CSV ----------------------------------------------------------------------------------------------
@@ -110,7 +114,8 @@ def _text_pieces(path: Path, name: str, encoding: str) -> Iterator[str]:
                 return
 
 
-def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, kind: str, encoding: str, table: str) -> Staged:
+def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, kind: str, encoding: str, table: str,
+               settings: Settings) -> Staged:
     name = path.name
     if not _streamable_encoding(encoding):
         raise NotStreamable(f"encoding {encoding}")
@@ -126,7 +131,8 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, kind: str, encoding: 
         yield first
         yield from pieces
 
-    header, rows = csv_rows(texts(), name, split=lambda piece: io.StringIO(piece, newline=""))
+    header, rows = csv_rows(texts(), name, split=lambda piece: io.StringIO(piece, newline=""),
+                            max_columns=settings.max_columns)
     n = len(header)
     cols = [f"c{i}" for i in range(n)]
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ("
@@ -153,9 +159,13 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, kind: str, encoding: 
         if len(lines) >= BATCH_ROWS:
             total += len(lines)
             flush()
+            if total > settings.max_ingest_rows:
+                raise too_many_rows(name, settings)
     if lines:
         total += len(lines)
         flush()
+    if total > settings.max_ingest_rows:
+        raise too_many_rows(name, settings)
     if not total:
         raise ValidationError.whole(name, "has a header but no data rows", line=1)
     names = check_names(header, name, kind, "line")
@@ -195,20 +205,23 @@ def _streamable_class(col: str, cls: str, kind: str) -> bool:
     return cls in ("text", "int", "null") or (cls == "float" and col.endswith("_id") and col in KNOWN[kind])
 
 
-def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, kind: str, table: str) -> Staged:
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, kind: str, table: str, settings: Settings) -> Staged:
     name = path.name
     contract = {c.lower() for c in KNOWN.get(kind, ALL_KNOWN)}
     try:
         pf = pq.ParquetFile(path)
         schema, rows = pf.schema_arrow, pf.metadata.num_rows
     except Exception:  # the in-memory reader words the error (the same call, the same message)
-        _read_parquet(path, name, kind)
+        _read_parquet(path, name, kind, settings)
         raise NotStreamable("pyarrow reads this file only whole") from None
     names = schema.names
+    check_width(name, len(names), settings.max_columns)
+    if rows > settings.max_ingest_rows:
+        raise too_many_rows(name, settings)
     dup = {c for c in names if names.count(c) > 1}
     if dup:
         col = sorted(dup)[0]
-        raise ValidationError.at(name, None, col, f"column '{col}' appears twice")
+        raise ValidationError.at(name, None, col, f"column '{clip(col)}' appears twice")
     if rows == 0:
         raise ValidationError.whole(name, "has no rows")
     read_as = [parquet_class(name, col, schema.field(col).type, contract) for col in names]

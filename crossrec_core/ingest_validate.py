@@ -129,8 +129,32 @@ def parse_timestamps(table: RawTable, col: str = "timestamp",
                      window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> pd.Series:
     """ISO 8601 strings or Unix seconds (both may appear in one file) → UTC timestamps, all inside `window`."""
     s = table.frame[col]
-    if table.typed and isinstance(s.dtype, pd.DatetimeTZDtype):
-        return s.dt.tz_convert("UTC").dt.as_unit("us")
+    if table.typed and isinstance(s.dtype, pd.DatetimeTZDtype):  # Parquet's own times: only the checks below
+        out, text = s.dt.tz_convert("UTC"), pd.Series([""] * len(s), dtype=object)
+    else:
+        out, text = _parse_times(table, s, col)
+    bad = out.isna().to_numpy()
+    if bad.any():
+        pos = int(np.argmax(bad))
+        cell = s.iloc[pos]
+        if table.typed and not isinstance(cell, str):  # a typed column: only a null is empty
+            value, empty = str(cell), bool(pd.isna(cell))
+        else:  # text: only an empty cell is empty (a literal 'nan' or 'None' is a bad timestamp)
+            value, empty = text.iloc[pos], text.iloc[pos] == ""
+        msg = "empty, but timestamp is required" if empty else (
+            f"timestamp '{_short(value)}' is neither ISO 8601 nor Unix seconds")
+        raise table.error(pos, col, msg)
+    if window is not None:
+        lo, hi = window
+        _reject(table, ((out < lo) | (out > hi)).to_numpy(), col,
+                lambda pos: f"timestamp {out.iloc[pos].isoformat()} is outside the plausible window "
+                            f"{lo:%Y-%m-%d} .. {hi:%Y-%m-%d} (settings earliest_event / latest_event)")
+    return out.dt.as_unit("us")  # inside the window (years 1678-2261 fit microseconds and nanoseconds alike)
+
+
+def _parse_times(table: RawTable, s: pd.Series, col: str) -> tuple[pd.Series, pd.Series]:
+    """ISO 8601 text or Unix seconds (text or numbers) → UTC times (NaT where a cell is neither) and the
+    cells as stripped text ('' for a typed column)."""
     if table.typed and pd.api.types.is_bool_dtype(s):  # True would become 1970-01-01 00:00:01
         raise table.column_error(col, "has type bool, expected ISO 8601 text, Unix seconds or a timestamp")
     if table.typed and pd.api.types.is_numeric_dtype(s):
@@ -149,6 +173,11 @@ def parse_timestamps(table: RawTable, col: str = "timestamp",
     out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
     if is_num.any():
         secs = numeric[is_num].astype("float64")
+        endless = np.isinf(secs.to_numpy())
+        if endless.any():  # 'inf' parses as a number, but no time is infinitely far
+            pos = int(np.flatnonzero(is_num)[np.argmax(endless)])
+            shown = text.iloc[pos] or str(numeric.iloc[pos])
+            raise table.error(pos, col, f"timestamp '{_short(shown)}' is not a time (neither ISO 8601 nor Unix seconds)")
         too_big = secs.abs() > _MAX_UNIX_SECONDS
         if too_big.any():
             pos = int(np.flatnonzero(is_num)[np.argmax(too_big.to_numpy())])
@@ -159,23 +188,7 @@ def parse_timestamps(table: RawTable, col: str = "timestamp",
     if iso.any():
         parsed = pd.to_datetime(text[iso], format="ISO8601", utc=True, errors="coerce")
         out[iso] = parsed.dt.as_unit("us")
-    bad = out.isna().to_numpy()
-    if bad.any():
-        pos = int(np.argmax(bad))
-        cell = s.iloc[pos]
-        if table.typed and not isinstance(cell, str):  # a typed column: only a null is empty
-            value, empty = str(cell), bool(pd.isna(cell))
-        else:  # text: only an empty cell is empty (a literal 'nan' or 'None' is a bad timestamp)
-            value, empty = text.iloc[pos], text.iloc[pos] == ""
-        msg = "empty, but timestamp is required" if empty else (
-            f"timestamp '{_short(value)}' is neither ISO 8601 nor Unix seconds")
-        raise table.error(pos, col, msg)
-    if window is not None:
-        lo, hi = window
-        _reject(table, ((out < lo) | (out > hi)).to_numpy(), col,
-                lambda pos: f"timestamp {out.iloc[pos].isoformat()} is outside the plausible window "
-                            f"{lo:%Y-%m-%d} .. {hi:%Y-%m-%d} (settings earliest_event / latest_event)")
-    return out
+    return out, text
 
 
 def _duplicates(table: RawTable, ids: pd.Series, col: str) -> None:

@@ -5,6 +5,7 @@ fit changes the next list; item-side models (co-occurrence, ALS, graph, flows) r
 """
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ _INTEREST_SPLIT = re.compile(r"[.;,\n]|\band\b|\bwho\b|\bbut\b|\balso\b|&|\bplus
 # the EASE signal, the learned ranker and product families.
 MODEL_FORMAT = 3
 MODEL_KIND = "crossrec.Recommender"
+CATALOG_COLUMNS = ("item_id", "title", "category", "cat_top", "brand", "price")  # what a list shows of an item
 
 
 def split_interests(text: str, limit: int = 5) -> list[str]:
@@ -185,7 +187,12 @@ class Recommender:
         from .modelio import MODEL_JSON, State
 
         folder = Path(folder)
-        if folder.name == "model.pkl" or (folder / "model.pkl").exists() and not (folder / MODEL_JSON).exists():
+        try:
+            names = set(os.listdir(folder)) if folder.name != "model.pkl" else set()
+        except OSError as exc:  # said of the folder itself, not of a file inside it that may not exist
+            raise CrossRecError(f"the run folder {folder} cannot be read ({exc.strerror or type(exc).__name__}); "
+                                "let this user read it, or retrain with `crossrec train`") from None
+        if folder.name == "model.pkl" or "model.pkl" in names and MODEL_JSON not in names:
             raise CrossRecError(f"the fitted model in {folder} is an old model.pkl, which CrossRec no longer "
                                 "reads (it could run code); retrain with `crossrec train`")
         header, state = State.load(folder)
@@ -197,10 +204,26 @@ class Recommender:
                                 f"{'this one' if store is None else store.path}; refusing to serve it "
                                 "(retrain with `crossrec train`)")
         try:
-            return cls.from_state(state, store)
+            rec = cls.from_state(state, store)
         except (KeyError, TypeError, ValueError) as exc:
             raise CrossRecError(f"the fitted model in {folder} is incomplete ({type(exc).__name__}: {exc}); "
                                 "retrain with `crossrec train`") from None
+        problem = rec._catalog_problem()
+        if problem:
+            raise CrossRecError(f"{folder / 'items.parquet'} {problem}: it is not the catalog this model was "
+                                "fitted on; retrain with `crossrec train`")
+        return rec
+
+    def _catalog_problem(self) -> str | None:
+        """What is wrong with the loaded catalog frame (another file copied over items.parquet), or None."""
+        missing = [c for c in CATALOG_COLUMNS if c not in self.items_.columns]
+        if missing:
+            return f"has no column {', '.join(repr(c) for c in missing)}"
+        ids = self.items_["item_id"].astype(str).to_numpy()
+        index = np.asarray(self.data_.item_index, dtype=object).astype(str)
+        if len(ids) != len(index) or (ids != index).any():
+            return f"lists {len(ids):,} items, not the model's {len(index):,} in its order"
+        return None
 
     def with_weights(self, weights: dict[str, float] | None = None, rules: Rules | None = None) -> "Recommender":
         """The same fitted signals with other weights and/or rules (no refit): what-if and tuning."""
@@ -335,7 +358,7 @@ class Recommender:
         cols = self.__dict__.get("_item_columns")
         if cols is None:
             cols = {c: self.items_[c].to_numpy(dtype=object if c != "price" else np.float64)
-                    for c in ("item_id", "title", "category", "cat_top", "brand", "price")}
+                    for c in CATALOG_COLUMNS}
             self.__dict__["_item_columns"] = cols
         return cols
 

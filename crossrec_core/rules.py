@@ -93,10 +93,15 @@ class Rule:
         """The note a list shows beside an item this rule changed: "pinned at 3 by rule 'Summer tripods'"."""
         return f"{self.verb()} by rule '{self.name or self.what()}'"
 
-    def check(self) -> "Rule":
-        """The rule's own shape (names are checked against the shop by `governance.check_rule`)."""
+    def check(self, max_multiplier: float | None = None) -> "Rule":
+        """The rule's own shape (names are checked against the shop by `governance.check_rule`); a boost's
+        multiplier at most `max_multiplier` (default `Settings.max_multiplier`), a damp's at least its
+        reciprocal, or exactly 0 (which sinks the items)."""
         from datetime import date
 
+        from .config import Settings
+
+        top = float(Settings.max_multiplier if max_multiplier is None else max_multiplier)
         if self.kind not in KINDS:
             raise CrossRecError(f"unknown rule kind '{self.kind}' (kinds: {', '.join(KINDS)})")
         targets = [t for t in ("item", "brand", "category") if getattr(self, t) is not None]
@@ -105,8 +110,14 @@ class Rule:
             raise CrossRecError("a rule is about exactly one item, brand, category or price range")
         if self.kind == "pin" and (self.item is None or self.position is None or int(self.position) < 1):
             raise CrossRecError("a pin needs an item and a position of 1 or more")
-        if self.kind == "boost" and (self.multiplier is None or not 0 <= float(self.multiplier) < float("inf")):
-            raise CrossRecError("a boost or damp needs a multiplier of 0 or more (above 1 boosts, below 1 damps)")
+        if self.kind == "boost" and (self.multiplier is None or not (float(self.multiplier) == 0
+                                                                     or 1 / top <= float(self.multiplier) <= top)):
+            raise CrossRecError(f"a boost or damp needs a multiplier from {1 / top:g} to {top:g}, or 0 "
+                                f"(above 1 boosts, below 1 damps; settings max_multiplier), got {self.multiplier}")
+        if has_price and None not in (self.price_min, self.price_max) and float(self.price_min) > float(self.price_max):
+            raise CrossRecError(f"price range {self.price_min:g}-{self.price_max:g} ends below where it starts")
+        if has_price and any(p is not None and not 0 <= float(p) < float("inf") for p in (self.price_min, self.price_max)):
+            raise CrossRecError("a price range needs prices of 0 or more")
         if self.kind in ("exclude", "bury") and has_price:
             raise CrossRecError(f"{self.kind} works on an item, a brand or a category, not a price range")
         if self.from_category is not None and (self.kind != "boost" or self.category is None):

@@ -25,8 +25,12 @@ class RuleEngine:
 
     def __init__(self, rules: Rules, matcher: CategoryMatcher | None, item_index: pd.Index,
                  brands: np.ndarray | None = None, prices: np.ndarray | None = None,
-                 user_ids: np.ndarray | None = None, day: date | None = None):
+                 user_ids: np.ndarray | None = None, day: date | None = None, max_multiplier: float | None = None):
+        from .config import Settings
         from .errors import CrossRecError
+
+        # the product of the boosts on one item is kept inside [1 / max, max] (or 0): float32 cannot overflow
+        self.max_multiplier = float(Settings.max_multiplier if max_multiplier is None else max_multiplier)
 
         day = day or today()
         self.rules: list[Rule] = [r for r in rules.all() if r.active_on(day)]
@@ -100,11 +104,14 @@ class RuleEngine:
         if not boosts:
             return None
 
+        top = self.max_multiplier
+
         def block(a: int, b: int) -> np.ndarray:
-            mult = np.ones((ctx.n, b - a), dtype=np.float32)
+            mult = np.ones((ctx.n, b - a), dtype=np.float64)  # multiplied in float64, bounded, then float32
             for r, rows, mask in boosts:
-                mult[np.ix_(rows, mask[a:b])] *= np.float32(r.multiplier)
-            return mult
+                mult[np.ix_(rows, mask[a:b])] *= min(max(float(r.multiplier), 0.0), top)
+            bounded = np.clip(mult, 1 / top, top)
+            return np.where(mult == 0, 0.0, bounded).astype(np.float32)
         return block
 
     def multipliers(self, ctx: Context) -> np.ndarray | None:

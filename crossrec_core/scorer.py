@@ -93,7 +93,8 @@ class FusedScorer:
 
         if self._engine is None:
             self._engine = RuleEngine(self.rules, self.matcher_, self.data_.item_index, self.catalog_.get("brand"),
-                                      self.catalog_.get("price"), self.data_.user_ids)
+                                      self.catalog_.get("price"), self.data_.user_ids,
+                                      max_multiplier=self.settings.max_multiplier)
         return self._engine
 
     def to_state(self, state) -> None:

@@ -177,12 +177,23 @@ class Store(CatalogQueries, EventQueries, ItemQueries, RunQueries, GovernanceQue
     def _prepare(self) -> None:
         """Read-write: create the tables (once) and the database's identity; read-only: check it is ours."""
         if not self.read_only:
+            self._refuse_foreign()
             execute(self.con, _SCHEMA)
             execute(self.con, "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
             # the database's identity: fitted models record it and are refused by any other database
             execute(self.con, "INSERT OR IGNORE INTO meta VALUES ('database_id', ?)", [uuid.uuid4().hex])
         elif "items" not in self._column("SELECT table_name FROM information_schema.tables"):
             raise CrossRecError(f"{self.path} is not a CrossRec database (no items table)")
+
+    def _refuse_foreign(self) -> None:
+        """A DuckDB file that holds tables but not CrossRec's (no `meta`, no `items`) belongs to something
+        else: CrossRec adds its tables only to an empty file or its own, never beside another program's."""
+        tables = self._column("SELECT table_name FROM information_schema.tables WHERE table_catalog = "
+                              "current_database() ORDER BY table_name")
+        if tables and not {"meta", "items"} & set(tables):
+            shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5:,} more" if len(tables) > 5 else "")
+            raise CrossRecError(f"{self.path} is a DuckDB database of something else (tables: {shown}), not "
+                                "CrossRec's: give --db a new path or a CrossRec database")
 
     # ---- loading: the ingest module's functions, kept as methods where callers look for them ----------
 

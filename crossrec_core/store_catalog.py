@@ -15,6 +15,18 @@ from .store_base import StoreBase, execute
 
 
 
+def _kept(column: str, stored: str = "i") -> str:
+    """SQL of a column the file did not have: the stored value of a row already stored, else the new row's
+    (its empty default)."""
+    return f"(CASE WHEN {stored}.added_at IS NULL THEN n.{column} ELSE {stored}.{column} END)"
+
+
+# a row's attributes: the stored ones with the file's on top, key by key (a JSON null, from a Parquet null,
+# takes the key out; a key the file did not have keeps its stored value)
+_MERGED_ATTRS = """(CASE WHEN i.attrs IS NULL THEN n.attrs::JSON WHEN n.attrs IS NULL THEN i.attrs
+                    ELSE json_merge_patch(i.attrs, n.attrs::JSON) END)"""
+
+
 class CatalogQueries(StoreBase):
     """Items, users, categories, embeddings and projections (methods of `Store`)."""
 
@@ -104,40 +116,51 @@ class CatalogQueries(StoreBase):
     # ---- loading (the ingest's last step, inside its transaction) ---------------------------------
 
     @staticmethod
-    def load_new_items(con: duckdb.DuckDBPyConnection, now: datetime) -> tuple[int, int]:
+    def load_new_items(con: duckdb.DuckDBPyConnection, now: datetime, absent: Sequence[str] = ()) -> tuple[int, int]:
         """Insert or replace the rows of `new_items` (a clean table or frame in the store's shape); how many
-        were in the store already and how many of those changed."""
+        were in the store already and how many of those changed. An item already stored keeps its value of
+        each column in `absent` (optional columns its file did not have) and of each attribute the file did
+        not have (an empty cell is what clears one)."""
         existing = con.execute("SELECT count(*) FROM new_items n JOIN items i USING (item_id)").fetchall()[0][0]
-        changed = con.execute(
-            """SELECT count(*) FROM new_items n JOIN items i USING (item_id)
-               WHERE i.title IS DISTINCT FROM n.title OR i.category IS DISTINCT FROM n.category
-                  OR i.description IS DISTINCT FROM n.description OR i.brand IS DISTINCT FROM n.brand
-                  OR i.price IS DISTINCT FROM n.price"""
-        ).fetchall()[0][0]
-        if existing:
-            execute(con,
-                """INSERT OR REPLACE INTO items
-                   SELECT n.item_id, n.title, n.category, n.cat_top, n.cat_sub, n.cat_depth, n.description,
-                          n.brand, n.price, n.attrs::JSON, coalesce(i.added_at, ?)
-                   FROM new_items n LEFT JOIN items i USING (item_id)""",
-                [now],
-            )
-        else:  # all new: a plain insert (OR REPLACE looks every key up: 3 s for 200k items)
+        if not existing:  # all new: a plain insert (OR REPLACE looks every key up: 3 s for 200k items)
             execute(con,
                 """INSERT INTO items SELECT item_id, title, category, cat_top, cat_sub, cat_depth, description,
                           brand, price, attrs::JSON, ?::TIMESTAMP FROM new_items""",
                 [now],
             )
+            return 0, 0
+        kept = {c: _kept(c) if c in absent else f"n.{c}" for c in ("description", "brand", "price")}
+        execute(con,
+            f"""CREATE OR REPLACE TEMP TABLE crossrec_merged_items AS
+                SELECT n.item_id, n.title, n.category, n.cat_top, n.cat_sub, n.cat_depth, {kept['description']}
+                       AS description, {kept['brand']} AS brand, {kept['price']} AS price, {_MERGED_ATTRS} AS attrs,
+                       coalesce(i.added_at, ?) AS added_at
+                FROM new_items n LEFT JOIN items i USING (item_id)""",
+            [now],
+        )
+        try:
+            changed = con.execute(
+                """SELECT count(*) FROM crossrec_merged_items n JOIN items i USING (item_id)
+                   WHERE i.title IS DISTINCT FROM n.title OR i.category IS DISTINCT FROM n.category
+                      OR i.description IS DISTINCT FROM n.description OR i.brand IS DISTINCT FROM n.brand
+                      OR i.price IS DISTINCT FROM n.price"""
+            ).fetchall()[0][0]
+            execute(con, "INSERT OR REPLACE INTO items SELECT * FROM crossrec_merged_items")
+        finally:
+            con.execute("DROP TABLE IF EXISTS crossrec_merged_items")
         return int(existing), int(changed)
 
     @staticmethod
-    def load_new_users(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
-        """Insert or replace the rows of `new_users`; how many users are new."""
+    def load_new_users(con: duckdb.DuckDBPyConnection, now: datetime, absent: Sequence[str] = ()) -> int:
+        """Insert or replace the rows of `new_users`; how many users are new. A stored user keeps its
+        profile text when "profile_text" is `absent` (the file had no profile column) and each attribute
+        the file did not have."""
         existing = con.execute("SELECT count(*) FROM new_users JOIN users USING (user_id)").fetchall()[0][0]
         total = con.execute("SELECT count(*) FROM new_users").fetchall()[0][0]
+        profile = _kept("profile_text", "u") if "profile_text" in absent else "n.profile_text"
         execute(con,
-            """INSERT OR REPLACE INTO users
-               SELECT n.user_id, n.profile_text, n.attrs::JSON, coalesce(u.added_at, ?)
+            f"""INSERT OR REPLACE INTO users
+               SELECT n.user_id, {profile}, {_MERGED_ATTRS.replace('i.', 'u.')}, coalesce(u.added_at, ?)
                FROM new_users n LEFT JOIN users u USING (user_id)""",
             [now],
         )

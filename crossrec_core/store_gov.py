@@ -110,6 +110,11 @@ class GovernanceQueries(StoreBase):
     def undo_live_run(self, change: dict, note: str) -> None:
         """Revert a live-run change: the run live before it is live again (or none)."""
         name = change["before"].get("run")
+        if name is None:  # every list is served by the live run: none live would break recommend and export
+            raise CrossRecError(f"cannot undo change {int(change['change_id'])}: it made run "
+                                f"'{change['after'].get('run')}' live, with none live before, and undoing it "
+                                "would leave no live run; make another run live instead (`crossrec runs promote "
+                                "NAME`); `crossrec rules undo` still reverts the rules")
         with self.transaction() as con:
             if name is not None and not con.execute("SELECT count(*) FROM runs WHERE name = ?", [name]).fetchall()[0][0]:
                 raise CrossRecError(f"cannot undo: run '{name}', live before, has been deleted since")
@@ -222,6 +227,8 @@ class GovernanceQueries(StoreBase):
         """Delete a segment, with its audit row (undoable)."""
         with self.transaction() as con:
             before = self._segment_state(con, name)
+            if before["spec"] is None:  # nothing to delete: no change, so no audit row for undo to "undo"
+                raise CrossRecError(f"no segment '{name}' (see `crossrec segments list`)")
             self._write_segment(con, name, None, None)
             self._audit(con, "segment", before, {"segment": name, "spec": None}, note or f"deleted segment '{name}'",
                         undoable=True)

@@ -286,6 +286,8 @@ def _timestamps(con: duckdb.DuckDBPyConnection, st: Staged) -> tuple[str, list[C
     kind = "TABLE" if cls == "text" else "VIEW"
     con.execute(f"""CREATE OR REPLACE TEMP {kind} {out} AS SELECT * EXCLUDE (plain, zoned), {ts0} AS ts0, {odd} AS odd
         FROM (SELECT *, {secs} AS secs, {plain} AS plain, {zoned} AS zoned FROM (SELECT *, {t} AS t FROM {st.table}))""")
+    checks.append(Check("timestamp", "isinf(secs)", "CASE WHEN t <> '' THEN t ELSE CAST(secs AS VARCHAR) END",
+                        lambda v: f"timestamp '{_short(v)}' is not a time (neither ISO 8601 nor Unix seconds)"))
     checks.append(Check("timestamp", f"abs(secs) > {_MAX_UNIX_SECONDS}", "secs",
                         lambda v: f"{v:.0f} is too large for Unix seconds (milliseconds? divide by 1000)"))
     return out, checks
@@ -309,6 +311,14 @@ def _parse_odd(con: duckdb.DuckDBPyConnection, view: str) -> str | None:
         finally:
             con.unregister("crossrec_ts_batch")
     return "crossrec_ts_fix"
+
+
+def _iso(value: Any) -> str:
+    """A UTC time from DuckDB as pandas writes it; DuckDB gives a time past Python's year 9999 as text."""
+    try:
+        return pd.Timestamp(value, tz="UTC").isoformat()
+    except (ValueError, OverflowError):
+        return str(value).replace(" ", "T", 1) + "+00:00"
 
 
 def stage_events(con: duckdb.DuckDBPyConnection, st: Staged, settings: Settings, report: IngestReport) -> None:
@@ -337,7 +347,7 @@ def stage_events(con: duckdb.DuckDBPyConnection, st: Staged, settings: Settings,
                     lambda v: "empty, but timestamp is required" if v is None else
                     f"timestamp '{_short(v)}' is neither ISO 8601 nor Unix seconds"),
               Check("timestamp", f"ts < TIMESTAMP '{lo.isoformat()}' OR ts > TIMESTAMP '{hi.isoformat()}'", "ts",
-                    lambda v: f"timestamp {pd.Timestamp(v, tz='UTC').isoformat()} is outside the plausible window "
+                    lambda v: f"timestamp {_iso(v)} is outside the plausible window "
                               f"{lo:%Y-%m-%d} .. {hi:%Y-%m-%d} (settings earliest_event / latest_event)"),
               *value_checks]
     _run(con, st, view, checks)

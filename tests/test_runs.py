@@ -63,9 +63,9 @@ def test_undo_reverts_rules_then_live_run_in_order_and_says_when_nothing_is_left
     assert json.loads(cli(capsys, "rules", "list", "--db", ruled_copy, "--json")[1]) == []
     assert cli(capsys, "rules", "undo", "--db", ruled_copy) == (
         2, "", "crossrec rules: nothing to undo in the rules\n")  # the live run is not a rule
-    assert cli(capsys, "undo", "--db", ruled_copy)[0] == 0  # the first run going live
-    assert [r["live"] for r in runs(capsys, ruled_copy)] == [False]
-    assert cli(capsys, "undo", "--db", ruled_copy) == (2, "", "crossrec undo: nothing to undo\n")
+    code, out, err = cli(capsys, "undo", "--db", ruled_copy)  # the first run going live: refused (issue 22.18)
+    assert (code, out) == (2, "") and "would leave no live run" in err and err.count("\n") == 1
+    assert [r["live"] for r in runs(capsys, ruled_copy)] == [True]
 
 
 def test_runs_note_delete_never_the_live_one(ruled_copy, capsys):

@@ -125,10 +125,11 @@ class RuleEngine:
         boosts = self._applying("boost", ctx)
         if not boosts:
             return None
-        mult = np.ones(len(rows), dtype=np.float32)
+        top = self.max_multiplier
+        mult = np.ones(len(rows), dtype=np.float64)  # as `multiplier_blocks`: float64, bounded, then float32
         for r, who, mask in boosts:
-            mult[who[rows] & mask[items]] *= np.float32(r.multiplier)
-        return mult
+            mult[who[rows] & mask[items]] *= min(max(float(r.multiplier), 0.0), top)
+        return np.where(mult == 0, 0.0, np.clip(mult, 1 / top, top)).astype(np.float32)
 
     def items_at(self, kind: str, ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Whether a rule of `kind` (exclude, bury) takes each (row, item) pair."""

@@ -114,11 +114,17 @@ def test_a_scenario_goes_live_after_its_effect_and_undo_takes_it_back(page, gov)
     assert f"boosted ×3 {gov['a']} → {gov['b']}" in text and "95 % interval" in text
     sure.click()
     wait_idle(page)
+    drop = page.get_by_text("Yes, promote even though", exact=False)
+    if drop.count():  # a drop beyond noise asks for a second, explicit yes
+        drop.click()
+        wait_idle(page)
     press(page, "Promote to live rules", "is live", "whatif-promote")
     assert live_rule_count(page, gov["base"]) == before + 1
 
     open_page(page, gov["base"], "history")
     no_exception(page)
+    page.get_by_text("Yes, undo change #", exact=False).click()  # undo says which change and asks first
+    wait_idle(page)
     press(page, "Undo the last change", "Undid change", "history")
     assert live_rule_count(page, gov["base"]) == before
 

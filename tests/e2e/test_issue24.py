@@ -4,14 +4,11 @@ History's undo says which change it takes back and asks first, "Make live" leave
 beside the button and the boxes on the run just made live, and no button's label is cut or covered."""
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import OUT, free_port, launch, no_exception, open_page, shot, stop, wait_idle
+from .conftest import no_exception, open_page, private_copy, serve, shot, stop, wait_idle
 
 pytestmark = pytest.mark.slow
 VIEWPORTS = [{"width": 1400, "height": 1000}, {"width": 1280, "height": 800}]
@@ -62,21 +59,12 @@ def shop(demo_db: Path, tmp_path_factory):
     from crossrec_core.store import Store
     from crossrec_core.train import train
 
-    path = tmp_path_factory.mktemp("s24") / "shop.duckdb"
-    source = Path(os.environ.get("CROSSREC_E2E_DEMO") or demo_db)
-    shutil.copy(source, path)
-    if Path(f"{source}.artefacts").is_dir():
-        shutil.copytree(f"{source}.artefacts", f"{path}.artefacts")
+    path = private_copy(demo_db, tmp_path_factory.mktemp("s24"))
     with Store(path) as store:
         first = store.run()["name"]
         train(store, Settings(db_path=path), name="second", learn=False, baselines=False)
         item = store.items().sort_values("item_id").iloc[-1]
-    port = free_port()
-    OUT.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "CROSSREC_DB": str(path), "PYTHONUNBUFFERED": "1"}
-    proc, base = launch([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                         "--server.headless", "true", "--server.address", "127.0.0.1",
-                         "--browser.gatherUsageStats", "false"], port, OUT.parent / "e2e-s24-server.log", env)
+    proc, base = serve(path, "e2e-s24-server.log")
     yield {"base": base, "first": first, "item": str(item["item_id"]), "title": str(item["title"])}
     stop(proc)
 

@@ -76,7 +76,7 @@ try:
     with side.container():
         sidebar()
     with st.sidebar:
-        st.fragment(run_every=training.poll_every())(training_status)()
+        training.live_panel(training_status)
     try:
         nav.run()
     except flow.Halt:  # a page ended early (an empty state); the run itself finishes normally

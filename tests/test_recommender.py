@@ -233,3 +233,19 @@ def test_cyclist_and_coffee_profile_covers_both_interests_with_few_variants(rec)
     assert df["title"].str.contains("coffee", case=False).any()
     fam = pd.Series(family_codes(rec.items_), index=rec.items_.sort_values("item_id")["item_id"].to_numpy())
     assert fam[df["item_id"]].value_counts().max() <= 2
+
+
+def test_cli_recommend_profile_gives_the_user_pages_cold_start_list(shop_db, rec):
+    """`crossrec recommend --profile TEXT` is the cold-start box: interests split and interleaved, not one query."""
+    text = "keen road cyclist who drinks a lot of coffee"
+    out = _cli("recommend", "--db", str(shop_db), "--profile", text, "--k", "10", "--json", "--quiet")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    page = rec.recommend_for_profile(text, k=10)
+    assert [r["item_id"] for r in doc] == page["item_id"].tolist()
+    query = rec.recommend_for_query(text, k=10)
+    assert [r["item_id"] for r in doc] != query["item_id"].tolist()  # --query stays a single-intent search
+    bad = _cli("recommend", "--db", str(shop_db), "--quiet", "--profile", "  ")
+    assert bad.returncode == 2 and "empty profile text" in bad.stderr
+    both = _cli("recommend", "--db", str(shop_db), "--quiet", "--profile", text, "--query", text)
+    assert both.returncode == 2 and "exactly one of --user, --items, --query or --profile" in both.stderr

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from crossrec_core.store import Store
+from ui.text import md, short
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -46,6 +47,11 @@ def live_rules(db: Path) -> list[dict]:
     return governance.rules_json(ui.state._open_store(str(db)))
 
 
+def undo_box(at):
+    """The checkbox that confirms an undo (its label says which change)."""
+    return next(c for c in at.checkbox if c.label.startswith("Yes, undo change #"))
+
+
 def test_rules_page_adds_a_pin_removes_it_after_confirming_and_undo_brings_it_back(ruled_copy, monkeypatch):
     item, title = an_item(ruled_copy)
     at = app(ruled_copy, monkeypatch, "rules")
@@ -58,22 +64,30 @@ def test_rules_page_adds_a_pin_removes_it_after_confirming_and_undo_brings_it_ba
     ok(at)
     table = frame(at, "does")
     assert table["name"].tolist() == ["Summer tripods"]
-    assert table["does"].iloc[0].startswith(f"pinned at 2 item {item} ({title[:20]}")
+    assert table["does"].iloc[0].startswith(f"pinned at 2: {title[:20]}") and f"({item})" in table["does"].iloc[0]
+    said = md(f"Added rule 'Summer tripods' (pinned at 2: {short(title, 50)} ({item})).")
+    assert [s.value for s in at.success] == [said]  # names the item by its title, not only its id
     assert at.button(key="rm_btn").disabled  # no removal without the confirmation
     at.checkbox(key="rm_confirm_1").check().run()
     at.button(key="rm_btn").click().run()
     ok(at)
     assert frame(at, "does") is None
+    assert at.button(key="rules_undo").disabled  # undo says what it will undo and asks first
+    sure = undo_box(at)
+    assert "removed rule 'Summer tripods' (pinned at 2:" in sure.label
+    sure.check().run()
     at.button(key="rules_undo").click().run()
     ok(at)
     assert frame(at, "does")["name"].tolist() == ["Summer tripods"]
+    assert [s.value for s in at.success][0].startswith(md("Undid change #3: removed rule 'Summer tripods'")), [s.value for s in at.success]
 
     at.switch_page("views/history.py").run()
     ok(at)
     hist = frame(at, "undone")
     assert hist["what"].tolist()[:3] == ["undo", "rules", "rules"]
-    assert "added 'Summer tripods'" in hist["after"].iloc[2]
-    at.button(key="hist_undo").click().run()  # undoes the newest undoable change: the removal's undo is not one
+    assert "added rule 'Summer tripods'" in hist["after"].iloc[2]
+    undo_box(at).check().run()  # undoes the newest undoable change: the removal's undo is not one
+    at.button(key="hist_undo").click().run()
     ok(at)
     assert live_rules(ruled_copy) == []
 
@@ -117,7 +131,7 @@ def test_runs_page_keeps_the_live_run_and_confirms_before_deleting(ruled_copy, m
         assert store.run()["name"] == "first"  # recorded, not live
     at = app(ruled_copy, monkeypatch, "runs")
     ok(at)
-    assert at.selectbox(key="cmp_b").options == ["second"]  # the live run is never offered for deletion
+    assert at.selectbox(key="cmp_b").value == "second"  # the newest run that is not live comes first
     at.toggle(key="cmp_go_first_second").set_value(True).run()
     ok(at)
     deltas = frame(at, "verdict")
@@ -128,7 +142,10 @@ def test_runs_page_keeps_the_live_run_and_confirms_before_deleting(ruled_copy, m
     at.checkbox(key="live_confirm_second").check().run()
     at.button(key="live_btn").click().run()
     ok(at)
-    assert "first" in at.selectbox(key="cmp_b").options  # now the old one can go
+    assert at.selectbox(key="cmp_b").value == "second"  # the boxes keep the run just made live
+    assert at.button(key="live_btn").disabled and at.checkbox(key="del_confirm_second").disabled  # live: kept
+    assert [s.value for s in at.success] == [md("Run second is live instead of first. Undo it on the History page.")]
+    at.selectbox(key="cmp_b").set_value("first").run()
     at.checkbox(key="del_confirm_first").check().run()
     at.button(key="del_run").click().run()
     ok(at)
@@ -189,13 +206,25 @@ def test_whatif_scenario_is_promoted_after_its_effect_and_undo_takes_it_out(rule
     assert "Recall@20" in effect["metric"].tolist() and set(effect["verdict"]) <= {"up", "down", "within noise"}
     assert at.button(key="wi_promote").disabled
     at.checkbox(key="wi_promote_ok_more B").check().run()
+    highs = effect["95 % interval"].str.split(" to ").str[1].astype(float)
+    drops = effect[(highs < 0) & effect["metric"].isin(["Recall@20", "NDCG@20", "New-category recall@20"])]
+    if len(drops):  # a drop beyond noise asks for a second, explicit yes naming what drops
+        assert at.button(key="wi_promote").disabled
+        second = at.checkbox(key="wi_promote_drop_ok_more B")
+        assert all(m in second.label for m in drops["metric"])
+        second.check().run()
+    else:
+        assert "wi_promote_drop_ok_more B" not in [c.key for c in at.checkbox]
     at.button(key="wi_promote").click().run()
     ok(at)
     rules = live_rules(ruled_copy)
     assert [(r["kind"], r["target"], r["from_category"], r["category"]) for r in rules] == [
         ("boost", "pair", options[0], options[1])]
+    assert "Measure its effect first" not in [c.value for c in at.caption][-1:]  # it does not look undone
+    assert any("is live" in s.value for s in at.success) and "wi_effect" not in [b.key for b in at.button]
     at.switch_page("views/history.py").run()
     assert frame(at, "undone")["what"].iloc[0] == "scenario promotion"
+    undo_box(at).check().run()
     at.button(key="hist_undo").click().run()
     ok(at)
     assert live_rules(ruled_copy) == []
@@ -234,3 +263,23 @@ def test_a_fine_tune_runs_as_a_background_job_and_the_live_run_keeps_serving(rul
     said = [s.value for s in at.success] + [e.value for e in at.error]
     assert any(("tuned in" in m) or ("Fine-tuning failed" in m) for m in said), said
     assert frame(at, "serving").set_index("name").loc["first", "serving"]
+
+
+def test_a_pinned_row_says_so_in_its_why_cell_and_its_low_model_score_is_not_shown_as_a_defect():
+    import pandas as pd
+
+    from crossrec_core.config import SIGNALS
+    from ui.lists import evidence_lines, rule_view
+
+    rows = pd.DataFrame({"rank": [1, 2, 3], "title": ["Tripod", "Lens", "Bag"], "score": [-1.43, 0.9, 0.8],
+                         "reason": ["bought with cameras", "often bought together", "popular"],
+                         "applied_rules": ["pinned at 1 by rule 'Summer tripods'", "", "boosted ×1.5 by rule 'Bags'"],
+                         **{s: [0.2, 0.5, 0.3] for s in SIGNALS}})
+    view = rule_view(rows)
+    assert view["reason"].tolist() == ["📌 pinned at 1 by rule 'Summer tripods' · bought with cameras",
+                                       "often bought together", "⬆ boosted ×1.5 by rule 'Bags' · popular"]
+    assert pd.isna(view["score"].iloc[0]) and view["score"].iloc[1:].tolist() == [0.9, 0.8]
+    lines = evidence_lines(rows.iloc[0])
+    assert lines[0] == "Placed by its rule, not by its score (the model alone scored it -1.430)."
+    assert not any("of the score" in line for line in lines)  # no "(0% of the score)" beside a score below 0
+    assert "of the score" in evidence_lines(rows.iloc[1])[0]

@@ -101,7 +101,8 @@ def plot(fig: go.Figure, key: str | None = None, modebar: bool = True, data_csv:
 def contributions_chart(recs: pd.DataFrame, title_limit: int = 30) -> go.Figure:
     """One stacked horizontal bar per recommended item: how much each signal adds to its score.
     The colour key is `signal_legend()` (a Plotly legend would wrap badly in a narrow column)."""
-    labels = [f"{int(r)}. {ht(t, title_limit)}" for r, t in zip(recs["rank"], recs["title"])]
+    placed = recs["applied_rules"].fillna("").str.contains("pinned at") if "applied_rules" in recs else [False] * len(recs)
+    labels = [f"{int(r)}. {'📌 ' if p else ''}{ht(t, title_limit)}" for r, t, p in zip(recs["rank"], recs["title"], placed)]
     fig = go.Figure()
     for s in registry.contributions():
         vals = recs[s].astype(float) if s in recs else pd.Series(0.0, index=recs.index)

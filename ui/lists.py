@@ -15,16 +15,49 @@ from .text import short
 REC_COLUMNS = ["rank", "title", "score", "reason", "applied_rules", "price", "brand", "category", "item_id"]
 
 
+RULE_BADGES = (("pinned at", "📌"), ("boosted", "⬆"), ("damped", "⬇"), ("buried", "⬇"))
+
+
+def rule_badge(applied: str) -> str:
+    """The badge that starts the Why cell of an item a rule placed: "📌 pinned at 2 by rule 'Summer tripods'"."""
+    applied = str(applied or "").strip()
+    if not applied:
+        return ""
+    mark = next((m for words, m in RULE_BADGES if applied.startswith(words)), "⚑")
+    return f"{mark} {applied}"
+
+
+def pinned(df: pd.DataFrame) -> pd.Series:
+    """The rows a pin placed: their place is the rule's, not their score's."""
+    return df.get("applied_rules", pd.Series("", index=df.index)).fillna("").str.contains("pinned at")
+
+
+def rule_view(df: pd.DataFrame) -> pd.DataFrame:
+    """The table's rows as a merchandiser reads them: a rule-placed item says so first in its Why cell, and a
+    pinned item's score is left blank (its place is the rule's; the model's own low score read as a defect)."""
+    out = df.copy()
+    if "applied_rules" in out and "reason" in out:
+        badges = out["applied_rules"].map(rule_badge)
+        out["reason"] = [f"{b} · {r}" if b and str(r or "").strip() else (b or r) for b, r in zip(badges, out["reason"])]
+    if "score" in out:
+        out["score"] = out["score"].astype(float).mask(pinned(out))
+    return out
+
+
 def rec_table_config(max_score: float = 1.0) -> dict:
     return {
-        "rank": st.column_config.NumberColumn("#", width="small"),
-        "title": title_link_column(width="medium"),  # a link to the item's page, shown as its title
+        "rank": st.column_config.NumberColumn("#", width=40),
+        "title": title_link_column(width=260),  # a link to the item's page, shown as its title
         "category": st.column_config.TextColumn("Category", width="small"),
         "brand": st.column_config.TextColumn("Brand", width="small"),
         "price": st.column_config.NumberColumn("Price", format="%.2f", width="small"),
         "score": st.column_config.ProgressColumn("Score", format="%.3f", min_value=0.0,
-                                              max_value=max(float(max_score), 1e-9), width="small"),
-        "reason": st.column_config.TextColumn("Why", width="medium"),
+                                              max_value=max(float(max_score), 1e-9), width=90,
+                                              help="the model's score; blank for a pinned item, whose place "
+                                                   "is its rule's"),
+        "reason": st.column_config.TextColumn("Why", width="large",
+                                              help="📌 pinned, ⬆ boosted, ⬇ damped or buried by a rule; then "
+                                                   "the model's reason"),
         "applied_rules": st.column_config.TextColumn("Rules", width="medium",
                                                      help="the business rules that changed this item's place"),
         "item_id": st.column_config.TextColumn("Item id", width="small"),
@@ -38,11 +71,13 @@ def evidence_lines(row: pd.Series) -> list[str]:
     ev = row.get("evidence") if isinstance(row.get("evidence"), dict) else {}
     parts = sorted(((float(row.get(s, 0.0) or 0.0), s) for s in SIGNALS), reverse=True)
     lines = []
+    if pinned(pd.DataFrame([row])).iloc[0]:
+        lines.append(f"Placed by its rule, not by its score (the model alone scored it {total:+.3f}).")
     for v, s in parts:
         if v <= 0:
             continue
-        share = v / total if total > 0 else 0.0
-        line = f"{SIGNAL_LABELS[s]}: +{v:.3f} ({share:.0%} of the score)"
+        share = f" ({v / total:.0%} of the score)" if total > 0 else ""  # a share of a score ≤ 0 means nothing
+        line = f"{SIGNAL_LABELS[s]}: +{v:.3f}{share}"
         bits = []
         for e in (ev.get(s) or [])[:3]:
             if "from" in e:
@@ -67,7 +102,8 @@ def show_recommendations(df: pd.DataFrame, key: str, *, empty: str | None = None
         plot(contributions_chart(df), key=f"{key}_chart", modebar=False, data_csv=False)  # the list is the table
     with right:
         cols = [c for c in REC_COLUMNS if c in df]
-        event = st.dataframe(with_item_links(df[cols]), hide_index=True, column_config=rec_table_config(df["score"].max()),
+        event = st.dataframe(with_item_links(rule_view(df[cols])), hide_index=True,
+                             column_config=rec_table_config(df["score"].max()),
                              on_select="rerun", selection_mode="single-row", key=f"{key}_table",
                              height=min(38 + 35 * len(df), 560))
         rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
@@ -79,5 +115,5 @@ def show_recommendations(df: pd.DataFrame, key: str, *, empty: str | None = None
             if str(row.get("reason") or "").strip():
                 st.text(str(row["reason"]))
             if str(row.get("applied_rules") or "").strip():
-                st.text(str(row["applied_rules"]))
+                st.text(rule_badge(row["applied_rules"]))
             st.text("\n".join(evidence_lines(row)) or "No evidence recorded for this item.")

@@ -147,6 +147,17 @@ def follow(job: dict | None) -> None:
         st.rerun(scope="app")
 
 
+def live_panel(draw: Callable[[], None]) -> None:
+    """`draw` as a fragment that reruns every second while a job runs, inside its own container.
+
+    The container keeps the panel in one slot of its parent whatever it draws (a bar and a caption while the
+    job runs, one message after): drawn straight into the page, the panel's slots changed in number when the
+    job ended, and a last timed rerun of the fragment then cleared the element that had moved into its old
+    second slot (the Runs table vanished until the page was reopened)."""
+    with st.container():
+        st.fragment(run_every=poll_every())(draw)()
+
+
 def poll_every() -> float | None:
     """How often a fragment showing the job should rerun: every second while one runs."""
     return 1.0 if running() else None

@@ -1,73 +1,30 @@
 """History: every change to the rules, the live run and the segments (when, what, before, after, note), newest first,
 with one-click undo of the last change (`crossrec history`, `crossrec undo`)."""
-import json
-
 import pandas as pd
 import streamlit as st
 
-from crossrec_core import governance, segments
-from crossrec_core.errors import CrossRecError
-from crossrec_core.rules import Rule
+from crossrec_core import governance
 from ui import state
 from ui.actions import act, show_done
+from ui.changes import change_words, in_words, next_undo, undo_confirmation, undone_message
 
 st.title("History")
 store = state.store()
 
 
-def in_words(value) -> str:
-    """A before/after cell in words: rule sets as their rules, runs by name."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return value
-    if isinstance(value, dict):
-        for key in ("added", "removed"):
-            if isinstance(value.get(key), dict):
-                r = Rule.from_dict(value[key])
-                return f"{key} '{r.name}' ({r.verb()} {r.what()})"
-        if "segment" in value:
-            return segment_words(value)
-        if "run" in value:
-            return f"run {value['run']} live" if value["run"] else "no live run"
-        if "version" in value:
-            return rule_set_words(int(value["version"] or 0))
-        return ", ".join(f"{k}: {v}" for k, v in value.items())
-    return str(value)
-
-
-def segment_words(value: dict) -> str:
-    """'segment 'VIPs': uploaded list, 120 shoppers' (or 'no segment 'VIPs'')."""
-    if not value.get("spec"):
-        return f"no segment '{value['segment']}'"
-    users = value.get("users")
-    count = len(users) if isinstance(users, list) else users
-    listed = f", {count:,} shoppers listed" if value["spec"].get("kind") == "list" and count is not None else ""
-    return f"segment '{value['segment']}': {segments.describe(value['spec'])}{listed}"
-
-
-def rule_set_words(version: int) -> str:
-    """'rules v3: Summer tripods (pinned at 3 item P1); …'."""
-    if not version:
-        return "no rules"
-    try:
-        rules = [Rule.from_dict(r) for r in store.rule_set(version)[1]]
-    except CrossRecError:
-        return f"rules v{version}"
-    return f"rules v{version}: " + ("; ".join(f"{r.name} ({r.verb()} {r.what()})" for r in rules) or "none")
-
-
 log = governance.history(store, 200)
-c1, c2 = st.columns([2, 5], vertical_alignment="center")
-if c1.button("Undo the last change", type="primary", icon=":material/undo:", key="hist_undo",
-             disabled=log.empty or not log["undoable"].astype(bool).any()):
-    act(lambda: governance.undo(store), lambda done: f"Undid change {done['change_id']}: {done['note']}.")
-c2.caption("Undo reverts the newest change to the rules, the live run or a segment not undone yet; the undo is itself "
-           "recorded here.")
-show_done()
+with st.container(border=True, key="hist_undo_box"):
+    change = next_undo()
+    if change is None:
+        st.caption("Nothing to undo: every change to the rules, the live run and the segments is undone already.")
+    else:
+        st.markdown("**Undo the last change**")
+        sure = st.checkbox(undo_confirmation(change), key=f"hist_undo_ok_{int(change['change_id'])}")
+        if st.button("Undo the last change", type="primary", icon=":material/undo:", key="hist_undo", disabled=not sure):
+            act(lambda: governance.undo(store), lambda done: undone_message(change), slot="hist_undo")
+    show_done("hist_undo")
+    st.caption("Undo reverts the newest change to the rules, the live run or a segment not undone yet; the undo is "
+               "itself recorded below.")
 if log.empty:
     st.info("No changes yet: adding a rule, promoting a scenario, saving a segment or making a run live is "
             "recorded here.",
@@ -75,11 +32,17 @@ if log.empty:
 else:
     table = pd.DataFrame({"change": log["change_id"], "when": log["at"], "what": log["what"],
                           "before": log["before"].map(in_words), "after": log["after"].map(in_words),
+                          "change_words": log.apply(lambda r: change_words(r.to_dict()), axis=1),
                           "note": log["note"].fillna(""), "undone": log["undone"].fillna(False).astype(bool)})
-    st.dataframe(table, hide_index=True, key="history_table", column_config={
+    # the change in words first and the long before/after last, so at 1280 px nothing that says what happened is
+    # off-screen
+    st.dataframe(table, hide_index=True, key="history_table", column_order=(
+        "change", "when", "undone", "change_words", "note", "what", "before", "after"), column_config={
         "change": st.column_config.NumberColumn("#", width="small"),
-        "when": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm:ss"),
-        "what": st.column_config.TextColumn("What"), "note": st.column_config.TextColumn("Note", width="medium"),
-        "before": st.column_config.TextColumn("Before", width="large"),
-        "after": st.column_config.TextColumn("After", width="large"),
-        "undone": st.column_config.CheckboxColumn("Undone", width="small")})
+        "when": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm", width="small"),
+        "undone": st.column_config.CheckboxColumn("Undone", width="small"),
+        "change_words": st.column_config.TextColumn("Change", width="large"),
+        "note": st.column_config.TextColumn("Note", width="medium"),
+        "what": st.column_config.TextColumn("Kind", width="small"),
+        "before": st.column_config.TextColumn("Before", width="medium"),
+        "after": st.column_config.TextColumn("After", width="medium")})

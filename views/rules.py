@@ -11,6 +11,7 @@ from crossrec_core.rules import Rule
 from ui import state
 from ui.segments import saved_names
 from ui.actions import act, show_done
+from ui.changes import item_titles, next_undo, rule_does, rule_named, undo_confirmation, undone_message
 from ui.text import error, short
 
 st.title("Rules")
@@ -27,11 +28,9 @@ TARGET_LABELS = {"item": "an item", "brand": "a brand", "category": "a category"
 
 def rules_frame(rules: list[Rule]) -> pd.DataFrame:
     """One row per rule in words; an item rule names the item's title too."""
-    items = store.items_by_id([r.item for r in rules if r.item])
-    titles = dict(zip(items["item_id"], items["title"].map(lambda t: short(t, 50))))
+    titles = item_titles([r.item for r in rules if r.item])
     return pd.DataFrame({"id": [r.id for r in rules], "name": [r.name for r in rules],
-                         "does": [f"{r.verb()} {r.what()}" + (f" ({titles[r.item]})" if r.item in titles else "")
-                                  for r in rules],
+                         "does": [rule_does(r, titles) for r in rules],
                          "for": [r.segment or "everyone" for r in rules],
                          "from": [r.start or "" for r in rules], "until": [r.end or "" for r in rules],
                          "note": [r.note or "" for r in rules]})
@@ -66,13 +65,17 @@ else:
                         key="rm_pick")
     sure = r2.checkbox(f"Yes, remove rule {gone}", key=f"rm_confirm_{gone}")
     if r3.button("Remove rule", disabled=not sure, icon=":material/delete:", key="rm_btn"):
-        act(lambda: governance.remove_rule(store, gone), f"Removed rule '{by_id[gone].name}'.")
+        act(lambda: governance.remove_rule(store, gone), f"Removed {rule_named(by_id[gone])}.", slot="rm")
+show_done("rm")
 
-u1, u2 = st.columns([2, 5], vertical_alignment="center")
-if u1.button("Undo the last rule change", icon=":material/undo:", key="rules_undo"):
-    act(lambda: governance.undo(store, rules_only=True), lambda done: f"Undid: {done['note']}.")
-u2.caption("Every change is on the History page, where any last change (rules or the live run) can be undone.")
-show_done()
+change = next_undo(rules_only=True)
+if change is not None:
+    u1, u2 = st.columns([2, 5], vertical_alignment="center")
+    undo_ok = u2.checkbox(undo_confirmation(change), key=f"rules_undo_ok_{int(change['change_id'])}")
+    if u1.button("Undo the last rule change", icon=":material/undo:", key="rules_undo", disabled=not undo_ok):
+        act(lambda: governance.undo(store, rules_only=True), lambda done: undone_message(change), slot="undo")
+show_done("undo")
+st.caption("Every change is on the History page, where any last change (rules or the live run) can be undone.")
 
 # ---- add a rule --------------------------------------------------------------------------------------
 st.subheader("Add a rule")
@@ -120,5 +123,6 @@ with st.container(border=True):
         if target == "item" and rule.item is None:
             error("find and pick the item first")
         else:
-            act(lambda: governance.add_rule(store, rule, note.strip()),
-                lambda added: f"Added rule '{added.name}': {added.verb()} {added.what()}.")
+            act(lambda: governance.add_rule(store, rule, note.strip()), lambda added: f"Added {rule_named(added)}.",
+                slot="add")
+    show_done("add")

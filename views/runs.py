@@ -34,9 +34,9 @@ def compare(_store, key: tuple, a: str, b: str) -> dict:
 
 # ---- jobs in the background --------------------------------------------------------------------------
 def job_panel() -> None:
-    """The job, every second while it runs (its step in plain words); when it ends, the page reruns."""
+    """The job, every second while it runs (its step in plain words); when it ends the sidebar's fragment
+    (app.py, the one follower) reruns the whole page."""
     job = training.training_job()
-    training.follow(job)
     if job is None:
         return
     if job["status"] == "running":
@@ -48,12 +48,18 @@ def job_panel() -> None:
     if job["status"] == "done" and job.get("kind") == "fine-tuning":
         st.success(f"Encoder {md(job['run'])} tuned in {took}: {md(job.get('note', ''))}",
                    icon=":material/check_circle:")
+    elif job["status"] == "done" and job["run"] in {(serving_run() or {}).get("name"), *deleted_runs()}:
+        return  # made live (its own message says so, next to the button) or deleted since: nothing stale here
     elif job["status"] == "done":
         st.success(f"Run {md(job['run'])} finished in {took} and is recorded. The live run is unchanged: compare "
                    "the two below, then make it live.", icon=":material/check_circle:")
     else:
         error(f"{job.get('kind', 'training').capitalize()} failed: {job['error']}", icon=":material/error:")
         st.caption("Nothing was recorded; the live run and its encoder keep serving.")
+
+
+def deleted_runs() -> list[str]:
+    return st.session_state.get("runs_deleted", [])
 
 
 running = training.running()
@@ -111,7 +117,7 @@ with st.expander("Fine-tune the item encoder", icon=":material/translate:"):
         "val_content_recall": st.column_config.NumberColumn("Validation text-only Recall@20", format="%.4f"),
         "val_pair_recall": st.column_config.NumberColumn("Validation pair Recall@10", format="%.4f")})
     st.caption("`crossrec encoders use NAME` (or `base`) chooses one; the next training run uses it.")
-st.fragment(run_every=training.poll_every())(job_panel)()
+training.live_panel(job_panel)
 
 # ---- the runs table ----------------------------------------------------------------------------------
 if runs.empty:
@@ -132,7 +138,7 @@ table = pd.DataFrame({
     "source": runs["metrics"].map(lambda m: (m or {}).get("weights_source", "")),
     "weights": runs["weights"].map(fmt_weights),
 })
-st.dataframe(table, hide_index=True, column_config={
+st.dataframe(table, hide_index=True, key="runs_table", column_config={
     "serving": st.column_config.CheckboxColumn("Live", width="small", help="the run that serves shoppers"),
     "name": st.column_config.TextColumn("Run"),
     "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
@@ -156,36 +162,46 @@ st.caption("Figures are measured on the held-out period of a time split, over al
 st.subheader("A run against the live run")
 names = runs["name"].tolist()
 live_name = live["name"] if live else None
-others = [n for n in names if n != live_name]
-if not others:
+if len(names) < 2:
     st.caption("Train a second run to compare.")
     flow.stop()
+# Every run stays offered (the live one too): after "Make live" the boxes keep showing the run just made live,
+# with its message, instead of flipping to the next run. The first pick is the newest run that is not live.
 p1, p2 = st.columns(2)
-b = p1.selectbox("Run", others, key="cmp_b")
+b = p1.selectbox("Run", names, key="cmp_b", index=next((n for n, x in enumerate(names) if x != live_name), 0))
 a = p2.selectbox("Against", [n for n in names if n != b], key=f"cmp_a_{b}",
-                 index=([n for n in names if n != b].index(live_name) if live_name in names else 0))
+                 index=([n for n in names if n != b].index(live_name) if live_name in names and live_name != b else 0))
 row = runs[runs["name"] == b].iloc[0].to_dict()
+is_live = b == live_name
 
 act1, act2, act3 = st.columns(3, gap="medium")
 with act1.container(border=True):
     st.markdown("**Make live**")
+    if is_live:
+        st.caption(f"{md(b)} serves shoppers now.")
     sure = st.checkbox(f"Yes, serve shoppers from {md(b)} instead of {md(live_name or 'nothing')}",
-                       key=f"live_confirm_{b}", disabled=not row.get("artefact_path"))
-    if st.button("Make live", type="primary", disabled=not sure, icon=":material/published_with_changes:",
+                       key=f"live_confirm_{b}", disabled=is_live or not row.get("artefact_path"))
+    if st.button("Make live", type="primary", disabled=is_live or not sure, icon=":material/published_with_changes:",
                  key="live_btn"):
-        act(lambda: governance.promote_run(store, b), f"Run {b} is live. Undo it on the History page.")
+        act(lambda: governance.promote_run(store, b),
+            f"Run {b} is live instead of {live_name or 'nothing'}. Undo it on the History page.", slot="live")
+    show_done("live")
 with act2.container(border=True):
     st.markdown("**Note**")
     note = st.text_input("Note on this run", value=row.get("note") or "", key=f"note_{b}",
                          label_visibility="collapsed", placeholder="e.g. more weight on category flow")
     if st.button("Save note", key="note_btn", icon=":material/edit_note:", disabled=note == (row.get("note") or "")):
-        act(lambda: governance.annotate_run(store, b, note), f"Note saved on {b}.")
+        act(lambda: governance.annotate_run(store, b, note), f"Note saved on {b}.", slot="note")
+    show_done("note")
 with act3.container(border=True):
     st.markdown("**Delete**")
-    gone = st.checkbox(f"Yes, delete run {md(b)} and its model", key=f"del_confirm_{b}")
-    if st.button("Delete run", disabled=not gone, icon=":material/delete:", key="del_run"):
-        act(lambda: governance.delete_run(store, b), f"Run {b} deleted.")
-show_done()
+    if is_live:
+        st.caption("The live run cannot be deleted: make another run live first.")
+    gone = st.checkbox(f"Yes, delete run {md(b)} and its model", key=f"del_confirm_{b}", disabled=is_live)
+    if st.button("Delete run", disabled=is_live or not gone, icon=":material/delete:", key="del_run"):
+        st.session_state.setdefault("runs_deleted", []).append(b)
+        act(lambda: governance.delete_run(store, b), f"Run {b} deleted.", slot="del")
+    show_done("del")
 
 if not st.toggle("Compare on held-out shoppers (refits both runs: tens of seconds)", key=f"cmp_go_{a}_{b}"):
     flow.stop()

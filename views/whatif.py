@@ -36,6 +36,11 @@ for key_, start in (("wi_rules", EMPTY.copy()), ("wi_v", 0), ("wi_use_w", False)
     ss.setdefault(key_, start)
 
 
+def significant_drops(deltas: dict, k: int) -> list[str]:
+    """The metrics (in plain words) whose change is below 0 with its whole 95 % interval."""
+    return [label(m, k) for m, d in deltas.items() if m in ("recall", "ndcg", "cross_recall") and d["high"] < 0]
+
+
 def add_pair() -> None:
     row = pd.DataFrame([{"source": ss["wi_a"], "target": ss["wi_b"], "multiplier": float(ss["wi_m"])}])
     ss["wi_rules"] = pd.concat([ss.get("wi_current", ss["wi_rules"]), row], ignore_index=True)
@@ -200,27 +205,46 @@ else:
               key="wi_load")
     sure = p3.checkbox(f"Yes, delete {md(pick)}", key=f"wi_delete_confirm_{pick}")
     if p3.button("Delete", icon=":material/delete:", key="wi_delete", disabled=not sure):
-        act(lambda: store.delete_scenario(pick), f"Deleted scenario '{pick}'.")
+        act(lambda: store.delete_scenario(pick), f"Deleted scenario '{pick}'.", slot="wi_del")
+    with p3:
+        show_done("wi_del")
 
     with st.container(border=True):
         st.markdown(f"**Promote {md(pick)} to the live rules**")
         st.caption("Adds the scenario's category pairs to the live rule set, so every list, export and what-if "
                    "uses them. Its weights are not rules: train a run with them on the Runs page instead.")
         effects = ss.setdefault("wi_effects", {})
+        promoted = ss.setdefault("wi_promoted", {})  # scenario -> the effect shown when it was promoted
         eff_key = (pick, serving.rec_key())
-        if st.button("Show its held-out effect first", icon=":material/query_stats:", key="wi_effect"):
-            eff = with_progress(lambda progress: governance.scenario_effect(store, pick, rec, progress=progress))
-            if eff is not None:
-                effects[eff_key] = eff
-        eff = effects.get(eff_key)
-        if eff is not None:
-            st.text("Rules it adds:\n" + "\n".join(f"  {r}" for r in eff["rules"]))
+        live_now = any(r.name.startswith(f"{pick}: ") for r in governance.rule_list(store))
+        if live_now and pick in promoted:  # promoted here: say so with what was measured, measure nothing again
+            eff = promoted[pick]
+            st.markdown(f":green-badge[:material/check: live] Its {len(eff['rules'])} rule(s) are in the live rules.")
+            show_done("promote")
+            st.text("Rules it added:\n" + "\n".join(f"  {r}" for r in eff["rules"]))
             show_deltas(eff["deltas"], "live lists", "with the scenario", rec.settings.k, key="wi_effect_deltas")
-            ok = st.checkbox(f"Yes, add these {len(eff['rules'])} rule(s) to the live rules", key=f"wi_promote_ok_{pick}")
-            if st.button("Promote to live rules", type="primary", disabled=not ok, icon=":material/rocket_launch:",
-                         key="wi_promote"):
-                act(lambda: governance.promote_scenario(store, pick),
-                    f"Scenario '{pick}' is live. Undo it on the History page or the Rules page.")
         else:
-            st.caption("Measure its effect first; the promote button comes with it.")
-show_done()
+            if st.button("Show its held-out effect first", icon=":material/query_stats:", key="wi_effect"):
+                eff = with_progress(lambda progress: governance.scenario_effect(store, pick, rec, progress=progress))
+                if eff is not None:
+                    effects[eff_key] = eff
+            eff = effects.get(eff_key)
+            if eff is not None:
+                st.text("Rules it adds:\n" + "\n".join(f"  {r}" for r in eff["rules"]))
+                show_deltas(eff["deltas"], "live lists", "with the scenario", rec.settings.k, key="wi_effect_deltas")
+                ok = st.checkbox(f"Yes, add these {len(eff['rules'])} rule(s) to the live rules",
+                                 key=f"wi_promote_ok_{pick}")
+                drops = significant_drops(eff["deltas"], rec.settings.k)
+                if drops:  # an interval wholly below 0: not noise, a real loss; a second, explicit yes
+                    ok = st.checkbox(f"Yes, promote even though {' and '.join(drops)} drop(s) beyond noise",
+                                     key=f"wi_promote_drop_ok_{pick}") and ok
+                if st.button("Promote to live rules", type="primary", disabled=not ok, icon=":material/rocket_launch:",
+                             key="wi_promote"):
+                    def promote() -> None:
+                        governance.promote_scenario(store, pick)
+                        promoted[pick] = eff
+
+                    act(promote, f"Scenario '{pick}' is live: its rules apply to every list, export and what-if. "
+                                 "Undo it on the History page or the Rules page.", slot="promote")
+            else:
+                st.caption("Measure its effect first; the promote button comes with it.")

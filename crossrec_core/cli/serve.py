@@ -30,10 +30,10 @@ def _recommender(args: argparse.Namespace, store: Store):
 
 @command
 def cmd_recommend(args: argparse.Namespace) -> int:
-    """Top-k for a user, seed items or a query, with explanations."""
-    contexts = [x for x in (args.user, args.items, args.query) if x is not None]
+    """Top-k for a user, seed items, a query or typed profile text, with explanations."""
+    contexts = [x for x in (args.user, args.items, args.query, args.profile) if x is not None]
     if len(contexts) != 1:
-        raise CrossRecError("give exactly one of --user, --items or --query")
+        raise CrossRecError("give exactly one of --user, --items, --query or --profile")
     if args.mode == "target" and not args.category:
         raise CrossRecError("--mode target needs --category")
     if args.k < 1:
@@ -46,6 +46,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         elif args.items is not None:
             df = rec.recommend_for_items(args.items.split(","), k=args.k, mode=args.mode, category=args.category,
                                          explain=explain)
+        elif args.profile is not None:  # the User page's cold-start box: each interest gets its turn
+            df = rec.recommend_for_profile(args.profile, k=args.k, mode=args.mode, category=args.category,
+                                           explain=explain)
         else:
             df = rec.recommend_for_query(args.query, k=args.k, mode=args.mode, category=args.category,
                                          explain=explain)
@@ -146,10 +149,12 @@ def app_command(app: Path, host: str, port: int) -> list[str]:
 
 
 def add_parsers(sub, common) -> None:
-    p = sub.add_parser("recommend", parents=[common], help="top-k for a user, seed items or a query")
+    p = sub.add_parser("recommend", parents=[common], help="top-k for a user, seed items, a query or a profile")
     p.add_argument("--user", help="user id")
     p.add_argument("--items", help="comma-separated seed item ids (a cart or an item page)")
-    p.add_argument("--query", help="free-text query")
+    p.add_argument("--query", help="free-text search query (one intent)")
+    p.add_argument("--profile", help="a new shopper described in words, as the User page's cold-start box: "
+                                     "its interests are split and their lists interleaved")
     p.add_argument("--k", type=int, default=Settings.k)
     p.add_argument("--mode", default=MODES[0], choices=MODES)
     p.add_argument("--category", help="category for --mode target (top-level name or path)")

@@ -104,6 +104,26 @@ def server(demo_db: Path, demo_facts: dict):
     stop(proc)
 
 
+def private_copy(demo_db: Path, folder: Path) -> Path:
+    """A copy of the demo shop (CROSSREC_E2E_DEMO's when set) with its runs' models, for tests that change it."""
+    path = folder / "shop.duckdb"
+    source = Path(os.environ.get("CROSSREC_E2E_DEMO") or demo_db)  # a prebuilt demo keeps its models beside it
+    shutil.copy(source, path)
+    if Path(f"{source}.artefacts").is_dir():
+        shutil.copytree(f"{source}.artefacts", f"{path}.artefacts")
+    return path
+
+
+def serve(path: Path, log_name: str) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on `path` on a free port of 127.0.0.1; (process, base URL)."""
+    port = free_port()
+    OUT.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CROSSREC_DB": str(path), "PYTHONUNBUFFERED": "1"}
+    return launch([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                   "--server.headless", "true", "--server.address", "127.0.0.1",
+                   "--browser.gatherUsageStats", "false"], port, OUT.parent / log_name, env)
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright

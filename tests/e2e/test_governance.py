@@ -6,15 +6,12 @@ undone from History; a four-bad-row upload lists four errors. (Train → the liv
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from .conftest import OUT, export_csv, free_port, launch, no_exception, open_page, shot, stop, wait_idle
+from .conftest import export_csv, no_exception, open_page, private_copy, serve, shot, stop, wait_idle
 
 pytestmark = pytest.mark.slow
 POSITION = 2
@@ -25,11 +22,7 @@ def gov(demo_db: Path, demo_facts: dict, tmp_path_factory):
     """A copy of the demo shop with one saved scenario, served on its own port; the facts the tests use."""
     from crossrec_core.store import Store
 
-    path = tmp_path_factory.mktemp("gov") / "shop.duckdb"
-    source = Path(os.environ.get("CROSSREC_E2E_DEMO") or demo_db)  # a prebuilt demo keeps its models beside it
-    shutil.copy(source, path)
-    if Path(f"{source}.artefacts").is_dir():
-        shutil.copytree(f"{source}.artefacts", f"{path}.artefacts")
+    path = private_copy(demo_db, tmp_path_factory.mktemp("gov"))
     user = demo_facts["heavy"][0]
     a, b = demo_facts["tops"][:2]
     with Store(path) as store:
@@ -38,12 +31,7 @@ def gov(demo_db: Path, demo_facts: dict, tmp_path_factory):
         pin = items[~items["item_id"].isin(bought)].iloc[-1]
         store.save_scenario("more B", {"rules": {"pairs": [{"source": a, "target": b, "multiplier": 3.0}]},
                                        "weights": None, "users": 300, "k": 20, "mode": "all"})
-    port = free_port()
-    OUT.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "CROSSREC_DB": str(path), "PYTHONUNBUFFERED": "1"}
-    proc, base = launch([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                         "--server.headless", "true", "--server.address", "127.0.0.1",
-                         "--browser.gatherUsageStats", "false"], port, OUT.parent / "e2e-gov-server.log", env)
+    proc, base = serve(path, "e2e-gov-server.log")
     yield {"base": base, "user": user, "pin": str(pin["item_id"]), "title": str(pin["title"]), "a": a, "b": b}
     stop(proc)
 
@@ -114,11 +102,17 @@ def test_a_scenario_goes_live_after_its_effect_and_undo_takes_it_back(page, gov)
     assert f"boosted ×3 {gov['a']} → {gov['b']}" in text and "95 % interval" in text
     sure.click()
     wait_idle(page)
+    drop = page.get_by_text("Yes, promote even though", exact=False)
+    if drop.count():  # a drop beyond noise asks for a second, explicit yes
+        drop.click()
+        wait_idle(page)
     press(page, "Promote to live rules", "is live", "whatif-promote")
     assert live_rule_count(page, gov["base"]) == before + 1
 
     open_page(page, gov["base"], "history")
     no_exception(page)
+    page.get_by_text("Yes, undo change #", exact=False).click()  # undo says which change and asks first
+    wait_idle(page)
     press(page, "Undo the last change", "Undid change", "history")
     assert live_rule_count(page, gov["base"]) == before
 

@@ -1,0 +1,143 @@
+"""Issue 24 in a real browser (Debian Chromium, Playwright) on a private copy of the demo shop with a second,
+not-live run: at 1400 × 1000 and 1280 × 800 a pin's confirmation names the item's title next to its button,
+History's undo says which change it takes back and asks first, "Make live" leaves only its own message
+beside the button and the boxes on the run just made live, and no button's label is cut or covered."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import no_exception, open_page, private_copy, serve, shot, stop, wait_idle
+
+pytestmark = pytest.mark.slow
+VIEWPORTS = [{"width": 1400, "height": 1000}, {"width": 1280, "height": 800}]
+
+# Every visible button and table header of the main area: its label fits (scrollWidth ≤ clientWidth) and the
+# element at its centre is itself (nothing covers it). Returns the offenders' labels.
+LAYOUT_JS = """() => {
+  const bad = [];
+  const main = document.querySelector('[data-testid="stMain"]');
+  for (const el of main.querySelectorAll('button, [data-testid="stWidgetLabel"]')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || r.bottom < 0 || r.top > innerHeight) continue;
+    const text = (el.innerText || '').trim();
+    if (!text) continue;
+    for (const t of [el, ...el.querySelectorAll('p, span, div')]) {
+      if (t.scrollWidth > t.clientWidth + 1 && getComputedStyle(t).overflow !== 'visible') {
+        bad.push('cut: ' + text); break;
+      }
+    }
+    const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    if (el.tagName === 'BUTTON' && top && !el.contains(top) && !top.contains(el)) bad.push('covered: ' + text);
+  }
+  return bad;
+}"""
+
+
+def layout_problems(page) -> list[str]:
+    return page.evaluate(LAYOUT_JS)
+
+
+def success(page, message: str):
+    return page.get_by_test_id("stAlertContentSuccess").filter(has_text=message)
+
+
+def near(page, message: str, button: str, limit: float = 220) -> float:
+    """The vertical distance from a button to the message that says what it did."""
+    b = page.get_by_role("button", name=button).bounding_box()
+    m = page.get_by_test_id("stAlertContentSuccess").filter(has_text=message).bounding_box()
+    gap = m["y"] - (b["y"] + b["height"])
+    assert -5 <= gap <= limit, (message, button, gap)
+    return gap
+
+
+@pytest.fixture(scope="module")
+def shop(demo_db: Path, tmp_path_factory):
+    """A copy of the demo shop with a second run, recorded and not live, served on its own port."""
+    from crossrec_core.config import Settings
+    from crossrec_core.store import Store
+    from crossrec_core.train import train
+
+    path = private_copy(demo_db, tmp_path_factory.mktemp("s24"))
+    with Store(path) as store:
+        first = store.run()["name"]
+        train(store, Settings(db_path=path), name="second", learn=False, baselines=False)
+        item = store.items().sort_values("item_id").iloc[-1]
+    proc, base = serve(path, "e2e-s24-server.log")
+    yield {"base": base, "first": first, "item": str(item["item_id"]), "title": str(item["title"])}
+    stop(proc)
+
+
+@pytest.fixture(params=VIEWPORTS, ids=lambda v: f"{v['width']}x{v['height']}")
+def sized(browser, request):
+    context = browser.new_context(viewport=request.param, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(120_000)
+    yield pg, request.param["width"]
+    context.close()
+
+
+def test_a_pin_names_its_item_and_undo_says_what_it_takes_back_next_to_their_buttons(sized, shop):
+    page, width = sized
+    open_page(page, shop["base"], "rules")
+    no_exception(page)
+    assert layout_problems(page) == []
+    box = page.get_by_role("textbox", name="Find the item (id, title or brand)")
+    box.fill(shop["item"])
+    box.press("Enter")
+    wait_idle(page)
+    name = page.get_by_role("textbox", name="Name")
+    name.fill(f"Pin {width}")
+    name.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Add rule").click()
+    said = f"Added rule 'Pin {width}' (pinned at 1: {shop['title'][:30]}"
+    success(page, said).wait_for()
+    wait_idle(page)
+    near(page, said, "Add rule")
+    shot(page, f"rules-{width}", docs=width == 1400)
+
+    open_page(page, shop["base"], "history")
+    no_exception(page)
+    assert layout_problems(page) == []
+    undo = page.get_by_role("button", name="Undo the last change")
+    assert undo.is_disabled()  # asks first
+    sure = page.get_by_text(f"Yes, undo change #", exact=False)
+    assert f"added rule 'Pin {width}' (pinned at 1: {shop['title'][:30]}" in sure.inner_text()
+    sure.click()
+    wait_idle(page)
+    undo.click()
+    success(page, "Undid change #").wait_for()
+    wait_idle(page)
+    assert f"added rule 'Pin {width}'" in page.get_by_test_id("stAlertContentSuccess").inner_text()
+    near(page, "Undid change #", "Undo the last change")
+    shot(page, f"history-{width}", docs=width == 1400)
+
+
+def test_make_live_leaves_only_its_message_beside_the_button_and_the_boxes_on_the_new_run(sized, shop):
+    page, width = sized
+    open_page(page, shop["base"], "runs")
+    no_exception(page)
+    assert layout_problems(page) == []
+    main = page.get_by_test_id("stMain")
+    live_now = page.get_by_test_id("stSidebar").inner_text()
+    new, old = ("second", shop["first"]) if f"\n{shop['first']}\n" in f"\n{live_now}\n" else (shop["first"], "second")
+    pick = page.locator(".st-key-cmp_b")
+    if new not in pick.inner_text():  # the first pick is the newest run that is not live
+        pick.get_by_role("combobox").click()
+        page.get_by_role("option", name=new, exact=True).click()
+        wait_idle(page)
+    page.get_by_text(f"Yes, serve shoppers from {new} instead of {old}").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Make live").click()
+    said = f"Run {new} is live instead of {old}."
+    success(page, said).wait_for()
+    wait_idle(page)
+    text = main.inner_text()
+    assert "The live run is unchanged" not in text and text.count("is live instead of") == 1
+    assert f"{new} serves shoppers now." in text  # the boxes stay on the run just made live
+    near(page, said, "Make live")
+    assert page.get_by_test_id("stDataFrame").first.bounding_box()["height"] > 50  # the runs table is there
+    assert layout_problems(page) == []
+    shot(page, f"runs-{width}", docs=width == 1400)

@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import CrossRecError
+from .paths import expand
 
 Progress = Callable[[float, str], None]
 
@@ -167,7 +168,7 @@ def add_demo_scale_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--events", type=_count, default=None, help="about this many events, e.g. 10_000_000")
     g.add_argument("--items", type=_count, default=None, help="catalogue size, e.g. 200_000")
     g.add_argument("--users", type=_count, default=None, help="shoppers, e.g. 500_000")
-    g.add_argument("--parquet-dir", default=None,
+    g.add_argument("--parquet-dir", default=None, type=expand,
                    help="keep the generated Parquet files in this new folder (default: a temporary folder "
                         "beside the database, removed after the load)")
 
@@ -189,15 +190,24 @@ def wants_big_shop(args: argparse.Namespace) -> bool:
 def build_big_shop(settings, args: argparse.Namespace, progress: Progress | None = None) -> dict:
     """Generate the Parquet files, load them through the normal ingest into a new database, encode (unless
     --no-encode) and move it into place. Nothing is trained (at 10M events that is `crossrec train`'s job)."""
-    from .store import Store, connect
+    from .store import holding
 
     def part(lo: float, hi: float):
         return (lambda f, m: progress(lo + (hi - lo) * f, m)) if progress else None
 
     path = Path(settings.db_path)
     _check_sizes(args.events, args.items, args.users)
-    if args.force and path.exists():
-        connect(path).close()  # the one-writer rule: refuse now, before minutes of work
+    # the one-writer rule, as build_demo keeps it: the file is held from before the minutes of work until it
+    # is replaced, so a file another process holds is refused now and none can open it meanwhile
+    with holding(path, args.force):
+        files, stats = _build(path, settings, args, part)
+    return {**stats, "generated_events": files.events, "generate_seconds": files.seconds}
+
+
+def _build(path: Path, settings, args: argparse.Namespace, part) -> tuple[BigShopFiles, dict]:
+    """Generate, load and encode under a temporary name, then move the database (and its artefacts) into place."""
+    from .store import Store
+
     keep = Path(args.parquet_dir) if args.parquet_dir else None
     folder = keep or path.with_name(f"{path.name}.bigshop-{uuid.uuid4().hex[:8]}")
     tmp = path.with_name(path.name + ".building")
@@ -231,4 +241,4 @@ def build_big_shop(settings, args: argparse.Namespace, progress: Progress | None
     os.replace(tmp, path)
     if tmp_settings.artefact_dir.exists():
         tmp_settings.artefact_dir.rename(settings.artefact_dir)
-    return {**stats, "generated_events": files.events, "generate_seconds": files.seconds}
+    return files, stats

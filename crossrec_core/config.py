@@ -35,8 +35,8 @@ def default_db_path() -> Path:
     """The demo database unless CROSSREC_DB says otherwise."""
     env = os.environ.get("CROSSREC_DB")
     if env:
-        return Path(env)
-    home = Path(os.environ.get("CROSSREC_HOME", Path.home() / ".crossrec"))
+        return Path(env).expanduser()  # as DuckDB and the shell read it: `~/shop.duckdb` is in the home folder
+    home = Path(os.environ.get("CROSSREC_HOME", Path.home() / ".crossrec")).expanduser()
     return home / "demo.duckdb"
 
 
@@ -161,6 +161,10 @@ class Settings:
     # (benchmarks/app.py): the Map page draws a stratified sample of this many by default and every
     # point behind a toggle.
     map_draw_points: int = 10_000
+
+    # ---- issue 22 (part A): limits on what the commands and the pages ask for ----
+    # the most items one list may ask for (recommend/export/eval --k, the pages): 1 <= k <= max_k
+    max_k: int = 1000
 
     # the settings that take one of a few words: a typo is a one-line error when the settings are made, not a
     # silent fallback far from where it was written

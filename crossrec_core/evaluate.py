@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .baselines import fit_baselines  # noqa: F401 - importable from here as before
+from .bounds import check_k
 from .errors import CrossRecError
 from .metrics import (  # noqa: F401 - the metrics stay importable from here
     METRICS,
@@ -116,9 +117,7 @@ def evaluate(
     `per_user=True` adds "per_user": {model: {metric: values over the "all" slice's users}} (same users
     and order for every model, so deltas can be paired; cross metrics over users with cross positives)."""
     settings = split.settings
-    k = int(k or settings.k)
-    if k < 1:
-        raise CrossRecError("k must be at least 1")
+    k = check_k(settings.k if k is None else k, settings)
     train = split.train
     n_items = train.n_items
     unit_emb = unit_rows(embeddings, np.float32) if embeddings is not None else None

@@ -153,18 +153,27 @@ def write_stream(rec, out: BinaryIO, user_ids: Sequence[str], *, k: int = 20, mo
 
 def check_out_path(out_path: str | Path, db_path: str | Path, *, force: bool = False) -> Path:
     """Refuse an --out that would destroy data, in one line: the database itself, any file DuckDB or
-    CrossRec keeps beside it (.wal, .tmp, the artefacts folder), any DuckDB database, a folder, a
-    missing parent folder, or an existing file unless `force`."""
-    out = Path(out_path)
+    CrossRec keeps beside it (.wal, .tmp, the artefacts folder), any DuckDB database, a folder, a block
+    device or a socket, a missing parent folder, or an existing file unless `force`. A pipe, a terminal, a
+    character device or /dev/stdout is streamed into (`outfile.output`): it needs no --force."""
+    from .outfile import is_stream
+    from .paths import expand, kind_of
+
+    out = Path(expand(out_path))
     target = out.resolve()
-    db = Path(db_path).resolve()
+    db = Path(expand(db_path)).resolve()
     owned = [db, Path(f"{db}.wal"), Path(f"{db}.tmp"), Path(f"{db}.artefacts")]
     for path in owned:
         if target == path or path in target.parents:
             raise CrossRecError(f"--out {out} is {'the database itself' if path == db else 'a file the database owns'}"
                                 f" ({path.name}); write the CSV somewhere else")
-    if target.is_dir():
+    if is_stream(out):
+        return out
+    kind = kind_of(target)
+    if kind == "a folder":
         raise CrossRecError(f"--out {out} is a folder; give a file name, e.g. {out / 'recs.csv'}")
+    if kind is not None:
+        raise CrossRecError(f"--out {out} is {kind}: write the CSV to a file, a pipe or a terminal")
     if not target.parent.is_dir():
         raise CrossRecError(f"--out {out}: the folder {out.parent} does not exist")
     if target.exists():
@@ -179,16 +188,12 @@ def check_out_path(out_path: str | Path, db_path: str | Path, *, force: bool = F
 
 def write_csv(rec, out_path: str | Path, user_ids: Sequence[str], *, k: int = 20, mode: str = "all",
               category: str | None = None, progress: Progress | None = None) -> int:
-    """Write to a file atomically (a temp file renamed into place)."""
-    out_path = Path(out_path)
-    tmp = out_path.with_name(out_path.name + ".part")
-    try:
-        with open(tmp, "wb") as f:
-            n = write_stream(rec, f, user_ids, k=k, mode=mode, category=category, progress=progress)
-        tmp.replace(out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return n
+    """Write to the file `out_path` names (`outfile.output`: an exclusive temp file renamed into place, or
+    straight into a pipe, a terminal or /dev/stdout)."""
+    from .outfile import output
+
+    with output(out_path) as f:
+        return write_stream(rec, f, user_ids, k=k, mode=mode, category=category, progress=progress)
 
 
 def export_bytes(rec, user_ids: Sequence[str], *, k: int = 20, mode: str = "all", category: str | None = None,

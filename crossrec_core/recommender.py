@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from .config import Settings
 from .data import Interactions, build_interactions, code_events, owned_matrix
+from .bounds import check_k
 from .errors import CrossRecError
 from . import explain
 from .explain import explain_items
@@ -343,8 +344,7 @@ class Recommender:
 
     def _rank(self, ctx: Context, seen: np.ndarray | sp.spmatrix, k: int, mode: str, category: str | None, explain: bool,
               profile_text: str | None = None, query: str | None = None) -> pd.DataFrame:
-        if k < 1:
-            raise CrossRecError("k must be at least 1")
+        k = check_k(k, self.settings)
         scorer = self.scorer_
         if mode == "target" and category:
             scorer.matcher_.resolve(category)
@@ -402,6 +402,7 @@ class Recommender:
         """(user ids, context, scorer.rank's arrays) a batch at a time: the lists without a frame per user
         (what the CSV export streams from)."""
         self._check_fitted()
+        k = check_k(k, self.settings)
         user_ids = list(user_ids)
         if mode == "target" and category:
             self.scorer_.matcher_.resolve(category)

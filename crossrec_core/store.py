@@ -15,12 +15,15 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
 
 from . import ingest
 from .errors import CrossRecError, DatabaseLockedError
+from .paths import db_file, kind_of
 from .store_base import _OPEN, execute
 from .store_catalog import CatalogQueries
 from .store_events import EventQueries
@@ -79,11 +82,13 @@ def what_file(path: Path) -> str | None:
     """None when `path` is a DuckDB database file (or does not exist); else what it is, in a few words.
 
     DuckDB opens an existing CSV, Parquet or JSON file as an empty in-memory database, so a load into
-    `--db x.csv` would report success and keep nothing: such a path is refused before connecting."""
+    `--db x.csv` would report success and keep nothing: such a path is refused before connecting, as is
+    anything that is not a regular file (a FIFO would hang the open), without opening it."""
     if not path.exists():
         return None
-    if path.is_dir():
-        return "a folder"
+    special = kind_of(path)
+    if special is not None:
+        return special
     with open(path, "rb") as f:
         head = f.read(64)
     if head[8:12] == b"DUCK":
@@ -108,6 +113,7 @@ def what_file(path: Path) -> str | None:
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection to a database file, or one line saying why not (not DuckDB, held, unreadable)."""
+    path = db_file(path)
     what = what_file(path)
     if what is not None:
         raise CrossRecError(f"{path} is {what}, not a DuckDB database: give --db a DuckDB file or a new path")
@@ -125,16 +131,37 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
         raise CrossRecError(f"{path} is not a CrossRec database ({str(exc).splitlines()[0]})") from None
 
 
-def compact(path: Path) -> tuple[int, int]:
+@contextmanager
+def holding(path: str | Path, hold: bool = True) -> Iterator[None]:
+    """Hold the existing database `path` as its one writer for the block, e.g. a rebuild that replaces it
+    (`demo --force`): a file another process holds is refused at once, before minutes of work, and no other
+    process can open it until the block ends, so it is never replaced under a holder. Nothing to hold when
+    `hold` is false or there is no file yet."""
+    con = connect(path) if hold and db_file(path).exists() else None
+    try:
+        yield
+    finally:
+        if con is not None:
+            con.close()
+
+
+def compact(path: str | Path) -> tuple[int, int]:
     """Rewrite a database file at the size its data needs (DuckDB never shrinks a file, e.g. after a load
-    that failed on a full disk); (bytes before, bytes after). Holds the file as its one writer meanwhile."""
-    path = Path(path)
+    that failed on a full disk); (bytes before, bytes after). Holds the file as its one writer meanwhile.
+
+    The copy is written in a private new folder beside the file (random name, created exclusively: never a
+    file of the user's) and renamed over the real file (a symlinked --db stays a link); a failure (a full disk)
+    removes that folder with everything DuckDB put in it and says so in one line about the database."""
+    import shutil
+    import tempfile
+
+    path = db_file(path)
     if not path.exists():
         raise CrossRecError(f"no database at {path}")
     before = path.stat().st_size
-    tmp = path.with_name(path.name + ".compacting")
-    tmp.unlink(missing_ok=True)
     con = connect(path)
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.compacting-", dir=path.parent))
+    tmp = work / path.name
     try:
         con.execute("CHECKPOINT")
         source = con.execute("SELECT current_database()").fetchall()[0][0]
@@ -142,21 +169,33 @@ def compact(path: Path) -> tuple[int, int]:
         con.execute(f'COPY FROM DATABASE "{source}" TO crossrec_compacted')
         con.execute("DETACH crossrec_compacted")
         tmp.replace(path)  # still holding the old file: nobody opens it half-replaced
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    except duckdb.Error as exc:
+        raise CrossRecError(_compact_failed(path, exc)) from None
     finally:
-        con.close()
+        try:
+            con.close()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     return before, path.stat().st_size
 
 
+def _compact_failed(path: Path, exc: BaseException) -> str:
+    """One line for a failed compaction, about the database (DuckDB's message names the copy's alias)."""
+    from .errors import environment_error
+
+    reason = environment_error(exc)
+    if reason is not None and reason.startswith("no space left"):
+        return (f"no space left on the device ({path.parent}): compacting needs room for a second copy of "
+                f"{path.name}; free some space and run it again (the database is as it was)")
+    first = (str(exc).splitlines() or [type(exc).__name__])[0].replace("crossrec_compacted", "the copy")
+    return f"cannot compact {path}: {reason or first} (the database is as it was)"
 
 
 class Store(CatalogQueries, EventQueries, ItemQueries, RunQueries, GovernanceQueries):
     """A DuckDB file with CrossRec's tables. Use as a context manager or call `close()`."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False, create: bool = True):
-        self.path = Path(path)
+        self.path = db_file(path)  # `~` expanded and a link followed: the runs' folder is the real file's
         self.read_only = read_only
         if not self.path.exists():
             if read_only or not create:

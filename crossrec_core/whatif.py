@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .bounds import check_k
 from .config import Settings
 from .scorer import Rules
 from .progress import Progress
@@ -81,6 +82,7 @@ def simulate(
 ) -> WhatIfResult:
     """Compare the serving lists with the scenario's lists for a set of users."""
     settings: Settings = rec.settings
+    k = check_k(k, settings)
     users = users if users is not None else sample_users(rec, n_users, settings.seed)
     scenario = rec.with_weights(weights if weights is not None else rec.weights, rec.rules.plus(rules))
     half = 0.6 if evaluate else 1.0

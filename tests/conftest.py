@@ -1,6 +1,7 @@
 """Shared fixtures: real files in tmp_path, real DuckDB databases, a second process holding a database."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from crossrec_core.cli import main
 from crossrec_core.store import Store
 
 BASE_ITEMS = (
@@ -109,6 +111,39 @@ def hold_db():
     for proc in procs:
         proc.stdin.close()
         proc.wait(timeout=30)
+
+
+@pytest.fixture
+def cli(capsys):
+    """cli(*args) -> (exit code, stdout, stderr) of `crossrec` run in this process."""
+
+    def _run(*args: str) -> tuple[int, str, str]:
+        rc = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    return _run
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """small_disk(size) -> a tmpfs of that size mounted in tmp_path (root only): a real disk that fills up."""
+    import subprocess
+
+    mounted = []
+
+    def _mount(size: str) -> Path:
+        mnt = tmp_path / f"disk{len(mounted)}"
+        mnt.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                                               capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a small tmpfs here")
+        mounted.append(mnt)
+        return mnt
+
+    yield _mount
+    for mnt in mounted:
+        subprocess.run(["umount", str(mnt)], check=False)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossrec_core.cli import main
 from crossrec_core.config import Settings
 from crossrec_core.errors import CrossRecError
 from crossrec_core.store import Store
@@ -43,18 +42,6 @@ def shop(tiny_shop, tmp_path) -> Path:
     shutil.copy(tiny_shop, path)
     shutil.copytree(str(tiny_shop) + ".artefacts", str(path) + ".artefacts")
     return path
-
-
-@pytest.fixture
-def cli(capsys):
-    """cli(*args) -> (exit code, stdout, stderr) of `crossrec` run in this process."""
-
-    def _run(*args: str) -> tuple[int, str, str]:
-        rc = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    return _run
 
 
 def _run_dir(path: Path, name: str = "r") -> Path:
@@ -308,27 +295,6 @@ def test_ingest_of_an_unreadable_file_says_permission_denied_and_leaves_no_datab
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"crossrec ingest: permission denied ({items}): this user may not read or write it"
     assert not db.exists()
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """small_disk(size) -> a tmpfs of that size mounted in tmp_path (root only): a real disk that fills up."""
-    import subprocess
-
-    mounted = []
-
-    def _mount(size: str) -> Path:
-        mnt = tmp_path / f"disk{len(mounted)}"
-        mnt.mkdir()
-        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
-                                               capture_output=True).returncode != 0:
-            pytest.skip("cannot mount a small tmpfs here")
-        mounted.append(mnt)
-        return mnt
-
-    yield _mount
-    for mnt in mounted:
-        subprocess.run(["umount", str(mnt)], check=False)
 
 
 def test_ingest_that_fills_the_disk_keeps_the_data_and_compact_gives_the_space_back(small_disk, tmp_path, cli):

@@ -8,7 +8,7 @@ import sys
 from ..config import default_db_path
 from ..errors import CrossRecError, environment_error
 from . import data, gov, model, serve
-from .base import COMMANDS, command, progress_bar  # noqa: F401  (the command table, for tests and tools)
+from .base import COMMANDS, command, db_arg, progress_bar  # noqa: F401  (the command table, for tests and tools)
 from .serve import app_command  # noqa: F401
 
 GROUPS = (data, serve, model, gov)
@@ -18,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crossrec", description="CrossRec: explainable cross-category recommendation")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", default=str(default_db_path()), help="DuckDB file (default: %(default)s; env CROSSREC_DB)")
+    # `~` expanded and a link followed, once, here: every check and every open then sees the one real file
+    common.add_argument("--db", default=str(default_db_path()), type=db_arg,
+                        help="DuckDB file (default: %(default)s; env CROSSREC_DB)")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
 
     for group in GROUPS:

@@ -45,6 +45,31 @@ def _force_progress() -> bool:
     return os.environ.get("CROSSREC_PROGRESS") == "1"
 
 
+def db_arg(text: str) -> str:
+    """The argparse type of --db: `~` expanded and a symbolic link followed to the real file (`paths.db_file`)."""
+    from ..paths import db_file
+
+    return str(db_file(text))
+
+
+def check_k_arg(args: argparse.Namespace) -> None:
+    """--k (read as text: `--k 1e20` is a number, too large) made an int by the one rule for k
+    (1 <= k <= Settings.max_k), or one line before anything is opened."""
+    from ..bounds import check_k
+
+    args.k = check_k(args.k, name="--k")
+
+
+def input_files(args: argparse.Namespace, *flags: str) -> None:
+    """Refuse, before opening any, an input file option that is not a regular file (a FIFO, /dev/zero)."""
+    from ..paths import input_file
+
+    for flag in flags:
+        value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+        if value is not None:
+            input_file(value, flag)
+
+
 def settings_for(args: argparse.Namespace) -> Settings:
     from ..finetune.registry import with_chosen_encoder
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import CrossRecError, DatabaseLockedError, environment_error
-from .base import command, open_store, progress_bar, settings_for
+from ..paths import expand
+from .base import command, input_files, open_store, progress_bar, settings_for
 
 
 @command
@@ -38,6 +39,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     """Validate input files and load them in one transaction."""
     if args.items is None and args.events is None and args.users is None:
         raise CrossRecError("nothing to ingest: give --items, --events and/or --users")  # before creating --db
+    input_files(args, "--items", "--events", "--users")  # a FIFO or /dev/zero: refused before it is opened
     import duckdb
 
     db = Path(args.db)
@@ -143,9 +145,9 @@ def add_parsers(sub, common) -> None:
     add_demo_scale_args(p)
 
     p = sub.add_parser("ingest", parents=[common], help="validate and load items/events/users files")
-    p.add_argument("--items", help="items CSV or Parquet")
-    p.add_argument("--events", help="events CSV or Parquet")
-    p.add_argument("--users", help="users CSV or Parquet")
+    p.add_argument("--items", type=expand, help="items CSV or Parquet")
+    p.add_argument("--events", type=expand, help="events CSV or Parquet")
+    p.add_argument("--users", type=expand, help="users CSV or Parquet")
     p.add_argument("--encoding", default="utf-8", help="text encoding of CSV files (default utf-8)")
     p.add_argument("--json", action="store_true", help="print the load report as JSON")
 

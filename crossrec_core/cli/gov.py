@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Callable
 
 from .. import governance, segments
 from ..errors import CrossRecError
-from .base import command, open_store, print_json
+from ..paths import expand
+from .base import command, input_files, open_store, print_json
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -168,6 +169,7 @@ def _segment_change(store: Store, args: argparse.Namespace) -> str:
     if args.users:
         from ..ingest import read_table
 
+        input_files(args, "--users")
         table = read_table(args.users, "users")
         n = segments.save_list_segment(store, args.name, table.frame["user_id"].astype(str).tolist())
     else:
@@ -229,7 +231,7 @@ def add_parsers(sub, common) -> None:
     p = acts.add_parser("add", parents=[common], help="save a segment: a list (--users) or a rule (--bought-in, "
                                                        "--never-bought-in)")
     p.add_argument("name")
-    p.add_argument("--users", help="CSV/Parquet with a user_id column (a list segment)")
+    p.add_argument("--users", type=expand, help="CSV/Parquet with a user_id column (a list segment)")
     p.add_argument("--bought-in", metavar="C", help="shoppers who carted or bought in C")
     p.add_argument("--days", type=int, help="... in the last N days before the newest event")
     p.add_argument("--never-bought-in", metavar="C", help="and never carted or bought in C")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import CrossRecError
-from .base import command, open_store, print_json, progress_bar, settings_for
+from ..paths import expand
+from .base import check_k_arg, command, open_store, print_json, progress_bar, settings_for
 
 @command
 def cmd_finetune(args: argparse.Namespace) -> int:
@@ -126,6 +127,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..evaluate import metrics_table
     from ..train import eval_run
 
+    check_k_arg(args)
     settings = settings_for(args).replace(k=args.k)
     with open_store(args, write=True) as store, progress_bar(not args.quiet and not args.json) as progress:
         result = eval_run(store, settings, record=not args.no_record, progress=progress)
@@ -162,10 +164,10 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--als-device", default=Settings.als_device, choices=["auto", "cpu", "cuda"],
                    help="where ALS fits (auto: the GPU when implicit has CUDA)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local one)")
-    p.add_argument("--work-dir", default=None, help="folder every Ray node sees, for the jobs' Parquet files")
+    p.add_argument("--work-dir", default=None, type=expand, help="folder every Ray node sees, for the jobs' Parquet files")
 
     p = sub.add_parser("eval", parents=[common], help="metrics table: ours against the baselines")
-    p.add_argument("--k", type=int, default=Settings.k)
+    p.add_argument("--k", default=Settings.k, help="list length, 1 to %d" % Settings.max_k)
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--no-record", action="store_true", help="do not record the evaluation as a run")
     p = sub.add_parser("finetune", parents=[common], help="tune the item encoder on co-purchases (training period)")

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import MODES, Settings, default_db_path
 from ..errors import CrossRecError
-from .base import command, open_store, print_json, progress_bar, settings_for
+from ..paths import expand
+from .base import check_k_arg, command, input_files, open_store, print_json, progress_bar, settings_for
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -36,8 +38,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise CrossRecError("give exactly one of --user, --items, --query or --profile")
     if args.mode == "target" and not args.category:
         raise CrossRecError("--mode target needs --category")
-    if args.k < 1:
-        raise CrossRecError("--k must be at least 1")
+    check_k_arg(args)
     with open_store(args) as store:
         rec = _recommender(args, store)
         explain = args.explain or args.json
@@ -84,6 +85,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..export import check_out_path, write_csv
     from ..ingest import read_table
 
+    check_k_arg(args)
+    input_files(args, "--users")
     check_out_path(args.out, args.db, force=args.force)
     with open_store(args) as store:
         if args.users:
@@ -105,14 +108,21 @@ def cmd_export(args: argparse.Namespace) -> int:
                 n = export_on_ray(store, args.run, user_ids, args.out, k=args.k, mode=args.mode,
                                   category=args.category, address=args.address, work_dir=args.work_dir,
                                   progress=progress)
-            print(f"wrote {n:,} rows for {len(user_ids):,} users to {args.out}")
+            _wrote(n, user_ids, args.out)
             return 0
         rec = _recommender(args, store)
         with progress_bar(not args.quiet) as progress:
             n = write_csv(rec, args.out, user_ids, k=args.k, mode=args.mode, category=args.category,
                           progress=progress)
-    print(f"wrote {n:,} rows for {len(user_ids):,} users to {args.out}")
+    _wrote(n, user_ids, args.out)
     return 0
+
+
+def _wrote(n: int, user_ids: list, out: str) -> None:
+    """The summary line: on stderr when the CSV itself went to a stream (it may be stdout, read by a program)."""
+    from ..outfile import is_stream
+
+    print(f"wrote {n:,} rows for {len(user_ids):,} users to {out}", file=sys.stderr if is_stream(out) else sys.stdout)
 
 
 @command
@@ -121,6 +131,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
+    args.port = check_listen(args.host, args.port)  # before Streamlit starts: one line, not its traceback
     path = Path(args.db)
     app = Path(__file__).resolve().parents[2] / "app.py"
     env = {**os.environ, "CROSSREC_DB": str(path.resolve())}
@@ -141,6 +152,29 @@ def cmd_app(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, env=env, cwd=str(app.parent))
 
 
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def check_listen(host: str, port: object) -> int:
+    """The port as an int when `port` is one (1 to 65535) and `host` an IP address or a host name, else a
+    CrossRecError in one line."""
+    import ipaddress
+
+    try:
+        number = int(str(port).strip())
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 65535:
+        raise CrossRecError(f"--port {port} is not a port: give a number from 1 to 65535")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        if not (0 < len(host) <= 253 and all(_HOST_LABEL.fullmatch(x) for x in host.removesuffix(".").split("."))):
+            raise CrossRecError(f"--host {host!r} is neither an IP address nor a host name "
+                                "(e.g. 127.0.0.1, 0.0.0.0 or myhost.example.com)") from None
+    return number
+
+
 def app_command(app: Path, host: str, port: int) -> list[str]:
     """`streamlit run` bound to `host` only (127.0.0.1 unless --host says otherwise)."""
     return [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host, "--server.port", str(port),
@@ -155,27 +189,27 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--query", help="free-text search query (one intent)")
     p.add_argument("--profile", help="a new shopper described in words, as the User page's cold-start box: "
                                      "its interests are split and their lists interleaved")
-    p.add_argument("--k", type=int, default=Settings.k)
+    p.add_argument("--k", default=Settings.k, help="list length, 1 to %d" % Settings.max_k)
     p.add_argument("--mode", default=MODES[0], choices=MODES)
     p.add_argument("--category", help="category for --mode target (top-level name or path)")
     p.add_argument("--explain", action="store_true", help="show contributions and the reason")
     p.add_argument("--run", help="use this run instead of the serving one")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p = sub.add_parser("export", parents=[common], help="recommendation lists to an Excel-safe CSV")
-    p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument("--out", required=True, type=expand, help="CSV file to write (or a pipe, a terminal, /dev/stdout)")
     p.add_argument("--force", action="store_true", help="replace --out when it exists")
-    p.add_argument("--users", help="CSV/Parquet with a user_id column (default: every user)")
+    p.add_argument("--users", type=expand, help="CSV/Parquet with a user_id column (default: every user)")
     p.add_argument("--segment", help="the shoppers of this saved segment (`crossrec segments list`)")
-    p.add_argument("--k", type=int, default=Settings.k)
+    p.add_argument("--k", default=Settings.k, help="list length, 1 to %d" % Settings.max_k)
     p.add_argument("--mode", default=MODES[0], choices=MODES)
     p.add_argument("--category", help="category for --mode target")
     p.add_argument("--run", help="use this run instead of the serving one")
     p.add_argument("--engine", default="local", choices=["local", "ray"],
                    help="ray: score and explain shopper partitions on a Ray cluster (pip install 'crossrec[ray]')")
     p.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local one)")
-    p.add_argument("--work-dir", default=None, help="folder every Ray node sees, for the job's files")
+    p.add_argument("--work-dir", default=None, type=expand, help="folder every Ray node sees, for the job's files")
     p = sub.add_parser("app", parents=[common], help="start the dashboard")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", default=8501, help="port to listen on, 1 to 65535 (default: %(default)s)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 exposes it "
                         "without authentication: see the README on putting a proxy in front)")

@@ -22,7 +22,7 @@ def build_demo(
     """
     from pathlib import Path
 
-    from ..store import Store, connect
+    from ..store import holding
 
     # (share of the bar, what the step does): shares follow a measured build on a busy 2-core machine (3 s to
     # generate and load, 254 s to encode, 273 s to learn and fit, 57 s to map), so the bar moves evenly.
@@ -40,10 +40,20 @@ def build_demo(
         return (lambda f, m: progress(lo + w / total * max(0.0, min(1.0, f)), f"{head}: {m}")) if progress else None
 
     path = Path(settings.db_path)
-    if force and path.exists():
-        # the one-writer rule: a file another process holds (the dashboard) is not replaced under it;
-        # found out now, before minutes of building (and checked again, holding it, at the swap)
-        connect(path).close()
+    # the one-writer rule: a file another process holds (the dashboard) is refused now, before minutes of
+    # building, and held until it is replaced, so nobody opens it meanwhile or mid-swap
+    with holding(path, force):
+        stats = _build(settings, path, seed, force, encode, train, part)
+    return stats
+
+
+def _build(settings, path, seed: int, force: bool, encode: bool, train: bool, part) -> dict:
+    """Generate, load, encode and train under a temporary name, then move the database (and its runs'
+    artefacts) into place; the caller holds the old file meanwhile."""
+    from pathlib import Path
+
+    from ..store import Store
+
     tmp = path.with_name(path.name + ".building")
     for leftover in (tmp, Path(str(tmp) + ".wal")):
         leftover.unlink(missing_ok=True)
@@ -63,19 +73,14 @@ def build_demo(
             if encode:  # the map as its own step, from the stored vectors (inside training it sat at 99 %)
                 _project(store, tmp_settings, None, part(4))
         stats = store.stats()
-    holder = connect(path) if force and path.exists() else None  # nobody else may open it mid-swap
-    try:
-        if force:
-            path.unlink(missing_ok=True)
-            Path(str(path) + ".wal").unlink(missing_ok=True)
-            import shutil
+    if force:
+        path.unlink(missing_ok=True)
+        Path(str(path) + ".wal").unlink(missing_ok=True)
+        import shutil
 
-            shutil.rmtree(settings.artefact_dir, ignore_errors=True)
-        tmp.rename(path)
-        _move_artefacts(tmp_settings.artefact_dir, settings.artefact_dir, path)
-    finally:
-        if holder is not None:
-            holder.close()
+        shutil.rmtree(settings.artefact_dir, ignore_errors=True)
+    tmp.rename(path)
+    _move_artefacts(tmp_settings.artefact_dir, settings.artefact_dir, path)
     return stats
 
 

@@ -52,6 +52,7 @@ def export_job(ray, db_path: str | Path, run: str, user_ids: list[str], out_path
     import pyarrow.parquet as pq
 
     from ..export import columns
+    from ..outfile import output
 
     report = progress or (lambda _f, _m: None)
     n_batches = max(1, -(-len(user_ids) // batch_size))
@@ -73,20 +74,14 @@ def export_job(ray, db_path: str | Path, run: str, user_ids: list[str], out_path
         done, pending = ray.wait(pending, num_returns=1)
         rows += ray.get(done[0])
         report(1 - len(pending) / len(tasks), f"{len(tasks) - len(pending)} of {len(tasks)} parts written")
-    out_path = Path(out_path)
-    tmp = out_path.with_name(out_path.name + ".part")
-    try:
-        with open(tmp, "wb") as f:
-            text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="", write_through=True)
-            csv.writer(text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerow(columns())
-            text.flush()
-            text.detach()
-            for part in outs:
-                with open(part, "rb") as src:
-                    shutil.copyfileobj(src, f, 1 << 20)
-        tmp.replace(out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with output(out_path) as f:  # an exclusive temp file renamed into place, or straight into a pipe
+        text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="", write_through=True)
+        csv.writer(text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerow(columns())
+        text.flush()
+        text.detach()
+        for part in outs:
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, f, 1 << 20)
     return rows
 
 

@@ -286,12 +286,6 @@ def test_db_or_items_a_fifo_or_dev_zero_is_refused_in_one_line_before_it_is_open
     assert not (tmp_path / "new.duckdb").exists()
 
 
-def test_stats_db_a_fifo_is_refused_in_process(tmp_path, cli):
-    os.mkfifo(tmp_path / "fifo")
-    rc, out, err = cli("stats", "--db", tmp_path / "fifo")
-    assert "is a FIFO (named pipe), not a DuckDB database" in _one_line(rc, err)
-
-
 # ---- 13. one rule for k ----------------------------------------------------------------------------------------
 
 

@@ -103,21 +103,21 @@ def compare_runs_heldout(store: Store, name_a: str, name_b: str, settings: Setti
                          progress: Progress | None = None) -> dict[str, Delta]:
     """Run `name_b` against run `name_a` on today's held-out period, both refitted on its training
     period with their own weights (and rankers), so the deltas pair the same shoppers."""
-    from .evaluate import make_split
+    from .fitting import fit_on_split
     from .ranker import ItemStats, sub_codes
     from .runs import load_run
-    from .scorer import FusedScorer
 
     if name_a == name_b:
         raise CrossRecError("choose two different runs to compare")
     recs = {n: load_run(store, n, rules=False) for n in (name_a, name_b)}
     settings = settings or recs[name_a].settings
     items = store.items().sort_values("item_id").reset_index(drop=True)
-    split = make_split(items, store.events(), settings)
+    emb = recs[name_a].embeddings_
+    # the one split-and-fit of training, what-if and the ranker's windows (profile texts included)
+    split, fitted = fit_on_split(items, store.events(), settings, embeddings=emb,
+                                 profile_texts=store.profile_texts(), progress=progress)
     if len(split.users("all")) == 0:
         raise CrossRecError("no held-out shoppers to compare the runs on")
-    emb = recs[name_a].embeddings_
-    fitted = FusedScorer(settings).fit(split.train, emb, items, progress)
     models = {}
     for n, rec in recs.items():
         m = fitted.with_weights(rec.weights, cross_weights=rec.cross_weights)

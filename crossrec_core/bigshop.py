@@ -210,9 +210,8 @@ def _build(path: Path, settings, args: argparse.Namespace, part) -> tuple[BigSho
 
     keep = Path(args.parquet_dir) if args.parquet_dir else None
     folder = keep or path.with_name(f"{path.name}.bigshop-{uuid.uuid4().hex[:8]}")
-    tmp = path.with_name(path.name + ".building")
-    for leftover in (tmp, Path(str(tmp) + ".wal")):
-        leftover.unlink(missing_ok=True)
+    # a fresh random name: a file of the user's called `<db>.building` is never touched
+    tmp = path.with_name(f"{path.name}.building-{uuid.uuid4().hex[:12]}")
     tmp_settings = settings.replace(db_path=tmp)
     try:
         files = write_parquet(folder, n_events=args.events, n_items=args.items, n_users=args.users,

@@ -353,3 +353,15 @@ def test_compact_that_fills_the_disk_leaves_no_compacting_files_and_names_no_ali
     assert line.endswith("(the database is as it was)")
     assert sorted(p.name for p in disk.iterdir()) == ["s.duckdb"]
     assert db_state(db) == before
+
+
+def test_demo_force_leaves_a_users_own_db_building_file_untouched(tmp_path, cli):
+    """The shop is built under a random temporary name: a file of the user's named `<db>.building` survives."""
+    db = tmp_path / "shop.duckdb"
+    mine = tmp_path / "shop.duckdb.building"
+    mine.write_text("my notes\n")
+    rc, _, err = cli("demo", "--db", db, "--events", "3000", "--items", "600", "--users", "150", "--no-encode",
+                     "--quiet")
+    assert rc == 0, err
+    assert mine.read_text() == "my notes\n" and db.exists()
+    assert not [p for p in tmp_path.iterdir() if ".building-" in p.name]

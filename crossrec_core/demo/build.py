@@ -1,6 +1,8 @@
 """`build_demo`: the demo shop generated, ingested, embedded and trained into a database file."""
 from __future__ import annotations
 
+import uuid
+
 from collections.abc import Callable
 
 from .generate import generate
@@ -54,9 +56,8 @@ def _build(settings, path, seed: int, force: bool, encode: bool, train: bool, pa
 
     from ..store import Store
 
-    tmp = path.with_name(path.name + ".building")
-    for leftover in (tmp, Path(str(tmp) + ".wal")):
-        leftover.unlink(missing_ok=True)
+    # a fresh random name: a file of the user's called `<db>.building` is never touched
+    tmp = path.with_name(f"{path.name}.building-{uuid.uuid4().hex[:12]}")
     shop = generate(seed, progress=part(0))
     tmp_settings = settings.replace(db_path=tmp)
     with Store(tmp) as store:

@@ -328,6 +328,7 @@ def test_export_one_user_preview_and_file(trained_shop, monkeypatch):
     at.button(key="exp_prepare").click().run()
     no_exception(at)
     assert at.get("download_button")
+    assert "exp_prepare" not in [b.key for b in at.button]  # one step: the download takes the prepare button's place
 
 
 def test_export_segment_by_category(trained_shop, monkeypatch):

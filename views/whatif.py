@@ -97,7 +97,9 @@ with right:
     else:
         st.caption("Serving weights: " + fmt_weights(rec.weights))
 
-c0, c1, c2, c3, c4 = st.columns([2, 2, 1, 2, 2], vertical_alignment="bottom")
+# Two rows, so "New categories only" and "Held-out metrics" keep their whole labels at 1280 px
+c0, c1, c2 = st.columns([2, 2, 1], vertical_alignment="bottom")
+c3, c4 = st.columns([3, 2], vertical_alignment="bottom")
 who = c0.selectbox("Shoppers", ["a seeded sample", *saved_names()], key="wi_who",
                    help="a seeded sample of shoppers, or a saved segment (Segments page)")
 n_users = c1.slider("Users to simulate (seeded sample)", 100, 2000, step=100, key="wi_n",

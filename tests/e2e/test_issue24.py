@@ -64,8 +64,9 @@ def shop(demo_db: Path, tmp_path_factory):
         first = store.run()["name"]
         train(store, Settings(db_path=path), name="second", learn=False, baselines=False)
         item = store.items().sort_values("item_id").iloc[-1]
+        user = str(store.user_summary().sort_values("purchases", ascending=False)["user_id"].iloc[0])
     proc, base = serve(path, "e2e-s24-server.log")
-    yield {"base": base, "first": first, "item": str(item["item_id"]), "title": str(item["title"])}
+    yield {"base": base, "first": first, "item": str(item["item_id"]), "title": str(item["title"]), "user": user}
     stop(proc)
 
 
@@ -141,3 +142,44 @@ def test_make_live_leaves_only_its_message_beside_the_button_and_the_boxes_on_th
     assert page.get_by_test_id("stDataFrame").first.bounding_box()["height"] > 50  # the runs table is there
     assert layout_problems(page) == []
     shot(page, f"runs-{width}", docs=width == 1400)
+
+
+def test_whatif_history_and_export_show_every_control_whole_and_export_in_one_step(sized, shop):
+    """What-if's "Add pair" is clickable (not under the pair table's toolbar), "New categories only" and
+    "Held-out metrics" are whole; History and Export have no cut or covered control; Export's prepare button
+    gives way to the download."""
+    page, width = sized
+    open_page(page, shop["base"], "whatif")
+    no_exception(page)
+    assert layout_problems(page) == []
+    add = page.get_by_role("button", name="Add pair")
+    add.hover()
+    add.click(timeout=10_000)  # a covered button times out here
+    page.get_by_text("1 pair rule(s).", exact=False).wait_for()
+    wait_idle(page)
+    page.get_by_role("button", name="Run what-if").scroll_into_view_if_needed()
+    assert page.get_by_text("New categories only").is_visible() and page.get_by_text("Held-out metrics").is_visible()
+    assert layout_problems(page) == []
+    shot(page, f"whatif-{width}", docs=width == 1400)
+
+    open_page(page, shop["base"], "history")
+    no_exception(page)
+    assert layout_problems(page) == []
+
+    open_page(page, shop["base"], "export")
+    no_exception(page)
+    assert layout_problems(page) == []
+    box = page.get_by_role("textbox", name="User id")
+    box.fill(shop["user"])
+    box.press("Enter")
+    wait_idle(page)
+    prepare = page.get_by_role("button", name="Prepare the CSV", exact=False)
+    prepare.scroll_into_view_if_needed()
+    prepare.click()
+    download = page.get_by_role("button", name="Download crossrec-", exact=False)
+    download.wait_for()
+    wait_idle(page)
+    assert prepare.count() == 0 and download.is_visible()  # one step: the download took the button's place
+    download.scroll_into_view_if_needed()
+    assert layout_problems(page) == []
+    shot(page, f"export-{width}", docs=width == 1400)

@@ -39,6 +39,21 @@ def layout_problems(page) -> list[str]:
     return page.evaluate(LAYOUT_JS)
 
 
+def opened(page, shop: dict, name: str) -> None:
+    """A page opened without an error box and with no control cut or covered."""
+    open_page(page, shop["base"], name)
+    no_exception(page)
+    assert layout_problems(page) == []
+
+
+def enter(page, label: str, text: str) -> None:
+    """Type into a text box and press Enter, as a shopper's id or a search is given."""
+    box = page.get_by_role("textbox", name=label)
+    box.fill(text)
+    box.press("Enter")
+    wait_idle(page)
+
+
 def success(page, message: str):
     return page.get_by_test_id("stAlertContentSuccess").filter(has_text=message)
 
@@ -81,13 +96,8 @@ def sized(browser, request):
 
 def test_a_pin_names_its_item_and_undo_says_what_it_takes_back_next_to_their_buttons(sized, shop):
     page, width = sized
-    open_page(page, shop["base"], "rules")
-    no_exception(page)
-    assert layout_problems(page) == []
-    box = page.get_by_role("textbox", name="Find the item (id, title or brand)")
-    box.fill(shop["item"])
-    box.press("Enter")
-    wait_idle(page)
+    opened(page, shop, "rules")
+    enter(page, "Find the item (id, title or brand)", shop["item"])
     name = page.get_by_role("textbox", name="Name")
     name.fill(f"Pin {width}")
     name.press("Enter")
@@ -99,9 +109,7 @@ def test_a_pin_names_its_item_and_undo_says_what_it_takes_back_next_to_their_but
     near(page, said, "Add rule")
     shot(page, f"rules-{width}", docs=width == 1400)
 
-    open_page(page, shop["base"], "history")
-    no_exception(page)
-    assert layout_problems(page) == []
+    opened(page, shop, "history")
     undo = page.get_by_role("button", name="Undo the last change")
     assert undo.is_disabled()  # asks first
     sure = page.get_by_text(f"Yes, undo change #", exact=False)
@@ -118,9 +126,7 @@ def test_a_pin_names_its_item_and_undo_says_what_it_takes_back_next_to_their_but
 
 def test_make_live_leaves_only_its_message_beside_the_button_and_the_boxes_on_the_new_run(sized, shop):
     page, width = sized
-    open_page(page, shop["base"], "runs")
-    no_exception(page)
-    assert layout_problems(page) == []
+    opened(page, shop, "runs")
     main = page.get_by_test_id("stMain")
     live_now = page.get_by_test_id("stSidebar").inner_text()
     new, old = ("second", shop["first"]) if f"\n{shop['first']}\n" in f"\n{live_now}\n" else (shop["first"], "second")
@@ -149,9 +155,7 @@ def test_whatif_history_and_export_show_every_control_whole_and_export_in_one_st
     "Held-out metrics" are whole; History and Export have no cut or covered control; Export's prepare button
     gives way to the download."""
     page, width = sized
-    open_page(page, shop["base"], "whatif")
-    no_exception(page)
-    assert layout_problems(page) == []
+    opened(page, shop, "whatif")
     add = page.get_by_role("button", name="Add pair")
     add.hover()
     add.click(timeout=10_000)  # a covered button times out here
@@ -162,17 +166,10 @@ def test_whatif_history_and_export_show_every_control_whole_and_export_in_one_st
     assert layout_problems(page) == []
     shot(page, f"whatif-{width}", docs=width == 1400)
 
-    open_page(page, shop["base"], "history")
-    no_exception(page)
-    assert layout_problems(page) == []
+    opened(page, shop, "history")
 
-    open_page(page, shop["base"], "export")
-    no_exception(page)
-    assert layout_problems(page) == []
-    box = page.get_by_role("textbox", name="User id")
-    box.fill(shop["user"])
-    box.press("Enter")
-    wait_idle(page)
+    opened(page, shop, "export")
+    enter(page, "User id", shop["user"])
     prepare = page.get_by_role("button", name="Prepare the CSV", exact=False)
     prepare.scroll_into_view_if_needed()
     prepare.click()

@@ -58,6 +58,27 @@ def job_panel() -> None:
         st.caption("Nothing was recorded; the live run and its encoder keep serving.")
 
 
+def choose_encoder(encoders: list[dict]) -> None:
+    """Choose the encoder the next training runs use (`crossrec encoders use`), after a confirmation naming
+    both; the message says how to go back (choose the previous one here), and the live run is untouched."""
+    from crossrec_core.finetune.registry import use_encoder
+
+    now = next((e["name"] for e in encoders if e["chosen"]), "base")
+    e1, e2 = st.columns([2, 3], vertical_alignment="bottom")
+    pick = e1.selectbox("Encoder for the next training runs", [e["name"] for e in encoders], key="enc_pick",
+                        index=[e["name"] for e in encoders].index(now),
+                        format_func=lambda n: f"{n} (the stock text model)" if n == "base" else n)
+    sure = e2.checkbox(f"Yes, train the next runs with {md(pick)} instead of {md(now)}", key=f"enc_ok_{pick}",
+                       disabled=pick == now)
+    if st.button("Use this encoder", key="enc_use", icon=":material/swap_horiz:", disabled=pick == now or not sure):
+        act(lambda: use_encoder(state.settings(), pick),
+            f"Encoder {pick} is chosen instead of {now}: the next training run uses it; the live run keeps its own "
+            f"item vectors. To go back, choose {now} here (or `crossrec encoders use {now}`).", slot="enc")
+    show_done("enc")
+    if pick == now:
+        st.caption(f"{md(now)} is the chosen encoder (`crossrec encoders use NAME` does the same).")
+
+
 def deleted_runs() -> list[str]:
     return st.session_state.get("runs_deleted", [])
 
@@ -111,11 +132,12 @@ with st.expander("Fine-tune the item encoder", icon=":material/translate:"):
             st.warning("A job is already in progress.")
         else:
             st.rerun()
-    st.dataframe(pd.DataFrame(list_encoders(state.settings())), hide_index=True, column_config={
+    encoders = list_encoders(state.settings())
+    st.dataframe(pd.DataFrame(encoders), hide_index=True, column_config={
         "chosen": st.column_config.CheckboxColumn("Chosen", width="small"),
         "val_content_recall": st.column_config.NumberColumn("Validation text-only Recall@20", format="%.4f"),
         "val_pair_recall": st.column_config.NumberColumn("Validation pair Recall@10", format="%.4f")})
-    st.caption("`crossrec encoders use NAME` (or `base`) chooses one; the next training run uses it.")
+    choose_encoder(encoders)
 training.live_panel(job_panel)
 
 # ---- the runs table ----------------------------------------------------------------------------------

@@ -166,12 +166,12 @@ st.dataframe(table, hide_index=True, key="runs_table", column_config={
     "source": st.column_config.TextColumn("Weights from"),
     "note": st.column_config.TextColumn("Note"),
     "model": st.column_config.TextColumn("How lists are ordered", help=words.MODEL_HELP),
-    "vs_best": st.column_config.TextColumn(f"{words.word('recall', k)} vs the best simple method", help=(
-        f"{label('recall', k)} of CrossRec minus that of the strongest baseline (best-sellers, bought together, "
-        "matrix factorisation…), with its 95 % interval (paired bootstrap over shoppers); 'no clear difference' "
-        "(within noise) when the interval crosses 0")),
+    "vs_best": st.column_config.TextColumn("vs the best simple method", help=(
+        f"{words.word('recall', k)} ({label('recall', k)}) of CrossRec minus that of the strongest baseline "
+        "(best-sellers, bought together, matrix factorisation…), with its 95 % interval (paired bootstrap over "
+        "shoppers); 'no clear difference' (within noise) when the interval crosses 0")),
     "weights": st.column_config.TextColumn("Weights", width="large"),
-    **{words.word(m, k): st.column_config.NumberColumn(format="%.4f", width="small", help=words.meaning(m, k))
+    **{words.word(m, k): st.column_config.NumberColumn(format="%.4f", help=words.meaning(m, k))  # header whole
        for m in HEAD},
     "new_items": st.column_config.NumberColumn(f"{slice_label('cold_items')}: {words.word('recall', k)}",
                                                format="%.4f", help=f"{label('recall', k)} on later purchases of "
@@ -202,7 +202,8 @@ with act1.container(border=True):
     st.markdown("**Make live**")
     if is_live:
         st.caption(f"{md(b)} serves shoppers now.")
-    sure = st.checkbox(f"Yes, serve shoppers from {md(b)} instead of {md(live_name or 'nothing')}",
+    instead = "" if is_live else f" instead of {md(live_name or 'nothing')}"  # live already: no "X instead of X"
+    sure = st.checkbox(f"Yes, serve shoppers from {md(b)}{instead}",
                        key=f"live_confirm_{b}", disabled=is_live or not row.get("artefact_path"))
     if st.button("Make live", type="primary", disabled=is_live or not sure, icon=":material/published_with_changes:",
                  key="live_btn"):

@@ -135,8 +135,10 @@ def test_runs_page_keeps_the_live_run_and_confirms_before_deleting(ruled_copy, m
     at.toggle(key="cmp_go_first_second").set_value(True).run()
     ok(at)
     deltas = frame(at, "verdict")
-    assert {"Recall@20", "NDCG@20"} <= set(deltas["metric"]) and list(deltas.columns[1:3]) == ["first", "second"]
-    assert set(deltas["verdict"]) <= {"up", "down", "within noise"}
+    assert {"Found later buys", "Found near the top"} <= set(deltas["metric"])
+    assert list(deltas.columns[1:3]) == ["first", "second"]
+    assert set(deltas["verdict"]) <= {"up", "down", "no clear difference", "no change"}
+    assert deltas["what it means"].str.startswith(("Recall@20: ", "NDCG@20: ", "New-category recall@20: ")).any()
     assert (deltas["95 % interval"].str.contains(" to ")).all()
     assert at.button(key="del_run").disabled and at.button(key="live_btn").disabled
     at.checkbox(key="live_confirm_second").check().run()
@@ -203,11 +205,13 @@ def test_whatif_scenario_is_promoted_after_its_effect_and_undo_takes_it_out(rule
     at.button(key="wi_effect").click().run()
     ok(at)
     effect = frame(at, "with the scenario")
-    assert "Recall@20" in effect["metric"].tolist() and set(effect["verdict"]) <= {"up", "down", "within noise"}
+    assert "Found later buys" in effect["metric"].tolist()
+    assert set(effect["verdict"]) <= {"up", "down", "no clear difference", "no change"}
     assert at.button(key="wi_promote").disabled
     at.checkbox(key="wi_promote_ok_more B").check().run()
     highs = effect["95 % interval"].str.split(" to ").str[1].astype(float)
-    drops = effect[(highs < 0) & effect["metric"].isin(["Recall@20", "NDCG@20", "New-category recall@20"])]
+    drops = effect[(highs < 0) & effect["metric"].isin(["Found later buys", "Found near the top",
+                                                            "Found buys in new categories"])]
     if len(drops):  # a drop beyond noise asks for a second, explicit yes naming what drops
         assert at.button(key="wi_promote").disabled
         second = at.checkbox(key="wi_promote_drop_ok_more B")

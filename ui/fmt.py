@@ -56,9 +56,13 @@ def run_metric(run: dict | None, metric: str = "recall", slice_: str = "all", mo
 
 
 def fmt_interval(metrics: dict | None, metric: str = "recall") -> str:
-    """'+0.0040 [−0.0010, +0.0090] vs ease (within noise)' from a run's metrics, or '' without one."""
+    """'+0.0040 [−0.0010, +0.0090] vs Matrix factorisation (ALS): no clear difference' from a run's metrics,
+    or '' without one (the baseline by its plain name, the verdict in the shop's words)."""
+    from crossrec_core.metric_names import model_label
+
+    from .words import verdict
     iv = ((metrics or {}).get("intervals") or {}).get(metric) or {}
     if not iv:
         return ""
-    verdict = "above" if iv["low"] > 0 else "below" if iv["high"] < 0 else "within noise"
-    return f"{iv['diff']:+.4f} [{iv['low']:+.4f}, {iv['high']:+.4f}] vs {iv['best']} ({verdict})"
+    says = verdict(iv["low"], iv["high"], iv["diff"], up="better", down="worse")
+    return f"{iv['diff']:+.4f} [{iv['low']:+.4f}, {iv['high']:+.4f}] vs {model_label(iv['best'])}: {says}"

@@ -132,8 +132,10 @@ file_name = f"crossrec-{safe}-{mode}{'-' + re.sub(r'[^A-Za-z0-9]+', '-', categor
 ready = ss.get("exp_file")
 if ready is None or ready["spec"] != spec:
     ready = None
-    if st.button(f"Prepare the CSV for {len(users):,} user(s)", type="primary", icon=":material/table_view:",
-                 key="exp_prepare"):
+    slot = st.empty()  # one step: the prepare button is replaced by the download once the file is ready
+    if slot.button(f"Prepare the CSV for {len(users):,} user(s)", type="primary", icon=":material/table_view:",
+                   key="exp_prepare"):
+        slot.empty()
         counted: list[int] = []
         # streamed a batch of shoppers at a time (progress per batch), joined once at the end
         data = with_progress(lambda progress: b"".join(iter_csv(rec, users, k=int(k), mode=mode, category=category,

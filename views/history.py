@@ -38,11 +38,13 @@ else:
     # off-screen
     st.dataframe(table, hide_index=True, key="history_table", column_order=(
         "change", "when", "undone", "change_words", "note", "what", "before", "after"), column_config={
-        "change": st.column_config.NumberColumn("#", width="small"),
-        "when": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm", width="small"),
-        "undone": st.column_config.CheckboxColumn("Undone", width="small"),
-        "change_words": st.column_config.TextColumn("Change", width="large"),
-        "note": st.column_config.TextColumn("Note", width="medium"),
-        "what": st.column_config.TextColumn("Kind", width="small"),
-        "before": st.column_config.TextColumn("Before", width="medium"),
-        "after": st.column_config.TextColumn("After", width="medium")})
+        # widths in pixels adding up to the main area at 1400 px (a header and a typical cell), so "Undone",
+        # "Note" and "After" are in sight with a readable width instead of sharing what "small"/"medium" leave
+        "change": st.column_config.NumberColumn("#", width=40),
+        "when": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm", width=125),
+        "undone": st.column_config.CheckboxColumn("Undone", width=70),
+        "change_words": st.column_config.TextColumn("Change", width=250),
+        "note": st.column_config.TextColumn("Note", width=150),
+        "what": st.column_config.TextColumn("Kind", width=70),
+        "before": st.column_config.TextColumn("Before", width=120),
+        "after": st.column_config.TextColumn("After", width=120)})

@@ -32,6 +32,7 @@ def neighbour_table(df, score: str, label: str, help_: str, empty: str) -> None:
     if df.empty:
         st.caption(empty)
         return
+    df = df.sort_values(score, ascending=False, kind="stable")  # sorted by the column it shows
     st.dataframe(with_item_links(df)[["title", "reason", score, "category"]], hide_index=True, key=f"item_{score}",
                  column_config={
                      "title": title_link_column(width="medium"),
@@ -86,7 +87,8 @@ if str(item.get("description") or "").strip():
 b, nxt = facts(store, key, item_id)
 colors = charts.category_colors(state.categories()["cat_top"])
 m = st.columns(4)
-m[0].metric("Buyers", fmt_int(b["count"]), help="Distinct shoppers with a purchase of this item")
+m[0].metric("Buyers", fmt_int(b["count"]), help="Buyers: distinct shoppers with a purchase of this item, all "
+            "time. 'Shoppers' (in Goes with) also counts those who only viewed or carted it in the training period.")
 by_type = dict(zip(b["events"]["event_type"], b["events"]["events"]))
 m[1].metric("Views", fmt_int(by_type.get("view", 0)))
 m[2].metric("Carts", fmt_int(by_type.get("cart", 0)))
@@ -130,6 +132,8 @@ else:
             st.markdown(f"**Goes with** · {charts.SIGNAL_LABELS.get('cooc', 'bought together')}")
             neighbour_table(together, "together", "Strength", "How strongly the same shoppers buy both (shrunk "
                             "cosine of co-purchase)", "No shopper bought it with anything else yet.")
+            st.caption("Shoppers: everyone who viewed, carted or bought the item in the training period; "
+                       "Buyers (above): those who bought it.")
         with right:
             st.markdown(f"**Instead of** · {charts.SIGNAL_LABELS.get('content', 'similar text')}")
             neighbour_table(similar, "similarity", "Likeness", "Cosine of the two items' text embeddings",

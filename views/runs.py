@@ -10,9 +10,9 @@ import streamlit as st
 from crossrec_core import governance
 from crossrec_core.config import SIGNALS
 from crossrec_core.errors import CrossRecError
-from crossrec_core.metric_names import help_text, label, model_label, slice_label
+from crossrec_core.metric_names import label, model_label, slice_label
 from crossrec_core.train import check_run_name
-from ui import charts, flow, state, training
+from ui import charts, flow, state, training, words
 from ui.actions import act, show_done
 from ui.deltas import show_deltas
 from ui.fmt import fmt_duration, fmt_interval, fmt_weights, run_metric
@@ -58,6 +58,27 @@ def job_panel() -> None:
         st.caption("Nothing was recorded; the live run and its encoder keep serving.")
 
 
+def choose_encoder(encoders: list[dict]) -> None:
+    """Choose the encoder the next training runs use (`crossrec encoders use`), after a confirmation naming
+    both; the message says how to go back (choose the previous one here), and the live run is untouched."""
+    from crossrec_core.finetune.registry import use_encoder
+
+    now = next((e["name"] for e in encoders if e["chosen"]), "base")
+    e1, e2 = st.columns([2, 3], vertical_alignment="bottom")
+    pick = e1.selectbox("Encoder for the next training runs", [e["name"] for e in encoders], key="enc_pick",
+                        index=[e["name"] for e in encoders].index(now),
+                        format_func=lambda n: f"{n} (the stock text model)" if n == "base" else n)
+    sure = e2.checkbox(f"Yes, train the next runs with {md(pick)} instead of {md(now)}", key=f"enc_ok_{pick}",
+                       disabled=pick == now)
+    if st.button("Use this encoder", key="enc_use", icon=":material/swap_horiz:", disabled=pick == now or not sure):
+        act(lambda: use_encoder(state.settings(), pick),
+            f"Encoder {pick} is chosen instead of {now}: the next training run uses it; the live run keeps its own "
+            f"item vectors. To go back, choose {now} here (or `crossrec encoders use {now}`).", slot="enc")
+    show_done("enc")
+    if pick == now:
+        st.caption(f"{md(now)} is the chosen encoder (`crossrec encoders use NAME` does the same).")
+
+
 def deleted_runs() -> list[str]:
     return st.session_state.get("runs_deleted", [])
 
@@ -69,8 +90,7 @@ live = serving_run()
 with st.expander("Train a new run", expanded=runs.empty or running, icon=":material/model_training:"):
     c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
     name = c1.text_input("Run name", placeholder="automatic (run-YYYYMMDD-HHMMSS)", key="train_name")
-    learn = c2.toggle("Learn the weights on a validation carve-out", value=True, key="train_learn",
-                      help="On: the weights are learned and the sliders below are not used. Off: the sliders set them.")
+    learn = c2.toggle(words.LEARN, value=True, key="train_learn", help=words.LEARN_HELP)
     base = (live or {}).get("weights") or state.settings().weights
     wcols = st.columns(3)
     weights = {s: wcols[n % 3].slider(charts.SIGNAL_LABELS[s], 0.0, 1.0, float(base.get(s, 0.0)), 0.05,
@@ -112,11 +132,12 @@ with st.expander("Fine-tune the item encoder", icon=":material/translate:"):
             st.warning("A job is already in progress.")
         else:
             st.rerun()
-    st.dataframe(pd.DataFrame(list_encoders(state.settings())), hide_index=True, column_config={
+    encoders = list_encoders(state.settings())
+    st.dataframe(pd.DataFrame(encoders), hide_index=True, column_config={
         "chosen": st.column_config.CheckboxColumn("Chosen", width="small"),
         "val_content_recall": st.column_config.NumberColumn("Validation text-only Recall@20", format="%.4f"),
         "val_pair_recall": st.column_config.NumberColumn("Validation pair Recall@10", format="%.4f")})
-    st.caption("`crossrec encoders use NAME` (or `base`) chooses one; the next training run uses it.")
+    choose_encoder(encoders)
 training.live_panel(job_panel)
 
 # ---- the runs table ----------------------------------------------------------------------------------
@@ -127,10 +148,9 @@ k = int((live or runs.iloc[0].to_dict()).get("metrics", {}).get("k", 20))
 HEAD = ("recall", "ndcg", "cross_recall")
 table = pd.DataFrame({
     "serving": runs["serving"], "name": runs["name"], "created": runs["created_at"],
-    **{label(m, k): runs.apply(lambda r, m=m: run_metric(r.to_dict(), m), axis=1) for m in HEAD},
+    **{words.word(m, k): runs.apply(lambda r, m=m: run_metric(r.to_dict(), m), axis=1) for m in HEAD},
     "vs_best": runs["metrics"].map(fmt_interval),
-    "model": runs["metrics"].map(lambda m: {"ranker": "learned ranker", "fusion": "linear fusion"}.get(
-        (m or {}).get("model", "fusion"), "")),
+    "model": runs["metrics"].map(lambda m: words.MODELS.get((m or {}).get("model", "fusion"), "")),
     "new_items": runs.apply(lambda r: run_metric(r.to_dict(), "recall", "cold_items"), axis=1),
     "note": runs["note"].fillna("") if "note" in runs else "",
     "encoder": runs["metrics"].map(lambda m: (m or {}).get("encoder") or ""),
@@ -145,15 +165,18 @@ st.dataframe(table, hide_index=True, key="runs_table", column_config={
     "duration": st.column_config.TextColumn("Took", width="small"),
     "source": st.column_config.TextColumn("Weights from"),
     "note": st.column_config.TextColumn("Note"),
-    "model": st.column_config.TextColumn("Model", help="what orders the lists: the learned ranker, or the "
-                                         "weighted sum of the signals when the ranker did not beat it on validation"),
-    "vs_best": st.column_config.TextColumn("Recall vs best baseline", help="CrossRec minus the strongest "
-                                           "baseline, with its 95 % paired-bootstrap interval over shoppers"),
+    "model": st.column_config.TextColumn("How lists are ordered", help=words.MODEL_HELP),
+    "vs_best": st.column_config.TextColumn("vs the best simple method", help=(
+        f"{words.word('recall', k)} ({label('recall', k)}) of CrossRec minus that of the strongest baseline "
+        "(best-sellers, bought together, matrix factorisation…), with its 95 % interval (paired bootstrap over "
+        "shoppers); 'no clear difference' (within noise) when the interval crosses 0")),
     "weights": st.column_config.TextColumn("Weights", width="large"),
-    **{label(m, k): st.column_config.NumberColumn(format="%.4f", width="small", help=help_text(m, k)) for m in HEAD},
-    "new_items": st.column_config.NumberColumn(f"{slice_label('cold_items')}: {label('recall', k)}", format="%.4f",
-                                               help="recall on later purchases of items nobody had bought before "
-                                                    "the held-out period: only the text signal can reach them"),
+    **{words.word(m, k): st.column_config.NumberColumn(format="%.4f", help=words.meaning(m, k))  # header whole
+       for m in HEAD},
+    "new_items": st.column_config.NumberColumn(f"{slice_label('cold_items')}: {words.word('recall', k)}",
+                                               format="%.4f", help=f"{label('recall', k)} on later purchases of "
+                                               "items nobody had bought before the held-out period: only the text "
+                                               "signal can reach them"),
     "encoder": st.column_config.TextColumn("Encoder", help="item vectors the run used (`crossrec encoders list`)")})
 st.caption("Figures are measured on the held-out period of a time split, over all shoppers; hover a column "
            "title for what it means.")
@@ -179,7 +202,8 @@ with act1.container(border=True):
     st.markdown("**Make live**")
     if is_live:
         st.caption(f"{md(b)} serves shoppers now.")
-    sure = st.checkbox(f"Yes, serve shoppers from {md(b)} instead of {md(live_name or 'nothing')}",
+    instead = "" if is_live else f" instead of {md(live_name or 'nothing')}"  # live already: no "X instead of X"
+    sure = st.checkbox(f"Yes, serve shoppers from {md(b)}{instead}",
                        key=f"live_confirm_{b}", disabled=is_live or not row.get("artefact_path"))
     if st.button("Make live", type="primary", disabled=is_live or not sure, icon=":material/published_with_changes:",
                  key="live_btn"):
@@ -238,5 +262,5 @@ with right:
         frame.index = [model_label(i) for i in frame.index]
         cols = [c for c in ("recall", "ndcg", "cross_recall", "hit_rate", "mrr") if c in frame]
         st.text(slice_label(slice_))
-        st.dataframe(frame[cols].rename(columns={c: label(c, k) for c in cols}), column_config={
-            label(c, k): st.column_config.NumberColumn(format="%.4f", help=help_text(c, k)) for c in cols})
+        st.dataframe(frame[cols].rename(columns={c: words.word(c, k) for c in cols}), column_config={
+            words.word(c, k): st.column_config.NumberColumn(format="%.4f", help=words.meaning(c, k)) for c in cols})

@@ -41,10 +41,13 @@ how = st.radio("Who", ["By what they bought", "Uploaded list (CSV with a user_id
 options = state.category_options(state.categories())
 if how.startswith("By"):
     c1, c2, c3 = st.columns([3, 1, 3])
-    bought = c1.selectbox("Bought (or carted) in", ["(any)", *options], key="seg_bought")
-    days = c2.number_input("in the last N days", 0, 3650, 0, key="seg_days", help="0 = any time; counted back "
-                           "from the newest event in the data")
+    # "bought in" as the saved segment reads it; a cart counts too, and 0 days means any time: both in sight
+    bought = c1.selectbox("Bought in", ["(any)", *options], key="seg_bought",
+                          help="a purchase or a cart in the category counts")
+    days = c2.number_input("in the last N days (0 = any time)", 0, 3650, 0, key="seg_days",
+                           help="counted back from the newest event in the data")
     never = c3.selectbox("Never bought in", ["(none)", *options], key="seg_never")
+    st.caption("Bought in: a purchase or a cart in the category counts. 0 days = any time.")
     if st.button("Save segment", type="primary", icon=":material/save:", key="seg_save_rule"):
         act(lambda: segments.save_rule_segment(store, name, bought_in=None if bought == "(any)" else bought,
                                                days=int(days) or None,

@@ -8,9 +8,8 @@ import streamlit as st
 
 from crossrec_core import governance
 from crossrec_core.config import SIGNALS
-from crossrec_core.metric_names import NOISE, label
 from crossrec_core.scorer import PairRule, Rules
-from ui import charts, serving, state
+from ui import charts, serving, state, words
 from ui.actions import act, show_done
 from ui.deltas import show_deltas, verdict
 from ui.fmt import MODE_LABELS, fmt_int, fmt_weights
@@ -38,7 +37,7 @@ for key_, start in (("wi_rules", EMPTY.copy()), ("wi_v", 0), ("wi_use_w", False)
 
 def significant_drops(deltas: dict, k: int) -> list[str]:
     """The metrics (in plain words) whose change is below 0 with its whole 95 % interval."""
-    return [label(m, k) for m, d in deltas.items() if m in ("recall", "ndcg", "cross_recall") and d["high"] < 0]
+    return [words.word(m, k) for m, d in deltas.items() if m in ("recall", "ndcg", "cross_recall") and d["high"] < 0]
 
 
 def add_pair() -> None:
@@ -68,12 +67,13 @@ def save_scenario(out: dict) -> None:
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("Category pairs")
-    a, b, m, go_ = st.columns([3, 3, 2, 1.5], vertical_alignment="bottom")
+    a, b, m = st.columns([3, 3, 2], vertical_alignment="bottom")
     a.selectbox("Buyers of A", options, key="wi_a")
     b.selectbox("… see B items", options, index=min(1, len(options) - 1), key="wi_b")
     m.number_input("× multiplier", 0.0, 5.0, step=0.25, key="wi_m",
                    help="1 = no change, 2 = double B's scores for A's buyers, 0.5 = halve, 0 = never show B")
-    go_.button("Add", on_click=add_pair, icon=":material/add:", key="wi_add", help="Add this pair to the rules")
+    # On its own row, left, above the table: the table's toolbar (top right, shown near the pointer) never covers it
+    st.button("Add pair", on_click=add_pair, icon=":material/add:", key="wi_add", help="Add this pair to the rules")
     edited = st.data_editor(
         ss["wi_rules"], key=f"wi_editor_{ss['wi_v']}", num_rows="dynamic", hide_index=True,
         column_config={
@@ -97,14 +97,17 @@ with right:
     else:
         st.caption("Serving weights: " + fmt_weights(rec.weights))
 
-c0, c1, c2, c3, c4 = st.columns([2, 2, 1, 2, 2], vertical_alignment="bottom")
+# Two rows, so "New categories only" and "Held-out metrics" keep their whole labels at 1280 px
+c0, c1, c2 = st.columns([2, 2, 1], vertical_alignment="bottom")
+c3, c4 = st.columns([3, 2], vertical_alignment="bottom")
 who = c0.selectbox("Shoppers", ["a seeded sample", *saved_names()], key="wi_who",
                    help="a seeded sample of shoppers, or a saved segment (Segments page)")
 n_users = c1.slider("Users to simulate (seeded sample)", 100, 2000, step=100, key="wi_n",
                     disabled=who != "a seeded sample")
 k = c2.number_input("K", 5, 50, step=5, key="wi_k")
 mode = c3.segmented_control("Lists", ["all", "cross"], key="wi_mode", format_func=MODE_LABELS.get)
-held_out = c4.checkbox("Held-out metrics (slower the first time)", key="wi_eval")
+held_out = c4.checkbox("Held-out metrics", key="wi_eval", help="measure the effect on later buys of held-out "
+                       "shoppers (slower the first time: the models are fitted on the training period once)")
 ready = len(pairs) > 0 or weights is not None
 if st.button("Run what-if", type="primary", disabled=not ready, icon=":material/play_arrow:", key="wi_run"):
     rules = Rules(pairs=[PairRule(str(r.source), str(r.target), float(r.multiplier)) for r in pairs.itertuples()])
@@ -127,28 +130,25 @@ if out:
     d = out["result"]
     st.subheader("Result" + (f": scenario {md(out['name'])} (saved)" if out.get("name") else ""))
     total, hit = d["users_total"], d["users_affected"]
-    r = st.columns(4)
+    r = st.columns(3)
     r[0].metric("Users affected", f"{hit:,} of {total:,}", f"{hit / total:.0%} of the sample" if total else None,
                 delta_color="off", delta_arrow="off", border=True)
     r[1].metric("Items entering lists", fmt_int(d.get("items_in_total", len(d["items_in"]))), border=True)
     r[2].metric("Items leaving lists", fmt_int(d.get("items_out_total", len(d["items_out"]))), border=True)
     kk = int(out["spec"].get("k", 20))
     if d.get("deltas"):
-        rd = d["deltas"]["recall"] if "recall" in d["deltas"] else next(iter(d["deltas"].values()))
-        r[3].metric(f"Held-out {rd['label']}", f"{rd['other']:.4f}", f"{rd['diff']:+.4f} ({verdict(rd)})",
-                    delta_color="off" if rd.get("within_noise") else "normal", border=True)
         show_deltas(d["deltas"], "live lists", "scenario", kk, key="wi_deltas")
         st.caption("Both scored by models fitted on the training period of the time split, on its held-out period.")
         if st.button("Break the effect down by rule", icon=":material/splitscreen:", key="wi_breakdown"):
             rules_ = Rules.from_dict(out["spec"].get("rules"))
             rows = with_progress(lambda progress: deltas_mod.rule_breakdown(
                 rec, rules_, out["spec"].get("weights"), k=kk, progress=progress))
-            out["breakdown"] = [{"rule": b["rule"], "metric": label(m, kk), "change": v["diff"],
+            out["breakdown"] = [{"rule": b["rule"], "metric": words.word(m, kk), "change": v["diff"],
                                  "95 % interval": f"{v['low']:+.4f} to {v['high']:+.4f}", "verdict": verdict(v)}
                                 for b in rows or [] for m, v in b["deltas"].items()
                                 if m in ("recall", "ndcg", "cross_recall")]
         if out.get("breakdown"):
-            st.caption(f"Each rule alone on top of the live lists (same held-out shoppers; '{NOISE}' when its "
+            st.caption(f"Each rule alone on top of the live lists (same held-out shoppers; '{words.NO_DIFFERENCE}' when its "
                        "interval crosses 0)")
             st.dataframe(pd.DataFrame(out["breakdown"]), hide_index=True, key="wi_breakdown_table",
                          column_config={"change": st.column_config.NumberColumn(format="%+.4f")})
@@ -173,7 +173,9 @@ if out:
         charts.plot(charts.style(fig, height=max(300, 22 * (len(top_in) + len(top_out)) + 80)), key="wi_chart")
         t1, t2 = st.columns(2)
         cfg = {"title": st.column_config.TextColumn("Item", width="large"),
-               "users": st.column_config.NumberColumn("Users", format="%d")}
+               "users": st.column_config.NumberColumn("Users", format="%d"),
+               "item_id": st.column_config.TextColumn("Item id", width="small"),
+               "category": st.column_config.TextColumn("Category")}
         t1.caption("Entering lists")
         t1.dataframe(ins, hide_index=True, column_config=cfg, height=300)
         t2.caption("Leaving lists")

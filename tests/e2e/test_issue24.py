@@ -39,6 +39,21 @@ def layout_problems(page) -> list[str]:
     return page.evaluate(LAYOUT_JS)
 
 
+def opened(page, shop: dict, name: str) -> None:
+    """A page opened without an error box and with no control cut or covered."""
+    open_page(page, shop["base"], name)
+    no_exception(page)
+    assert layout_problems(page) == []
+
+
+def enter(page, label: str, text: str) -> None:
+    """Type into a text box and press Enter, as a shopper's id or a search is given."""
+    box = page.get_by_role("textbox", name=label)
+    box.fill(text)
+    box.press("Enter")
+    wait_idle(page)
+
+
 def success(page, message: str):
     return page.get_by_test_id("stAlertContentSuccess").filter(has_text=message)
 
@@ -64,8 +79,9 @@ def shop(demo_db: Path, tmp_path_factory):
         first = store.run()["name"]
         train(store, Settings(db_path=path), name="second", learn=False, baselines=False)
         item = store.items().sort_values("item_id").iloc[-1]
+        user = str(store.user_summary().sort_values("purchases", ascending=False)["user_id"].iloc[0])
     proc, base = serve(path, "e2e-s24-server.log")
-    yield {"base": base, "first": first, "item": str(item["item_id"]), "title": str(item["title"])}
+    yield {"base": base, "first": first, "item": str(item["item_id"]), "title": str(item["title"]), "user": user}
     stop(proc)
 
 
@@ -80,13 +96,8 @@ def sized(browser, request):
 
 def test_a_pin_names_its_item_and_undo_says_what_it_takes_back_next_to_their_buttons(sized, shop):
     page, width = sized
-    open_page(page, shop["base"], "rules")
-    no_exception(page)
-    assert layout_problems(page) == []
-    box = page.get_by_role("textbox", name="Find the item (id, title or brand)")
-    box.fill(shop["item"])
-    box.press("Enter")
-    wait_idle(page)
+    opened(page, shop, "rules")
+    enter(page, "Find the item (id, title or brand)", shop["item"])
     name = page.get_by_role("textbox", name="Name")
     name.fill(f"Pin {width}")
     name.press("Enter")
@@ -98,9 +109,7 @@ def test_a_pin_names_its_item_and_undo_says_what_it_takes_back_next_to_their_but
     near(page, said, "Add rule")
     shot(page, f"rules-{width}", docs=width == 1400)
 
-    open_page(page, shop["base"], "history")
-    no_exception(page)
-    assert layout_problems(page) == []
+    opened(page, shop, "history")
     undo = page.get_by_role("button", name="Undo the last change")
     assert undo.is_disabled()  # asks first
     sure = page.get_by_text(f"Yes, undo change #", exact=False)
@@ -117,9 +126,7 @@ def test_a_pin_names_its_item_and_undo_says_what_it_takes_back_next_to_their_but
 
 def test_make_live_leaves_only_its_message_beside_the_button_and_the_boxes_on_the_new_run(sized, shop):
     page, width = sized
-    open_page(page, shop["base"], "runs")
-    no_exception(page)
-    assert layout_problems(page) == []
+    opened(page, shop, "runs")
     main = page.get_by_test_id("stMain")
     live_now = page.get_by_test_id("stSidebar").inner_text()
     new, old = ("second", shop["first"]) if f"\n{shop['first']}\n" in f"\n{live_now}\n" else (shop["first"], "second")
@@ -141,3 +148,35 @@ def test_make_live_leaves_only_its_message_beside_the_button_and_the_boxes_on_th
     assert page.get_by_test_id("stDataFrame").first.bounding_box()["height"] > 50  # the runs table is there
     assert layout_problems(page) == []
     shot(page, f"runs-{width}", docs=width == 1400)
+
+
+def test_whatif_history_and_export_show_every_control_whole_and_export_in_one_step(sized, shop):
+    """What-if's "Add pair" is clickable (not under the pair table's toolbar), "New categories only" and
+    "Held-out metrics" are whole; History and Export have no cut or covered control; Export's prepare button
+    gives way to the download."""
+    page, width = sized
+    opened(page, shop, "whatif")
+    add = page.get_by_role("button", name="Add pair")
+    add.hover()
+    add.click(timeout=10_000)  # a covered button times out here
+    page.get_by_text("1 pair rule(s).", exact=False).wait_for()
+    wait_idle(page)
+    page.get_by_role("button", name="Run what-if").scroll_into_view_if_needed()
+    assert page.get_by_text("New categories only").is_visible() and page.get_by_text("Held-out metrics").is_visible()
+    assert layout_problems(page) == []
+    shot(page, f"whatif-{width}", docs=width == 1400)
+
+    opened(page, shop, "history")
+
+    opened(page, shop, "export")
+    enter(page, "User id", shop["user"])
+    prepare = page.get_by_role("button", name="Prepare the CSV", exact=False)
+    prepare.scroll_into_view_if_needed()
+    prepare.click()
+    download = page.get_by_role("button", name="Download crossrec-", exact=False)
+    download.wait_for()
+    wait_idle(page)
+    assert prepare.count() == 0 and download.is_visible()  # one step: the download took the button's place
+    download.scroll_into_view_if_needed()
+    assert layout_problems(page) == []
+    shot(page, f"export-{width}", docs=width == 1400)

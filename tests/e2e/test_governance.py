@@ -49,7 +49,8 @@ def live_rule_count(page, base: str) -> int:
 def press(page, button: str, done: str, shot_name: str) -> None:
     """Click a button, wait for the line that says it is done and the rerun, keep a screenshot."""
     page.get_by_role("button", name=button).click()
-    page.get_by_text(done, exact=False).wait_for()
+    # the success message (a confirmation box may quote the same words)
+    page.locator('[data-testid="stAlertContentSuccess"]').get_by_text(done, exact=False).first.wait_for()
     wait_idle(page)
     shot(page, shot_name)
 
@@ -81,7 +82,7 @@ def test_a_pin_rule_puts_the_item_at_its_place_on_the_user_page_and_in_the_expor
     page.get_by_text("Why #1", exact=False).wait_for()
     ticks = page.locator('[data-testid="stMain"] .ytick text').all_text_contents()  # the list chart: "2. Title"
     at = [t for t in ticks if t.startswith(f"{POSITION}. ")]
-    assert at and at[0].startswith(f"{POSITION}. {gov['title'][:20]}"), ticks
+    assert at and at[0].startswith(f"{POSITION}. 📌 {gov['title'][:20]}"), ticks  # the pin says so in the title
 
     frame = pd.read_csv(io.BytesIO(export_csv(page, gov["base"], gov["user"])), encoding="utf-8-sig",
                         dtype={"user_id": str, "item_id": str})

@@ -111,7 +111,7 @@ def test_runs_retrain_named_dotdot_from_the_browser_is_a_label_inside_the_databa
     page.get_by_text("Yes, serve shoppers from", exact=False).click()
     wait_idle(page)
     page.get_by_role("button", name="Make live").click()
-    page.get_by_text("is live. Undo it", exact=False).wait_for()
+    page.get_by_text("Undo it on the History page", exact=False).wait_for()
     wait_idle(page)
     assert "../../e2e-retrain" in page.locator('[data-testid="stSidebar"]').inner_text()
     shot(page, "runs")

@@ -27,7 +27,7 @@ class Retrieved:
     rows: np.ndarray
     items: np.ndarray
     raw: dict[str, np.ndarray]
-    sources: dict[str, np.ndarray]  # signal -> bool per pair: that signal retrieved it
+    picked: dict[str, np.ndarray]  # signal -> the keys (row · n_items + item) of the pairs it retrieved
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -49,11 +49,8 @@ def retrieve(signals: dict, names: list[str], ctx: Context, allowed: np.ndarray,
         keys.append(r.astype(np.int64) * n_items + np.asarray(extra, np.int64)[c])
     key = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
     rows, items = key // n_items, key % n_items
-    sources = {}
-    for s, k in zip(names, keys):
-        sources[s] = np.isin(key, k, assume_unique=False)
     raw = {s: np.asarray(signals[s].score_at(ctx, rows, items), dtype=np.float32) for s in names}
-    return Retrieved(rows, items, raw, sources)
+    return Retrieved(rows, items, raw, dict(zip(names, keys)))
 
 
 def candidate_recall(found: Retrieved, truth_rows: np.ndarray, truth_items: np.ndarray, n_items: int
@@ -62,8 +59,7 @@ def candidate_recall(found: Retrieved, truth_rows: np.ndarray, truth_items: np.n
     if not len(truth_rows):
         return {}
     want = np.asarray(truth_rows, np.int64) * n_items + np.asarray(truth_items, np.int64)
-    key = found.rows * n_items + found.items
-    out = {"all": float(np.isin(want, key).mean())}
-    for s, hit in found.sources.items():
-        out[s] = float(np.isin(want, key[hit]).mean())
+    out = {"all": float(np.isin(want, found.rows * n_items + found.items).mean())}
+    for s, keys in found.picked.items():
+        out[s] = float(np.isin(want, keys).mean())
     return out

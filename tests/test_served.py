@@ -106,7 +106,7 @@ def test_candidates_are_a_few_hundred_per_shopper_and_hold_most_of_the_served_po
     per_row = np.bincount(found.rows, minlength=ctx.n)
     warm = np.diff(ctx.X.indptr) > 0
     assert (per_row[warm] >= 30).all() and per_row.max() <= 30 * len(fused.ranker_.signals_)
-    assert set(found.sources) == set(fused.ranker_.signals_)
+    assert set(found.picked) == set(fused.ranker_.signals_)
     n_items = split.train.n_items
     listed = fused.rank(ctx, "all", allowed, 20)[0]
     r, c = np.nonzero(listed >= 0)

@@ -18,6 +18,7 @@ import pandas as pd
 from _shared import database, dataset_names, settings_for
 from crossrec_core.evaluate import metrics_table
 from crossrec_core.export import write_csv
+from crossrec_core.runs import load_run
 from crossrec_core.store import Store
 from crossrec_core.train import train
 
@@ -33,9 +34,8 @@ def run(name: str) -> None:
             t0 = time.perf_counter()
             result = train(store, settings_for(db), name="bench")
             train_s = time.perf_counter() - t0
-            from crossrec_core.train import serving_recommender
-
-            rec = serving_recommender(store)
+            # the run just trained (a database that already had a live run keeps it live until promoted)
+            rec = load_run(store, "bench")
             users = store.user_ids()[:1000]
             t0 = time.perf_counter()
             write_csv(rec, Path(tmp) / "out.csv", users, k=20)

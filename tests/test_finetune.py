@@ -379,3 +379,25 @@ def test_a_tuned_encoder_is_recorded_relative_to_the_database(tmp_path):
     back = Settings.from_dict(recorded).replace(db_path=moved).resolve_model()
     assert Path(back.model) == moved.with_name("shop.duckdb.artefacts") / "encoders" / "t1"
     assert Settings(db_path=db, model="all-MiniLM-L6-v2").to_dict()["model"] == "all-MiniLM-L6-v2"
+
+
+def test_fused_recall_fits_and_splits_like_every_measurement(small_shop_db: Path):
+    """The guard's fused figures come from `fit_on_split` on the validation carve-out: the same cut and
+    shoppers as `carve_validation`, one recall per evaluated shopper, and other vectors change the figures."""
+    from crossrec_core.encoder import item_embeddings
+    from crossrec_core.finetune.measure import fused_recall
+    from crossrec_core.split import carve_validation, prepare_events, time_split
+
+    settings = Settings(db_path=small_shop_db, precision="fp32")
+    with Store(small_shop_db, read_only=True) as store:
+        items = store.items().sort_values("item_id").reset_index(drop=True)
+        events = prepare_events(store.events())
+        emb = item_embeddings(store, settings.encoder().model_id, items, settings.max_text_chars)
+    train_events = events[events["ts"] < time_split(events, settings)]
+    val = carve_validation(items, train_events, settings)
+    base = fused_recall(items, train_events, emb, settings, dict(settings.weights), 20)
+    assert len(base["per_user"]) == len(val.users("all")) > 0
+    assert 0 < base["slices"]["all"] == pytest.approx(base["per_user"].mean())
+    shuffled = fused_recall(items, train_events, emb[np.random.default_rng(0).permutation(len(emb))], settings,
+                            dict(settings.weights), 20)
+    assert not np.array_equal(shuffled["per_user"], base["per_user"])

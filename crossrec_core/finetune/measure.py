@@ -81,18 +81,19 @@ def pair_recall(pairs: pd.DataFrame, history: np.ndarray, candidate: np.ndarray 
             "anchors": int(len(anchors))}
 
 
-def fused_recall(split: Split, items: pd.DataFrame, vectors: np.ndarray, settings, weights: dict[str, float],
-                 k: int = 20) -> dict:
-    """The fused model with these item vectors on `split`: Recall@k per slice and per shopper ("all").
+def fused_recall(items: pd.DataFrame, train_events: pd.DataFrame, vectors: np.ndarray, settings,
+                 weights: dict[str, float], k: int = 20) -> dict:
+    """The fused model with these item vectors, fitted and split as every other measurement is
+    (`fit_on_split` on the validation carve-out of `train_events`): Recall@k per slice and per shopper.
 
     The guard's second question: a tuned encoder that lifts the text signal alone can still make the
     fused list worse (it learns what sells, which the collaborative signals already know, and loses
     the text similarity that reaches new items); the shop serves the fused list, so that is judged too.
     """
     from ..evaluate import evaluate
-    from ..scorer import FusedScorer
+    from ..fitting import fit_on_split
 
-    fused = FusedScorer(settings, weights).fit(split.train, vectors, items)
+    split, fused = fit_on_split(items, train_events, settings, weights, validation=True, embeddings=vectors)
     res = evaluate({"crossrec": fused}, split, vectors, k, per_user=True)
     return {"slices": {name: res["slices"][name]["crossrec"].get("recall") for name in res["slices"]},
             "per_user": np.asarray(res["per_user"]["crossrec"]["recall"], np.float64)}

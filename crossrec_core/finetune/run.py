@@ -254,8 +254,8 @@ def finetune(store: Store, settings: Settings, opts: FinetuneOptions, progress: 
         if progress:
             progress(0.86, "judging the fused list with base and tuned item vectors")
         weights = dict(settings.weights)
-        fused = {"base": fused_recall(val, items, E, settings, weights, settings.k),
-                 "tuned": fused_recall(val, items, vectors, settings, weights, settings.k)}
+        fused = {"base": fused_recall(items, train_events, E, settings, weights, settings.k),
+                 "tuned": fused_recall(items, train_events, vectors, settings, weights, settings.k)}
         fused_ok, fused_reason = fused_verdict(fused["base"], fused["tuned"], settings.seed)
         reason = f"{reason}; {fused_reason}" if fused_ok else f"{fused_reason} on the validation period"
         ok = fused_ok

@@ -3,6 +3,7 @@ fit the fused scorer on a time split's training period through `fit_on_split`, w
 (items, events, item embeddings and the users' typed profile texts), so their figures agree."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -14,12 +15,46 @@ from .scorer import FusedScorer, Rules
 from .progress import Progress
 
 
+# one loaded encoder (and the profile texts it has already encoded) per model, for the life of the process:
+# a training fits five times (weights, two ranker windows, evaluation, serving) on the same profile texts
+_EMBEDDERS: dict[tuple, tuple[object, dict[str, np.ndarray]]] = {}
+MAX_CACHED_TEXTS = 200_000  # past this many distinct texts the memo starts again (about 300 MB at 384 dims)
+
+
+def _model_key(settings: Settings) -> tuple:
+    """What decides the vectors: the model (its folder's modification time, so a rewritten folder reloads),
+    device, precision, backend and where its int8 build is cached."""
+    try:
+        stamp = Path(settings.model).stat().st_mtime_ns
+    except (OSError, ValueError):
+        stamp = None
+    return (settings.model, stamp, settings.device, settings.precision, settings.encoder_backend,
+            str(settings.artefact_dir))
+
+
 def text_embedder(settings: Settings, has_embeddings: bool) -> Callable[[list[str]], np.ndarray] | None:
-    """The encoder of the item embeddings, for users' typed profile texts (None without embeddings)."""
+    """The encoder of the item embeddings, for users' typed profile texts (None without embeddings). The
+    model is loaded once per process and a text already encoded is not encoded again."""
     if not has_embeddings:
         return None
-    enc = settings.encoder()
-    return lambda texts: enc.encode(list(texts))
+    key = _model_key(settings)
+    if key not in _EMBEDDERS:
+        _EMBEDDERS[key] = (settings.encoder(), {})
+    enc, memo = _EMBEDDERS[key]
+
+    def embed(texts: list[str]) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        missing = list(dict.fromkeys(t for t in texts if t not in memo))
+        if missing:
+            if len(memo) + len(missing) > MAX_CACHED_TEXTS:
+                memo.clear()
+                missing = list(dict.fromkeys(texts))
+            memo.update(zip(missing, enc.encode(missing)))
+        if not texts:
+            return np.zeros((0, enc.dim), np.float32)
+        return np.stack([memo[t] for t in texts]).astype(np.float32, copy=False)
+
+    return embed
 
 
 def fit_on_split(

@@ -124,7 +124,9 @@ class Recommender:
         texts = store.profile_texts()
         if texts.empty or self.embeddings_ is None:
             return {}
-        vecs = self.encoder.encode(texts["profile_text"].tolist())
+        from .fitting import text_embedder
+
+        vecs = text_embedder(self.settings, True)(texts["profile_text"].tolist())  # as the training's fits did
         return dict(zip(texts["user_id"], vecs))
 
     @property

@@ -220,8 +220,9 @@ class LearnedRanker:
 
     def fit_frames(self, signals: list[str], train: list[tuple[Candidates, np.ndarray]],
                    valid: list[tuple[Candidates, np.ndarray]] | None = None,
-                   rounds: int | None = None) -> "LearnedRanker":
-        """Train on (candidates, labels) batches; early-stop on `valid` when given, else `rounds`."""
+                   rounds: int | None = None, callbacks: list | None = None) -> "LearnedRanker":
+        """Train on (candidates, labels) batches; early-stop on `valid` when given, else `rounds` (or when
+        one of `callbacks`, LightGBM's, stops it)."""
         import lightgbm as lgb
 
         def stack(parts):
@@ -247,13 +248,13 @@ class LearnedRanker:
         params = self._params(len(y))
         dtrain = lgb.Dataset(X, y, group=g if self.objective == "lambdarank" else None, feature_name=names,
                              free_raw_data=True)
-        callbacks, valid_sets = [], []
+        callbacks, valid_sets = list(callbacks or []), []
         if valid and rounds is None:
             Xv, yv, gv = stack(valid)
             if len(gv):
                 valid_sets = [lgb.Dataset(Xv, yv, group=gv if self.objective == "lambdarank" else None,
                                           reference=dtrain, feature_name=names)]
-                callbacks = [lgb.early_stopping(self.early_stopping, verbose=False)]
+                callbacks.append(lgb.early_stopping(self.early_stopping, verbose=False))
         booster = lgb.train(params, dtrain, num_boost_round=int(rounds or self.max_rounds),
                             valid_sets=valid_sets, callbacks=callbacks)
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())

@@ -118,13 +118,14 @@ def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cu
     return fold
 
 
-def _ranker_scores(ranker: LearnedRanker, fold: Fold, rounds: int, k: int) -> list[np.ndarray]:
-    """The ranker's top-k of each batch of a fold, from its candidates alone (equal scores in item order)."""
+def _ranker_scores(booster, fold: Fold, rounds: int, k: int) -> list[np.ndarray]:
+    """The top-k of each batch of a fold by a LightGBM booster's first `rounds` trees, from the candidates
+    alone (equal scores in item order)."""
     from .served import best
 
     out = []
     for (cands, _), excl in zip(fold.batches, fold.exclusions):
-        pred = (ranker.booster_.predict(cands.X, num_iteration=rounds) if len(cands.rows)
+        pred = (booster.predict(cands.X, num_iteration=rounds) if len(cands.rows)
                 else np.zeros(0)).astype(np.float32)
         out.append(best(cands.rows, cands.items, pred, np.zeros(len(pred), bool), excl.shape[0], k))
     return out
@@ -142,6 +143,26 @@ def _ndcg_users(topks: list[np.ndarray], fold: Fold, rows: np.ndarray, k: int) -
         n_pos = np.fromiter((len(p) for p in pos), np.int64, len(pos))
         per.append(ndcg_at_k(hit_matrix(topk, pos), n_pos, k))
     return np.concatenate(per) if per else np.zeros(0)
+
+
+def grid_stopper(fold: Fold, rows: np.ndarray, k: int, round_users: dict[int, np.ndarray], patience: int = 2):
+    """A LightGBM callback that scores the fold's `rows` (NDCG@k per shopper) at each count of ROUND_GRID as
+    the trees are added, into `round_users`, and stops the training once `patience` counts in a row have not
+    beaten the best mean: the trees past them would only be measured to be left out."""
+    import lightgbm as lgb
+
+    def stop(env) -> None:
+        done = env.iteration + 1
+        if done not in ROUND_GRID:
+            return
+        round_users[done] = _ndcg_users(_ranker_scores(env.model, fold, done, k), fold, rows, k)
+        means = [(r, float(v.mean()) if len(v) else 0.0) for r, v in sorted(round_users.items())]
+        best_at = max(range(len(means)), key=lambda i: (means[i][1], -i))
+        if len(means) - 1 - best_at >= patience:
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
+
+    stop.order = 40
+    return stop
 
 
 def fewest_rounds(round_users: dict[int, np.ndarray], seed: int) -> int:
@@ -210,22 +231,29 @@ def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, em
         report["reason"] = "too little history for two labelled windows"
         return None, report
     names = list(fold_b.scorer.signals_)
+    rng = np.random.default_rng(settings.seed)
+    order = rng.permutation(len(fold_b.users))
+    stop_half, select_half = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
+    k = settings.k
+    round_users: dict[int, np.ndarray] = {}  # filled as the trees grow, on the half that picks the count
     try:
-        ranker.fit_frames(names, fold_a.batches, rounds=max(ROUND_GRID))
+        ranker.fit_frames(names, fold_a.batches, rounds=max(ROUND_GRID),
+                          callbacks=[grid_stopper(fold_b, stop_half, k, round_users)])
     except CrossRecError as exc:
         report.update(choice="fusion", reason=str(exc))
         return None, report
     if progress:
         progress(0.8, "ranker: choosing rounds and the serving model on validation")
-    rng = np.random.default_rng(settings.seed)
-    order = rng.permutation(len(fold_b.users))
-    stop_half, select_half = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
-    k = settings.k
-    round_users = {r: _ndcg_users(_ranker_scores(ranker, fold_b, r, k), fold_b, stop_half, k)
-                   for r in ROUND_GRID if r <= ranker.booster_.current_iteration()}
+    grown = ranker.booster_.current_iteration()
+    for r in ROUND_GRID:  # counts the stopper did not see (a shop too small for the grid's first count)
+        if r <= grown and r not in round_users:
+            round_users[r] = _ndcg_users(_ranker_scores(ranker.booster_, fold_b, r, k), fold_b, stop_half, k)
+    if not round_users:
+        round_users[grown] = _ndcg_users(_ranker_scores(ranker.booster_, fold_b, grown, k), fold_b, stop_half, k)
     by_rounds = {r: float(v.mean()) if len(v) else 0.0 for r, v in round_users.items()}
     best_rounds = fewest_rounds(round_users, settings.seed)
-    per_user = {"ranker": _ndcg_users(_ranker_scores(ranker, fold_b, best_rounds, k), fold_b, select_half, k),
+    per_user = {"ranker": _ndcg_users(_ranker_scores(ranker.booster_, fold_b, best_rounds, k), fold_b, select_half,
+                                      k),
                 "fusion": _ndcg_users(fold_b.fused, fold_b, select_half, k)}
     for s, mats in fold_b.singles.items():
         per_user[s] = _ndcg_users(mats, fold_b, select_half, k)

@@ -185,3 +185,19 @@ def test_fewest_rounds_within_noise_of_the_best_are_chosen():
     assert fewest_rounds(near, 0) == 50  # 100 and 300 lead by noise only
     clear = {25: around(-0.05), 50: around(-0.03), 100: around(0.0), 300: around(0.0005)}
     assert fewest_rounds(clear, 0) == 100
+
+
+def test_training_stops_two_tree_counts_past_the_best(trained):
+    """The trees are scored at each count of the grid as they grow; two counts in a row without a new best
+    end the training (the rest would only be measured to be left out), and the count chosen was scored."""
+    from crossrec_core.ranker_fit import ROUND_GRID
+
+    *_, report = trained
+    counts = sorted(int(r) for r in report["rounds_ndcg"])
+    means = [report["rounds_ndcg"][str(r)] for r in counts]
+    best = max(range(len(means)), key=lambda i: (means[i], -i))
+    assert counts == [r for r in ROUND_GRID if r <= counts[-1]]
+    assert len(counts) - 1 - best <= 2
+    if counts[-1] < max(ROUND_GRID):
+        assert len(counts) - 1 - best == 2
+    assert report["rounds"] in counts and report["rounds"] <= counts[best]

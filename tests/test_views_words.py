@@ -54,8 +54,11 @@ def test_runs_retrained_on_unchanged_data_compare_as_no_change(ruled_copy, monke
     at = app(ruled_copy, monkeypatch, "runs")
     ok(at)
     table = next(d for d in at.dataframe if "serving" in d.value.columns)
-    assert {"Found later buys", "Found near the top"} <= set(table.value.columns)
-    assert "Recall@20" in config(table) and "ranker" not in " ".join(table.value["model"])
+    assert all(f'"{h}"' in config(table) for h in ("Found later buys", "Near the top", "vs simple methods"))
+    assert "Recall@20" in config(table) and not any("@" in c for c in table.value.columns)  # in the help only
+    assert "vs_best" in table.value.columns and "weights" not in table.value.columns  # the table fits 820 px
+    details = " ".join(m.value for m in at.markdown)
+    assert "How lists are ordered" in details and "ranker" not in details  # how the run was made, in words
     at.toggle(key="cmp_go_first_again").set_value(True).run()
     ok(at)
     assert any(i.value.startswith("No change: first and again give identical figures") for i in at.info), \

@@ -29,10 +29,16 @@ def ht(text: Any, limit: int | None = None) -> str:
     return html.escape(s, quote=False)
 
 
-def short(text: Any, limit: int = 60) -> str:
-    """One line of at most `limit` characters (for labels and lists, not for messages)."""
-    s = "" if text is None else " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+def short(text: Any, limit: int = 60, at_word: bool = False) -> str:
+    """One line of at most `limit` characters (for labels and lists, not for messages); `at_word` cuts at a word
+    boundary (a word cut in the middle reads as a typo in a table cell)."""
+    s = "" if text is None or (isinstance(text, float) and pd.isna(text)) else " ".join(str(text).split())
+    if len(s) <= limit:
+        return s
+    cut = s[: limit - 1]
+    if at_word and cut.rfind(" ") > limit // 2:
+        cut = cut[: cut.rfind(" ")].rstrip(" ,;·:")
+    return cut + "…"
 
 
 def error(message: Any, **kwargs: Any) -> None:

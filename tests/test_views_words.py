@@ -97,3 +97,13 @@ def test_whatif_shows_one_card_per_figure_and_no_raw_item_id_header(ruled_copy, 
     assert at.checkbox(key="wi_eval").label == "Held-out metrics"
     moved = [d for d in at.dataframe if "item_id" in d.value.columns and "users" in d.value.columns]
     assert moved and all('"Item id"' in config(d) or "Item id" in config(d) for d in moved)
+
+
+def test_a_table_cell_text_is_cut_at_a_word_to_fit_its_pixels():
+    from ui.text import fit_px, text_px
+
+    reason = "Shoppers who bought All-Clad D3 Saucepan 2 qt, Stainless went on to it; goes with it in baskets"
+    cut = fit_px(reason, 250)
+    assert cut.endswith("…") and text_px(cut) <= 250 and reason.startswith(cut[:-1])
+    assert reason[len(cut) - 1] == " "  # cut between words, not inside one
+    assert fit_px("Short title", 250) == "Short title" and fit_px(None, 50) == ""

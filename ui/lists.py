@@ -10,7 +10,7 @@ from crossrec_core.config import SIGNALS
 
 from .charts import SIGNAL_LABELS, contributions_chart, plot, signal_legend
 from .links import title_column, titles
-from .text import short
+from .text import fit_px, short
 
 # title, score and Why first, so they are in sight without scrolling sideways; the rest after them
 REC_COLUMNS = ["rank", "title", "score", "reason", "price", "brand", "category", "applied_rules", "item_id"]
@@ -18,9 +18,9 @@ REC_COLUMNS = ["rank", "title", "score", "reason", "price", "brand", "category",
 # 1280 px wide window (820 px), the narrowest the dashboard is checked at; the text in them is shortened to fit
 # (the selected row's full title and reason are in the "Why #n" box below the table).
 WIDTHS = {"rank": 36, "title": 260, "score": 80, "reason": 400}
-# characters that fit those widths less the cell padding in the table's font (14 px Source Sans, ≈ 6.5 px a
-# character of shop text; tests/e2e/test_issue24.py measures the shown cells in Chromium)
-TITLE_CHARS, WHY_CHARS = 38, 58
+# the room for text in those cells: a title is a button (its text and three 8 px paddings), Why is text (two);
+# tests/e2e/test_issue24.py measures the shown cells in Chromium
+TITLE_PX, WHY_PX = WIDTHS["title"] - 24, WIDTHS["reason"] - 16
 
 
 RULE_BADGES = (("pinned at", "📌"), ("boosted", "⬆"), ("damped", "⬇"), ("buried", "⬇"))
@@ -61,9 +61,9 @@ def list_view(df: pd.DataFrame) -> pd.DataFrame:
     out = titles(rule_view(df))
     if "title" in out:
         marks = out.get("applied_rules", pd.Series("", index=out.index)).map(rule_mark)
-        out["title"] = [short(f"{m} {t}" if m else t, TITLE_CHARS, at_word=True) for m, t in zip(marks, out["title"])]
+        out["title"] = [fit_px(f"{m} {t}" if m else t, TITLE_PX) for m, t in zip(marks, out["title"])]
     if "reason" in out:
-        out["reason"] = out["reason"].map(lambda r: short(r, WHY_CHARS, at_word=True))
+        out["reason"] = out["reason"].map(lambda r: fit_px(r, WHY_PX))
     return out
 
 

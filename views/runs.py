@@ -176,17 +176,18 @@ table = pd.DataFrame({
     **{m: runs.apply(lambda r, m=m: run_metric(r.to_dict(), m), axis=1) for m in HEAD},
     "vs_best": runs["metrics"].map(fmt_versus),
 })
-st.dataframe(table, hide_index=True, key="runs_table", column_config={
-    "serving": st.column_config.CheckboxColumn("Live", width=45, help="the run that serves shoppers"),
-    "name": st.column_config.TextColumn("Run", width=135),
-    "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm", width=120),
-    **{m: st.column_config.NumberColumn(words.header(m, k), format="%.4f", width=w, help=words.header_help(m, k))
-       for m, w in zip(HEAD, (120, 100, 125))},
-    "vs_best": st.column_config.TextColumn("vs simple methods", width=170, help=(
-        f"{words.word('recall', k)} ({label('recall', k)}) of the run against the strongest simple method "
-        "(best-sellers, bought together, matrix factorisation…): better, worse or "
-        f"'{words.NO_DIFFERENCE}' (within noise) when the 95 % interval of the difference (paired bootstrap over "
-        "shoppers) crosses 0. The figures are under 'A run against the live run'."))})
+with st.container(key="runs_table_box"):  # a named box: st.dataframe itself gets no key class
+    st.dataframe(table, hide_index=True, key="runs_table", column_config={
+        "serving": st.column_config.CheckboxColumn("Live", width=45, help="the run that serves shoppers"),
+        "name": st.column_config.TextColumn("Run", width=135),
+        "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm", width=120),
+        **{m: st.column_config.NumberColumn(words.header(m, k), format="%.4f", width=w, help=words.header_help(m, k))
+           for m, w in zip(HEAD, (120, 100, 125))},
+        "vs_best": st.column_config.TextColumn("vs simple methods", width=170, help=(
+            f"{words.word('recall', k)} ({label('recall', k)}) of the run against the strongest simple method "
+            "(best-sellers, bought together, matrix factorisation…): better, worse or "
+            f"'{words.NO_DIFFERENCE}' (within noise) when the 95 % interval of the difference (paired bootstrap over "
+            "shoppers) crosses 0. The figures are under 'A run against the live run'."))})
 st.caption("Figures are measured on the held-out period of a time split, over all shoppers; hover a column "
            "title for what it means.")
 

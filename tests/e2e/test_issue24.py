@@ -265,10 +265,11 @@ def test_the_runs_table_fits_and_no_page_shows_the_evaluations_jargon(sized, sho
     "Found later buys", not "Recall@20" (the technical names stay in the help texts, drawn on hover only)."""
     page, width = sized
     opened(page, shop, "runs")
-    table = page.locator(".st-key-runs_table")
+    table = page.locator(".st-key-runs_table_box")
     scroller = table.locator(".dvn-scroller")
     assert scroller.evaluate("s => s.scrollWidth <= s.clientWidth"), scroller.evaluate(
         "s => [s.scrollWidth, s.clientWidth]")
+    table.locator("th").first.wait_for(state="attached")  # the grid's accessible copy comes after its canvas
     head = table.locator("th").all_text_contents()
     assert words.word("recall") in head and "vs simple methods" in head, head
     side = page.get_by_test_id("stSidebar").inner_text()
@@ -292,7 +293,7 @@ def test_the_runs_table_stays_when_a_background_training_ends_with_the_page_open
     page.get_by_role("button", name="Start training").click()
     page.get_by_test_id("stProgress").first.wait_for(timeout=60_000)
     success(page, f"Run bg-{width} finished in").wait_for(timeout=900_000)
-    table = page.locator(".st-key-runs_table")
+    table = page.locator(".st-key-runs_table_box")
     for _ in range(4):  # the job panels' last timed reruns come after the message: the table outlives them
         page.wait_for_timeout(1500)
         assert table.is_visible() and table.bounding_box()["height"] > 50

@@ -127,7 +127,8 @@ else:
         st.caption(f"A seeded sample of {n_looked:,} of {n_buyers:,} buyers.")
     st.dataframe(titles(items)[["title", "lift", "category", "users", "share", "item_id"]], hide_index=True,
                  key="cat_bridges", column_config={
-        "title": title_column("cat_bridges_open", items["item_id"]), "category": st.column_config.TextColumn("Category"),
+        "title": title_column("cat_bridges_open", items["item_id"]),
+        "category": st.column_config.TextColumn("Category"),
         "lift": st.column_config.NumberColumn("Lift", format="%.1f", help="Share of A's buyers against its share "
                                                                           "of all shoppers"),
         "users": st.column_config.NumberColumn("Buyers", format="%d"),

@@ -203,6 +203,7 @@ if ids:
     st.subheader(f"{len(ids):,} selected items")
     picked = items[items["item_id"].isin(ids)]
     st.dataframe(titles(picked), hide_index=True, height=300, key="map_picked", column_config={
-        "title": title_column("map_picked_open", picked["item_id"]), "category": st.column_config.TextColumn("Category", width="medium"),
+        "title": title_column("map_picked_open", picked["item_id"]),
+        "category": st.column_config.TextColumn("Category", width="medium"),
         "cat_top": None, "item_id": st.column_config.TextColumn("Item id", width="small")})
     use_selection(store, picked["item_id"].tolist())

@@ -277,7 +277,8 @@ def test_the_runs_table_fits_and_no_page_shows_the_evaluations_jargon(sized, sho
     for name in ("", "user", "item", "category", "whatif", "runs", "rules", "segments", "history", "export"):
         open_page(page, shop["base"], name)
         no_exception(page)
-        assert not JARGON.findall(page.locator("body").inner_text()), (name, JARGON.findall(page.locator("body").inner_text()))
+        found = JARGON.findall(page.locator("body").inner_text())
+        assert not found, (name, found)
 
 
 def test_the_runs_table_stays_when_a_background_training_ends_with_the_page_open(sized, shop):

@@ -12,8 +12,7 @@ import streamlit as st
 
 st.set_page_config(layout="wide", page_title="CrossRec", page_icon=":material/hub:")
 
-from ui import firstrun, flow, serving, state, training  # noqa: E402  (after set_page_config)
-from crossrec_core import metric_names  # noqa: E402
+from ui import firstrun, flow, links, serving, state, training, words  # noqa: E402  (after set_page_config)
 from ui.fmt import fmt_int, fmt_num, fmt_when, run_metric  # noqa: E402
 
 PAGES = {
@@ -52,8 +51,8 @@ def sidebar() -> None:
     else:
         recall = run_metric(run, "recall")
         k = (run.get("metrics") or {}).get("k", state.settings().k)
-        st.text(f"{run['name']}\n{fmt_when(run['created_at'])}\n{metric_names.label('recall', k)} {fmt_num(recall)}",
-                help=metric_names.help_text("recall", k))
+        st.text(f"{run['name']}\n{fmt_when(run['created_at'])}\n{words.word('recall', k)} {fmt_num(recall)}",
+                help=f"{words.meaning('recall', k)} (held out, all shoppers)")
 
 
 def training_status() -> None:
@@ -65,6 +64,7 @@ def training_status() -> None:
 
 
 nav = st.navigation(PAGES)
+links.follow()  # a title clicked in a table: its Item page, in this tab
 started = time.perf_counter()
 side = st.sidebar.empty()
 try:

@@ -83,7 +83,7 @@ def test_sidebar_names_database_and_serving_run(trained_shop, monkeypatch):
     at = app(trained_shop, monkeypatch)
     side = "\n".join(t.value for t in at.sidebar.text)
     assert str(trained_shop) in side
-    assert "first" in side and "Recall@20" in side
+    assert "first" in side and "Found later buys" in side and "Recall@20" not in side  # the shop's words
 
 
 def test_overview_counts_health_and_charts(trained_shop, monkeypatch):

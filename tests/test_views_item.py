@@ -116,8 +116,20 @@ def test_item_page_opens_from_the_url_and_links_items(trained_shop, shop, monkey
     at = run_app(trained_shop, monkeypatch, "item", item=shop["item"]["item_id"])
     assert not at.exception, [e.value for e in at.exception]
     assert at.subheader[0].value.replace("\\", "") == shop["item"]["title"]
-    links = [v for d in at.dataframe for v in d.value.get("title", [])]
-    assert links and all(v.startswith("item?item=") for v in links)
+    tables = [d for d in at.dataframe if "title" in d.value.columns]
+    titles = [v for d in tables for v in d.value["title"]]
+    assert titles and all(v and not v.startswith("item?") for v in titles)  # the titles themselves, shown as text
+    assert all("button" in str(d.proto.columns) for d in tables)  # a click opens the item (ButtonColumn)
+
+
+def test_a_clicked_title_opens_its_item_page_in_the_same_session(trained_shop, shop, monkeypatch):
+    at = run_app(trained_shop, monkeypatch, "user", user=shop["user"])
+    assert not at.exception, [e.value for e in at.exception]
+    at.session_state["_open_item"] = shop["item"]["item_id"]  # what a title's click records (ui.links)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Item" and at.subheader[0].value.replace("\\", "") == shop["item"]["title"]
+    assert at.query_params["item"] in (shop["item"]["item_id"], [shop["item"]["item_id"]])
 
 
 def test_item_page_search_opens_an_item(trained_shop, shop, monkeypatch):

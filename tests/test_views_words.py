@@ -54,8 +54,11 @@ def test_runs_retrained_on_unchanged_data_compare_as_no_change(ruled_copy, monke
     at = app(ruled_copy, monkeypatch, "runs")
     ok(at)
     table = next(d for d in at.dataframe if "serving" in d.value.columns)
-    assert {"Found later buys", "Found near the top"} <= set(table.value.columns)
-    assert "Recall@20" in config(table) and "ranker" not in " ".join(table.value["model"])
+    assert all(f'"{h}"' in config(table) for h in ("Found later buys", "Near the top", "vs simple methods"))
+    assert "Recall@20" in config(table) and not any("@" in c for c in table.value.columns)  # in the help only
+    assert "vs_best" in table.value.columns and "weights" not in table.value.columns  # the table fits 820 px
+    details = " ".join(m.value for m in at.markdown)
+    assert "How lists are ordered" in details and "ranker" not in details  # how the run was made, in words
     at.toggle(key="cmp_go_first_again").set_value(True).run()
     ok(at)
     assert any(i.value.startswith("No change: first and again give identical figures") for i in at.info), \
@@ -94,3 +97,13 @@ def test_whatif_shows_one_card_per_figure_and_no_raw_item_id_header(ruled_copy, 
     assert at.checkbox(key="wi_eval").label == "Held-out metrics"
     moved = [d for d in at.dataframe if "item_id" in d.value.columns and "users" in d.value.columns]
     assert moved and all('"Item id"' in config(d) or "Item id" in config(d) for d in moved)
+
+
+def test_a_table_cell_text_is_cut_at_a_word_to_fit_its_pixels():
+    from ui.text import fit_px, text_px
+
+    reason = "Shoppers who bought All-Clad D3 Saucepan 2 qt, Stainless went on to it; goes with it in baskets"
+    cut = fit_px(reason, 250)
+    assert cut.endswith("…") and text_px(cut) <= 250 and reason.startswith(cut[:-1])
+    assert reason[len(cut) - 1] == " "  # cut between words, not inside one
+    assert fit_px("Short title", 250) == "Short title" and fit_px(None, 50) == ""

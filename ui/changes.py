@@ -14,6 +14,7 @@ from crossrec_core.errors import CrossRecError
 from crossrec_core.rules import Rule
 
 from . import state
+from .fmt import fmt_when
 from .text import short
 
 
@@ -79,16 +80,24 @@ def segment_words(value: dict) -> str:
     return f"segment '{value['segment']}': {segments.describe(value['spec'])}{listed}"
 
 
+def rules_as_of(version: int) -> str:
+    """'the rules as of 2026-12-05 14:03': a rule set named by when it was made, not by its number."""
+    frame = state.read("rule_versions")
+    when = frame.loc[frame["version"] == int(version), "created_at"]
+    return f"the rules as of {fmt_when(when.iloc[0])}" if len(when) else "earlier rules"
+
+
 def rule_set_words(version: int) -> str:
-    """'rule set 3: Summer tripods (pinned at 3: Tripod X (P1)); …' (the technical name 'rules v3' in help)."""
+    """'the rules as of 2026-12-05 14:03: Summer tripods (pinned at 3: Tripod X (P1)); …'."""
     if not version:
         return "no rules"
     try:
         rules = [Rule.from_dict(r) for r in state.store().rule_set(version)[1]]
     except CrossRecError:
-        return f"rule set {version}"
+        return rules_as_of(version)
     titles = item_titles([r.item for r in rules if r.item])
-    return f"rule set {version}: " + ("; ".join(f"{r.name} ({rule_does(r, titles)})" for r in rules) or "none")
+    listed = "; ".join(f"{r.name} ({rule_does(r, titles)})" for r in rules)
+    return f"{rules_as_of(version)}: {listed}" if listed else f"{rules_as_of(version)}: none"
 
 
 def change_words(row: dict) -> str:

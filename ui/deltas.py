@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from .text import md
-from .words import NO_CHANGE, NO_DIFFERENCE, NO_DIFFERENCE_HELP, meaning, word
+from .words import NO_CHANGE, NO_DIFFERENCE, NO_DIFFERENCE_HELP, explains, meaning, word
 from .words import verdict as _verdict
 
 
@@ -21,10 +21,11 @@ def unchanged(deltas: dict[str, dict]) -> bool:
 
 
 def delta_frame(deltas: dict[str, dict], base: str, other: str, k: int) -> pd.DataFrame:
-    """One row per metric: name (plain), base, other, change, 95 % interval, verdict, what it means."""
+    """One row per metric: name (plain), base, other, change, 95 % interval, verdict, what it means (in the
+    shop's words; the technical names are in the metric column's help)."""
     rows = [{"metric": word(m, k), base: d["base"], other: d["other"], "change": d["diff"],
              "95 % interval": f"{d['low']:+.4f} to {d['high']:+.4f}", "verdict": verdict(d),
-             "what it means": meaning(m, k)} for m, d in deltas.items()]
+             "what it means": explains(m, k)} for m, d in deltas.items()]
     return pd.DataFrame(rows, columns=["metric", base, other, "change", "95 % interval", "verdict", "what it means"])
 
 
@@ -44,6 +45,7 @@ def show_deltas(deltas: dict[str, dict], base: str, other: str, k: int, key: str
     st.dataframe(delta_frame(deltas, base, other, k), hide_index=True, key=key, column_config={
         base: st.column_config.NumberColumn(format="%.4f"), other: st.column_config.NumberColumn(format="%.4f"),
         "change": st.column_config.NumberColumn(format="%+.4f"),
+        "metric": st.column_config.TextColumn(help="; ".join(meaning(m, k) for m in deltas)),  # technical names
         "verdict": st.column_config.TextColumn(help=f"'{NO_DIFFERENCE}': {NO_DIFFERENCE_HELP}"),
         "what it means": st.column_config.TextColumn(width="large")})
     st.caption(f"Each change is measured on the same held-out shoppers, with its 95 % interval (paired bootstrap "

@@ -66,3 +66,13 @@ def fmt_interval(metrics: dict | None, metric: str = "recall") -> str:
         return ""
     says = verdict(iv["low"], iv["high"], iv["diff"], up="better", down="worse")
     return f"{iv['diff']:+.4f} [{iv['low']:+.4f}, {iv['high']:+.4f}] vs {model_label(iv['best'])}: {says}"
+
+
+def fmt_versus(metrics: dict | None, metric: str = "recall") -> str:
+    """The table's short form of `fmt_interval`: 'better (+0.0120)', 'worse (−0.0100)', 'no clear difference'."""
+    from .words import NO_CHANGE, NO_DIFFERENCE, verdict
+    iv = ((metrics or {}).get("intervals") or {}).get(metric) or {}
+    if not iv:
+        return ""
+    says = verdict(iv["low"], iv["high"], iv["diff"], up="better", down="worse")
+    return says if says in (NO_DIFFERENCE, NO_CHANGE) else f"{says} ({iv['diff']:+.4f})"

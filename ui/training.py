@@ -40,7 +40,7 @@ _STEPS: list[tuple[str, Callable[[re.Match], str]]] = [
     (r"(\w+): (\w+) \(([\d,]+)/([\d,]+) users\)",
      lambda m: f"measuring {'CrossRec' if m[1] == 'crossrec' else BASELINES.get(m[1], m[1])} on held-out "
                f"shoppers ({m[3]} of {m[4]})"),
-    (r"ranker: (.*)", lambda m: f"learned ranker: {m[1]}"),
+    (r"ranker: (.*)", lambda m: f"learning the order from past shoppers: {m[1]}"),
     (r"laying out ([\d,]+) points.*", lambda m: f"drawing the item map ({m[1]} points)"),
     (r"run (.+) is recorded", lambda m: f"run {m[1]} recorded (not live until you make it live)"),
     (r"epoch ([\d.]+) loss ([\d.]+) ([\d,.]+) ex/s", lambda m: f"tuning the encoder: epoch {m[1]}, loss {m[2]}, "

@@ -53,6 +53,11 @@ def publish(name: str, value: Any) -> None:
         applied.pop(name, None)
 
 
+def forget(name: str) -> None:
+    """Let the URL's next value for `name` apply again, even the one applied last (a link followed twice)."""
+    (st.session_state.get(_APPLIED) or {}).pop(name, None)
+
+
 def remembered(name: str) -> str | None:
     """The value this session last had for `name` (from the URL or a page), for pages showing the same thing."""
     return (st.session_state.get(_APPLIED) or {}).get(name)

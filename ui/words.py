@@ -13,6 +13,8 @@ SHOP: dict[str, tuple[str, str]] = {
                      "of the later buys in categories new to the shopper, how many the list of {k} had"),
     "hit_rate": ("Shoppers with a find", "share of shoppers with at least one later buy in the list of {k}"),
 }
+# a table header short enough for a narrow column; its help starts with the full shop words
+HEADERS = {"ndcg": "Near the top", "cross_recall": "In new categories"}
 NO_DIFFERENCE = "no clear difference"
 NO_DIFFERENCE_HELP = ("the 95 % interval of the difference includes 0 (the technical term: within noise): "
                       "this data cannot tell the two apart")
@@ -31,10 +33,26 @@ def word(metric: str, k: int = 20) -> str:
     return SHOP[metric][0] if metric in SHOP else label(metric, k)
 
 
+def explains(metric: str, k: int = 20) -> str:
+    """"of the products shoppers went on to buy, how many the list of 20 had" (no technical name: for a table
+    cell in sight; `meaning` adds it, for a help text)."""
+    return SHOP[metric][1].format(k=k) if metric in SHOP else help_text(metric, k)
+
+
 def meaning(metric: str, k: int = 20) -> str:
     """"Recall@20: of the products shoppers went on to buy, how many the list of 20 had"."""
-    text = SHOP[metric][1].format(k=k) if metric in SHOP else help_text(metric, k)
+    text = explains(metric, k)
     return f"{label(metric, k)}: {text}" if text else label(metric, k)
+
+
+def header(metric: str, k: int = 20) -> str:
+    """A column header: "Near the top" for "Found near the top" (the help says it whole: `header_help`)."""
+    return HEADERS.get(metric) or word(metric, k)
+
+
+def header_help(metric: str, k: int = 20) -> str:
+    """"Found near the top. NDCG@20: …": the shop words whole, then the technical name and what it means."""
+    return f"{word(metric, k)}. {meaning(metric, k)}" if metric in HEADERS else meaning(metric, k)
 
 
 def verdict(low: float, high: float, diff: float, up: str = "up", down: str = "down") -> str:

@@ -6,7 +6,7 @@ import streamlit as st
 from crossrec_core.insights import bridge_items, category_flows, engine_cross_picks, top_of
 from crossrec_core.item_view import item_base_rates, rank_by_lift
 from ui import charts, flow, serving, state, url
-from ui.links import title_link_column, with_item_links
+from ui.links import title_column, titles
 from ui.text import ht, md
 
 SAMPLE_USERS = 200
@@ -125,9 +125,10 @@ if items.empty:
 else:
     if n_looked < n_buyers:
         st.caption(f"A seeded sample of {n_looked:,} of {n_buyers:,} buyers.")
-    st.dataframe(with_item_links(items)[["title", "lift", "category", "users", "share", "item_id"]], hide_index=True,
-                 column_config={
-        "title": title_link_column(), "category": st.column_config.TextColumn("Category"),
+    st.dataframe(titles(items)[["title", "lift", "category", "users", "share", "item_id"]], hide_index=True,
+                 key="cat_bridges", column_config={
+        "title": title_column("cat_bridges_open", items["item_id"]),
+        "category": st.column_config.TextColumn("Category"),
         "lift": st.column_config.NumberColumn("Lift", format="%.1f", help="Share of A's buyers against its share "
                                                                           "of all shoppers"),
         "users": st.column_config.NumberColumn("Buyers", format="%d"),

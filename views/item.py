@@ -8,7 +8,7 @@ from crossrec_core.errors import CrossRecError
 from crossrec_core.projection import cached_projection
 from ui import charts, flow, serving, state, url
 from ui.fmt import fmt_int
-from ui.links import title_link_column, with_item_links
+from ui.links import title_column, titles
 from ui.text import error, ht, md, short
 
 
@@ -33,9 +33,9 @@ def neighbour_table(df, score: str, label: str, help_: str, empty: str) -> None:
         st.caption(empty)
         return
     df = df.sort_values(score, ascending=False, kind="stable")  # sorted by the column it shows
-    st.dataframe(with_item_links(df)[["title", "reason", score, "category"]], hide_index=True, key=f"item_{score}",
+    st.dataframe(titles(df)[["title", "reason", score, "category"]], hide_index=True, key=f"item_{score}",
                  column_config={
-                     "title": title_link_column(width="medium"),
+                     "title": title_column(f"item_{score}_open", df["item_id"], width="medium"),
                      "reason": st.column_config.TextColumn("Why", width="medium"),
                      score: st.column_config.ProgressColumn(label, format="%.2f", min_value=0.0, help=help_,
                                                             max_value=max(float(df[score].max()), 1e-9), width="small"),

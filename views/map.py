@@ -12,7 +12,7 @@ from crossrec_core.segments import save_list_segment
 from crossrec_core.projection import cached_projection, item_projection, projection_note, stratified_sample
 from ui import charts, flow, serving, state, url
 from ui.fmt import MODE_LABELS
-from ui.links import title_link_column, with_item_links
+from ui.links import title_column, titles
 from ui.progress import progress_callback
 from ui.text import error, ht, md
 
@@ -202,7 +202,8 @@ ids = [str(trace_ids[p["curve_number"]][p["point_index"]]) for p in points
 if ids:
     st.subheader(f"{len(ids):,} selected items")
     picked = items[items["item_id"].isin(ids)]
-    st.dataframe(with_item_links(picked), hide_index=True, height=300, column_config={
-        "title": title_link_column(), "category": st.column_config.TextColumn("Category", width="medium"),
+    st.dataframe(titles(picked), hide_index=True, height=300, key="map_picked", column_config={
+        "title": title_column("map_picked_open", picked["item_id"]),
+        "category": st.column_config.TextColumn("Category", width="medium"),
         "cat_top": None, "item_id": st.column_config.TextColumn("Item id", width="small")})
     use_selection(store, picked["item_id"].tolist())

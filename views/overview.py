@@ -4,8 +4,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from crossrec_core import metric_names
-from ui import charts, serving, state
+from ui import charts, serving, state, words
 from ui.fmt import fmt_int, fmt_num, fmt_when, run_metric
 from ui.text import ht
 
@@ -22,8 +21,8 @@ cols[3].metric("Categories", fmt_int(stats["categories"]), border=True,
                help=f"{stats['top_level_categories']} top-level categories")
 run = serving.serving_run()
 k = int(((run or {}).get("metrics") or {}).get("k") or state.settings().k)
-cols[4].metric(f"{metric_names.label('recall', k)}, live run", fmt_num(run_metric(run, "recall")) if run else "no run",
-               border=True, help=f"{metric_names.described('recall', k)} (held out, all shoppers)")
+cols[4].metric(f"{words.word('recall', k)}, live run", fmt_num(run_metric(run, "recall")) if run else "no run",
+               border=True, help=f"{words.meaning('recall', k)} (held out, all shoppers)")
 if stats["first_event"]:
     days = (pd.Timestamp(stats["last_event"]) - pd.Timestamp(stats["first_event"])).days
     st.caption(f"Events from {fmt_when(stats['first_event'])} to {fmt_when(stats['last_event'])} UTC "

@@ -15,7 +15,7 @@ from crossrec_core.train import check_run_name
 from ui import charts, flow, state, training, words
 from ui.actions import act, show_done
 from ui.deltas import show_deltas
-from ui.fmt import fmt_duration, fmt_interval, fmt_weights, run_metric
+from ui.fmt import fmt_duration, fmt_interval, fmt_num, fmt_versus, fmt_weights, run_metric
 from ui.serving import serving_run
 from ui.text import error, ht, md
 
@@ -79,6 +79,26 @@ def choose_encoder(encoders: list[dict]) -> None:
         st.caption(f"{md(now)} is the chosen encoder (`crossrec encoders use NAME` does the same).")
 
 
+def run_details(run: dict, k: int) -> None:
+    """How one run was made and its figures beyond the table's, one line each (they wrap at any width)."""
+    m = run.get("metrics") or {}
+    lines = [
+        ("How lists are ordered", words.MODELS.get(m.get("model", "fusion"), "")),
+        ("Weights", fmt_weights(run.get("weights"))),
+        ("Weights from", m.get("weights_source", "")),
+        (f"{words.word('recall', k)} vs the best simple method", fmt_interval(m)),
+        (f"{slice_label('cold_items')}: {words.word('recall', k)}",
+         fmt_num(run_metric(run, "recall", "cold_items"), 4)),
+        ("Encoder", m.get("encoder") or "base"),
+        ("Took", fmt_duration(run.get("duration_s"))),
+        ("Note", run.get("note") or ""),
+    ]
+    with st.container(border=True, key="run_details"):
+        st.markdown("  \n".join(f"**{md(name)}**: {md(value)}" for name, value in lines if value not in (None, "")),
+                    help=f"{words.MODEL_HELP}. {slice_label('cold_items')}: {label('recall', k)} on later purchases "
+                         "of items nobody had bought before the held-out period (only the text signal can reach them).")
+
+
 def deleted_runs() -> list[str]:
     return st.session_state.get("runs_deleted", [])
 
@@ -135,8 +155,12 @@ with st.expander("Fine-tune the item encoder", icon=":material/translate:"):
     encoders = list_encoders(state.settings())
     st.dataframe(pd.DataFrame(encoders), hide_index=True, column_config={
         "chosen": st.column_config.CheckboxColumn("Chosen", width="small"),
-        "val_content_recall": st.column_config.NumberColumn("Validation text-only Recall@20", format="%.4f"),
-        "val_pair_recall": st.column_config.NumberColumn("Validation pair Recall@10", format="%.4f")})
+        "val_content_recall": st.column_config.NumberColumn(
+            "Text alone: found later buys", format="%.4f", help=f"{label('recall', 20)} of the text signal alone on "
+            "the validation period (the weeks before the held-out period)"),
+        "val_pair_recall": st.column_config.NumberColumn(
+            "Found the other item of a pair", format="%.4f", help=f"{label('recall', 10)} over pairs bought together "
+            "in the validation period: for one item, how many of its partners the text's 10 nearest items hold")})
     choose_encoder(encoders)
 training.live_panel(job_panel)
 
@@ -146,38 +170,25 @@ if runs.empty:
     flow.stop()
 k = int((live or runs.iloc[0].to_dict()).get("metrics", {}).get("k", 20))
 HEAD = ("recall", "ndcg", "cross_recall")
+# What tells runs apart, in pixel widths that fit the table's width at a 1280 px window (820 px), headers whole;
+# how each run was made (weights, encoder, how lists are ordered, note…) is under "A run against the live run".
 table = pd.DataFrame({
     "serving": runs["serving"], "name": runs["name"], "created": runs["created_at"],
-    **{words.word(m, k): runs.apply(lambda r, m=m: run_metric(r.to_dict(), m), axis=1) for m in HEAD},
-    "vs_best": runs["metrics"].map(fmt_interval),
-    "model": runs["metrics"].map(lambda m: words.MODELS.get((m or {}).get("model", "fusion"), "")),
-    "new_items": runs.apply(lambda r: run_metric(r.to_dict(), "recall", "cold_items"), axis=1),
-    "note": runs["note"].fillna("") if "note" in runs else "",
-    "encoder": runs["metrics"].map(lambda m: (m or {}).get("encoder") or ""),
-    "duration": runs["duration_s"].map(fmt_duration),
-    "source": runs["metrics"].map(lambda m: (m or {}).get("weights_source", "")),
-    "weights": runs["weights"].map(fmt_weights),
+    **{m: runs.apply(lambda r, m=m: run_metric(r.to_dict(), m), axis=1) for m in HEAD},
+    "vs_best": runs["metrics"].map(fmt_versus),
 })
-st.dataframe(table, hide_index=True, key="runs_table", column_config={
-    "serving": st.column_config.CheckboxColumn("Live", width="small", help="the run that serves shoppers"),
-    "name": st.column_config.TextColumn("Run"),
-    "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
-    "duration": st.column_config.TextColumn("Took", width="small"),
-    "source": st.column_config.TextColumn("Weights from"),
-    "note": st.column_config.TextColumn("Note"),
-    "model": st.column_config.TextColumn("How lists are ordered", help=words.MODEL_HELP),
-    "vs_best": st.column_config.TextColumn("vs the best simple method", help=(
-        f"{words.word('recall', k)} ({label('recall', k)}) of CrossRec minus that of the strongest baseline "
-        "(best-sellers, bought together, matrix factorisation…), with its 95 % interval (paired bootstrap over "
-        "shoppers); 'no clear difference' (within noise) when the interval crosses 0")),
-    "weights": st.column_config.TextColumn("Weights", width="large"),
-    **{words.word(m, k): st.column_config.NumberColumn(format="%.4f", help=words.meaning(m, k))  # header whole
-       for m in HEAD},
-    "new_items": st.column_config.NumberColumn(f"{slice_label('cold_items')}: {words.word('recall', k)}",
-                                               format="%.4f", help=f"{label('recall', k)} on later purchases of "
-                                               "items nobody had bought before the held-out period: only the text "
-                                               "signal can reach them"),
-    "encoder": st.column_config.TextColumn("Encoder", help="item vectors the run used (`crossrec encoders list`)")})
+with st.container(key="runs_table_box"):  # a named box: st.dataframe itself gets no key class
+    st.dataframe(table, hide_index=True, key="runs_table", column_config={
+        "serving": st.column_config.CheckboxColumn("Live", width=45, help="the run that serves shoppers"),
+        "name": st.column_config.TextColumn("Run", width=135),
+        "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm", width=120),
+        **{m: st.column_config.NumberColumn(words.header(m, k), format="%.4f", width=w, help=words.header_help(m, k))
+           for m, w in zip(HEAD, (120, 100, 125))},
+        "vs_best": st.column_config.TextColumn("vs simple methods", width=170, help=(
+            f"{words.word('recall', k)} ({label('recall', k)}) of the run against the strongest simple method "
+            "(best-sellers, bought together, matrix factorisation…): better, worse or "
+            f"'{words.NO_DIFFERENCE}' (within noise) when the 95 % interval of the difference (paired bootstrap over "
+            "shoppers) crosses 0. The figures are under 'A run against the live run'."))})
 st.caption("Figures are measured on the held-out period of a time split, over all shoppers; hover a column "
            "title for what it means.")
 
@@ -196,6 +207,7 @@ a = p2.selectbox("Against", [n for n in names if n != b], key=f"cmp_a_{b}",
                  index=([n for n in names if n != b].index(live_name) if live_name in names and live_name != b else 0))
 row = runs[runs["name"] == b].iloc[0].to_dict()
 is_live = b == live_name
+run_details(row, k)
 
 act1, act2, act3 = st.columns(3, gap="medium")
 with act1.container(border=True):

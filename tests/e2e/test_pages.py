@@ -21,7 +21,7 @@ def test_overview(page, server):
     page.wait_for_selector(".treemap", timeout=30_000)
     page.wait_for_selector(".funnellayer", timeout=30_000)
     side = page.locator('[data-testid="stSidebar"]').inner_text()
-    assert "Serving run" in side and "Recall@20" in side
+    assert "Serving run" in side and "Found later buys" in side and "Recall@20" not in side  # shop words
     shot(page, "overview", docs=True)
 
 

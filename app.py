@@ -51,7 +51,7 @@ def sidebar() -> None:
         st.text("none yet: train one on Runs")
     else:
         recall = run_metric(run, "recall")
-        k = (run.get("metrics") or {}).get("k", state.settings().k)
+        k = (run.get("metrics") or {}).get("k", state.settings().evaluation.k)
         st.text(f"{run['name']}\n{fmt_when(run['created_at'])}\n{metric_names.label('recall', k)} {fmt_num(recall)}",
                 help=metric_names.help_text("recall", k))
 

@@ -18,7 +18,8 @@ def text_embedder(settings: Settings, has_embeddings: bool) -> Callable[[list[st
     """The encoder of the item embeddings, for users' typed profile texts (None without embeddings)."""
     if not has_embeddings:
         return None
-    enc = settings.encoder()
+    from .encoder import Encoder
+    enc = Encoder.from_settings(settings)
     return lambda texts: enc.encode(list(texts))
 
 

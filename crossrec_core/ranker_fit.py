@@ -55,7 +55,7 @@ def windows(events: pd.DataFrame, settings: Settings) -> tuple[pd.Timestamp, pd.
     ts = prepare_events(events)["ts"]
     lo, hi = ts.min(), ts.max()
     span = hi - lo
-    frac = settings.test_fraction / (1.0 - settings.test_fraction)  # the held-out window, relative to this period
+    frac = settings.evaluation.test_fraction / (1.0 - settings.evaluation.test_fraction)  # the held-out window, relative to this period
     L = min(span * frac, span / 4)
     return pd.Timestamp(hi), pd.Timedelta(L)
 
@@ -95,7 +95,7 @@ def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cu
         ctx = split.context(batch, embeddings)
         excl = split.exclusions(batch)
         pos = split.positives(batch)
-        retrieved = settings.serving == "retrieve"
+        retrieved = settings.retrieval.serving == "retrieve"
         if retrieved:  # the candidates serving retrieves (crossrec_core.retrieval), not a dense row per signal
             found = retrieve(scorer.signals_, names, ctx, ~excl, n_candidates)
             cands = candidate_features(found.rows, found.items, found.raw, ctx, stats, split.train.cat_top,
@@ -107,7 +107,7 @@ def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cu
         fold.batches.append((cands, label_batches(cands, pos, split.train.n_items)))
         fold.positives += pos
         if keep_scores:  # the contenders' lists: the fusion's as served, each signal's own best items
-            k = settings.k
+            k = settings.evaluation.k
             fold.exclusions.append(sp.csr_matrix(excl))
             none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
             fold.fused.append(scorer.held_out(ctx, excl, k, none)[0] if retrieved
@@ -187,7 +187,7 @@ def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, em
     ranker whatever validation says; a report with the windows, validation NDCG of every contender, the
     choice and the ranker's importance per signal)."""
     t0 = time.perf_counter()
-    ranker = ranker or LearnedRanker(n_candidates=settings.ranker_candidates)
+    ranker = ranker or LearnedRanker(n_candidates=settings.retrieval.candidates)
     events = prepare_events(events)
     items = items.sort_values("item_id").reset_index(drop=True)
     T, L = windows(events, settings)
@@ -220,7 +220,7 @@ def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, em
     rng = np.random.default_rng(settings.seed)
     order = rng.permutation(len(fold_b.users))
     stop_half, select_half = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
-    k = settings.k
+    k = settings.evaluation.k
     round_users = {r: _ndcg_users(_ranker_scores(ranker, fold_b, r, k), fold_b, stop_half, k)
                    for r in ROUND_GRID if r <= ranker.booster_.current_iteration()}
     by_rounds = {r: float(v.mean()) if len(v) else 0.0 for r, v in round_users.items()}

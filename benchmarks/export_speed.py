@@ -68,7 +68,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--peer-serving", default="exhaustive",
-                    help="also export once with this setting retrieval.serving (the one-stage path) and compare; '' skips")
+                    help="also export once with this setting retrieval.serving (the one-stage path) and "
+                         "compare; '' skips")
     args = ap.parse_args()
 
     from crossrec_core.runs import serving_recommender

@@ -1,6 +1,7 @@
 """Baselines the fused model is compared with, in the signals' interface: hyper-parameters as constructor
 keyword arguments (those of popularity and itemknn from the settings' `evaluation.baselines`, the others
-are signals and take the signal's own), `fit(data, embeddings=None) -> self`, `score(ctx) -> B × n_items float32` from the batch's histories ctx.X.
+are signals and take the signal's own), `fit(data, embeddings=None) -> self`,
+`score(ctx) -> B × n_items float32` from the batch's histories ctx.X.
 
 - popularity: train users per item (the same list for everyone).
 - itemknn: cosine item-item on the binary user × item matrix, with a shrink term, pruned to the top

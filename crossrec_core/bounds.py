@@ -32,5 +32,6 @@ def check_k(k: object, settings: Settings | None = None, *, name: str = "k") -> 
         value = int(value)
     if not isinstance(value, int) or not 1 <= value <= limit:
         shown = k.strip() if isinstance(k, str) else k
-        raise CrossRecError(f"{name} must be a whole number from 1 to {limit:,} (setting evaluation.max_k), got {shown}")
+        raise CrossRecError(f"{name} must be a whole number from 1 to {limit:,} (setting evaluation.max_k), "
+                            f"got {shown}")
     return value

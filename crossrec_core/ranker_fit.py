@@ -55,7 +55,8 @@ def windows(events: pd.DataFrame, settings: Settings) -> tuple[pd.Timestamp, pd.
     ts = prepare_events(events)["ts"]
     lo, hi = ts.min(), ts.max()
     span = hi - lo
-    frac = settings.evaluation.test_fraction / (1.0 - settings.evaluation.test_fraction)  # the held-out window, relative to this period
+    test = settings.evaluation.test_fraction
+    frac = test / (1.0 - test)  # the held-out window, relative to this period
     L = min(span * frac, span / 4)
     return pd.Timestamp(hi), pd.Timedelta(L)
 

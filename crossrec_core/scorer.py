@@ -273,7 +273,8 @@ class FusedScorer:
     def _pool(self, k: int) -> int:
         """How many best items a list of k is picked from: k, or 3k + 10 when families are capped or
         lists diversified."""
-        return k if int(self.settings.ranker.variant_cap) <= 0 and float(self.settings.ranker.diversity) <= 0 else 3 * k + 10
+        ranker = self.settings.ranker
+        return k if int(ranker.variant_cap) <= 0 and float(ranker.diversity) <= 0 else 3 * k + 10
 
     def _pick(self, idx: np.ndarray, k: int) -> np.ndarray:
         """The k listed of each row's best items `idx` (best first): diversified, at most `variant_cap` of

@@ -279,7 +279,8 @@ def make_split(
     slice_positives = {"all": warm_pos, "cold_users": cold_user_pos, "cold_items": cold_item_pos}
     slice_users = {s: np.array(sorted(p), dtype=object) for s, p in slice_positives.items()}
     population = {s: len(u) for s, u in slice_users.items()}
-    slice_users = {s: sample_users(u, int(settings.evaluation.max_users), settings.seed) for s, u in slice_users.items()}
+    cap = int(settings.evaluation.max_users)
+    slice_users = {s: sample_users(u, cap, settings.seed) for s, u in slice_users.items()}
 
     n_tops = len(train.cat_top_names)
     onehot = sp.csr_matrix((np.ones(n_items, np.float32), (np.arange(n_items), train.cat_top)), shape=(n_items, n_tops))

@@ -226,7 +226,8 @@ def stage_items(con: duckdb.DuckDBPyConnection, st: Staged, settings: Settings) 
               *text_checks(st, "title", required=False, max_chars=settings.ingest.max_title_chars),
               *text_checks(st, "category", required=False, max_chars=settings.ingest.max_category_chars),
               Check("category", f"len(parts) > {int(settings.ingest.max_category_levels)}", "len(parts)",
-                    lambda v: f"{int(v)} category levels, more than the limit of {settings.ingest.max_category_levels}"),
+                    lambda v: f"{int(v)} category levels, more than the limit of "
+                              f"{settings.ingest.max_category_levels}"),
               *text_checks(st, "description", required=False, max_chars=settings.ingest.max_description_chars),
               *text_checks(st, "brand", required=False, max_chars=settings.ingest.max_title_chars),
               *price_checks,

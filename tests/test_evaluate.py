@@ -417,11 +417,13 @@ def test_block_evaluation_equals_the_dense_evaluation(small_shop_db, ruled):
 
     from crossrec_core.encoder import item_embeddings
 
-    settings = Settings(db_path=small_shop_db).replace({"retrieval.score_block": 97, "retrieval.score_cells": 0, "retrieval.serving": "exhaustive"})
+    settings = Settings(db_path=small_shop_db).replace({"retrieval.score_block": 97, "retrieval.score_cells": 0,
+                                                        "retrieval.serving": "exhaustive"})
     with Store(small_shop_db, read_only=True) as store:
         items, events = store.items(), store.events()
         from crossrec_core.encoder import Encoder
-        emb = item_embeddings(store, Encoder.from_settings(settings).model_id, items.sort_values("item_id"), settings.encoder.max_text_chars)
+        emb = item_embeddings(store, Encoder.from_settings(settings).model_id, items.sort_values("item_id"),
+                              settings.encoder.max_text_chars)
     split, fused = fit_on_split(items, events, settings, embeddings=emb,
                                 rules=_managed_rules(items) if ruled else None)
     assert fused.ranker_ is None and (fused.rule_engine().has_list_rules if ruled else not fused.rules)

@@ -139,7 +139,9 @@ def test_ranker_lists_by_blocks_equal_the_dense_lists(trained, mode, ruled):
     from crossrec_core.rules import PairRule, Rule, Rules
 
     settings, items, events, cut, ranker, report = trained
-    split = make_split(items, events, settings.replace({"retrieval.score_block": 61, "retrieval.score_cells": 0, "retrieval.score_cache_mb": 1, "retrieval.serving": "exhaustive"}), cut=cut)
+    split = make_split(items, events, settings.replace({"retrieval.score_block": 61, "retrieval.score_cells": 0,
+                                                        "retrieval.score_cache_mb": 1,
+                                                        "retrieval.serving": "exhaustive"}), cut=cut)
     tops = items["cat_top"].value_counts().index
     ids = items["item_id"].to_numpy()
     rules = Rules(pairs=[PairRule(source=str(tops[0]), target=str(tops[1]), multiplier=1.8)], managed=[

@@ -484,7 +484,8 @@ def test_crossrec_app_binds_127_0_0_1_unless_host_opts_in():
 
 DEGENERATE_ITEMS = pd.DataFrame({"item_id": ["i1", "i2", "i3"], "title": ["a", "b", "c"],
                                  "category": ["A > x", "B > y", "C > z"]})
-ANY_TIME = Settings().replace({"ingest.earliest_event": "0001-01-01", "ingest.latest_event": "9999-12-31"})  # lets the outliers in, as before
+# lets the outliers in, as before
+ANY_TIME = Settings().replace({"ingest.earliest_event": "0001-01-01", "ingest.latest_event": "9999-12-31"})
 
 
 def _events(*rows) -> pd.DataFrame:

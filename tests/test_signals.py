@@ -76,7 +76,10 @@ def _events() -> pd.DataFrame:
 
 # A tiny shop where one item is viewed by everyone: the graph needs firm popularity damping (beta) and
 # ALS little regularisation to tell 40 users apart; the defaults are chosen for real catalogs.
-SETTINGS = Settings(seed=3).replace({"signals.als.factors": 8, "signals.als.iterations": 30, "signals.als.regularization": 0.05, "signals.cooc.neighbours": 50, "signals.graph.neighbours": 50, "signals.graph.beta": 0.25, "behaviour.transition_level": 2})
+SETTINGS = Settings(seed=3).replace({"signals.als.factors": 8, "signals.als.iterations": 30,
+                                     "signals.als.regularization": 0.05, "signals.cooc.neighbours": 50,
+                                     "signals.graph.neighbours": 50, "signals.graph.beta": 0.25,
+                                     "behaviour.transition_level": 2})
 
 
 @pytest.fixture(scope="module")

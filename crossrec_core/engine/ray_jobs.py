@@ -129,8 +129,8 @@ def encode_job(ray, store, settings, work: Path, progress: Progress | None = Non
     ds = ray.data.read_parquet(str(work / "texts.parquet"))
     ds = ds.map_batches(_EncodeActor, batch_format="pandas", batch_size=settings.encoder.batch_size * 8,
                         fn_constructor_kwargs={"model": settings.encoder.model, "device": device,
-                                               "precision": settings.encoder.precision, "batch_size": settings.encoder.batch_size,
-                                               "threads": 1},
+                                               "precision": settings.encoder.precision,
+                                               "batch_size": settings.encoder.batch_size, "threads": 1},
                         compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=1 if gpus else 0,
                         num_cpus=actor_cpus)
     ds.write_parquet(str(work / "vectors"))

@@ -1,7 +1,8 @@
 """What every signal (and every baseline) looks like, implicit-style: its hyper-parameters are its
 constructor's keyword arguments (with their defaults: the one place they are declared), built from the
-settings by `Signal.build`, `fit(data, embeddings)` returns self, fitted attributes end in `_`, `score(ctx)` returns a dense
-(users × items) array of raw scores for a batch of users described by a `Context`."""
+settings by `Signal.build`, `fit(data, embeddings)` returns self, fitted attributes end in `_`,
+`score(ctx)` returns a dense (users × items) array of raw scores for a batch of users described by a
+`Context`."""
 from __future__ import annotations
 
 import inspect

@@ -375,11 +375,11 @@ def test_a_tuned_encoder_is_recorded_relative_to_the_database(tmp_path):
     db = tmp_path / "shop.duckdb"
     tuned = Settings(db_path=db).artefact_dir / "encoders" / "t1"
     recorded = Settings(db_path=db).replace({"encoder.model": str(tuned)}).to_dict()
-    assert recorded["model"] == "{artefacts}/encoders/t1"
+    assert recorded["encoder"]["model"] == "{artefacts}/encoders/t1"
     moved = tmp_path / "elsewhere" / "shop.duckdb"
     back = Settings.from_dict(recorded).replace(db_path=moved).resolve_model()
-    assert Path(back.model) == moved.with_name("shop.duckdb.artefacts") / "encoders" / "t1"
-    assert Settings(db_path=db).replace({"encoder.model": "all-MiniLM-L6-v2"}).to_dict()["model"] == "all-MiniLM-L6-v2"
+    assert Path(back.encoder.model) == moved.with_name("shop.duckdb.artefacts") / "encoders" / "t1"
+    assert Settings(db_path=db).replace({"encoder.model": "all-MiniLM-L6-v2"}).to_dict()["encoder"]["model"] == "all-MiniLM-L6-v2"
 
 
 def test_fused_recall_fits_and_splits_like_every_measurement(small_shop_db: Path):

@@ -8,13 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossrec_core.config import CONTRIBUTIONS, SIGNALS, Settings
+from crossrec_core.config import Settings
 from crossrec_core.evaluate import make_split, model_top_k, prepare_events, time_split
 from crossrec_core.ranker import ItemStats, LearnedRanker, sub_codes
 from crossrec_core.ranker_fit import fit_ranker, windows
 from crossrec_core.recommender import Recommender
 from crossrec_core.scorer import FusedScorer
+from crossrec_core.signals.registry import contributions, names
 from crossrec_core.store import Store
+
+SIGNALS, CONTRIBUTIONS = names(), contributions()
 
 pytestmark = pytest.mark.slow
 SETTINGS = {"signals.als.factors": 8, "signals.als.iterations": 5, "retrieval.candidates": 30}

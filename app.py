@@ -50,7 +50,7 @@ def sidebar() -> None:
         st.text("none yet: train one on Runs")
     else:
         recall = run_metric(run, "recall")
-        k = (run.get("metrics") or {}).get("k", state.settings().k)
+        k = (run.get("metrics") or {}).get("k", state.settings().evaluation.k)
         st.text(f"{run['name']}\n{fmt_when(run['created_at'])}\n{words.word('recall', k)} {fmt_num(recall)}",
                 help=f"{words.meaning('recall', k)} (held out, all shoppers)")
 

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/als.py [--repeats 3] [--users 1000] [--data DIR]
 
 Times are medians of `--repeats` runs in one process, the two fits interleaved. The ALS overhead
-(goal ≤ 1.1×) is ALSSignal(settings).fit(data) — confidence mapping, implicit fit, zeroing factors
+(goal ≤ 1.1×) is ALSSignal.build(settings).fit(data) — confidence mapping, implicit fit, zeroing factors
 of untouched items, YᵀY — against implicit.als.AlternatingLeastSquares(same settings).fit(the same
 confidence matrix, built outside the timer). Scoring: ALSSignal.score() for `--users` users
 (user factors re-solved from their histories, dense scores over the whole catalog) against
@@ -69,17 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     data = load(args.data, settings)
     print(f"data: {data.n_users} users × {data.n_items} items, {data.X.nnz} non-zeros, "
           f"{len(data.cat_flow_names)} flow categories (built in {time.perf_counter() - t:.2f} s)")
+    ours = ALSSignal.build(settings)
     print(f"implicit {implicit.__version__}, CUDA: {implicit.gpu.HAS_CUDA}, "
-          f"factors={settings.als_factors} iterations={settings.als_iterations} reg={settings.als_regularization}")
+          f"factors={ours.factors} iterations={ours.iterations} reg={ours.regularization}")
 
-    C = ALSSignal(settings).confidence_matrix(data.X)
+    C = ours.confidence_matrix(data.X)
     touched = np.flatnonzero(np.diff(C.tocsc().indptr) > 0)
     C_touched = C[:, touched]
 
     def plain(matrix=C):
         m = implicit.als.AlternatingLeastSquares(
-            factors=settings.als_factors, regularization=settings.als_regularization, alpha=1.0,
-            iterations=settings.als_iterations, random_state=settings.seed, use_gpu=implicit.gpu.HAS_CUDA)
+            factors=ours.factors, regularization=ours.regularization, alpha=1.0,
+            iterations=ours.iterations, random_state=ours.random_state, use_gpu=implicit.gpu.HAS_CUDA)
         m.fit(matrix, show_progress=False)
         return m
 
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ours_t, plain_t, plain_touched_t = [], [], []
     for _ in range(args.repeats):
         plain_t.append(timed(plain))
-        ours_t.append(timed(lambda: ALSSignal(settings).fit(data)))
+        ours_t.append(timed(lambda: ALSSignal.build(settings).fit(data)))
         plain_touched_t.append(timed(lambda: plain(C_touched)))
     p, o, pt = median(plain_t), median(ours_t), median(plain_touched_t)
     print(f"ALS fit   implicit on the full matrix ({C.shape[1]} items): {p:.3f} s   ALSSignal: {o:.3f} s   "
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = make_context(data, data.X[rows], emb)
     model = plain()
     Crows = C[rows]
-    sig = {name: ALSSignal(settings, solver=name).fit(data) for name in ("implicit", "numpy")}
+    sig = {name: ALSSignal.build(settings, solver=name).fit(data) for name in ("implicit", "numpy")}
     res = {}
     for name, s in sig.items():
         s.score(ctx)
@@ -125,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, cls in SIGNAL_CLASSES.items():
         if name == "als":
             continue
-        t_fit = median([timed(lambda: cls(settings).fit(data, emb)) for _ in range(args.repeats)])
-        s = cls(settings).fit(data, emb)
+        t_fit = median([timed(lambda: cls.build(settings).fit(data, emb)) for _ in range(args.repeats)])
+        s = cls.build(settings).fit(data, emb)
         t_score = median([timed(lambda: s.score(ctx)) for _ in range(args.repeats)])
         parts.append(f"{name} fit {t_fit:.3f} s / score {t_score * 1e3:.0f} ms")
     print("other signals (" + f"{args.users} users scored): " + "; ".join(parts))

@@ -249,7 +249,7 @@ def main() -> int:
             finally:
                 stop_server(proc)
             peer_script = Path(tmp) / "peer_app.py"
-            peer_script.write_text(PEER_APP.replace("{points}", str(Settings().map_draw_points)))
+            peer_script.write_text(PEER_APP.replace("{points}", str(Settings().dashboard.map_draw_points)))
             print("the peer: a bare Streamlit app with the same first elements…", flush=True)
             proc, base = start_server(None, Path(tmp) / "peer.log", peer_script)
             try:

@@ -68,7 +68,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--peer-serving", default="exhaustive",
-                    help="also export once with this Settings.serving (the one-stage path) and compare; '' skips")
+                    help="also export once with this setting retrieval.serving (the one-stage path) and "
+                         "compare; '' skips")
     args = ap.parse_args()
 
     from crossrec_core.runs import serving_recommender
@@ -86,14 +87,13 @@ def main() -> None:
         r = export_rates(rec, users, k=args.k, mode=args.mode, repeats=args.repeats)
         ours = b"".join(iter_csv(rec, users, k=args.k, mode=args.mode))
         peer = None
-        if args.peer_serving and args.peer_serving != rec.settings.serving:  # the one-stage path, same run
-            served_as = rec.settings.serving
-            rec.settings.serving = args.peer_serving
-            rec.scorer_.settings = rec.settings
+        if args.peer_serving and args.peer_serving != rec.settings.retrieval.serving:  # the one-stage path, same run
+            served_as = rec.settings
+            rec.settings = rec.scorer_.settings = served_as.replace({"retrieval.serving": args.peer_serving})
             t0 = time.perf_counter()
             theirs = b"".join(iter_csv(rec, users, k=args.k, mode=args.mode))
             peer = time.perf_counter() - t0
-            rec.settings.serving = rec.scorer_.settings.serving = served_as
+            rec.settings = rec.scorer_.settings = served_as
             same = _same_lists(ours, theirs)
     print(f"{r['shoppers']:,} shoppers, mode {args.mode}, k {args.k} (medians of {args.repeats})")
     print(f"  scoring (ranked_batches)     {r['scoring_s']:7.2f} s  {r['scoring_per_s']:8,.0f} shoppers/s")

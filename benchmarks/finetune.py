@@ -43,7 +43,7 @@ def test_figures(store, settings, vectors) -> dict:
     items = store.items().sort_values("item_id").reset_index(drop=True)
     split = make_split(items, store.events(), settings)
     models = fit_baselines(split, settings, vectors, names=["content"])
-    res = evaluate(models, split, vectors, settings.k)["slices"]
+    res = evaluate(models, split, vectors, settings.evaluation.k)["slices"]
     held = build_pairs(items, split.test_events, PairSettings(order="same", max_per_item=10**9))
     pr = pair_recall(held, vectors)
     return {"recall": res["all"]["content"]["recall"], "users": res["all"]["content"]["users"],
@@ -66,7 +66,7 @@ def fused_figures(store, settings, vectors, with_ranker: bool) -> dict:
 
     _, split, fused = evaluate_weights(store, settings, weights, cross_weights=cross_weights, baselines=False,
                                        items=items, events=events, embeddings=vectors, ranker=ranker)
-    res = evaluate({"crossrec": fused}, split, vectors, settings.k, per_user=True)
+    res = evaluate({"crossrec": fused}, split, vectors, settings.evaluation.k, per_user=True)
     slices = {name: {m: res["slices"][name]["crossrec"].get(m) for m in ("recall", "ndcg", "users")}
               for name in res["slices"]}
     return {"slices": slices, "per_user": res["per_user"]["crossrec"], "weights": weights,
@@ -88,12 +88,12 @@ def run(name: str, args) -> dict:
         with Store(db) as store:
             items = store.items().sort_values("item_id").reset_index(drop=True)
             base_id = Encoder().model_id
-            base = item_embeddings(store, base_id, items, settings.max_text_chars)
+            base = item_embeddings(store, base_id, items, settings.encoder.max_text_chars)
             t0 = time.perf_counter()
             res = finetune(store, settings, FinetuneOptions(mode=args.mode, max_minutes=args.max_minutes,
                                                             epochs=args.epochs, name="bench", force=True))
             wall = time.perf_counter() - t0
-            tuned = item_embeddings(store, res.card["model_id"], items, settings.max_text_chars)
+            tuned = item_embeddings(store, res.card["model_id"], items, settings.encoder.max_text_chars)
             before = test_figures(store, settings, base)
             after = test_figures(store, settings, tuned)
             fused = None

@@ -93,7 +93,7 @@ def _ingest_child(db: str, paths: dict[str, str], stream_mb: float) -> tuple[flo
     t0 = time.perf_counter()
     with Store(db) as store:
         store.ingest_files(paths["items"], paths["events"], paths.get("users"),
-                           settings=Settings(stream_ingest_mb=stream_mb))
+                           settings=Settings().replace({"ingest.stream_mb": stream_mb}))
     return time.perf_counter() - t0, start_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -228,9 +228,9 @@ def bench_engine(args, db: Path, scratch: Path) -> None:
                 f"Ray start {start_s:.1f} s, not counted")
             data = build_interactions(store.items().sort_values("item_id").reset_index(drop=True), store.events(),
                                       settings)
-            local_s, local = timed(lambda: CoocSignal(settings).fit(data), 1)
+            local_s, local = timed(lambda: CoocSignal.build(settings).fit(data), 1)
             with counting_with(RayPairCounter(r, work)):
-                ray_s, counted = timed(lambda: CoocSignal(settings).fit(data), 1)
+                ray_s, counted = timed(lambda: CoocSignal.build(settings).fit(data), 1)
             same = all(np.array_equal(getattr(local.S_, a), getattr(counted.S_, a)) for a in ("data", "indices", "indptr"))
             row(f"engine: cooc fit on Ray ({data.X.nnz:,} pairs)", ray_s, "local engine", local_s, 0.0,
                 f"fitted states equal: {same}")
@@ -257,17 +257,17 @@ def bench_als(args, db: Path) -> None:
     from crossrec_core.signals.als import ALSSignal
     from crossrec_core.store import Store
 
-    settings = Settings(db_path=db, als_device="cpu")
+    settings = Settings(db_path=db).replace({"signals.als.device": "cpu"})
     with Store(db, read_only=True) as store:
         data = build_interactions(store.items().sort_values("item_id").reset_index(drop=True), store.events(),
                                   settings, users=store.user_ids())
-    sig = ALSSignal(settings)
+    sig = ALSSignal.build(settings)
     C = sig.confidence_matrix(data.X)
 
     def bare():
         implicit.als.AlternatingLeastSquares(
-            factors=settings.als_factors, regularization=settings.als_regularization, alpha=1.0,
-            iterations=settings.als_iterations, random_state=settings.seed, use_gpu=False).fit(C, show_progress=False)
+            factors=sig.factors, regularization=sig.regularization, alpha=1.0,
+            iterations=sig.iterations, random_state=sig.random_state, use_gpu=False).fit(C, show_progress=False)
 
     ours, peer = [], []
     with peak_rss() as mem:
@@ -276,8 +276,8 @@ def bench_als(args, db: Path) -> None:
             peer.append(timed(bare, 1)[0])
     ours_s, peer_s = statistics.median(ours), statistics.median(peer)
     row(f"ALS fit ({C.nnz:,} pairs)", ours_s, "implicit alone", peer_s, mem["mb"],
-        f"{C.shape[0]:,} users × {C.shape[1]:,} items, {settings.als_factors} factors, "
-        f"{settings.als_iterations} iterations, on {sig.device_}")
+        f"{C.shape[0]:,} users × {C.shape[1]:,} items, {sig.factors} factors, "
+        f"{sig.iterations} iterations, on {sig.device_}")
 
 
 def bench_train(args, db: Path, scratch: Path) -> None:
@@ -289,7 +289,8 @@ def bench_train(args, db: Path, scratch: Path) -> None:
     copy = scratch / "train.duckdb"
     shutil.copyfile(db, copy)
     with Store(copy) as store:
-        project = store.embedding_count(Settings(db_path=copy).encoder().model_id) > 0
+        from crossrec_core.encoder import Encoder
+        project = store.embedding_count(Encoder.from_settings(Settings(db_path=copy)).model_id) > 0
         t0 = time.perf_counter()
         with peak_rss() as mem:
             run = train(store, Settings(db_path=copy), name="bench", project=project)

@@ -1,5 +1,5 @@
 """Serving speed of a trained database's live run: one explained top-20 in-process (p50/p95) for the 50
-heaviest and 50 median shoppers, and shoppers/s of a batch, two-stage (Settings.serving="retrieve")
+heaviest and 50 median shoppers, and shoppers/s of a batch, two-stage (RetrievalSettings.serving="retrieve")
 against the one-stage exhaustive path in the same process (medians; process start excluded).
 
     .venv/bin/python benchmarks/serving.py --db shop.duckdb [--shoppers 50] [--batch 1000]
@@ -54,8 +54,7 @@ def run(db: Path, shoppers: int, batch: int, k: int) -> None:
         rates = {}
         p50 = {}
         for serving in SERVINGS:
-            rec.settings.serving = serving
-            rec.scorer_.settings = rec.settings
+            rec.settings = rec.scorer_.settings = rec.settings.replace({"retrieval.serving": serving})
             for name, group in (("heaviest", heavy), ("median", median)):
                 lat = _latencies(rec, group, k)
                 p50[(serving, name)] = float(np.percentile(lat, 50))

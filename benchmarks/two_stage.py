@@ -51,12 +51,12 @@ def run(db: Path, max_users: int, name: str | None, against: str | None) -> None
 
         emb, _ = _embeddings(store, Settings(db_path=db), items.sort_values("item_id").reset_index(drop=True))
         split, fused, settings = _fit(store, name, items, events, emb)
-        fused.settings = settings.replace(serving="retrieve")
+        fused.settings = settings.replace({"retrieval.serving": "retrieve"})
         if against is None:  # the very same fitted model, served one-stage
             exhaustive = copy.copy(fused)
         else:  # another run (e.g. trained before two-stage serving), served as it was
             _, exhaustive, _ = _fit(store, against, items, events, emb)
-        exhaustive.settings = exhaustive.settings.replace(serving="exhaustive")
+        exhaustive.settings = exhaustive.settings.replace({"retrieval.serving": "exhaustive"})
     fit_s = time.perf_counter() - t0
     ranker = fused.ranker_
     models = {"retrieve": fused, "exhaustive": exhaustive}
@@ -64,7 +64,7 @@ def run(db: Path, max_users: int, name: str | None, against: str | None) -> None
     result = {}
     for label, model in models.items():
         t0 = time.perf_counter()
-        result[label] = evaluate({label: model}, split, emb, settings.k, per_user=True)
+        result[label] = evaluate({label: model}, split, emb, settings.evaluation.k, per_user=True)
         times[label] = time.perf_counter() - t0
     print(f"{db.name}: {name or 'live run'} two-stage against {against or 'itself'} one-stage; model "
           f"{fused.model_kind}, fit {fit_s:.0f} s; held-out evaluation retrieve {times['retrieve']:.0f} s, "
@@ -74,13 +74,13 @@ def run(db: Path, max_users: int, name: str | None, against: str | None) -> None
         b = np.asarray(result["exhaustive"]["per_user"]["exhaustive"][metric])
         ok = ~(np.isnan(a) | np.isnan(b))
         mean, lo, hi = paired_interval(a[ok], b[ok], settings.seed)
-        print(f"  {metric}@{settings.k}: retrieve {a[ok].mean():.4f}, exhaustive {b[ok].mean():.4f}, "
+        print(f"  {metric}@{settings.evaluation.k}: retrieve {a[ok].mean():.4f}, exhaustive {b[ok].mean():.4f}, "
               f"difference {mean:+.4f} [95% {lo:+.4f}, {hi:+.4f}] over {int(ok.sum())} shoppers")
     users = list(split.users("all"))[:max_users]
     found_all, pos_rows, pos_items = [], [], []
     n_items = split.train.n_items
     names = ranker.signals_ if ranker is not None else fused.active()
-    n = ranker.n_candidates if ranker is not None else settings.ranker_candidates
+    n = ranker.n_candidates if ranker is not None else settings.retrieval.candidates
     counts = []
     recall_parts: dict[str, list[float]] = {}
     for start in range(0, len(users), 256):

@@ -59,7 +59,10 @@ def vectors(db: Path | None) -> np.ndarray:
         settings = Settings(db_path=db)
         with Store(db, read_only=True) as store:
             items = store.items().sort_values("item_id").reset_index(drop=True)
-            E = item_embeddings(store, settings.encoder().model_id, items, settings.max_text_chars)
+            from crossrec_core.encoder import Encoder
+
+            E = item_embeddings(store, Encoder.from_settings(settings).model_id, items,
+                                settings.encoder.max_text_chars)
         if E is not None and len(E):
             return np.ascontiguousarray(E, np.float32)
     rng = np.random.default_rng(0)

@@ -1,11 +1,13 @@
-"""Baselines the fused model is compared with, in the signals' interface: settings in the constructor,
-`fit(data, embeddings=None) -> self`, `score(ctx) -> B × n_items float32` from the batch's histories ctx.X.
+"""Baselines the fused model is compared with, in the signals' interface: hyper-parameters as constructor
+keyword arguments (those of popularity and itemknn from the settings' `evaluation.baselines`, the others
+are signals and take the signal's own), `fit(data, embeddings=None) -> self`,
+`score(ctx) -> B × n_items float32` from the batch's histories ctx.X.
 
 - popularity: train users per item (the same list for everyone).
 - itemknn: cosine item-item on the binary user × item matrix, with a shrink term, pruned to the top
-  `itemknn_neighbours` source items of every target item; score = binary(ctx.X) @ S.
+  `neighbours` source items of every target item; score = binary(ctx.X) @ S.
 - ease: Steck's closed form B = I - P · diagMat(1 / diag(P)), P = (XᵀX + λI)⁻¹, on the binary matrix of the
-  `ease_max_items` items with most train users.
+  `max_items` items with most train users (the ease signal itself).
 - als, rp3beta, content: the ALS, graph (RP3beta) and content signals, imported lazily.
 """
 from __future__ import annotations
@@ -47,11 +49,9 @@ class ItemKNN(Signal):
 
     name = "itemknn"
 
-    def __init__(self, settings: Settings | None = None, *, neighbours: int | None = None,
-                 shrink: float | None = None):
-        super().__init__(settings)
-        self.neighbours = int(neighbours if neighbours is not None else self.settings.itemknn_neighbours)
-        self.shrink = float(shrink if shrink is not None else self.settings.itemknn_shrink)
+    def __init__(self, *, neighbours: int = 200, shrink: float = 100.0):
+        self.neighbours = neighbours
+        self.shrink = shrink
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "ItemKNN":
         """Co-counts a block of target items at a time, the blocks sized by their product's non-zeros (as the
@@ -60,7 +60,7 @@ class ItemKNN(Signal):
 
         X = binary(data.X)
         norms = np.sqrt(np.diff(X.tocsc().indptr).astype(np.float64))
-        shrink = self.shrink
+        shrink = float(self.shrink)
 
         def finish(block: sp.csr_matrix, a: int, b: int) -> sp.csr_matrix:
             rows = a + row_of(block)
@@ -68,7 +68,7 @@ class ItemKNN(Signal):
             block.data = np.where(rows == block.indices, 0.0, v).astype(np.float32)  # no self-similarity
             return block
 
-        S_t = item_item(X.T.tocsr(), X, self.neighbours, finish)  # target × source: co-counts, top per target
+        S_t = item_item(X.T.tocsr(), X, int(self.neighbours), finish)  # target × source: co-counts, top per target
         self.sim_ = S_t.T.tocsr().astype(np.float32)  # source × target
         return self
 
@@ -79,31 +79,28 @@ class ItemKNN(Signal):
         return item_evidence(binary(ctx.X[row]), self.sim_, np.asarray(items))
 
 
-def _als(settings: Settings):
-    from .signals import ALSSignal
-
-    return ALSSignal(settings)
-
-
-def _rp3beta(settings: Settings):
-    from .signals import GraphSignal
-
-    return GraphSignal(settings)
+def _own(name: str, cls: type[Signal]) -> Callable[[Settings], Signal]:
+    """A baseline that is no signal: its keyword arguments from `evaluation.baselines[name]`."""
+    return lambda settings: cls.build(settings, settings.evaluation.baselines.get(name, {}),
+                                      f"evaluation.baselines.{name}")
 
 
-def _content(settings: Settings):
-    from .signals import ContentSignal
+def _signal(name: str) -> Callable[[Settings], Signal]:
+    """A baseline that is a signal alone, with the signal's own keyword arguments (`signals[name]`)."""
+    def make(settings: Settings) -> Signal:
+        from .signals.registry import classes
 
-    return ContentSignal(settings)
+        return classes()[name].build(settings)
+    return make
 
 
 BASELINES: dict[str, Callable[[Settings], Signal]] = {
-    "popularity": PopularityBaseline,
-    "itemknn": ItemKNN,
-    "als": _als,
-    "ease": EASE,
-    "rp3beta": _rp3beta,
-    "content": _content,
+    "popularity": _own("popularity", PopularityBaseline),
+    "itemknn": _own("itemknn", ItemKNN),
+    "als": _signal("als"),
+    "ease": _signal("ease"),
+    "rp3beta": _signal("graph"),
+    "content": _signal("content"),
 }
 
 

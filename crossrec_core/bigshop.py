@@ -223,7 +223,8 @@ def _build(path: Path, settings, args: argparse.Namespace, part) -> tuple[BigSho
             if not args.no_encode:
                 from .encoder import encode_items
 
-                encode_items(store, tmp_settings.encoder(), progress=part(0.8, 1.0))
+                from .encoder import Encoder
+                encode_items(store, Encoder.from_settings(tmp_settings), progress=part(0.8, 1.0))
             stats = store.stats()
     except BaseException:
         for leftover in (tmp, Path(str(tmp) + ".wal")):

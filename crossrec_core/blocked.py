@@ -7,7 +7,7 @@ dense path's float32 operations and merges it into each user's running best `kee
 list may be picked from: k, or 3k + 10 when product families are capped or lists diversified). The
 candidate set of each user is therefore provably the dense top-`keep`: the lists are the dense ones,
 ties included (equal scores in item order), and memory per batch is O(batch × (block + keep)).
-Raw blocks of the first pass are kept for the second while they fit `Settings.score_cache_mb`.
+Raw blocks of the first pass are kept for the second while they fit `Settings.retrieval.score_cache_mb`.
 
 Rules go through the same scan: multipliers scale each block (the dense path's float32 operations),
 exclusions are part of `allowed`, buried items are kept in a second running set listed after the first,

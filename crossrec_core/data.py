@@ -71,9 +71,9 @@ class Interactions:
 
 def event_weights(event_type: pd.Series, ts: pd.Series, settings: Settings, now: pd.Timestamp) -> np.ndarray:
     """Event-type weight × exponential recency decay (half-life in days)."""
-    base = event_type.map(settings.event_weights).fillna(1.0).to_numpy(np.float64)
+    base = event_type.map(settings.behaviour.event_weights).fillna(1.0).to_numpy(np.float64)
     age_days = (now - ts).dt.total_seconds().to_numpy() / 86400.0
-    decay = np.power(0.5, np.clip(age_days, 0, None) / settings.recency_half_life_days)
+    decay = np.power(0.5, np.clip(age_days, 0, None) / settings.behaviour.recency_half_life_days)
     return base * decay
 
 
@@ -153,9 +153,11 @@ def build_interactions(
     bought.data[:] = 1.0
     touched = (X > 0).astype(np.float32).tocsr()
     cat_top, cat_top_names = _codes(items["cat_top"])
-    flow_col = "cat_top" if settings.transition_level <= 1 else ("cat_sub" if settings.transition_level == 2 else "category")
+    level = settings.behaviour.transition_level
+    flow_col = "cat_top" if level <= 1 else ("cat_sub" if level == 2 else "category")
     cat_flow, cat_flow_names = _codes(items[flow_col])
-    pop_w = event_weights(ev["event_type"], ev["ts"], settings.replace(recency_half_life_days=settings.popularity_half_life_days), now) if len(ev) else np.zeros(0)
+    popular = settings.replace({"behaviour.recency_half_life_days": settings.behaviour.popularity_half_life_days})
+    pop_w = event_weights(ev["event_type"], ev["ts"], popular, now) if len(ev) else np.zeros(0)
     popularity = np.bincount(ev["i"].to_numpy(), weights=pop_w, minlength=n_i).astype(np.float64)
     return Interactions(
         item_ids=item_ids, item_index=item_index, user_ids=user_ids, user_index=user_index,

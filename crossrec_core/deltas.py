@@ -86,7 +86,7 @@ def rule_breakdown(rec: Recommender, rules, weights: dict[str, float] | None = N
     if state is None:
         return []
     split, fused = state
-    k = int(k or rec.settings.k)
+    k = int(k or rec.settings.evaluation.k)
     w = weights if weights is not None else rec.weights
     cross = None if weights is not None else rec.cross_weights
     scenario = rules.all()
@@ -125,4 +125,4 @@ def compare_runs_heldout(store: Store, name_a: str, name_b: str, settings: Setti
         if rec.scorer_.ranker_ is not None:
             m.attach_ranker(rec.scorer_.ranker_, ItemStats.from_data(split.train, sub_codes(items)))
         models[n] = m
-    return compare_models(models, split, emb, base=name_a, k=settings.k, seed=settings.seed)[name_b]
+    return compare_models(models, split, emb, base=name_a, k=settings.evaluation.k, seed=settings.seed)[name_b]

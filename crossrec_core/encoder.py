@@ -139,10 +139,10 @@ class Encoder:
     def from_settings(cls, settings: Settings, **overrides: Any) -> "Encoder":
         """The encoder `settings` describe, its int8 build cached in the database's artefacts folder
         (`Settings.encoder` is this; the one way to build an encoder from settings)."""
-        kw = dict(model=settings.model, device=settings.device, precision=settings.precision,
-                  batch_size=settings.batch_size, backend=settings.encoder_backend,
-                  cache_dir=settings.artefact_dir / "onnx", int8_min_cosine=settings.int8_min_cosine,
-                  int8_min_top10=settings.int8_min_top10, int8_min_texts=settings.int8_min_texts)
+        kw = dict(model=settings.encoder.model, device=settings.encoder.device, precision=settings.encoder.precision,
+                  batch_size=settings.encoder.batch_size, backend=settings.encoder.backend,
+                  cache_dir=settings.artefact_dir / "onnx", int8_min_cosine=settings.encoder.int8_min_cosine,
+                  int8_min_top10=settings.encoder.int8_min_top10, int8_min_texts=settings.encoder.int8_min_texts)
         return cls(**{**kw, **overrides})
 
     def __repr__(self) -> str:

@@ -12,8 +12,8 @@ run folders of the database the user named; nothing is written beside the model 
 The guard: the first time, the int8 model encodes a sample (the fixed sample sentences plus up to
 `CHECK_TEXTS` of the shop's own texts) next to the fp32 model, and `check.json` records the mean and
 minimum cosine and how many of each sample text's 10 nearest neighbours (within the sample) stay the
-same. The backend serves only while those figures meet the thresholds (`Settings.int8_min_cosine`,
-`Settings.int8_min_top10`); otherwise the encoder stays on fp32 and says why.
+same. The backend serves only while those figures meet the thresholds (`Settings.encoder.int8_min_cosine`,
+`Settings.encoder.int8_min_top10`); otherwise the encoder stays on fp32 and says why.
 """
 from __future__ import annotations
 

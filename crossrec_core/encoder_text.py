@@ -9,10 +9,10 @@ from typing import Iterable
 
 import pandas as pd
 
-from .config import Settings
+from .config import EncoderSettings
 from .errors import CrossRecError
 
-DEFAULT_MAX_CHARS: int = Settings.__dataclass_fields__["max_text_chars"].default
+DEFAULT_MAX_CHARS: int = EncoderSettings.max_text_chars
 HASH_CHARS = 20
 
 

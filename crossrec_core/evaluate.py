@@ -117,7 +117,7 @@ def evaluate(
     `per_user=True` adds "per_user": {model: {metric: values over the "all" slice's users}} (same users
     and order for every model, so deltas can be paired; cross metrics over users with cross positives)."""
     settings = split.settings
-    k = check_k(settings.k if k is None else k, settings)
+    k = check_k(settings.evaluation.k if k is None else k, settings)
     train = split.train
     n_items = train.n_items
     unit_emb = unit_rows(embeddings, np.float32) if embeddings is not None else None
@@ -136,7 +136,7 @@ def evaluate(
             cross = split.cross_positives(batch, name)
             has_cross = np.fromiter((len(c) > 0 for c in cross), dtype=bool, count=len(cross))
             rng = np.random.default_rng([settings.seed, s_no, b_no])
-            negs = sample_negatives(n_items, split.positives(batch, None), excl, settings.auc_negatives, rng)
+            negs = sample_negatives(n_items, split.positives(batch, None), excl, settings.evaluation.auc_negatives, rng)
             for m_name, model in models.items():
                 topk, auc, scores = _lists(m_name, model, ctx, excl, k, pos, negs, n_items)
                 a = acc[m_name]
@@ -162,7 +162,7 @@ def evaluate(
                     progress(done / total, f"{name}: {m_name} ({min(start + len(batch), len(users)):,}/{len(users):,} users)")
         result[name] = {m: acc[m].result() for m in models}
         sampled_from = split.population.get(name, len(users))
-        if sampled_from > len(users):  # a big shop: figures on a seeded sample (Settings.eval_max_users)
+        if sampled_from > len(users):  # a big shop: figures on a seeded sample (Settings.evaluation.max_users)
             for r in result[name].values():
                 r["users_sampled_from"] = int(sampled_from)
         if name == "all" and per_user:

@@ -25,10 +25,11 @@ def _model_key(settings: Settings) -> tuple:
     """What decides the vectors: the model (its folder's modification time, so a rewritten folder reloads),
     device, precision, backend and where its int8 build is cached."""
     try:
-        stamp = Path(settings.model).stat().st_mtime_ns
+        stamp = Path(settings.encoder.model).stat().st_mtime_ns
     except (OSError, ValueError):
         stamp = None
-    return (settings.model, stamp, settings.device, settings.precision, settings.encoder_backend,
+    e = settings.encoder
+    return (e.model, stamp, e.device, e.precision, e.backend,
             str(settings.artefact_dir))
 
 
@@ -37,9 +38,11 @@ def text_embedder(settings: Settings, has_embeddings: bool) -> Callable[[list[st
     model is loaded once per process and a text already encoded is not encoded again."""
     if not has_embeddings:
         return None
+    from .encoder import Encoder
+
     key = _model_key(settings)
     if key not in _EMBEDDERS:
-        _EMBEDDERS[key] = (settings.encoder(), {})
+        _EMBEDDERS[key] = (Encoder.from_settings(settings), {})
     enc, memo = _EMBEDDERS[key]
 
     def embed(texts: list[str]) -> np.ndarray:

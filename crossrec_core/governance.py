@@ -206,7 +206,7 @@ def scenario_effect(store: Store, name: str, rec: Recommender | None = None, *, 
     if rec is None:
         raise CrossRecError("no live run yet: train one first (`crossrec train`)")
     rules = scenario_rules(store, name)
-    _, deltas = held_out_deltas(rec, rules, None, k=int(k or rec.settings.k), progress=progress)
+    _, deltas = held_out_deltas(rec, rules, None, k=int(k or rec.settings.evaluation.k), progress=progress)
     return {"scenario": name, "rules": [f"{r.verb()} {r.what()}" for r in rules.managed],
             "deltas": {m: d.to_dict() for m, d in deltas.items()}}
 

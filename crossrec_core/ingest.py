@@ -53,7 +53,7 @@ def ingest_files(
     label: str | None = None,
 ) -> IngestReport:
     """Validate every file first, then load them in one transaction (nothing half-loaded). `label` names
-    the files in the load history (default: their paths). Files of `settings.stream_ingest_mb` or more stream
+    the files in the load history (default: their paths). Files of `settings.ingest.stream_mb` or more stream
     through DuckDB staging tables (bounded memory); smaller ones are read into pandas. Both give the same
     tables and the same first error."""
     if items is None and events is None and users is None:
@@ -88,11 +88,11 @@ def _streams(path: Path, settings: Settings) -> bool:
     try:
         if not path.is_file() or suffix not in (".csv", ".tsv", ".txt", "", ".parquet", ".pq"):
             return False
-        if path.stat().st_size >= settings.stream_ingest_mb * 2**20:
+        if path.stat().st_size >= settings.ingest.stream_mb * 2**20:
             return True
     except OSError:
         return False  # read_table words it
-    return suffix in (".parquet", ".pq") and parquet_rows(path) >= settings.stream_ingest_rows
+    return suffix in (".parquet", ".pq") and parquet_rows(path) >= settings.ingest.stream_rows
 
 
 def ingest_frames(

@@ -174,7 +174,7 @@ def _read_csv(data: bytes, name: str, encoding: str, settings: Settings) -> RawT
     text = _decode(data, name, encoding)
     if not text.strip():
         raise ValidationError.whole(name, "is empty: expected a header line and rows", line=1)
-    header, rows = csv_rows([text], name, max_columns=settings.max_columns)
+    header, rows = csv_rows([text], name, max_columns=settings.ingest.max_columns)
     del text  # the line iterator holds its own reference; nothing else needs the whole text
     # Cells are gathered column by column, each distinct value held once per column (ids and event types
     # repeat a lot): a large upload then costs a few times its size in memory, not tens of times.
@@ -185,7 +185,7 @@ def _read_csv(data: bytes, name: str, encoding: str, settings: Settings) -> RawT
         for cells, seen, value in zip(columns, distinct, row):
             cells.append(seen.setdefault(value, value))
         lines.append(line_no)
-        if len(lines) > settings.max_ingest_rows:
+        if len(lines) > settings.ingest.max_rows:
             raise too_many_rows(name, settings)
     if not lines:
         raise ValidationError.whole(name, "has a header but no data rows", line=1)
@@ -287,8 +287,8 @@ def _read_parquet(source, name: str, kind: str | None = None, settings: Settings
         if hasattr(source, "seek"):
             source.seek(0)
     if pf is not None:  # its size from the footer, before any row is read
-        check_width(name, len(pf.schema_arrow.names), settings.max_columns)
-        if pf.metadata.num_rows > settings.max_ingest_rows:
+        check_width(name, len(pf.schema_arrow.names), settings.ingest.max_columns)
+        if pf.metadata.num_rows > settings.ingest.max_rows:
             raise too_many_rows(name, settings)
     try:
         table = pq.read_table(source) if pf is None else pf.read()
@@ -344,8 +344,8 @@ def check_width(name: str, columns: int, max_columns: int, line: int | None = No
 
 
 def too_many_rows(name: str, settings: Settings) -> ValidationError:
-    """The error of a file of more than `settings.max_ingest_rows` rows."""
-    return ValidationError.whole(name, f"has more than {settings.max_ingest_rows:,} rows, the limit of one file "
+    """The error of a file of more than `settings.ingest.max_rows` rows."""
+    return ValidationError.whole(name, f"has more than {settings.ingest.max_rows:,} rows, the limit of one file "
                                  "(settings max_ingest_rows): split it")
 
 

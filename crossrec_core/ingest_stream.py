@@ -132,7 +132,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, kind: str, encoding: 
         yield from pieces
 
     header, rows = csv_rows(texts(), name, split=lambda piece: io.StringIO(piece, newline=""),
-                            max_columns=settings.max_columns)
+                            max_columns=settings.ingest.max_columns)
     n = len(header)
     cols = [f"c{i}" for i in range(n)]
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ("
@@ -159,12 +159,12 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, kind: str, encoding: 
         if len(lines) >= BATCH_ROWS:
             total += len(lines)
             flush()
-            if total > settings.max_ingest_rows:
+            if total > settings.ingest.max_rows:
                 raise too_many_rows(name, settings)
     if lines:
         total += len(lines)
         flush()
-    if total > settings.max_ingest_rows:
+    if total > settings.ingest.max_rows:
         raise too_many_rows(name, settings)
     if not total:
         raise ValidationError.whole(name, "has a header but no data rows", line=1)
@@ -215,8 +215,8 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, kind: str, table:
         _read_parquet(path, name, kind, settings)
         raise NotStreamable("pyarrow reads this file only whole") from None
     names = schema.names
-    check_width(name, len(names), settings.max_columns)
-    if rows > settings.max_ingest_rows:
+    check_width(name, len(names), settings.ingest.max_columns)
+    if rows > settings.ingest.max_rows:
         raise too_many_rows(name, settings)
     dup = {c for c in names if names.count(c) > 1}
     if dup:

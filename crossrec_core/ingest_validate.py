@@ -232,15 +232,15 @@ def split_category(paths: pd.Series) -> pd.DataFrame:
 
 def validate_items(table: RawTable, settings: Settings) -> tuple[pd.DataFrame, list[str]]:
     """Clean items frame: item_id, title, category (normalised), levels, description, brand, price, attrs."""
-    item_id = _text(table, "item_id", required=True, max_chars=settings.max_id_chars).str.strip()
+    item_id = _text(table, "item_id", required=True, max_chars=settings.ingest.max_id_chars).str.strip()
     _duplicates(table, item_id, "item_id")
-    title = _text(table, "title", required=False, max_chars=settings.max_title_chars)
-    cats = split_category(_text(table, "category", required=False, max_chars=settings.max_category_chars))
-    _reject(table, (cats["cat_depth"] > settings.max_category_levels).to_numpy(), "category",
+    title = _text(table, "title", required=False, max_chars=settings.ingest.max_title_chars)
+    cats = split_category(_text(table, "category", required=False, max_chars=settings.ingest.max_category_chars))
+    _reject(table, (cats["cat_depth"] > settings.ingest.max_category_levels).to_numpy(), "category",
             lambda pos: f"{int(cats['cat_depth'].iloc[pos])} category levels, more than the limit of "
-                        f"{settings.max_category_levels}")
-    description = _text(table, "description", required=False, max_chars=settings.max_description_chars)
-    brand = _text(table, "brand", required=False, max_chars=settings.max_title_chars)
+                        f"{settings.ingest.max_category_levels}")
+    description = _text(table, "description", required=False, max_chars=settings.ingest.max_description_chars)
+    brand = _text(table, "brand", required=False, max_chars=settings.ingest.max_title_chars)
     price = _number(table, "price")
     if (price < 0).any():
         pos = int(np.argmax((price < 0).to_numpy()))
@@ -265,10 +265,10 @@ def validate_items(table: RawTable, settings: Settings) -> tuple[pd.DataFrame, l
 
 def validate_events(table: RawTable, settings: Settings, report: IngestReport) -> pd.DataFrame:
     """Clean events frame: user_id, item_id, event_type (known types only), ts (UTC), value."""
-    user_id = _text(table, "user_id", required=True, max_chars=settings.max_id_chars).str.strip()
-    item_id = _text(table, "item_id", required=True, max_chars=settings.max_id_chars).str.strip()
-    etype = _text(table, "event_type", required=True, max_chars=settings.max_id_chars).str.strip().str.lower()
-    ts = parse_timestamps(table, window=settings.event_window())
+    user_id = _text(table, "user_id", required=True, max_chars=settings.ingest.max_id_chars).str.strip()
+    item_id = _text(table, "item_id", required=True, max_chars=settings.ingest.max_id_chars).str.strip()
+    etype = _text(table, "event_type", required=True, max_chars=settings.ingest.max_id_chars).str.strip().str.lower()
+    ts = parse_timestamps(table, window=settings.ingest.event_window())
     value = _number(table, "value")
     known = etype.isin(EVENT_TYPES).to_numpy()
     if not known.all():
@@ -287,10 +287,10 @@ def validate_events(table: RawTable, settings: Settings, report: IngestReport) -
 def validate_users(table: RawTable, settings: Settings | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Clean users frame: user_id, profile_text, attrs (other columns as JSON)."""
     settings = settings or Settings()
-    user_id = _text(table, "user_id", required=True, max_chars=settings.max_id_chars).str.strip()
+    user_id = _text(table, "user_id", required=True, max_chars=settings.ingest.max_id_chars).str.strip()
     _duplicates(table, user_id, "user_id")
     text_col = next((c for c in PROFILE_ALIASES if c in table.frame.columns), None)
-    profile = (_text(table, text_col, required=False, max_chars=settings.max_profile_chars) if text_col
+    profile = (_text(table, text_col, required=False, max_chars=settings.ingest.max_profile_chars) if text_col
                else pd.Series([""] * len(user_id)))
     extra, attrs = _extras(table, ("user_id", text_col or "profile_text"))
     frame = pd.DataFrame({"user_id": user_id.to_numpy(), "profile_text": profile.to_numpy(), "attrs": attrs.to_numpy()})

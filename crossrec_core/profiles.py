@@ -91,7 +91,7 @@ def make_context(
 ) -> Context:
     """A Context for a batch of users whose histories are the rows of `X` (`owned`: carted or bought)."""
     X = sp.csr_matrix(X, dtype=np.float32)
-    profile = profile_vectors(X, embeddings, text_vecs, data.settings.profile_text_weight)
+    profile = profile_vectors(X, embeddings, text_vecs, data.settings.behaviour.profile_text_weight)
     return Context(X=X, profile=profile, user_rows=user_rows, seeds=seeds, owned=owned)
 
 

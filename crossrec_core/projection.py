@@ -212,10 +212,11 @@ def ensure_projection(store: Store, settings=None, *, rec: Recommender | None = 
     else:
         from .encoder import item_embeddings
 
-        model_id = settings.encoder().model_id
+        from .encoder import Encoder
+        model_id = Encoder.from_settings(settings).model_id
         if store.embedding_count(model_id) == 0:
             return None
         items = store.items().sort_values("item_id").reset_index(drop=True)
-        embeddings = item_embeddings(store, model_id, items, settings.max_text_chars)
-    return item_projection(store, embeddings, items, model_id, max_points=settings.umap_max_points,
+        embeddings = item_embeddings(store, model_id, items, settings.encoder.max_text_chars)
+    return item_projection(store, embeddings, items, model_id, max_points=settings.dashboard.umap_max_points,
                            seed=settings.seed, progress=progress)

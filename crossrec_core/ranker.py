@@ -9,7 +9,7 @@ top-level and level-2 category and whether the top level is new to them; the sho
 
 Training uses rolling cut points inside the period it is given (never later events): fold j has its
 signals fitted on the events before cut_j = V - j·L and its labels = the discoveries in [cut_j, cut_j + L),
-with V the validation cut (`Settings.val_fraction`) and L the validation window. Folds 1..n train the
+with V the validation cut (`Settings.evaluation.val_fraction`) and L the validation window. Folds 1..n train the
 model; fold 0 (the latest) is split by shopper into an early-stopping half and a selection half, on
 which the ranker, the linear fusion and the best single signal are compared: the serving model is the
 best of them, so CrossRec is never knowingly worse than its strongest part. The booster is saved as

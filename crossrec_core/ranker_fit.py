@@ -55,7 +55,8 @@ def windows(events: pd.DataFrame, settings: Settings) -> tuple[pd.Timestamp, pd.
     ts = prepare_events(events)["ts"]
     lo, hi = ts.min(), ts.max()
     span = hi - lo
-    frac = settings.test_fraction / (1.0 - settings.test_fraction)  # the held-out window, relative to this period
+    test = settings.evaluation.test_fraction
+    frac = test / (1.0 - test)  # the held-out window, relative to this period
     L = min(span * frac, span / 4)
     return pd.Timestamp(hi), pd.Timedelta(L)
 
@@ -95,7 +96,7 @@ def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cu
         ctx = split.context(batch, embeddings)
         excl = split.exclusions(batch)
         pos = split.positives(batch)
-        retrieved = settings.serving == "retrieve"
+        retrieved = settings.retrieval.serving == "retrieve"
         if retrieved:  # the candidates serving retrieves (crossrec_core.retrieval), not a dense row per signal
             found = retrieve(scorer.signals_, names, ctx, ~excl, n_candidates)
             cands = candidate_features(found.rows, found.items, found.raw, ctx, stats, split.train.cat_top,
@@ -107,7 +108,7 @@ def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cu
         fold.batches.append((cands, label_batches(cands, pos, split.train.n_items)))
         fold.positives += pos
         if keep_scores:  # the contenders' lists: the fusion's as served, each signal's own best items
-            k = settings.k
+            k = settings.evaluation.k
             fold.exclusions.append(sp.csr_matrix(excl))
             none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
             fold.fused.append(scorer.held_out(ctx, excl, k, none)[0] if retrieved
@@ -208,7 +209,7 @@ def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, em
     ranker whatever validation says; a report with the windows, validation NDCG of every contender, the
     choice and the ranker's importance per signal)."""
     t0 = time.perf_counter()
-    ranker = ranker or LearnedRanker(n_candidates=settings.ranker_candidates)
+    ranker = ranker or LearnedRanker(n_candidates=settings.retrieval.candidates)
     events = prepare_events(events)
     items = items.sort_values("item_id").reset_index(drop=True)
     T, L = windows(events, settings)
@@ -234,7 +235,7 @@ def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, em
     rng = np.random.default_rng(settings.seed)
     order = rng.permutation(len(fold_b.users))
     stop_half, select_half = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
-    k = settings.k
+    k = settings.evaluation.k
     round_users: dict[int, np.ndarray] = {}  # filled as the trees grow, on the half that picks the count
     try:
         ranker.fit_frames(names, fold_a.batches, rounds=max(ROUND_GRID),

@@ -24,7 +24,7 @@ from .explain import explain_items
 from .profiles import make_context
 from .scorer import FusedScorer, Rules
 from .signals.base import Context, Words
-from .signals.registry import contributions
+from .signals.registry import contributions, weights_for
 from .progress import Progress
 
 _INTEREST_SPLIT = re.compile(r"[.;,\n]|\band\b|\bwho\b|\bbut\b|\balso\b|&|\bplus\b", re.IGNORECASE)
@@ -67,7 +67,7 @@ class Recommender:
     def __init__(self, settings: Settings | None = None, weights: dict[str, float] | None = None,
                  rules: Rules | None = None, cross_weights: dict[str, float] | None = None):
         self.settings = settings or Settings()
-        self.weights = dict(weights or self.settings.weights)
+        self.weights = dict(weights or weights_for(self.settings))
         self.cross_weights = dict(cross_weights or self.weights)
         self.rules = rules or Rules()
         self.store = None
@@ -114,10 +114,11 @@ class Recommender:
     def _load_embeddings(self, store, items: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
         from .encoder import item_embeddings
 
-        model_id = self.settings.encoder().model_id
+        from .encoder import Encoder
+        model_id = Encoder.from_settings(self.settings).model_id
         if store.embedding_count(model_id) == 0:
             return None, None
-        emb = item_embeddings(store, model_id, items, self.settings.max_text_chars)
+        emb = item_embeddings(store, model_id, items, self.settings.encoder.max_text_chars)
         return emb, model_id
 
     def _encode_profiles(self, store) -> dict[str, np.ndarray]:
@@ -133,7 +134,8 @@ class Recommender:
     def encoder(self):
         """The sentence encoder, loaded on first use (queries and typed profiles need it)."""
         if self._encoder is None:
-            self._encoder = self.settings.encoder()
+            from .encoder import Encoder
+            self._encoder = Encoder.from_settings(self.settings)
         return self._encoder
 
     # ---- persistence ------------------------------------------------------------------------
@@ -258,7 +260,7 @@ class Recommender:
         index = pd.Index(list(user_ids))
         coded = code_events(ev, data.item_index, index)
         X = data.history_matrix(coded, n_rows=len(index))
-        kind = self.settings.exclude_seen
+        kind = self.settings.ranker.exclude_seen
         if kind == "none":
             seen = sp.csr_matrix(X.shape, dtype=np.float32)
         else:
@@ -304,7 +306,7 @@ class Recommender:
         missing = [i for i, p in zip(item_ids, pos) if p < 0]
         if missing:
             raise CrossRecError(f"unknown item '{missing[0]}'")
-        w = self.settings.event_weights.get("purchase", 1.0)
+        w = self.settings.behaviour.event_weights.get("purchase", 1.0)
         X = sp.csr_matrix((np.full(len(pos), w, np.float32), (np.zeros(len(pos), int), pos)),
                           shape=(1, self.data_.n_items))
         ctx = self._context(X, seeds=[pos])

@@ -95,13 +95,13 @@ class Rule:
 
     def check(self, max_multiplier: float | None = None) -> "Rule":
         """The rule's own shape (names are checked against the shop by `governance.check_rule`); a boost's
-        multiplier at most `max_multiplier` (default `Settings.max_multiplier`), a damp's at least its
+        multiplier at most `max_multiplier` (default `RankerSettings.max_multiplier`), a damp's at least its
         reciprocal, or exactly 0 (which sinks the items)."""
         from datetime import date
 
-        from .config import Settings
+        from .config import RankerSettings
 
-        top = float(Settings.max_multiplier if max_multiplier is None else max_multiplier)
+        top = float(RankerSettings.max_multiplier if max_multiplier is None else max_multiplier)
         if self.kind not in KINDS:
             raise CrossRecError(f"unknown rule kind '{self.kind}' (kinds: {', '.join(KINDS)})")
         targets = [t for t in ("item", "brand", "category") if getattr(self, t) is not None]

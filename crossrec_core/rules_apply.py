@@ -26,11 +26,11 @@ class RuleEngine:
     def __init__(self, rules: Rules, matcher: CategoryMatcher | None, item_index: pd.Index,
                  brands: np.ndarray | None = None, prices: np.ndarray | None = None,
                  user_ids: np.ndarray | None = None, day: date | None = None, max_multiplier: float | None = None):
-        from .config import Settings
+        from .config import RankerSettings
         from .errors import CrossRecError
 
         # the product of the boosts on one item is kept inside [1 / max, max] (or 0): float32 cannot overflow
-        self.max_multiplier = float(Settings.max_multiplier if max_multiplier is None else max_multiplier)
+        self.max_multiplier = float(RankerSettings.max_multiplier if max_multiplier is None else max_multiplier)
 
         day = day or today()
         self.rules: list[Rule] = [r for r in rules.all() if r.active_on(day)]

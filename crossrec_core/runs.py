@@ -127,8 +127,8 @@ def compare_runs(store: Store, name_a: str, name_b: str, settings: Settings | No
         rng = np.random.default_rng(settings.seed)
         if len(users) > n_users:
             users = rng.choice(users, n_users, replace=False)
-        la = {u: tuple(df["item_id"]) for u, df in rec_a.recommend_batch(users, k=settings.k, explain=False)}
-        lb = {u: tuple(df["item_id"]) for u, df in rec_b.recommend_batch(users, k=settings.k, explain=False)}
+        la = {u: tuple(df["item_id"]) for u, df in rec_a.recommend_batch(users, k=settings.evaluation.k, explain=False)}
+        lb = {u: tuple(df["item_id"]) for u, df in rec_b.recommend_batch(users, k=settings.evaluation.k, explain=False)}
         compared = len(users)
         changed = sum(la[u] != lb[u] for u in users)
     out_deltas = {}

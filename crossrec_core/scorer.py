@@ -14,7 +14,7 @@ from .data import Interactions
 from .errors import CrossRecError
 from .rules import CategoryMatcher, PairRule, Rules  # noqa: F401  (re-exported: older imports)
 from .signals.base import Context, Signal
-from .signals.registry import names as signal_names
+from .signals.registry import names as signal_names, weights_for
 from .topk import top_k
 
 
@@ -38,7 +38,7 @@ class FusedScorer:
                  rules: Rules | None = None, signals: dict[str, Signal] | None = None,
                  cross_weights: dict[str, float] | None = None):
         self.settings = settings or Settings()
-        self.weights = {s: float((weights or self.settings.weights).get(s, 0.0)) for s in signal_names()}
+        self.weights = {s: float((weights or weights_for(self.settings)).get(s, 0.0)) for s in signal_names()}
         # The cross-mode list chooses among categories new to the user: its own weights (learned).
         self.cross_weights = {s: float((cross_weights or self.weights).get(s, 0.0)) for s in signal_names()}
         self.rules = rules or Rules()
@@ -94,7 +94,7 @@ class FusedScorer:
         if self._engine is None:
             self._engine = RuleEngine(self.rules, self.matcher_, self.data_.item_index, self.catalog_.get("brand"),
                                       self.catalog_.get("price"), self.data_.user_ids,
-                                      max_multiplier=self.settings.max_multiplier)
+                                      max_multiplier=self.settings.ranker.max_multiplier)
         return self._engine
 
     def to_state(self, state) -> None:
@@ -186,7 +186,7 @@ class FusedScorer:
         with no history in the context."""
         w = self.weights_for(mode)
         cold = np.diff(ctx.X.indptr) == 0
-        cold_w = {s: float(self.settings.cold_weights.get(s, 0.0)) for s in signal_names()}
+        cold_w = {s: float(self.settings.ranker.cold_weights.get(s, 0.0)) for s in signal_names()}
         names = self.active(mode)
         if cold.any():
             names = [s for s in signal_names() if s in self.signals_ and (s in names or cold_w[s] > 0)]
@@ -195,7 +195,7 @@ class FusedScorer:
     def contributions(self, ctx: Context, mode: str = "all") -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Fused scores (B × n) and each signal's contribution (they sum to the score).
 
-        Users with no history in the context are weighted by `settings.cold_weights`."""
+        Users with no history in the context are weighted by `settings.ranker.cold_weights`."""
         row_w = self.row_weights(ctx, mode)
         parts = {}
         for name, s in self.normalised(ctx, list(row_w)).items():
@@ -230,7 +230,7 @@ class FusedScorer:
         excluded = self.rule_engine().excluded(ctx)
         if excluded is not None:
             allowed = allowed & ~excluded
-        k = int(self.settings.k)
+        k = int(self.settings.evaluation.k)
         idx = self.top_items(scores, allowed, k, ctx)
         out = np.where(allowed, scores, np.nan).astype(np.float32)
         finite = np.where(np.isfinite(out), out, 0.0)
@@ -273,26 +273,27 @@ class FusedScorer:
     def _pool(self, k: int) -> int:
         """How many best items a list of k is picked from: k, or 3k + 10 when families are capped or
         lists diversified."""
-        return k if int(self.settings.variant_cap) <= 0 and float(self.settings.diversity) <= 0 else 3 * k + 10
+        ranker = self.settings.ranker
+        return k if int(ranker.variant_cap) <= 0 and float(ranker.diversity) <= 0 else 3 * k + 10
 
     def _pick(self, idx: np.ndarray, k: int) -> np.ndarray:
         """The k listed of each row's best items `idx` (best first): diversified, at most `variant_cap` of
         one product family."""
         from .variants import diversify, select
 
-        cap = int(self.settings.variant_cap)
-        diverse = float(self.settings.diversity)
+        cap = int(self.settings.ranker.variant_cap)
+        diverse = float(self.settings.ranker.diversity)
         content = (self.signals_ or {}).get("content")
         unit = getattr(content, "embeddings_", None)
         idx = diversify(idx, unit, diverse)
-        pos = select(idx, self.families_, unit, cap, float(self.settings.variant_similarity), k)
+        pos = select(idx, self.families_, unit, cap, float(self.settings.ranker.variant_similarity), k)
         return np.where(pos >= 0, np.take_along_axis(idx, np.maximum(pos, 0), axis=1), -1)
 
     def rank(self, ctx: Context, mode: str, mask: np.ndarray, k: int
              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """The top-k allowed items of each row and their explanation: (idx B × k with -1 padding,
         scores B × k, contributions signal -> B × k, base B × k); Σ contributions + base == score."""
-        if self.settings.serving == "retrieve":
+        if self.settings.retrieval.serving == "retrieve":
             from . import served
 
             return served.rank(self, ctx, mode, mask, k)
@@ -310,8 +311,8 @@ class FusedScorer:
     def block_size(self, rows: int) -> int:
         """Items scored at a time for a batch of `rows`: `score_block`, or more while rows × block stays
         under `score_cells` (one block for a single shopper)."""
-        s = self.settings
-        return max(int(s.score_block), int(s.score_cells) // max(int(rows), 1), 1)
+        r = self.settings.retrieval
+        return max(int(r.score_block), int(r.score_cells) // max(int(rows), 1), 1)
 
     def scan(self, ctx: Context, mode: str, allowed: np.ndarray, keep: int, at=None, extra=None, bury: bool = True,
              ranges: bool = False):
@@ -322,7 +323,7 @@ class FusedScorer:
         engine = self.rule_engine() if self.rules else None
         row_w = self.row_weights(ctx, mode)
         return scan(block_fns(self, ctx, list(row_w)), row_w, allowed, self.data_.n_items, keep,
-                    self.block_size(ctx.n), int(self.settings.score_cache_mb) << 20,
+                    self.block_size(ctx.n), int(self.settings.retrieval.score_cache_mb) << 20,
                     mult=None if engine is None else engine.multiplier_blocks(ctx),
                     buried=None if engine is None or not bury else engine.item_blocks("bury", ctx), at=at,
                     extra=extra, ranges=ranges)
@@ -333,7 +334,7 @@ class FusedScorer:
         bool) not allowed, and the scores at the (rows, items) pairs `at` (NaN where the rules exclude). With
         two-stage serving these are the served pipeline's (crossrec_core.served); serving exhaustively, the
         fusion's block scan, or None for the learned ranker (evaluation then ranks its dense scores)."""
-        if self.settings.serving == "retrieve":
+        if self.settings.retrieval.serving == "retrieve":
             from . import served
 
             return served.held_out(self, ctx, exclude, k, at, mode)

@@ -114,7 +114,7 @@ def ranked(scorer, ctx: Context, mode: str, allowed: np.ndarray, use_ranker: boo
                 val = val + np.log(np.maximum(mult, 1e-12)).astype(np.float32)
         return Ranked(cands.rows, cands.items, val, _buried(scorer, ctx, cands.rows, cands.items), cands=cands)
     names = list(scorer.row_weights(ctx, mode))
-    found = retrieve(scorer.signals_, _names(scorer, names), ctx, allowed, int(scorer.settings.ranker_candidates),
+    found = retrieve(scorer.signals_, _names(scorer, names), ctx, allowed, int(scorer.settings.retrieval.candidates),
                      pins)
     val, parts = fusion_values(scorer, ctx, mode, found.rows, found.items, found.raw)
     return Ranked(found.rows, found.items, val, _buried(scorer, ctx, found.rows, found.items), parts=parts)

@@ -4,7 +4,7 @@ Protocol (the one of the datasets README):
 - one global cut at (1 - test_fraction) of the event time range; train = events before it, test = events
   at/after it. The train `Interactions` is built from pre-cut events only (`now` = the cut), over the whole
   catalog, for the users with train events.
-- a user's positives = distinct test items with an event in `settings.positive_types` (all event types
+- a user's positives = distinct test items with an event in `settings.evaluation.positive_types` (all event types
   when the data has none of those, recorded in `Split.positive_fallback`), minus the items the user
   touched in train (discovery: train items are also excluded from every list).
 - slices: `all` (users with train history and >= 1 positive), `cold_users` (no train event, >= 1 positive;
@@ -69,8 +69,8 @@ def prepare_events(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def time_split(events: pd.DataFrame, settings: Settings, fraction: float | None = None) -> pd.Timestamp:
-    """The global cut at (1 - fraction) of the event time range (fraction: settings.test_fraction)."""
-    f = settings.test_fraction if fraction is None else float(fraction)
+    """The global cut at (1 - fraction) of the event time range (fraction: settings.evaluation.test_fraction)."""
+    f = settings.evaluation.test_fraction if fraction is None else float(fraction)
     if not 0.0 < f < 1.0:
         raise CrossRecError(f"the held-out fraction must be between 0 and 1, got {f}")
     ts = prepare_events(events)["ts"]
@@ -96,7 +96,7 @@ class Split:
     train_events: pd.DataFrame  # raw events before the cut (for carve_validation)
     test_events: pd.DataFrame  # raw events at/after the cut
     positive_types: tuple[str, ...]
-    positive_fallback: bool  # True: the data has no event of settings.positive_types, all types count
+    positive_fallback: bool  # True: the data has no event of settings.evaluation.positive_types, all types count
     slice_users: dict[str, np.ndarray]  # slice -> sorted user ids
     slice_positives: dict[str, dict[str, np.ndarray]]  # slice -> user -> item positions
     all_positives: dict[str, np.ndarray]  # every evaluable user (warm or cold) -> all discovery positives
@@ -254,7 +254,7 @@ def make_split(
                             "with `crossrec events delete --before/--after`")
     n_items = train.n_items
 
-    pos_types = tuple(settings.positive_types)
+    pos_types = tuple(settings.evaluation.positive_types)
     fallback = not events["event_type"].isin(pos_types).any()
     if fallback:
         pos_types = tuple(sorted(events["event_type"].unique()))
@@ -279,7 +279,8 @@ def make_split(
     slice_positives = {"all": warm_pos, "cold_users": cold_user_pos, "cold_items": cold_item_pos}
     slice_users = {s: np.array(sorted(p), dtype=object) for s, p in slice_positives.items()}
     population = {s: len(u) for s, u in slice_users.items()}
-    slice_users = {s: sample_users(u, int(settings.eval_max_users), settings.seed) for s, u in slice_users.items()}
+    cap = int(settings.evaluation.max_users)
+    slice_users = {s: sample_users(u, cap, settings.seed) for s, u in slice_users.items()}
 
     n_tops = len(train.cat_top_names)
     onehot = sp.csr_matrix((np.ones(n_items, np.float32), (np.arange(n_items), train.cat_top)), shape=(n_items, n_tops))
@@ -328,7 +329,7 @@ def carve_validation(
         if not isinstance(events, pd.DataFrame) or settings is None:
             raise TypeError("carve_validation(items, train_events, settings) or carve_validation(split, settings)")
     events = prepare_events(events)
-    cut = time_split(events, settings, settings.val_fraction)
+    cut = time_split(events, settings, settings.evaluation.val_fraction)
     return make_split(items, events, settings, cut=cut, **kwargs)
 
 

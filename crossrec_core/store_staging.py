@@ -73,9 +73,9 @@ def staging_session(store: StoreBase, settings: Settings) -> Iterator[duckdb.Duc
     existed = spill.exists()
     with store._lock:
         saved = {k: con.execute(f"SELECT current_setting('{k}')").fetchall()[0][0] for k in names}
-        con.execute(f"SET memory_limit = '{int(settings.ingest_memory_mb)}MB'")
-        if settings.ingest_threads > 0:
-            con.execute(f"SET threads = {int(settings.ingest_threads)}")
+        con.execute(f"SET memory_limit = '{int(settings.ingest.memory_mb)}MB'")
+        if settings.ingest.threads > 0:
+            con.execute(f"SET threads = {int(settings.ingest.threads)}")
         con.execute("SET temp_directory = ?", [str(spill)])
         con.execute("SET preserve_insertion_order = false")
         try:
@@ -221,14 +221,15 @@ def stage_items(con: duckdb.DuckDBPyConnection, st: Staged, settings: Settings) 
         {_text(st, 'title')[0]} AS title, k.parts AS parts, {_text(st, 'description')[0]} AS description,
         {_text(st, 'brand')[0]} AS brand, {price} AS price, {attrs} AS attrs, s.* EXCLUDE (_line)
         FROM {st.table} s JOIN crossrec_categories k ON k.raw = {category}""")
-    checks = [*text_checks(st, "item_id", required=True, max_chars=settings.max_id_chars),
+    checks = [*text_checks(st, "item_id", required=True, max_chars=settings.ingest.max_id_chars),
               _duplicates(con, st, view, "item_id", "item_id"),
-              *text_checks(st, "title", required=False, max_chars=settings.max_title_chars),
-              *text_checks(st, "category", required=False, max_chars=settings.max_category_chars),
-              Check("category", f"len(parts) > {int(settings.max_category_levels)}", "len(parts)",
-                    lambda v: f"{int(v)} category levels, more than the limit of {settings.max_category_levels}"),
-              *text_checks(st, "description", required=False, max_chars=settings.max_description_chars),
-              *text_checks(st, "brand", required=False, max_chars=settings.max_title_chars),
+              *text_checks(st, "title", required=False, max_chars=settings.ingest.max_title_chars),
+              *text_checks(st, "category", required=False, max_chars=settings.ingest.max_category_chars),
+              Check("category", f"len(parts) > {int(settings.ingest.max_category_levels)}", "len(parts)",
+                    lambda v: f"{int(v)} category levels, more than the limit of "
+                              f"{settings.ingest.max_category_levels}"),
+              *text_checks(st, "description", required=False, max_chars=settings.ingest.max_description_chars),
+              *text_checks(st, "brand", required=False, max_chars=settings.ingest.max_title_chars),
               *price_checks,
               Check("price", "price < 0", "price", lambda v: f"negative price {float(v)}")]
     _run(con, st, view, checks)
@@ -248,10 +249,10 @@ def stage_users(con: duckdb.DuckDBPyConnection, st: Staged, settings: Settings) 
     view = f"{st.table}_v"
     con.execute(f"""CREATE OR REPLACE TEMP VIEW {view} AS SELECT _line, {strip(_text(st, 'user_id')[0])}
         AS user_id, {_text(st, text_col)[0]} AS profile_text, {attrs} AS attrs, * EXCLUDE (_line) FROM {st.table}""")
-    checks = [*text_checks(st, "user_id", required=True, max_chars=settings.max_id_chars),
+    checks = [*text_checks(st, "user_id", required=True, max_chars=settings.ingest.max_id_chars),
               _duplicates(con, st, view, "user_id", "user_id")]
     if text_col:
-        checks += text_checks(st, text_col, required=False, max_chars=settings.max_profile_chars)
+        checks += text_checks(st, text_col, required=False, max_chars=settings.ingest.max_profile_chars)
     _run(con, st, view, checks)
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_users AS SELECT user_id, profile_text, attrs FROM {view} ORDER BY _line")
     return st.rows, extra
@@ -336,12 +337,12 @@ def stage_events(con: duckdb.DuckDBPyConnection, st: Staged, settings: Settings,
             FROM {base} b LEFT JOIN {fix} f USING (_line)""")
     else:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, ts0 AS ts FROM {base}")
-    lo, hi = (t.tz_convert("UTC").tz_localize(None) for t in settings.event_window())
+    lo, hi = (t.tz_convert("UTC").tz_localize(None) for t in settings.ingest.event_window())
     # a typed column is bad only where it is missing (empty); text is empty only where the cell is
     shown = "(CASE WHEN t = '' THEN NULL ELSE t END)" if st.columns["timestamp"][1] in ("text", "null") else "NULL"
-    checks = [*text_checks(st, "user_id", required=True, max_chars=settings.max_id_chars),
-              *text_checks(st, "item_id", required=True, max_chars=settings.max_id_chars),
-              *text_checks(st, "event_type", required=True, max_chars=settings.max_id_chars),
+    checks = [*text_checks(st, "user_id", required=True, max_chars=settings.ingest.max_id_chars),
+              *text_checks(st, "item_id", required=True, max_chars=settings.ingest.max_id_chars),
+              *text_checks(st, "event_type", required=True, max_chars=settings.ingest.max_id_chars),
               *ts_checks,
               Check("timestamp", "ts IS NULL", shown,
                     lambda v: "empty, but timestamp is required" if v is None else

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Settings
-from .signals.registry import names as signal_names
+from .signals.registry import names as signal_names, weights_for
 from .errors import CrossRecError
 from .recommender import Recommender
 from .runs import (  # noqa: F401  (the run registry, re-exported for older imports)
@@ -39,10 +39,11 @@ if TYPE_CHECKING:
 def _embeddings(store: Store, settings: Settings, items: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
     from .encoder import item_embeddings
 
-    model_id = settings.encoder().model_id
+    from .encoder import Encoder
+    model_id = Encoder.from_settings(settings).model_id
     if store.embedding_count(model_id) == 0:
         return None, None
-    return item_embeddings(store, model_id, items, settings.max_text_chars), model_id
+    return item_embeddings(store, model_id, items, settings.encoder.max_text_chars), model_id
 
 
 # ---- weight learning ----------------------------------------------------------------------------
@@ -100,7 +101,7 @@ def learn_weights(
                                progress=sub_progress(progress, 0.05, 0.5))
     users = val.users("all")
     if len(users) == 0:
-        return dict(settings.weights), dict(settings.weights), float("nan")
+        return weights_for(settings), weights_for(settings), float("nan")
     rng = np.random.default_rng(settings.seed)
     if len(users) > max_users:
         users = np.sort(rng.choice(users, max_users, replace=False))
@@ -111,7 +112,7 @@ def learn_weights(
     cross = val.cross_positives(users)
     sel = np.flatnonzero([len(c) > 0 for c in cross])
     new_only = exclude[sel] | val.tops([users[j] for j in sel])[:, val.train.cat_top] if len(sel) else None
-    if settings.serving == "retrieve":  # each trial ranks the retrieved candidates, as serving does
+    if settings.retrieval.serving == "retrieve":  # each trial ranks the retrieved candidates, as serving does
         from .ranked import rows_of
 
         list_ndcg = _candidate_ndcg(scorer, ctx, names, ~exclude, positives, settings)
@@ -120,7 +121,7 @@ def learn_weights(
     else:
         list_ndcg, cross_ndcg = _dense_ndcg(scorer, ctx, names, exclude, positives, sel, new_only,
                                             [cross[j] for j in sel], settings)
-    start = {n: float(settings.weights.get(n, 0.0)) for n in names}
+    start = {n: float(weights_for(settings).get(n, 0.0)) for n in names}
     weights, best = _coordinate_ascent(list_ndcg, start, rounds, sub_progress(progress, 0.5, 0.8), "list")
     cross_weights = weights
     if cross_ndcg is not None:
@@ -136,12 +137,12 @@ def _candidate_ndcg(scorer, ctx, names: list[str], allowed: np.ndarray, positive
     from .metrics import hit_matrix, ndcg_at_k
     from .retrieval import retrieve
 
-    found = retrieve(scorer.signals_, served._names(scorer, names), ctx, allowed, int(settings.ranker_candidates))
+    found = retrieve(scorer.signals_, served._names(scorer, names), ctx, allowed, int(settings.retrieval.candidates))
     norm = served.normalised_at(scorer, ctx, names, found.rows, found.items, found.raw)
     stack = np.stack([norm.pop(n) for n in names]) if names else np.zeros((0, len(found)), np.float32)
     n_pos = np.fromiter((len(p) for p in positives), np.int64, len(positives))
     none = np.zeros(len(found), bool)
-    k = int(settings.k)
+    k = int(settings.evaluation.k)
 
     def ndcg(w: dict[str, float]) -> float:
         vec = np.array([w.get(n, 0.0) for n in names], dtype=np.float32)
@@ -164,8 +165,8 @@ def _dense_ndcg(scorer, ctx, names: list[str], exclude, positives, sel, new_only
         vec = np.array([w.get(n, 0.0) for n in names], dtype=np.float32)
         return np.tensordot(vec, stack[:, rows], axes=1)
 
-    cross = (lambda w: ndcg_for_scores(fused(w, sel), new_only, cross_pos, settings.k)) if len(sel) else None
-    return (lambda w: ndcg_for_scores(fused(w), exclude, positives, settings.k)), cross
+    cross = (lambda w: ndcg_for_scores(fused(w, sel), new_only, cross_pos, settings.evaluation.k)) if len(sel) else None
+    return (lambda w: ndcg_for_scores(fused(w), exclude, positives, settings.evaluation.k)), cross
 
 
 # ---- evaluation ---------------------------------------------------------------------------------
@@ -204,7 +205,7 @@ def evaluate_weights(
     models = {"crossrec": fused}
     if baselines:
         models.update(fit_baselines(split, settings, embeddings, progress=sub_progress(progress, 0.35, 0.7)))
-    result = evaluate(models, split, embeddings, settings.k, progress=sub_progress(progress, 0.7, 1.0))
+    result = evaluate(models, split, embeddings, settings.evaluation.k, progress=sub_progress(progress, 0.7, 1.0))
     return result, split, fused
 
 
@@ -271,14 +272,14 @@ def _train(store: Store, settings: Settings, log: StepLog, *, weights, name, lea
                                                                  progress=sub_progress(progress, 0.05, 0.2))
             learned_from = "learned on validation carve-out"
         except CrossRecError as exc:  # a carve-out too small to learn from: the defaults, and why
-            weights, learned_from = dict(settings.weights), f"defaults (no validation carve-out: {exc})"
+            weights, learned_from = weights_for(settings), f"defaults (no validation carve-out: {exc})"
     elif weights is None:
-        weights = dict(settings.weights)
+        weights = weights_for(settings)
         learned_from = "defaults"
     ranker, ranker_report = None, {"choice": "fusion", "reason": "the linear fusion was asked for"}
     if learned_from != "learned on validation carve-out":
         ranker_report["reason"] = f"weights {learned_from}: the linear fusion with those weights serves"
-    elif settings.ranker == "auto":
+    elif settings.ranker.kind == "auto":
         from .ranker_fit import fit_ranker
 
         with log.step("train the ranker"):
@@ -363,7 +364,7 @@ def eval_run(store: Store, settings: Settings | None = None, *, weights: dict[st
     ranker = None
     if weights is None:
         serving = store.run()
-        weights = serving["weights"] if serving else dict(settings.weights)
+        weights = serving["weights"] if serving else weights_for(settings)
         cross_weights = serving["metrics"].get("cross_weights") if serving else None
         if serving is not None and serving.get("artefact_path"):  # the serving run's ranker, if it has one
             ranker = serving_recommender(store, settings).scorer_.ranker_

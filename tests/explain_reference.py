@@ -66,7 +66,7 @@ def _content(sig, ctx, row, items):
         return [Evidence() for _ in items]
     E = sig.embeddings_
     sims = E[hist].astype(np.float64) @ E[items].T.astype(np.float64)
-    contrib = np.where(sims >= sig.settings.evidence_min_similarity, sims, 0.0) * conf[:, None]
+    contrib = np.where(sims >= sig.min_similarity, sims, 0.0) * conf[:, None]
     return evidence_shares(contrib, hist)
 
 

@@ -463,7 +463,7 @@ def test_map_draws_a_sample_until_asked_for_every_point(shop_copy, monkeypatch):
     import ui.state
     from crossrec_core.config import Settings
 
-    monkeypatch.setattr(ui.state, "settings", lambda: Settings(map_draw_points=200))
+    monkeypatch.setattr(ui.state, "settings", lambda: Settings().replace({"dashboard.map_draw_points": 200}))
     at = app(shop_copy, monkeypatch, "map")
     no_exception(at)
 

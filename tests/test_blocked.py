@@ -13,7 +13,7 @@ from crossrec_core.store import Store
 @pytest.fixture(scope="module")
 def fitted(small_shop_db):
     store = Store(small_shop_db, read_only=True)
-    yield Recommender(Settings(db_path=small_shop_db, serving="exhaustive")).fit(store)
+    yield Recommender(Settings(db_path=small_shop_db).replace({"retrieval.serving": "exhaustive"})).fit(store)
     store.close()
 
 
@@ -29,7 +29,8 @@ def _dense(scorer, ctx, mode, mask, k):
 def test_blocked_lists_equal_the_dense_lists(fitted, block, cache_mb, mode, cap):
     """Every shopper of the demo shop, several block sizes (one block smaller than a list's pool), with and
     without the first pass's cache, variant cap on and off: the same top-20, scores and contributions."""
-    settings = fitted.settings.replace(score_block=block, score_cells=0, score_cache_mb=cache_mb, variant_cap=cap)
+    settings = fitted.settings.replace({"retrieval.score_block": block, "retrieval.score_cells": 0,
+                                        "retrieval.score_cache_mb": cache_mb, "ranker.variant_cap": cap})
     rec = fitted.with_weights()
     rec.settings = rec.scorer_.settings = settings
     users = list(rec.store.user_ids())
@@ -93,7 +94,8 @@ def test_blocked_lists_with_rules_equal_the_dense_lists(fitted, mode):
     """Boosts, damps, segment rules, exclusions, buries and a pin: the block-at-a-time lists are the dense
     lists (the same top-20, scores and contributions), in every mode, with blocks smaller than a list's pool."""
     rec, tops = _ruled(fitted)
-    settings = rec.settings.replace(score_block=97, score_cells=0, score_cache_mb=1)
+    settings = rec.settings.replace({"retrieval.score_block": 97, "retrieval.score_cells": 0,
+                                     "retrieval.score_cache_mb": 1})
     rec.settings = rec.scorer_.settings = settings
     scorer = rec.scorer_
     users = list(rec.store.user_ids())

@@ -183,10 +183,10 @@ def test_a_big_shop_is_evaluated_on_a_seeded_sample_of_shoppers():
     """eval_max_users caps each slice at a seeded random sample (the same for every model and every run);
     the figures say how many shoppers they were sampled from; 0 keeps everyone."""
     items, events = synthetic_shop(seed=3, n_users=200)
-    whole = make_split(items, events, Settings(eval_max_users=0))
+    whole = make_split(items, events, Settings().replace({"evaluation.max_users": 0}))
     n = len(whole.users("all"))
-    split = make_split(items, events, Settings(eval_max_users=40))
-    again = make_split(items, events, Settings(eval_max_users=40))
+    split = make_split(items, events, Settings().replace({"evaluation.max_users": 40}))
+    again = make_split(items, events, Settings().replace({"evaluation.max_users": 40}))
     got = split.users("all")
     assert n > 40 and len(got) == 40 and set(got) <= set(whole.users("all"))
     assert list(got) == sorted(got) and list(got) == list(again.users("all"))
@@ -200,14 +200,14 @@ def test_a_big_shop_is_evaluated_on_a_seeded_sample_of_shoppers():
 
 def test_discovery_train_items_never_in_lists_or_positives():
     items, events = synthetic_shop(seed=4, n_users=80)
-    s = Settings(k=10)
+    s = Settings().replace({"evaluation.k": 10})
     split = make_split(items, events, s)
     users = split.users("all")
     assert len(users) > 20
     excl = split.exclusions(users)
     for b, pos in enumerate(split.positives(users)):
         assert len(pos) and not excl[b, pos].any()
-    model = PopularityBaseline(s).fit(split.train)
+    model = PopularityBaseline().fit(split.train)
     topk = top_k_items(model.score(split.context(users)), excl, 10)
     rows = np.repeat(np.arange(len(users)), 10)
     assert not excl[rows, topk.ravel()].any()
@@ -232,7 +232,7 @@ def _planted_cold():
 
 def test_cold_user_and_cold_item_slices_on_planted_data():
     items, events = _planted_cold()
-    s = Settings(k=3)
+    s = Settings().replace({"evaluation.k": 3})
     texts = pd.DataFrame({"user_id": ["d", "c"], "profile_text": ["loves category one", "x"]})
     seen_texts = []
 
@@ -260,7 +260,7 @@ def test_cold_user_and_cold_item_slices_on_planted_data():
     assert ctx.X[0].nnz == 0 and ctx.X[1].nnz == 2 and list(ctx.user_rows) == [-1, split.train.user_rows(["a"])[0]]
     assert np.allclose(ctx.profile[0], 0.5)
     # the evaluation fills all three slices
-    result = evaluate({"popularity": PopularityBaseline(s).fit(split.train)}, split, emb, k=3)
+    result = evaluate({"popularity": PopularityBaseline().fit(split.train)}, split, emb, k=3)
     assert {sl: result["slices"][sl]["popularity"]["users"] for sl in SLICES} == {"all": 1, "cold_users": 1, "cold_items": 1}
     cu = result["slices"]["cold_users"]["popularity"]
     assert cu["cross_recall"] == cu["recall"]  # a cold user has no train category: all positives are cross
@@ -291,7 +291,7 @@ def test_validation_carve_out_stays_inside_training():
     val = carve_validation(split, s)
     val2 = carve_validation(items, events[events["ts"] < split.cut], s)
     tr = split.train_events["ts"]
-    assert val.cut == tr.min() + (tr.max() - tr.min()) * (1 - s.val_fraction) == val2.cut
+    assert val.cut == tr.min() + (tr.max() - tr.min()) * (1 - s.evaluation.val_fraction) == val2.cut
     assert val.cut < split.cut
     assert val.test_events["ts"].max() < split.cut
     assert val.train.events["ts"].max() < val.cut
@@ -302,7 +302,7 @@ def test_validation_carve_out_stays_inside_training():
 # ---- baselines ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", [EASE(Settings(ease_lambda=10.0)), ItemKNN(Settings(itemknn_shrink=1.0))])
+@pytest.mark.parametrize("model", [EASE(lam=10.0), ItemKNN(shrink=1.0)])
 def test_ease_and_itemknn_recover_a_planted_co_purchase(model):
     items, events = planted_pairs()
     s = Settings()
@@ -322,7 +322,7 @@ def test_ease_and_itemknn_recover_a_planted_co_purchase(model):
 def test_ease_restricted_to_most_popular_items_scores_the_rest_lowest():
     items, events = planted_pairs()
     data = build_interactions(items, events, Settings())
-    model = EASE(Settings(ease_lambda=10.0, ease_max_items=4)).fit(data)
+    model = EASE(lam=10.0, max_items=4).fit(data)
     assert list(data.item_ids[model.items_]) == ["i000", "i001", "i002", "i003"]
     import scipy.sparse as sp
 
@@ -333,7 +333,7 @@ def test_ease_restricted_to_most_popular_items_scores_the_rest_lowest():
 
 def test_collaborative_baselines_beat_popularity_on_a_structured_shop():
     items, events = synthetic_shop(seed=0)
-    s = Settings(k=10)
+    s = Settings().replace({"evaluation.k": 10})
     split = make_split(items, events, s)
     models = fit_baselines(split, s, None, names=["popularity", "itemknn", "ease"])
     result = evaluate(models, split, None, k=10)
@@ -357,7 +357,7 @@ def test_collaborative_baselines_beat_popularity_on_a_structured_shop():
 
 def test_default_baselines_include_the_signal_ones_and_content_with_embeddings():
     items, events = synthetic_shop(seed=2, n_users=80)
-    s = Settings(k=10, als_iterations=3)
+    s = Settings().replace({"evaluation.k": 10, "signals.als.iterations": 3})
     split = make_split(items, events, s)
     models = fit_baselines(split, s, None)
     assert list(models) == ["popularity", "itemknn", "als", "ease", "rp3beta"]  # content needs embeddings
@@ -374,7 +374,7 @@ def test_default_baselines_include_the_signal_ones_and_content_with_embeddings()
 def test_baseline_registry_and_progress():
     assert set(BASELINES) == {"popularity", "itemknn", "als", "ease", "rp3beta", "content"}
     items, events = synthetic_shop(seed=1, n_users=50)
-    s = Settings(k=5)
+    s = Settings().replace({"evaluation.k": 5})
     split = make_split(items, events, s)
     calls = []
     models = fit_baselines(split, s, None, names=["popularity", "ease"], progress=lambda f, m: calls.append(f))
@@ -417,10 +417,13 @@ def test_block_evaluation_equals_the_dense_evaluation(small_shop_db, ruled):
 
     from crossrec_core.encoder import item_embeddings
 
-    settings = Settings(db_path=small_shop_db, score_block=97, score_cells=0, serving="exhaustive")
+    settings = Settings(db_path=small_shop_db).replace({"retrieval.score_block": 97, "retrieval.score_cells": 0,
+                                                        "retrieval.serving": "exhaustive"})
     with Store(small_shop_db, read_only=True) as store:
         items, events = store.items(), store.events()
-        emb = item_embeddings(store, settings.encoder().model_id, items.sort_values("item_id"), settings.max_text_chars)
+        from crossrec_core.encoder import Encoder
+        emb = item_embeddings(store, Encoder.from_settings(settings).model_id, items.sort_values("item_id"),
+                              settings.encoder.max_text_chars)
     split, fused = fit_on_split(items, events, settings, embeddings=emb,
                                 rules=_managed_rules(items) if ruled else None)
     assert fused.ranker_ is None and (fused.rule_engine().has_list_rules if ruled else not fused.rules)

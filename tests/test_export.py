@@ -7,10 +7,13 @@ import sys
 import pandas as pd
 import pytest
 
-from crossrec_core.config import SIGNALS, Settings
+from crossrec_core.config import Settings
 from crossrec_core.export import COLUMNS, export_bytes, neutralise, write_csv
 from crossrec_core.recommender import Recommender
+from crossrec_core.signals.registry import names
 from crossrec_core.store import Store
+
+SIGNALS = names()
 
 EVIL = '=HYPERLINK("http://evil.example","click")'
 

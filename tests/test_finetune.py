@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from crossrec_core.config import Settings
+from crossrec_core.signals.registry import weights_for
 from crossrec_core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -252,8 +253,8 @@ def test_finetune_adopts_lists_and_switches(shop_db: Path, capsys):
     capsys.readouterr()
     assert _active(shop_db) == "t1"
     settings = registry.with_chosen_encoder(Settings(db_path=shop_db))
-    assert Path(settings.model) == folder
-    model_id = Encoder(settings.model).model_id
+    assert Path(settings.encoder.model) == folder
+    model_id = Encoder(settings.encoder.model).model_id
     assert model_id == json.loads((folder / "card.json").read_text())["model_id"]
     with Store(shop_db, read_only=True) as store:
         assert store.embedding_count(model_id) > 0
@@ -373,12 +374,12 @@ def test_a_tuned_encoder_is_recorded_relative_to_the_database(tmp_path):
 
     db = tmp_path / "shop.duckdb"
     tuned = Settings(db_path=db).artefact_dir / "encoders" / "t1"
-    recorded = Settings(db_path=db, model=str(tuned)).to_dict()
-    assert recorded["model"] == "{artefacts}/encoders/t1"
+    recorded = Settings(db_path=db).replace({"encoder.model": str(tuned)}).to_dict()
+    assert recorded["encoder"]["model"] == "{artefacts}/encoders/t1"
     moved = tmp_path / "elsewhere" / "shop.duckdb"
     back = Settings.from_dict(recorded).replace(db_path=moved).resolve_model()
-    assert Path(back.model) == moved.with_name("shop.duckdb.artefacts") / "encoders" / "t1"
-    assert Settings(db_path=db, model="all-MiniLM-L6-v2").to_dict()["model"] == "all-MiniLM-L6-v2"
+    assert Path(back.encoder.model) == moved.with_name("shop.duckdb.artefacts") / "encoders" / "t1"
+    assert Settings(db_path=db).replace({"encoder.model": "all-MiniLM-L6-v2"}).to_dict()["encoder"]["model"] == "all-MiniLM-L6-v2"
 
 
 def test_fused_recall_fits_and_splits_like_every_measurement(small_shop_db: Path):
@@ -386,18 +387,20 @@ def test_fused_recall_fits_and_splits_like_every_measurement(small_shop_db: Path
     shoppers as `carve_validation`, one recall per evaluated shopper, and other vectors change the figures."""
     from crossrec_core.encoder import item_embeddings
     from crossrec_core.finetune.measure import fused_recall
+    from crossrec_core.signals.registry import weights_for
     from crossrec_core.split import carve_validation, prepare_events, time_split
 
-    settings = Settings(db_path=small_shop_db, precision="fp32")
+    settings = Settings(db_path=small_shop_db).replace({"encoder.precision": "fp32"})
     with Store(small_shop_db, read_only=True) as store:
         items = store.items().sort_values("item_id").reset_index(drop=True)
         events = prepare_events(store.events())
-        emb = item_embeddings(store, settings.encoder().model_id, items, settings.max_text_chars)
+        from crossrec_core.encoder import Encoder
+        emb = item_embeddings(store, Encoder.from_settings(settings).model_id, items, settings.encoder.max_text_chars)
     train_events = events[events["ts"] < time_split(events, settings)]
     val = carve_validation(items, train_events, settings)
-    base = fused_recall(items, train_events, emb, settings, dict(settings.weights), 20)
+    base = fused_recall(items, train_events, emb, settings, weights_for(settings), 20)
     assert len(base["per_user"]) == len(val.users("all")) > 0
     assert 0 < base["slices"]["all"] == pytest.approx(base["per_user"].mean())
     shuffled = fused_recall(items, train_events, emb[np.random.default_rng(0).permutation(len(emb))], settings,
-                            dict(settings.weights), 20)
+                            weights_for(settings), 20)
     assert not np.array_equal(shuffled["per_user"], base["per_user"])

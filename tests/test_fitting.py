@@ -9,7 +9,7 @@ from crossrec_core.encoder import Encoder
 
 
 def test_profile_texts_are_encoded_once_per_process(tmp_path, monkeypatch):
-    settings = Settings(db_path=tmp_path / "shop.duckdb", precision="fp32")
+    settings = Settings(db_path=tmp_path / "shop.duckdb").replace({"encoder.precision": "fp32"})
     assert fitting.text_embedder(settings, False) is None  # no item vectors: profiles are not read as text
     first = fitting.text_embedder(settings, True)
     v1 = first(["organic oat milk", "dark roast coffee beans"])
@@ -28,6 +28,6 @@ def test_profile_texts_are_encoded_once_per_process(tmp_path, monkeypatch):
     v3 = again(["fresh basil", "dark roast coffee beans"])
     assert set(memo) == {"fresh basil", "dark roast coffee beans"}
     assert np.array_equal(v3[1], v1[1])
-    other = Settings(db_path=tmp_path / "shop.duckdb", precision="fp32", batch_size=8)
+    other = settings.replace({"encoder.batch_size": 8})
     assert fitting._model_key(other) == key  # batch size does not change a vector
-    assert fitting._model_key(settings.replace(precision="bf16")) != key
+    assert fitting._model_key(settings.replace({"encoder.precision": "bf16"})) != key

@@ -30,7 +30,7 @@ def parquet(path: Path, columns: dict) -> Path:
 def ingest_settings(request) -> Settings:
     """Every load and rejection below runs twice: through the in-memory path and through the streaming one
     (its size threshold at 0), which must give the same tables and the same first error."""
-    return Settings(stream_ingest_mb=0 if request.param == "stream" else 1e9)
+    return Settings().replace({"ingest.stream_mb": 0 if request.param == "stream" else 1e9})
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from crossrec_core.bigshop import write_parquet
 from crossrec_core.config import Settings
 from crossrec_core.store import Store
 
-MEMORY, STREAM = Settings(stream_ingest_mb=1e9), Settings(stream_ingest_mb=0)
+MEMORY, STREAM = Settings().replace({"ingest.stream_mb": 1e9}), Settings().replace({"ingest.stream_mb": 0})
 TABLES = {
     "items": "SELECT * EXCLUDE (added_at) FROM items ORDER BY item_id",
     "users": "SELECT * EXCLUDE (added_at) FROM users ORDER BY user_id",
@@ -120,7 +120,7 @@ def test_streaming_leaves_nothing_behind(tmp_path, write):
     with Store(db) as store:
         before = store.con.execute("SELECT current_setting('memory_limit'), current_setting('threads'), "
                                    "current_setting('temp_directory')").fetchall()
-        store.ingest_files(items=items, settings=STREAM.replace(ingest_memory_mb=500, ingest_threads=1))
+        store.ingest_files(items=items, settings=STREAM.replace({"ingest.memory_mb": 500, "ingest.threads": 1}))
         after = store.con.execute("SELECT current_setting('memory_limit'), current_setting('threads'), "
                                   "current_setting('temp_directory')").fetchall()
         temp = store.con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall()[0][0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from crossrec_core.config import Settings
+from crossrec_core.signals.registry import weights_for
 from crossrec_core.recommender import Recommender
 from crossrec_core.store import Store
 from crossrec_core.train import evaluate_weights
@@ -45,7 +46,7 @@ def store(small_shop_db):
 
 @pytest.fixture(scope="module")
 def rec(store, small_shop_db):
-    return Recommender(Settings(db_path=small_shop_db, precision="fp32")).fit(store)
+    return Recommender(Settings(db_path=small_shop_db).replace({"encoder.precision": "fp32"})).fit(store)
 
 
 def test_served_lists_are_pinned(rec):
@@ -60,7 +61,7 @@ def test_reasons_are_pinned(rec):
 
 def test_held_out_metrics_are_pinned(store, small_shop_db):
     settings = Settings(db_path=small_shop_db)
-    result, _, _ = evaluate_weights(store, settings, dict(settings.weights), baselines=False)
+    result, _, _ = evaluate_weights(store, settings, weights_for(settings), baselines=False)
     fused = result["slices"]["all"]["crossrec"]
     assert fused["users"] == 287
     assert fused["recall"] == pytest.approx(0.37724465333350354, abs=1e-9)

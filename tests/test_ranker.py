@@ -8,16 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossrec_core.config import CONTRIBUTIONS, SIGNALS, Settings
+from crossrec_core.config import Settings
 from crossrec_core.evaluate import make_split, model_top_k, prepare_events, time_split
 from crossrec_core.ranker import ItemStats, LearnedRanker, sub_codes
 from crossrec_core.ranker_fit import fit_ranker, windows
 from crossrec_core.recommender import Recommender
 from crossrec_core.scorer import FusedScorer
+from crossrec_core.signals.registry import contributions, names
 from crossrec_core.store import Store
 
+SIGNALS, CONTRIBUTIONS = names(), contributions()
+
 pytestmark = pytest.mark.slow
-SETTINGS = dict(als_factors=8, als_iterations=5, ranker_candidates=30)
+SETTINGS = {"signals.als.factors": 8, "signals.als.iterations": 5, "retrieval.candidates": 30}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,7 @@ def shop(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(shop):
     """(settings, items, events before the test cut, cut, ranker, report)."""
-    settings = Settings(db_path=shop.path, **SETTINGS)
+    settings = Settings(db_path=shop.path).replace(SETTINGS)
     items = shop.items().sort_values("item_id").reset_index(drop=True)
     events = prepare_events(shop.events())
     cut = time_split(events, settings)
@@ -97,7 +100,7 @@ def test_ranker_state_is_json_and_reloads_to_the_same_predictions(trained):
 
 
 def test_too_little_history_falls_back_to_the_fusion(shop):
-    settings = Settings(db_path=shop.path, **SETTINGS)
+    settings = Settings(db_path=shop.path).replace(SETTINGS)
     items = shop.items()
     events = prepare_events(shop.events())
     tiny = events[events["ts"] < events["ts"].min() + pd.Timedelta(days=2)]
@@ -139,8 +142,9 @@ def test_ranker_lists_by_blocks_equal_the_dense_lists(trained, mode, ruled):
     from crossrec_core.rules import PairRule, Rule, Rules
 
     settings, items, events, cut, ranker, report = trained
-    split = make_split(items, events, settings.replace(score_block=61, score_cells=0, score_cache_mb=1,
-                                                       serving="exhaustive"), cut=cut)
+    split = make_split(items, events, settings.replace({"retrieval.score_block": 61, "retrieval.score_cells": 0,
+                                                        "retrieval.score_cache_mb": 1,
+                                                        "retrieval.serving": "exhaustive"}), cut=cut)
     tops = items["cat_top"].value_counts().index
     ids = items["item_id"].to_numpy()
     rules = Rules(pairs=[PairRule(source=str(tops[0]), target=str(tops[1]), multiplier=1.8)], managed=[

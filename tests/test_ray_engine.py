@@ -112,7 +112,7 @@ def test_ray_engine_equals_local_engine(ray_cluster, tmp_path):
     local_db, ray_db = _shop(tmp_path / "local.duckdb"), _shop(tmp_path / "ray.duckdb")
     settings = Settings(db_path=ray_db)
     with Store(local_db) as store:
-        encode_items(store, Encoder(backend="torch", batch_size=settings.batch_size))
+        encode_items(store, Encoder(backend="torch", batch_size=settings.encoder.batch_size))
         local_counts = cooc_counts_local(store)
         local_vectors = item_embeddings(store, Encoder().model_id, store.items())
     with Store(ray_db) as store:
@@ -146,13 +146,13 @@ def test_ray_training_fits_the_same_cooc_and_ray_export_writes_the_local_csv(ray
     db = _shop(tmp_path / "shop.duckdb")
     settings = Settings(db_path=db)
     with Store(db) as store:
-        encode_items(store, Encoder(batch_size=settings.batch_size))  # here: the encode job has nothing left
+        encode_items(store, Encoder(batch_size=settings.encoder.batch_size))  # here: the encode job has nothing left
         with ray_training(store, settings, address=ray_cluster) as done:
             assert done["encoded"] == 0
             train(store, settings, name="on-ray", learn=False, baselines=False)
         rec = load_run(store, "on-ray", rules=False)
     fitted = rec.scorer_.signals_["cooc"]
-    local = CoocSignal(settings).fit(rec.data_)
+    local = CoocSignal.build(settings).fit(rec.data_)
     assert fitted.S_.nnz > 1000
     for attr in ("data", "indices", "indptr"):
         assert np.array_equal(getattr(fitted.S_, attr), getattr(local.S_, attr)), attr

@@ -9,13 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossrec_core.config import SIGNALS, Settings
+from crossrec_core.config import Settings
 from crossrec_core.demo import generate
 from crossrec_core.encoder import Encoder, encode_items
 from crossrec_core.errors import CrossRecError
 from crossrec_core.recommender import Recommender
 from crossrec_core.scorer import PairRule, Rules
+from crossrec_core.signals.registry import names
 from crossrec_core.store import Store
+
+SIGNALS = names()
 
 OUTDOOR_TOPS = {"Sports & Outdoors", "Shoes"}
 

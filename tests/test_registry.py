@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossrec_core import config
-from crossrec_core.config import Settings, parse_weights
+from crossrec_core.config import Settings
 from crossrec_core.export import columns, export_bytes
 from crossrec_core.recommender import Recommender
 from crossrec_core.signals import Evidence, Signal, Words, registry
@@ -24,8 +23,7 @@ class ToySignal(Signal):
     color = "#123456"
     default_weight = 0.5
 
-    def __init__(self, settings=None, *, slope: float = 1.0):
-        super().__init__(settings)
+    def __init__(self, *, slope: float = 1.0):  # its hyper-parameters and their defaults, declared here only
         self.slope = slope
 
     def fit(self, data, embeddings=None) -> "ToySignal":
@@ -54,21 +52,25 @@ def toy():
 def test_the_six_plus_one_signals_describe_themselves():
     names = registry.names()
     assert names == ("cooc", "als", "graph", "ease", "content", "transition", "popularity")
-    assert config.SIGNALS == names and config.CONTRIBUTIONS == (*names, "context", "rules")
-    assert Settings().weights == registry.default_weights()
+    assert registry.contributions() == (*names, "context", "rules")
+    assert registry.weights_for(Settings()) == registry.default_weights()
+    assert registry.weights_for(Settings().replace({"ranker.weights.cooc": 0.5}))["cooc"] == 0.5
     assert registry.label("cooc") == "bought together" and registry.label("rules") == "merchandiser rules"
     assert len({registry.color(s) for s in registry.contributions()}) == len(registry.contributions())
     assert "transition=0.1" in registry.weights_help()
 
 
 def test_a_toy_signal_is_scored_explained_exported_and_drawable(toy, small_shop_db):
-    assert "toy" in config.SIGNALS and "toy" in Settings().weights
-    assert parse_weights("toy=2")["toy"] == 2.0
+    assert "toy" in registry.names() and registry.weights_for(Settings())["toy"] == 0.5
+    assert registry.parse_weights("toy=2")["toy"] == 2.0
     assert registry.label("toy") == "toy pick" and registry.color("toy") == "#123456"
     assert "toy=0.5" in registry.weights_help()
     with Store(small_shop_db, read_only=True) as store:
-        weights = {**Settings().weights, "toy": 5.0}  # large enough to lead every reason
-        rec = Recommender(Settings(db_path=small_shop_db), weights).fit(store)
+        weights = {**registry.weights_for(Settings()), "toy": 5.0}  # large enough to lead every reason
+        # its parameters come from the settings' `signals` section like any other signal's: nothing to add there
+        settings = Settings(db_path=small_shop_db).replace({"signals.toy.slope": 2.0})
+        rec = Recommender(settings, weights).fit(store)
+        assert rec.scorer_.signals_["toy"].slope == 2.0
         user = store.user_summary().sort_values("purchases", ascending=False)["user_id"].iloc[0]
         df = rec.recommend(user, k=10, explain=True)
         assert (df["toy"] > 0).all()

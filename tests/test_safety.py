@@ -362,7 +362,7 @@ def test_event_dated_2062_2999_9999_1970_0001_is_rejected_at_ingest_with_line_an
 def test_event_window_is_a_setting(seeded_db, write):
     events = write("events.csv", EVENTS_HEADER + "u1,i2,view,1985-06-01T00:00:00Z\n")
     with Store(seeded_db) as store:
-        report = store.ingest_files(events=events, settings=Settings(earliest_event="1980-01-01"))
+        report = store.ingest_files(events=events, settings=Settings().replace({"ingest.earliest_event": "1980-01-01"}))
     assert report.events_added == 1
 
 
@@ -425,7 +425,7 @@ def test_item_values_past_a_limit_or_not_finite_or_with_nul_are_rejected_with_li
 def test_limits_are_settings(seeded_db, write):
     items = write("items.csv", "item_id,title,category\n" + "x" * 600 + ",T,A\n")
     with Store(seeded_db) as store:
-        assert store.ingest_files(items, settings=Settings(max_id_chars=1000)).items_added == 1
+        assert store.ingest_files(items, settings=Settings().replace({"ingest.max_id_chars": 1000})).items_added == 1
 
 
 def test_quoted_cr_and_crlf_inside_fields_are_stored_as_given(seeded_db, write):
@@ -484,7 +484,8 @@ def test_crossrec_app_binds_127_0_0_1_unless_host_opts_in():
 
 DEGENERATE_ITEMS = pd.DataFrame({"item_id": ["i1", "i2", "i3"], "title": ["a", "b", "c"],
                                  "category": ["A > x", "B > y", "C > z"]})
-ANY_TIME = Settings(earliest_event="0001-01-01", latest_event="9999-12-31")  # lets the outliers in, as before
+# lets the outliers in, as before
+ANY_TIME = Settings().replace({"ingest.earliest_event": "0001-01-01", "ingest.latest_event": "9999-12-31"})
 
 
 def _events(*rows) -> pd.DataFrame:
@@ -535,7 +536,7 @@ def test_every_baseline_and_signal_fits_and_scores_an_empty_one_user_or_one_item
     X = data.X if data.n_users else sp.csr_matrix((1, 3), dtype=np.float32)
     ctx = make_context(data, X, embeddings)
     for name, make in {**BASELINES, **{f"signal {k}": v for k, v in SIGNAL_CLASSES.items()}}.items():
-        scores = make(Settings()).fit(data, embeddings).score(ctx)
+        scores = (make.build(Settings()) if isinstance(make, type) else make(Settings())).fit(data, embeddings).score(ctx)
         assert scores.shape == (ctx.n, 3) and np.isfinite(scores).all(), name
 
 

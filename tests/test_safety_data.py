@@ -84,9 +84,10 @@ def settings(request) -> Settings:
     return _path(request.param == "stream")
 
 
-def _path(stream: bool, **changes) -> Settings:
+def _path(stream: bool, changes: dict | None = None) -> Settings:
     """Settings that send every file down the streaming path (`stream`) or the in-memory one."""
-    return Settings(stream_ingest_mb=0 if stream else 1e9, stream_ingest_rows=0 if stream else 10**9, **changes)
+    return Settings().replace({"ingest.stream_mb": 0 if stream else 1e9, "ingest.stream_rows": 0 if stream else 10**9,
+                               **(changes or {})})
 
 
 def test_reload_items_without_description_brand_price_keeps_them(files, settings):
@@ -218,7 +219,7 @@ def test_parquet_timestamp_with_time_zone_in_year_outside_window_is_refused(file
     assert "events.parquet row 2, column timestamp: timestamp " in line and "outside the plausible window" in line
     assert not db.exists() or _state(db)["events"] == []
     with Store(files / "t.duckdb") as store, pytest.raises(ValidationError) as streamed:
-        store.ingest_files(items=files / "items.csv", events=events, settings=Settings(stream_ingest_rows=0))
+        store.ingest_files(items=files / "items.csv", events=events, settings=Settings().replace({"ingest.stream_rows": 0}))
     assert line.endswith(str(streamed.value))
 
 
@@ -288,7 +289,7 @@ def test_parquet_bomb_small_file_of_many_rows_streams_by_its_row_count(files, ca
     bomb = _bomb(files, 20_000)
     assert bomb.stat().st_size < 64 * 2**20  # by its size alone it would be read in memory
     with Store(files / "s.duckdb") as store, caplog.at_level("INFO", logger="crossrec_core.ingest"):
-        report = store.ingest_files(items=files / "items.csv", events=bomb, settings=Settings(stream_ingest_rows=10_000))
+        report = store.ingest_files(items=files / "items.csv", events=bomb, settings=Settings().replace({"ingest.stream_rows": 10_000}))
     assert "bomb.parquet: streamed through DuckDB" in caplog.text
     assert (report.events_in_file, report.events_added) == (20_000, 1)
 
@@ -300,7 +301,7 @@ def test_parquet_bomb_past_max_ingest_rows_is_refused_in_one_line(files, stream,
     if kind == "csv":
         bomb = files / "bomb.csv"
         bomb.write_text("user_id,item_id,event_type,timestamp\n" + "U1,A1,view,2024-01-05\n" * 2_001)
-    settings = _path(stream, max_ingest_rows=2_000)
+    settings = _path(stream, {"ingest.max_rows": 2_000})
     with Store(files / "s.duckdb") as store, pytest.raises(ValidationError) as caught:
         store.ingest_files(items=files / "items.csv", events=bomb, settings=settings)
     assert str(caught.value) == (f"{bomb.name} has more than 2,000 rows, the limit of one file "

@@ -297,7 +297,7 @@ def test_export_k_minus_1_or_0_and_recommend_k_1e20_are_one_line_errors(shop, cl
     out_csv = db.parent / "x.csv"
     extra = {"export": ["--out", out_csv], "recommend": ["--user", "U1"], "eval": ["--no-record"]}[command]
     rc, out, err = cli(command, "--db", db, *extra, "--k", k, "--quiet")
-    assert _one_line(rc, err) == f"crossrec {command}: --k must be a whole number from 1 to 1,000 (Settings.max_k), got {k}"
+    assert _one_line(rc, err) == f"crossrec {command}: --k must be a whole number from 1 to 1,000 (setting evaluation.max_k), got {k}"
     assert not out_csv.exists()
 
 

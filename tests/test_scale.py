@@ -134,8 +134,9 @@ def test_settings_build_the_one_encoder_and_auto_keeps_small_encodes_on_torch(tm
     from crossrec_core.encoder import cpu_supports_bf16
     from crossrec_core.encoder_onnx import onnxruntime_available
 
-    settings = Settings(db_path=tmp_path / "shop.duckdb", int8_min_texts=500)
-    enc = settings.encoder(batch_size=8)
+    settings = Settings(db_path=tmp_path / "shop.duckdb").replace({"encoder.int8_min_texts": 500})
+    from crossrec_core.encoder import Encoder
+    enc = Encoder.from_settings(settings, batch_size=8)
     assert (enc.requested_backend, enc.cache_dir, enc.int8_min_texts, enc.batch_size) == (
         "auto", tmp_path / "shop.duckdb.artefacts" / "onnx", 500, 8)
     assert not enc._int8_wanted("cpu")  # nothing planned: a query, a profile
@@ -144,7 +145,7 @@ def test_settings_build_the_one_encoder_and_auto_keeps_small_encodes_on_torch(tm
     enc.planned_texts = 500
     assert enc._int8_wanted("cpu") == (onnxruntime_available() and not cpu_supports_bf16())
     assert not enc._int8_wanted("cuda")  # fp16 on the GPU instead
-    assert not settings.replace(encoder_backend="torch").encoder()._int8_wanted("cpu")
-    forced = settings.replace(encoder_backend="onnx-int8").encoder()
+    assert not Encoder.from_settings(settings.replace({"encoder.backend": "torch"}))._int8_wanted("cpu")
+    forced = Encoder.from_settings(settings.replace({"encoder.backend": "onnx-int8"}))
     assert forced._int8_wanted("cpu") == onnxruntime_available()  # asked for: whatever the size
     assert not (tmp_path / "shop.duckdb.artefacts").exists()  # deciding built nothing

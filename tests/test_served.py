@@ -19,7 +19,7 @@ from crossrec_core.store import Store
 from crossrec_core.topk import top_k
 
 pytestmark = pytest.mark.slow
-SETTINGS = dict(als_factors=8, als_iterations=5, ranker_candidates=30)
+SETTINGS = {"signals.als.factors": 8, "signals.als.iterations": 5, "retrieval.candidates": 30}
 MODES = ("all", "cross", "target")
 
 
@@ -29,9 +29,10 @@ def fitted(small_shop_db):
     from crossrec_core.encoder import item_embeddings
 
     with Store(small_shop_db, read_only=True) as store:
-        settings = Settings(db_path=small_shop_db, **SETTINGS)
+        settings = Settings(db_path=small_shop_db).replace(SETTINGS)
         items = store.items().sort_values("item_id").reset_index(drop=True)
-        emb = item_embeddings(store, settings.encoder().model_id, items, settings.max_text_chars)
+        from crossrec_core.encoder import Encoder
+        emb = item_embeddings(store, Encoder.from_settings(settings).model_id, items, settings.encoder.max_text_chars)
         events = prepare_events(store.events())
     cut = time_split(events, settings)
     ranker, _ = fit_ranker(items, events[events["ts"] < cut], settings, emb, force=True)
@@ -53,9 +54,9 @@ def _rules(items) -> Rules:
 
 def _scorer(fitted, *, rules=None, serving="retrieve", n_candidates=None, ranked=True) -> FusedScorer:
     split, items, emb, ranker = fitted
-    settings = split.settings.replace(serving=serving)
+    settings = split.settings.replace({"retrieval.serving": serving})
     if n_candidates is not None:
-        settings = settings.replace(ranker_candidates=n_candidates)
+        settings = settings.replace({"retrieval.candidates": n_candidates})
     fused = FusedScorer(settings, rules=rules).fit(split.train, emb, items)
     if ranked:
         r = copy.copy(ranker)
@@ -165,11 +166,14 @@ def test_contributions_add_up_to_the_score_for_every_listed_item(fitted, mode):
     assert (base[warm][listed[warm]] != 0).all()  # the booster's expected value on the ranked rows
 
 
-@pytest.mark.parametrize("field,value", [("serving", "fast"), ("ranker", "lgbm"), ("exclude_seen", "all"),
-                                         ("device", "gpu")])
-def test_an_unknown_choice_in_the_settings_is_a_one_line_error(field, value):
+@pytest.mark.parametrize("path,value", [("retrieval.serving", "fast"), ("ranker.kind", "lgbm"),
+                                        ("ranker.exclude_seen", "all"), ("encoder.device", "gpu")])
+def test_an_unknown_choice_in_the_settings_is_a_one_line_error(path, value):
+    from crossrec_core.config import SECTIONS
     from crossrec_core.errors import CrossRecError
 
-    with pytest.raises(CrossRecError, match=f"setting {field} is '{value}', not one of"):
-        Settings(**{field: value})
-    assert getattr(Settings(**{field: Settings.CHOICES[field][-1]}), field) == Settings.CHOICES[field][-1]
+    section, field = path.split(".")
+    with pytest.raises(CrossRecError, match=f"^setting {path} is '{value}', not one of"):
+        Settings().replace({path: value})
+    last = SECTIONS[section].CHOICES[field][-1]
+    assert getattr(getattr(Settings().replace({path: last.upper()}), section), field) == last

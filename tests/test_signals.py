@@ -76,8 +76,10 @@ def _events() -> pd.DataFrame:
 
 # A tiny shop where one item is viewed by everyone: the graph needs firm popularity damping (beta) and
 # ALS little regularisation to tell 40 users apart; the defaults are chosen for real catalogs.
-SETTINGS = Settings(als_factors=8, als_iterations=30, als_regularization=0.05, cooc_neighbours=50,
-                    graph_neighbours=50, graph_beta=0.25, transition_level=2, seed=3)
+SETTINGS = Settings(seed=3).replace({"signals.als.factors": 8, "signals.als.iterations": 30,
+                                     "signals.als.regularization": 0.05, "signals.cooc.neighbours": 50,
+                                     "signals.graph.neighbours": 50, "signals.graph.beta": 0.25,
+                                     "behaviour.transition_level": 2})
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +133,25 @@ def test_registry_order_and_names():
     sigs = make_signals(SETTINGS)
     assert list(sigs) == list(SIGNAL_CLASSES)
     for name, sig in sigs.items():
-        assert sig.name == name and sig.settings is SETTINGS
+        assert sig.name == name
+        # each signal's parameters: the settings' where they name one, else the class's own default
+        want = {**type(sig).params(), **SETTINGS.signals.get(name, {})}
+        if "random_state" in want:
+            want["random_state"] = SETTINGS.seed
+        assert sig.get_params() == want, name
+    assert sigs["als"].factors == 8 and sigs["graph"].beta == 0.25 and sigs["cooc"].shrink == 10.0
+
+
+def test_a_signal_parameter_the_class_does_not_take_is_a_one_line_error():
+    from crossrec_core.errors import CrossRecError
+
+    with pytest.raises(CrossRecError, match=r"^setting signals.als.factorz is not a parameter of als \(its "
+                                             r"parameters: factors, iterations, "):
+        make_signals(SETTINGS.replace({"signals.als.factorz": 8}))
+    with pytest.raises(CrossRecError, match=r"^setting evaluation.baselines.itemknn.k is not a parameter of itemknn"):
+        from crossrec_core.baselines import BASELINES
+
+        BASELINES["itemknn"](SETTINGS.replace({"evaluation.baselines.itemknn.k": 3}))
 
 
 def test_every_score_is_float32_finite_and_zero_without_history(shop, fitted, embeddings):
@@ -208,7 +228,7 @@ def test_cooc_similarity_is_shrunk_cosine_with_zero_diagonal(shop, fitted):
     assert S.diagonal().sum() == 0
     p1, s1 = _pos(data, "p1"), _pos(data, "s1")
     # binary weighting: C = 12 co-buyers, n_p1 = 14, n_s1 = 12
-    assert S[p1, s1] == pytest.approx(12 / (np.sqrt(14 * 12) + SETTINGS.cooc_shrink), rel=1e-5)
+    assert S[p1, s1] == pytest.approx(12 / (np.sqrt(14 * 12) + fitted["cooc"].shrink), rel=1e-5)
 
 
 def test_item_item_blocks_give_the_same_matrix(shop):
@@ -260,7 +280,7 @@ def test_als_scores_the_partner_above_unrelated_items(shop, fitted):
 def test_als_numpy_and_native_solvers_agree_and_evidence_adds_up(shop, fitted):
     _, _, data = shop
     als = fitted["als"]
-    native = ALSSignal(SETTINGS, solver="implicit")
+    native = ALSSignal.build(SETTINGS, solver="implicit")
     native.__dict__.update({k: v for k, v in als.__dict__.items() if k.endswith("_")})
     ctx = context_for_users(data, np.arange(data.n_users))
     assert np.allclose(als.score(ctx), native.score(ctx), atol=1e-4)
@@ -284,7 +304,7 @@ def test_fitting_on_no_events_gives_zeros():
     for name, sig in make_signals(SETTINGS).items():
         s = sig.fit(data, None).score(ctx)
         assert s.shape == (1, data.n_items) and s.dtype == np.float32 and not s.any(), name
-    assert TransitionSignal(SETTINGS).fit(data).flows().empty
+    assert TransitionSignal.build(SETTINGS).fit(data).flows().empty
 
 
 # ---- content ----------------------------------------------------------------------------------
@@ -313,7 +333,7 @@ def test_content_profile_from_text_with_empty_history(shop, fitted, embeddings):
     ctx2 = _ctx(data, [[]], embeddings, text=embeddings[[x1]])
     assert int(np.argmax(content.score(ctx2)[0])) == x1
     # no embeddings at all: zeros, not an error
-    bare = ContentSignal(SETTINGS).fit(data, None)
+    bare = ContentSignal.build(SETTINGS).fit(data, None)
     assert not bare.score(ctx2).any()
 
 
@@ -381,9 +401,9 @@ def test_popularity_decays_with_age():
     rows += [(f"u{k}", "b2", "purchase", now) for k in range(3)]
     rows += [(f"u{k}", "pop", "purchase", now) for k in range(6)]
     events = pd.DataFrame(rows, columns=["user_id", "item_id", "event_type", "ts"])
-    settings = SETTINGS.replace(popularity_half_life_days=14.0)
+    settings = SETTINGS.replace({"behaviour.popularity_half_life_days": 14.0})
     data = build_interactions(items, events, settings, now=now)
-    pop = PopularitySignal(settings).fit(data)
+    pop = PopularitySignal().fit(data)
     b1, b2, p = _pos(data, "b1"), _pos(data, "b2"), _pos(data, "pop")
     assert pop.popularity_[b1] / pop.popularity_[b2] == pytest.approx(0.25)  # two half-lives old
     s = pop.score(context_for_users(data, np.arange(3)))
@@ -395,7 +415,7 @@ def test_popularity_decays_with_age():
 def test_signal_fit_returns_self(shop, embeddings):
     _, _, data = shop
     for cls in (CoocSignal, GraphSignal, TransitionSignal, PopularitySignal, ContentSignal):
-        sig = cls(SETTINGS)
+        sig = cls.build(SETTINGS)
         assert sig.fit(data, embeddings) is sig
 
 
@@ -409,5 +429,6 @@ def test_fitted_signals_saved_as_arrays_and_json_score_the_same(shop, fitted, em
         sig.to_state(state.sub(name))
         state.save(tmp_path / name, {})
         _, loaded = State.load(tmp_path / name)
-        back = type(sig).from_state(loaded.sub(name), sig.settings)
+        back = type(sig).from_state(loaded.sub(name), Settings())  # the file's parameters, not the settings'
+        assert back.get_params() == sig.get_params(), name
         assert np.array_equal(back.score(ctx), sig.score(ctx)), name

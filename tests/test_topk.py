@@ -40,7 +40,7 @@ def test_served_list_equals_evaluated_list_on_the_same_scores():
     rng = np.random.default_rng(1)
     scores = np.round(rng.random((30, 60)), 1).astype(np.float32)  # ~10 distinct values: ties everywhere
     exclude = rng.random((30, 60)) > 0.7
-    scorer = FusedScorer(Settings(variant_cap=0, diversity=0.0))
+    scorer = FusedScorer(Settings().replace({"ranker.variant_cap": 0, "ranker.diversity": 0.0}))
     served = scorer.top_items(scores, ~exclude, 20)
     evaluated = top_k_items(scores, exclude, 20)
     np.testing.assert_array_equal(served, evaluated)

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from crossrec_core.config import SIGNALS, Settings
+from crossrec_core.config import Settings
 from crossrec_core.errors import CrossRecError
+from crossrec_core.signals.registry import names
 from crossrec_core.store import Store
 from crossrec_core.train import compare_runs, serving_recommender, train
+
+SIGNALS = names()
 
 MODELS = {"crossrec", "popularity", "itemknn", "als", "ease", "rp3beta", "content"}
 METRICS = {"recall", "ndcg", "hit_rate", "mrr", "auc", "coverage", "diversity", "novelty", "cross_recall",

@@ -27,8 +27,8 @@ def _same(a, b) -> None:
 
 
 def test_cooc_from_pair_counts_equals_its_own_fit(data):
-    settings = Settings(cooc_neighbours=15)  # rows above the cap, so the top-k (and its ties) matters
-    own = CoocSignal(settings).fit(data)
+    settings = Settings().replace({"signals.cooc.neighbours": 15})  # rows above the cap, so the top-k (and its ties) matters
+    own = CoocSignal.build(settings).fit(data)
     seen = []
 
     def counter(B):
@@ -37,7 +37,7 @@ def test_cooc_from_pair_counts_equals_its_own_fit(data):
 
     assert pair_counter() is None
     with counting_with(counter):
-        counted = CoocSignal(settings).fit(data)
+        counted = CoocSignal.build(settings).fit(data)
     assert pair_counter() is None and seen == [data.X.shape]
     assert (np.diff(own.S_.indptr) == 15).sum() > 50
     _same(own.S_, counted.S_)
@@ -46,7 +46,7 @@ def test_cooc_from_pair_counts_equals_its_own_fit(data):
 
 def test_chunks_of_whole_rows_give_the_same_state(data):
     """Counts arriving a bucket of rows at a time (as from the cluster's reducers) change nothing."""
-    own = CoocSignal(Settings()).fit(data)
+    own = CoocSignal().fit(data)
 
     def in_buckets(B):
         (whole,) = local_pair_counter(B)
@@ -54,16 +54,16 @@ def test_chunks_of_whole_rows_give_the_same_state(data):
             yield whole[whole["row"] % 3 == b].sample(frac=1.0, random_state=b)  # any order inside a chunk
 
     with counting_with(in_buckets):
-        _same(own.S_, CoocSignal(Settings()).fit(data).S_)
+        _same(own.S_, CoocSignal().fit(data).S_)
 
 
 def test_other_weightings_keep_the_local_product(data):
     """Counts are numbers of shoppers: a log-weighted cooc cannot use them and fits as before."""
     called = []
     with counting_with(lambda B: called.append(1) or iter(())):
-        weighted = CoocSignal(Settings(), weighting="log").fit(data)
+        weighted = CoocSignal(weighting="log").fit(data)
     assert not called
-    _same(weighted.S_, CoocSignal(Settings(), weighting="log").fit(data).S_)
+    _same(weighted.S_, CoocSignal(weighting="log").fit(data).S_)
 
 
 def test_pair_counts_mirror():

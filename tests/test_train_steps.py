@@ -84,13 +84,13 @@ def test_als_fits_on_the_device_asked(small_shop_db):
 
     data = _interactions(small_shop_db)
     if implicit.gpu.HAS_CUDA:  # pragma: no cover - a CUDA machine: auto takes the GPU, factors come back as numpy
-        sig = ALSSignal(Settings(als_device="auto")).fit(data)
+        sig = ALSSignal(device="auto").fit(data)
         assert sig.device_ == "cuda" and isinstance(sig.item_factors_, np.ndarray)
         return
-    sig = ALSSignal(Settings(als_device="auto", als_iterations=3)).fit(data)
+    sig = ALSSignal(device="auto", iterations=3).fit(data)
     assert sig.device_ == "cpu" and sig.item_factors_.shape == (data.n_items, 64) and sig.fitted_
-    with pytest.raises(CrossRecError, match="als_device is 'cuda' but implicit has no CUDA"):
-        ALSSignal(Settings(als_device="cuda")).fit(data)
+    with pytest.raises(CrossRecError, match="als device is 'cuda' but implicit has no CUDA"):
+        ALSSignal(device="cuda").fit(data)
 
 
 def test_train_records_each_step_and_the_cli_prints_them(small_shop_db, tmp_path):

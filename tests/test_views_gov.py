@@ -273,7 +273,9 @@ def test_a_fine_tune_runs_as_a_background_job_and_the_live_run_keeps_serving(rul
 def test_a_pinned_row_says_so_in_its_why_cell_and_its_low_model_score_is_not_shown_as_a_defect():
     import pandas as pd
 
-    from crossrec_core.config import SIGNALS
+    from crossrec_core.signals.registry import names
+
+    SIGNALS = names()
     from ui.lists import evidence_lines, rule_view
 
     rows = pd.DataFrame({"rank": [1, 2, 3], "title": ["Tripod", "Lens", "Bag"], "score": [-1.43, 0.9, 0.8],

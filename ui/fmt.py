@@ -5,7 +5,7 @@ from typing import Any
 
 import pandas as pd
 
-from crossrec_core.config import SIGNALS
+from crossrec_core.signals.registry import names as signal_names
 
 MODE_LABELS = {"all": "All categories", "cross": "New categories only", "target": "One target category"}
 
@@ -42,7 +42,7 @@ def fmt_weights(weights: dict | None) -> str:
 
     if not weights:
         return "–"
-    return " · ".join(f"{SIGNAL_LABELS.get(k, k)} {float(weights.get(k, 0)):.2f}" for k in SIGNALS
+    return " · ".join(f"{SIGNAL_LABELS.get(k, k)} {float(weights.get(k, 0)):.2f}" for k in signal_names()
                       if float(weights.get(k, 0) or 0) > 0)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from crossrec_core.config import SIGNALS
+from crossrec_core.signals.registry import names as signal_names
 
 from .charts import SIGNAL_LABELS, contributions_chart, plot, signal_legend
 from .links import title_column, titles
@@ -92,7 +92,7 @@ def evidence_lines(row: pd.Series) -> list[str]:
     the history items (or the category flow) behind it."""
     total = float(row.get("score", 0.0) or 0.0)
     ev = row.get("evidence") if isinstance(row.get("evidence"), dict) else {}
-    parts = sorted(((float(row.get(s, 0.0) or 0.0), s) for s in SIGNALS), reverse=True)
+    parts = sorted(((float(row.get(s, 0.0) or 0.0), s) for s in signal_names()), reverse=True)
     lines = []
     if pinned(pd.DataFrame([row])).iloc[0]:
         lines.append(f"Placed by its rule, not by its score (the model alone scored it {total:+.3f}).")

@@ -148,11 +148,11 @@ st.subheader("Item text vectors")
 st.caption("Text similarity, cold-start lists, search and the Map need every item's text encoded. Only new or "
            "changed texts are encoded (same as `crossrec encode`); then retrain so the run uses them.")
 if st.button("Encode new item texts", icon=":material/text_fields:", key="encode"):
-    from crossrec_core.encoder import encode_items
+    from crossrec_core.encoder import Encoder, encode_items
 
     cfg = state.settings()
     res = with_progress(lambda progress: encode_items(
-        store, cfg.encoder(),
+        store, Encoder.from_settings(cfg),
         progress=progress))
     if res is not None:
         st.success(f"{res.encoded:,} texts encoded, {res.reused:,} already stored ({res.seconds:.1f} s).")

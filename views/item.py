@@ -156,7 +156,7 @@ else:
 
 # ---- on the map --------------------------------------------------------------------------------------------
 st.markdown("**On the map**")
-frame = cached_projection(store, rec.model_id_, max_points=state.settings().umap_max_points,
+frame = cached_projection(store, rec.model_id_, max_points=state.settings().dashboard.umap_max_points,
                           seed=state.settings().seed) if rec is not None and getattr(rec, "model_id_", None) else None
 if frame is None:
     st.caption("The map is not computed yet: open the Map page once.")

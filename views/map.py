@@ -52,7 +52,8 @@ def map_layer(_rec, mkey: tuple, max_points: int, draw_points: int, model_id: st
 @st.cache_resource(show_spinner="Loading the encoder…", max_entries=8)
 def other_model_id(_settings, name: str) -> str:
     """The model id (vectors' and map's key) of encoder `name`: loading the model once tells its size."""
-    return settings_for_encoder(_settings, name).encoder().model_id
+    from crossrec_core.encoder import Encoder
+    return Encoder.from_settings(settings_for_encoder(_settings, name)).model_id
 
 
 def use_selection(store, ids: list[str]) -> None:
@@ -94,8 +95,8 @@ if getattr(rec, "embeddings_", None) is None:
             "the Runs page.", icon=":material/text_fields:")
     flow.stop()
 
-max_points = state.settings().umap_max_points
-draw_points = state.settings().map_draw_points
+max_points = state.settings().dashboard.umap_max_points
+draw_points = state.settings().dashboard.map_draw_points
 # ---- which encoder's map (issue 15): the serving run's, or the base / a tuned one for comparison ------------
 encoders = encoder_names(state.settings())
 source = own = None  # the encoder mapped, and the one the serving run used (its vectors are at hand)

@@ -20,7 +20,7 @@ cols[2].metric("Events", fmt_int(stats["events"]), border=True)
 cols[3].metric("Categories", fmt_int(stats["categories"]), border=True,
                help=f"{stats['top_level_categories']} top-level categories")
 run = serving.serving_run()
-k = int(((run or {}).get("metrics") or {}).get("k") or state.settings().k)
+k = int(((run or {}).get("metrics") or {}).get("k") or state.settings().evaluation.k)
 cols[4].metric(f"{words.word('recall', k)}, live run", fmt_num(run_metric(run, "recall")) if run else "no run",
                border=True, help=f"{words.meaning('recall', k)} (held out, all shoppers)")
 if stats["first_event"]:

@@ -8,9 +8,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crossrec_core import governance
-from crossrec_core.config import SIGNALS
 from crossrec_core.errors import CrossRecError
 from crossrec_core.metric_names import label, model_label, slice_label
+from crossrec_core.signals.registry import names as signal_names, weights_for
 from crossrec_core.train import check_run_name
 from ui import charts, flow, state, training, words
 from ui.actions import act, show_done
@@ -111,10 +111,10 @@ with st.expander("Train a new run", expanded=runs.empty or running, icon=":mater
     c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
     name = c1.text_input("Run name", placeholder="automatic (run-YYYYMMDD-HHMMSS)", key="train_name")
     learn = c2.toggle(words.LEARN, value=True, key="train_learn", help=words.LEARN_HELP)
-    base = (live or {}).get("weights") or state.settings().weights
+    base = (live or {}).get("weights") or weights_for(state.settings())
     wcols = st.columns(3)
     weights = {s: wcols[n % 3].slider(charts.SIGNAL_LABELS[s], 0.0, 1.0, float(base.get(s, 0.0)), 0.05,
-                                      key=f"train_w_{s}", disabled=learn) for n, s in enumerate(SIGNALS)}
+                                      key=f"train_w_{s}", disabled=learn) for n, s in enumerate(signal_names())}
     if learn:
         st.caption("The sliders are off while the weights are learned.")
     if st.button("Start training", type="primary", disabled=running, icon=":material/play_arrow:", key="train_start"):
@@ -261,7 +261,7 @@ with left:
     fig = go.Figure()
     for side, run_name, color in (("a", a, "#94a3b8"), ("b", b, "#2563eb")):
         w = cmp["weights"][side] or {}
-        fig.add_bar(x=[charts.SIGNAL_LABELS[s] for s in SIGNALS], y=[float(w.get(s, 0)) for s in SIGNALS],
+        fig.add_bar(x=[charts.SIGNAL_LABELS[s] for s in signal_names()], y=[float(w.get(s, 0)) for s in signal_names()],
                     name=ht(run_name), marker_color=color)
     fig.update_layout(barmode="group")
     st.caption("Signal weights")

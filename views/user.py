@@ -120,7 +120,7 @@ if rec is None:
     flow.no_run()
     flow.stop()
 rkey = serving.rec_key()
-k = st.columns([1, 3])[0].slider("List length (K)", 5, 50, state.settings().k, step=5, key="user_k")
+k = st.columns([1, 3])[0].slider("List length (K)", 5, 50, state.settings().evaluation.k, step=5, key="user_k")
 url.restore("mode", "user_mode", valid=MODE_LABELS.__contains__, decode=MODE_LABELS.get)
 tabs = st.tabs([MODE_LABELS["all"], MODE_LABELS["cross"], MODE_LABELS["target"]], key="user_mode",
                on_change="rerun")

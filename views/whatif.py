@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crossrec_core import governance
-from crossrec_core.config import SIGNALS
+from crossrec_core.signals.registry import names as signal_names
 from crossrec_core.scorer import PairRule, Rules
 from ui import charts, serving, state, words
 from ui.actions import act, show_done
@@ -31,7 +31,7 @@ ss = st.session_state
 # scenario (which sets these keys) never meets a widget default (Streamlit warns about both).
 for key_, start in (("wi_rules", EMPTY.copy()), ("wi_v", 0), ("wi_use_w", False), ("wi_n", 300), ("wi_k", 20),
                     ("wi_mode", "all"), ("wi_m", 2.0), ("wi_eval", True), ("wi_who", "a seeded sample"),
-                    *((f"wi_w_{s}", float(rec.weights.get(s, 0.0))) for s in SIGNALS)):
+                    *((f"wi_w_{s}", float(rec.weights.get(s, 0.0))) for s in signal_names())):
     ss.setdefault(key_, start)
 
 
@@ -51,7 +51,7 @@ def load_scenario(spec: dict, result: dict | None, name: str) -> None:
     ss["wi_rules"] = pd.DataFrame(pairs, columns=["source", "target", "multiplier"]) if pairs else EMPTY.copy()
     ss["wi_v"] += 1
     ss["wi_use_w"] = spec.get("weights") is not None
-    for s in SIGNALS:
+    for s in signal_names():
         ss[f"wi_w_{s}"] = float((spec.get("weights") or rec.weights).get(s, 0.0))
     ss["wi_n"], ss["wi_k"], ss["wi_mode"] = spec.get("users", 300), spec.get("k", 20), spec.get("mode", "all")
     ss["wi_result"] = {"spec": spec, "result": result, "name": name} if result else None
@@ -91,7 +91,7 @@ with right:
     if use_w:
         weights = {}
         wcols = st.columns(2)
-        for n, s in enumerate(SIGNALS):
+        for n, s in enumerate(signal_names()):
             weights[s] = wcols[n % 2].slider(charts.SIGNAL_LABELS[s], 0.0, 1.0, step=0.05, key=f"wi_w_{s}",
                                              help=f"signal '{s}'; serving weight {rec.weights.get(s, 0):.2f}")
     else:
@@ -224,7 +224,7 @@ else:
             st.markdown(f":green-badge[:material/check: live] Its {len(eff['rules'])} rule(s) are in the live rules.")
             show_done("promote")
             st.text("Rules it added:\n" + "\n".join(f"  {r}" for r in eff["rules"]))
-            show_deltas(eff["deltas"], "live lists", "with the scenario", rec.settings.k, key="wi_effect_deltas")
+            show_deltas(eff["deltas"], "live lists", "with the scenario", rec.settings.evaluation.k, key="wi_effect_deltas")
         else:
             if st.button("Show its held-out effect first", icon=":material/query_stats:", key="wi_effect"):
                 eff = with_progress(lambda progress: governance.scenario_effect(store, pick, rec, progress=progress))
@@ -233,10 +233,10 @@ else:
             eff = effects.get(eff_key)
             if eff is not None:
                 st.text("Rules it adds:\n" + "\n".join(f"  {r}" for r in eff["rules"]))
-                show_deltas(eff["deltas"], "live lists", "with the scenario", rec.settings.k, key="wi_effect_deltas")
+                show_deltas(eff["deltas"], "live lists", "with the scenario", rec.settings.evaluation.k, key="wi_effect_deltas")
                 ok = st.checkbox(f"Yes, add these {len(eff['rules'])} rule(s) to the live rules",
                                  key=f"wi_promote_ok_{pick}")
-                drops = significant_drops(eff["deltas"], rec.settings.k)
+                drops = significant_drops(eff["deltas"], rec.settings.evaluation.k)
                 if drops:  # an interval wholly below 0: not noise, a real loss; a second, explicit yes
                     ok = st.checkbox(f"Yes, promote even though {' and '.join(drops)} drop(s) beyond noise",
                                      key=f"wi_promote_drop_ok_{pick}") and ok

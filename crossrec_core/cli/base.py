@@ -54,7 +54,7 @@ def db_arg(text: str) -> str:
 
 def check_k_arg(args: argparse.Namespace) -> None:
     """--k (read as text: `--k 1e20` is a number, too large) made an int by the one rule for k
-    (1 <= k <= Settings.max_k), or one line before anything is opened."""
+    (1 <= k <= the setting evaluation.max_k), or one line before anything is opened."""
     from ..bounds import check_k
 
     args.k = check_k(args.k, name="--k")

@@ -7,7 +7,7 @@ import resource
 import time
 from pathlib import Path
 
-from ..config import Settings
+from ..config import EncoderSettings, Settings
 from ..errors import CrossRecError, DatabaseLockedError, environment_error
 from ..paths import expand
 from .base import command, input_files, open_store, progress_bar, settings_for
@@ -117,12 +117,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
 @command
 def cmd_encode(args: argparse.Namespace) -> int:
     """Embed item texts; only new or changed texts are encoded."""
-    from ..encoder import encode_items
+    from ..encoder import Encoder, encode_items
 
     settings = settings_for(args)
-    settings = settings.replace(model=args.model or settings.model, device=args.device, precision=args.precision,
-                                batch_size=args.batch_size, encoder_backend=args.backend)
-    encoder = settings.encoder()
+    settings = settings.replace({"encoder.model": args.model or settings.encoder.model, "encoder.device": args.device,
+                                 "encoder.precision": args.precision, "encoder.batch_size": args.batch_size,
+                                 "encoder.backend": args.backend})
+    encoder = Encoder.from_settings(settings)
     with open_store(args, write=True) as store, progress_bar(not args.quiet) as progress:
         result = encode_items(store, encoder, progress=progress)
     print(f"encoded {result.encoded:,} texts, reused {result.reused:,} ({encoder.model_id}, "
@@ -169,8 +170,8 @@ def add_parsers(sub, common) -> None:
     p = sub.add_parser("encode", parents=[common], help="embed item texts (only new or changed ones)")
     p.add_argument("--model", default=None,
                    help="model folder or name (default: the chosen encoder, else the packaged all-MiniLM-L6-v2)")
-    p.add_argument("--device", default=Settings.device, choices=DEVICES)
-    p.add_argument("--precision", default=Settings.precision, choices=PRECISIONS)
-    p.add_argument("--backend", default=Settings.encoder_backend, choices=["auto", "torch", "onnx-int8"],
+    p.add_argument("--device", default=EncoderSettings.device, choices=DEVICES)
+    p.add_argument("--precision", default=EncoderSettings.precision, choices=PRECISIONS)
+    p.add_argument("--backend", default=EncoderSettings.backend, choices=["auto", "torch", "onnx-int8"],
                    help="auto: int8 ONNX Runtime on a CPU without bf16, only where it reproduces fp32")
-    p.add_argument("--batch-size", type=int, default=Settings.batch_size)
+    p.add_argument("--batch-size", type=int, default=EncoderSettings.batch_size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import Settings
+from ..config import EncoderSettings, EvaluationSettings, Settings
 from ..errors import CrossRecError
 from ..paths import expand
 from .base import check_k_arg, command, open_store, print_json, progress_bar, settings_for
@@ -69,11 +69,13 @@ def cmd_encoders(args: argparse.Namespace) -> int:
 @command
 def cmd_train(args: argparse.Namespace) -> int:
     """Learn weights on a validation carve-out, evaluate, fit for serving, record a run."""
-    from ..config import parse_weights
+    from ..signals.registry import parse_weights
     from ..train import train
 
     weights = parse_weights(args.weights) if args.weights else None
-    settings = settings_for(args).replace(als_device=args.als_device)
+    settings = settings_for(args)
+    if args.als_device is not None:
+        settings = settings.replace({"signals.als.device": args.als_device})
     with open_store(args, write=True) as store, progress_bar(not args.quiet) as progress:
         if args.engine == "ray":  # encoding and co-occurrence counts on a Ray cluster; ALS and the rest stay here
             from ..engine.ray_jobs import ray_training
@@ -128,7 +130,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..train import eval_run
 
     check_k_arg(args)
-    settings = settings_for(args).replace(k=args.k)
+    settings = settings_for(args).replace({"evaluation.k": args.k})
     with open_store(args, write=True) as store, progress_bar(not args.quiet and not args.json) as progress:
         result = eval_run(store, settings, record=not args.no_record, progress=progress)
     if args.json:
@@ -161,23 +163,24 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--engine", default="local", choices=["local", "ray"],
                    help="ray: encode item texts and count co-occurrences on a Ray cluster (pip install "
                         "'crossrec[ray]'); ALS and the rest run here")
-    p.add_argument("--als-device", default=Settings.als_device, choices=["auto", "cpu", "cuda"],
-                   help="where ALS fits (auto: the GPU when implicit has CUDA)")
+    p.add_argument("--als-device", default=None, choices=["auto", "cpu", "cuda"],
+                   help="where ALS fits (auto, the default: the GPU when implicit has CUDA); the setting "
+                        "signals.als.device")
     p.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local one)")
     p.add_argument("--work-dir", default=None, type=expand, help="folder every Ray node sees, for the jobs' Parquet files")
 
     p = sub.add_parser("eval", parents=[common], help="metrics table: ours against the baselines")
-    p.add_argument("--k", default=Settings.k, help="list length, 1 to %d" % Settings.max_k)
+    p.add_argument("--k", default=EvaluationSettings.k, help="list length, 1 to %d" % EvaluationSettings.max_k)
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--no-record", action="store_true", help="do not record the evaluation as a run")
     p = sub.add_parser("finetune", parents=[common], help="tune the item encoder on co-purchases (training period)")
-    p.add_argument("--base", default=Settings.model, help="base model folder or name (default: packaged MiniLM)")
+    p.add_argument("--base", default=EncoderSettings.model, help="base model folder or name (default: packaged MiniLM)")
     p.add_argument("--mode", default=FINETUNE_MODES[0], choices=FINETUNE_MODES,
                    help="head: a network on frozen vectors (CPU default); lora/full: the transformer (CUDA: full)")
     p.add_argument("--max-minutes", type=float, help="stop at a checkpoint after this long (--resume continues)")
     p.add_argument("--epochs", type=float, help="passes over the pairs (default: head 10, lora/full 1)")
     p.add_argument("--batch-size", type=int, help="pairs per batch (default: head 256, lora/full 64)")
-    p.add_argument("--device", default=Settings.device, choices=DEVICES)
+    p.add_argument("--device", default=EncoderSettings.device, choices=DEVICES)
     p.add_argument("--name", help="encoder name (default: ft-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint of --name")
     p.add_argument("--force", action="store_true", help="adopt even when not better; replace an encoder of that name")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import MODES, Settings, default_db_path
+from ..config import MODES, EvaluationSettings, Settings, default_db_path
 from ..errors import CrossRecError
 from ..paths import expand
 from .base import check_k_arg, command, input_files, open_store, print_json, progress_bar, settings_for
@@ -53,13 +53,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         else:
             df = rec.recommend_for_query(args.query, k=args.k, mode=args.mode, category=args.category,
                                          explain=explain)
-    from ..config import CONTRIBUTIONS
+    from ..signals.registry import contributions
 
     if args.json:  # "rules" appears only when a rule moved the ranker's score, "applied_rules" when a rule
         print_json([    # changed the item ("pinned at 3 by rule 'Summer tripods'")
             {"rank": int(r["rank"]), "item_id": r["item_id"], "title": r["title"], "category": r["category"],
              "score": float(r["score"]), "base": float(r["base"]),
-             "contributions": {s: float(r[s]) for s in CONTRIBUTIONS if s != "rules" or r[s] != 0},
+             "contributions": {s: float(r[s]) for s in contributions() if s != "rules" or r[s] != 0},
              "reason": r["reason"],
              **({"applied_rules": r["applied_rules"].split("; ")} if r["applied_rules"] else {})}
             for r in df.to_dict(orient="records")
@@ -72,7 +72,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         title = r.title if len(r.title) <= 60 else r.title[:59] + "…"
         print(f"{r.rank:>3}. {title:<60} {r.category[:40]:<40} {r.score:6.3f}")
         if args.explain:
-            parts = ", ".join(f"{s} {getattr(r, s):+.2f}" for s in CONTRIBUTIONS if getattr(r, s) != 0)
+            parts = ", ".join(f"{s} {getattr(r, s):+.2f}" for s in contributions() if getattr(r, s) != 0)
             print(f"     {r.reason}")
             print(f"     [{parts}]")
     return 0
@@ -189,7 +189,7 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--query", help="free-text search query (one intent)")
     p.add_argument("--profile", help="a new shopper described in words, as the User page's cold-start box: "
                                      "its interests are split and their lists interleaved")
-    p.add_argument("--k", default=Settings.k, help="list length, 1 to %d" % Settings.max_k)
+    p.add_argument("--k", default=EvaluationSettings.k, help="list length, 1 to %d" % EvaluationSettings.max_k)
     p.add_argument("--mode", default=MODES[0], choices=MODES)
     p.add_argument("--category", help="category for --mode target (top-level name or path)")
     p.add_argument("--explain", action="store_true", help="show contributions and the reason")
@@ -200,7 +200,7 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--force", action="store_true", help="replace --out when it exists")
     p.add_argument("--users", type=expand, help="CSV/Parquet with a user_id column (default: every user)")
     p.add_argument("--segment", help="the shoppers of this saved segment (`crossrec segments list`)")
-    p.add_argument("--k", default=Settings.k, help="list length, 1 to %d" % Settings.max_k)
+    p.add_argument("--k", default=EvaluationSettings.k, help="list length, 1 to %d" % EvaluationSettings.max_k)
     p.add_argument("--mode", default=MODES[0], choices=MODES)
     p.add_argument("--category", help="category for --mode target")
     p.add_argument("--run", help="use this run instead of the serving one")

@@ -66,7 +66,8 @@ def _build(settings, path, seed: int, force: bool, encode: bool, train: bool, pa
         if encode:
             from ..encoder import encode_items
 
-            encode_items(store, settings.encoder(), progress=part(2))
+            from ..encoder import Encoder
+            encode_items(store, Encoder.from_settings(settings), progress=part(2))
         if train:
             from ..train import _project, train as train_run
 

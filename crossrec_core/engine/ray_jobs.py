@@ -109,9 +109,10 @@ def encode_job(ray, store, settings, work: Path, progress: Progress | None = Non
     from ..encoder import missing_texts
 
     report = progress or (lambda _f, _m: None)
-    model_id = settings.encoder().model_id
+    from ..encoder import Encoder
+    model_id = Encoder.from_settings(settings).model_id
     report(0.0, "looking up stored vectors")
-    by_hash, missing = missing_texts(store, model_id, store.items(), settings.max_text_chars)
+    by_hash, missing = missing_texts(store, model_id, store.items(), settings.encoder.max_text_chars)
     if not missing:
         return {"encoded": 0, "reused": len(by_hash), "model_id": model_id}
     texts = pd.DataFrame({"text_hash": missing, "text": [by_hash[h] for h in missing]})
@@ -121,15 +122,15 @@ def encode_job(ray, store, settings, work: Path, progress: Progress | None = Non
     gpus = int(res.get("GPU", 0))
     # one CPU stays free for Ray Data's own read and write tasks (a pool holding every CPU starves them)
     cpus = int(res.get("CPU", 1))
-    actors = max(1, min(gpus or cpus - 1, len(missing) // max(1, settings.batch_size) or 1))
+    actors = max(1, min(gpus or cpus - 1, len(missing) // max(1, settings.encoder.batch_size) or 1))
     actor_cpus = 0 if gpus else (1 if cpus > 1 else 0.5)
     device = "cuda" if gpus else "cpu"
     report(0.05, f"encoding {len(missing):,} texts on {actors} Ray actor{'s' * (actors > 1)} ({device})")
     ds = ray.data.read_parquet(str(work / "texts.parquet"))
-    ds = ds.map_batches(_EncodeActor, batch_format="pandas", batch_size=settings.batch_size * 8,
-                        fn_constructor_kwargs={"model": settings.model, "device": device,
-                                               "precision": settings.precision, "batch_size": settings.batch_size,
-                                               "threads": 1},
+    ds = ds.map_batches(_EncodeActor, batch_format="pandas", batch_size=settings.encoder.batch_size * 8,
+                        fn_constructor_kwargs={"model": settings.encoder.model, "device": device,
+                                               "precision": settings.encoder.precision,
+                                               "batch_size": settings.encoder.batch_size, "threads": 1},
                         compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=1 if gpus else 0,
                         num_cpus=actor_cpus)
     ds.write_parquet(str(work / "vectors"))

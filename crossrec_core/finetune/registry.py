@@ -99,12 +99,12 @@ def with_chosen_encoder(settings: Settings) -> Settings:
     """`settings` with `model` = the chosen tuned encoder's folder, when the model is the default one."""
     from ..encoder import DEFAULT_ALIASES
 
-    if settings.model not in DEFAULT_ALIASES:
+    if settings.encoder.model not in DEFAULT_ALIASES:
         return settings
     name = chosen_name(settings)
     if name == BASE_NAME:
         return settings
-    return settings.replace(model=str(encoders_root(settings) / name))
+    return settings.replace({"encoder.model": str(encoders_root(settings) / name)})
 
 
 def list_encoders(settings: Settings) -> list[dict]:

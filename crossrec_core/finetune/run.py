@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Settings
+from ..signals.registry import weights_for
 from ..errors import CrossRecError
 from ..progress import Progress, sub_progress
 from . import registry
@@ -190,9 +191,10 @@ def finetune(store: Store, settings: Settings, opts: FinetuneOptions, progress: 
         raise CrossRecError("no training pairs: no shopper bought two items together before the validation cut")
     if report:
         report(0.5, f"{len(pairs):,} pairs; base item vectors")
-    base_enc = settings.encoder(model=opts.base, device=device)
+    from ..encoder import Encoder
+    base_enc = Encoder.from_settings(settings, model=opts.base, device=device)
     encode_items(store, base_enc, items, progress=sub_progress(report, 0.5, 1.0))
-    E = item_embeddings(store, base_enc.model_id, items, settings.max_text_chars)
+    E = item_embeddings(store, base_enc.model_id, items, settings.encoder.max_text_chars)
     base_fig = _figures(val, held, E)
 
     root.mkdir(parents=True, exist_ok=True)
@@ -253,9 +255,9 @@ def finetune(store: Store, settings: Settings, opts: FinetuneOptions, progress: 
 
         if progress:
             progress(0.86, "judging the fused list with base and tuned item vectors")
-        weights = dict(settings.weights)
-        fused = {"base": fused_recall(items, train_events, E, settings, weights, settings.k),
-                 "tuned": fused_recall(items, train_events, vectors, settings, weights, settings.k)}
+        weights = weights_for(settings)
+        fused = {"base": fused_recall(items, train_events, E, settings, weights, settings.evaluation.k),
+                 "tuned": fused_recall(items, train_events, vectors, settings, weights, settings.evaluation.k)}
         fused_ok, fused_reason = fused_verdict(fused["base"], fused["tuned"], settings.seed)
         reason = f"{reason}; {fused_reason}" if fused_ok else f"{fused_reason} on the validation period"
         ok = fused_ok
@@ -282,7 +284,7 @@ def finetune(store: Store, settings: Settings, opts: FinetuneOptions, progress: 
     registry.install_folder(tmp, final, force=opts.force or opts.resume)
     if not state.stopped:  # a run cut short keeps its checkpoint for --resume
         shutil.rmtree(partial, ignore_errors=True)
-    tuned_enc = settings.encoder(model=str(final), device=device, batch_size=64)
+    tuned_enc = Encoder.from_settings(settings, model=str(final), device=device, batch_size=64)
     card["model_id"] = tuned_enc.model_id
     registry.write_json_atomic(final / registry.CARD, card)
     if adopt:
@@ -307,7 +309,7 @@ def _store_vectors(store: Store, model_id: str, items: pd.DataFrame, vectors: np
     """Put the tuned vectors in the store's text-hash cache, so `train` and serving find them."""
     from ..encoder import item_text, text_hash
 
-    texts = item_text(items, settings.max_text_chars)
+    texts = item_text(items, settings.encoder.max_text_chars)
     keep = (texts != "").to_numpy()
     hashes = np.asarray(text_hash(texts[keep]), dtype=object)
     vecs = np.asarray(vectors, np.float32)[keep]

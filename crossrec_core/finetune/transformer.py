@@ -154,7 +154,7 @@ def encode_texts(model, items: pd.DataFrame, settings, progress=None) -> np.ndar
     """Item vectors (unit rows, zero for items without text) from a trained model."""
     from ..encoder import _unit_rows, item_text
 
-    text = item_text(items, settings.max_text_chars)
+    text = item_text(items, settings.encoder.max_text_chars)
     out = np.zeros((len(items), model.get_embedding_dimension()), np.float32)
     keep = np.flatnonzero((text != "").to_numpy())
     if len(keep):

@@ -1,6 +1,6 @@
 """als: implicit-feedback matrix factorisation (Hu, Koren & Volinsky 2008) with the `implicit` library.
 
-Confidence: c_ui = 1 + als_alpha · log1p(x_ui) on the observed pairs (x = data.X, event weight ×
+Confidence: c_ui = 1 + alpha · log1p(x_ui) on the observed pairs (x = data.X, event weight ×
 recency), preference 1 there; unobserved pairs have c = 1, p = 0 (implicit's own convention, which
 weighs an observed pair by c and the implicit zeros by 1, so c ≥ 1 keeps every observed pair at
 least as trusted as a missing one). implicit is given alpha = 1 and this matrix.
@@ -24,12 +24,16 @@ import scipy.linalg
 from scipy.linalg import lapack
 import scipy.sparse as sp
 
-from ..config import Settings
+from typing import TYPE_CHECKING
+
 from ..data import Interactions
 from .base import Context, EvidenceBatch, Signal, Words, cited, user_terms
 
 CONFIDENCES = ("log", "raw")
 SOLVERS = ("implicit", "numpy")
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 ALS_DEVICES = ("auto", "cpu", "cuda")
@@ -45,16 +49,17 @@ def _has_cuda() -> bool:
 
 
 def als_device(asked: str, has_cuda: bool | None = None) -> str:
-    """The device ALS fits on for Settings.als_device `asked`: auto -> cuda when implicit has CUDA, else cpu;
-    cuda without CUDA is an error (said in one line), not a silent CPU fit."""
+    """The device ALS fits on for its `device` parameter `asked`: auto -> cuda when implicit has CUDA, else
+    cpu; cuda without CUDA is an error (said in one line), not a silent CPU fit."""
     from ..errors import CrossRecError
 
     if asked not in ALS_DEVICES:
-        raise CrossRecError(f"als_device is '{asked}'; use one of {', '.join(ALS_DEVICES)}")
+        raise CrossRecError(f"als device is '{asked}'; use one of {', '.join(ALS_DEVICES)}")
     cuda = _has_cuda() if has_cuda is None else has_cuda
     if asked == "cuda" and not cuda:
-        raise CrossRecError("als_device is 'cuda' but implicit has no CUDA here (implicit.gpu.HAS_CUDA is False: "
-                            "no GPU, or implicit built without CUDA); use als_device 'auto' or 'cpu'")
+        raise CrossRecError("als device is 'cuda' but implicit has no CUDA here (implicit.gpu.HAS_CUDA is False: "
+                            "no GPU, or implicit built without CUDA); use device 'auto' or 'cpu' "
+                            "(setting signals.als.device, `crossrec train --als-device`)")
     return "cuda" if asked == "cuda" or (asked == "auto" and cuda) else "cpu"
 
 
@@ -62,15 +67,22 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
                 state_fields=("item_factors_", "YtY_", "factors_", "fitted_")):
     """implicit ALS item factors; user factors solved from the current history at score time."""
 
-    options = ("confidence", "solver", "num_threads", "use_gpu")
-
-    def __init__(self, settings: Settings | None = None, *, confidence: str = "log", solver: str = "numpy",
-                 num_threads: int = 0, use_gpu: bool | None = None):
-        super().__init__(settings)
+    def __init__(self, *, factors: int = 64, iterations: int = 15, regularization: float = 30.0,
+                 alpha: float = 1.0, device: str = "auto", confidence: str = "log", solver: str = "numpy",
+                 num_threads: int = 0, random_state: int = 42):
+        """`regularization` (λ) was chosen on the validation period of the demo shop and Instacart
+        (`python benchmarks/tune.py`); `device`: auto (implicit's GPU model when implicit has CUDA, else
+        the CPU) | cpu | cuda (an error without CUDA); scoring always runs on the CPU from the fitted
+        factors, and each run records the device."""
+        self.factors = factors
+        self.iterations = iterations
+        self.regularization = regularization
+        self.alpha = alpha
+        self.device = device
         self.confidence = confidence
         self.solver = solver
         self.num_threads = num_threads
-        self.use_gpu = use_gpu
+        self.random_state = random_state
 
     # ---- confidence -------------------------------------------------------------------------
 
@@ -80,24 +92,21 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
         C.data[C.data < 0] = 0
         C.eliminate_zeros()
         vals = np.log1p(C.data) if self.confidence == "log" else C.data
-        C.data = (1.0 + float(self.settings.als_alpha) * vals).astype(np.float32)
+        C.data = (1.0 + float(self.alpha) * vals).astype(np.float32)
         return C
 
-    def device(self) -> str:
-        """cpu or cuda: `use_gpu` when set, else Settings.als_device (auto: the GPU when implicit has CUDA)."""
-        if self.use_gpu is not None:
-            return als_device("cuda" if self.use_gpu else "cpu")
-        return als_device(str(self.settings.als_device))
+    def fit_device(self) -> str:
+        """cpu or cuda: where `device` (auto: the GPU when implicit has CUDA) has this signal fit."""
+        return als_device(str(self.device).strip().lower())
 
     def make_model(self, device: str | None = None):
-        """The `implicit` model with this signal's settings, on `device` (default: `self.device()`)."""
+        """The `implicit` model with this signal's parameters, on `device` (default: `self.fit_device()`)."""
         import implicit.als
 
-        s = self.settings
-        gpu = (device or self.device()) == "cuda"
+        gpu = (device or self.fit_device()) == "cuda"
         return implicit.als.AlternatingLeastSquares(
-            factors=int(s.als_factors), regularization=float(s.als_regularization), alpha=1.0,
-            iterations=int(s.als_iterations), random_state=int(s.seed), num_threads=self.num_threads,
+            factors=int(self.factors), regularization=float(self.regularization), alpha=1.0,
+            iterations=int(self.iterations), random_state=int(self.random_state), num_threads=self.num_threads,
             use_gpu=gpu,
         )
 
@@ -108,9 +117,8 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
             raise ValueError(f"unknown confidence '{self.confidence}' (one of {', '.join(CONFIDENCES)})")
         if self.solver not in SOLVERS:
             raise ValueError(f"unknown solver '{self.solver}' (one of {', '.join(SOLVERS)})")
-        device = self.device()  # before any work: cuda asked where there is none fails at once
-        s = self.settings
-        k = int(s.als_factors)
+        device = self.fit_device()  # before any work: cuda asked where there is none fails at once
+        k = int(self.factors)
         C = self.confidence_matrix(data.X)
         model = None
         if C.nnz > 0:
@@ -181,7 +189,7 @@ class ALSSignal(Signal, name="als", label="taste match", color="#7c3aed", defaul
         Y = self.item_factors_
         Yh = Y[idx].astype(np.float64)
         A = self.YtY_ + Yh.T @ (Yh * (c - 1.0)[:, None])
-        A[np.diag_indices_from(A)] += float(self.settings.als_regularization)
+        A[np.diag_indices_from(A)] += float(self.regularization)
         b = Yh.T @ c
         return A, b
 

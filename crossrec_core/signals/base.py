@@ -1,17 +1,24 @@
-"""What every signal (and every baseline) looks like, implicit-style: settings in the constructor,
-`fit(data, embeddings)` returns self, fitted attributes end in `_`, `score(ctx)` returns a dense
-(users × items) array of raw scores for a batch of users described by a `Context`."""
+"""What every signal (and every baseline) looks like, implicit-style: its hyper-parameters are its
+constructor's keyword arguments (with their defaults: the one place they are declared), built from the
+settings by `Signal.build`, `fit(data, embeddings)` returns self, fitted attributes end in `_`,
+`score(ctx)` returns a dense (users × items) array of raw scores for a batch of users described by a
+`Context`."""
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..config import Settings
 from ..data import Interactions
+from ..errors import CrossRecError
 from ..profiles import Context  # noqa: F401  (a signal's `score(ctx)` takes one; defined beside the profiles)
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 @dataclass(frozen=True)
@@ -161,22 +168,24 @@ class Words:
         return str(self.items["cat_top"][pos])
 
 
-_DECLARED = ("name", "label", "color", "default_weight", "needs_embeddings", "options", "state_fields")
+_DECLARED = ("name", "label", "color", "default_weight", "needs_embeddings", "state_fields")
 
 
 class Signal:
     """Base class: subclasses declare who they are (`name`, plain `label`, `color`, `default_weight`,
     `needs_embeddings`) and implement `fit` and `score`; `evidence` and `phrase` explain a score.
 
-    Saving (crossrec_core.modelio): `options` names the constructor's keyword arguments and
-    `state_fields` the fitted attributes; `to_state`/`from_state` write and read both (arrays and JSON only)."""
+    Hyper-parameters are the keyword arguments of the subclass's `__init__`, each stored under its own
+    name (scikit-learn's convention): `params()` lists them, `build(settings)` makes the signal with
+    `settings.signals[name]`, and a model file records them. Saving (crossrec_core.modelio):
+    `state_fields` names the fitted attributes; `to_state`/`from_state` write and read both (arrays and
+    JSON only)."""
 
     name: str = "signal"
     label: str = "signal"  # plain words for merchandisers (sentences, legend, sliders)
     color: str = "#9ca3af"  # how the dashboard draws its part of a score
     default_weight: float = 0.0  # fusion weight before any is learned
     needs_embeddings: bool = False  # fitted only when item text embeddings exist
-    options: tuple[str, ...] = ()
     state_fields: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **declared) -> None:
@@ -188,8 +197,34 @@ class Signal:
                 raise TypeError(f"{cls.__name__}: unknown signal declaration '{key}' (known: {', '.join(_DECLARED)})")
             setattr(cls, key, value)
 
-    def __init__(self, settings: Settings | None = None):
-        self.settings = settings or Settings()
+    @classmethod
+    def params(cls) -> dict[str, Any]:
+        """The hyper-parameters (the constructor's keyword arguments) with their defaults."""
+        sig = inspect.signature(cls.__init__)
+        return {p.name: p.default for p in sig.parameters.values()
+                if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+    def get_params(self) -> dict[str, Any]:
+        """This signal's hyper-parameters as set."""
+        return {name: getattr(self, name) for name in self.params()}
+
+    @classmethod
+    def build(cls, settings: Settings, given: Mapping[str, Any] | None = None, where: str | None = None,
+              **fixed: Any) -> "Signal":
+        """The one way a signal is made from the settings: its keyword arguments from `given` (default
+        `settings.signals[name]`; `where` names them in errors), the settings' `seed` as `random_state`
+        where the signal takes one and they do not set it, then `fixed`. A name the class does not take is
+        a one-line error."""
+        where = where or f"signals.{cls.name}"
+        given = dict(settings.signals.get(cls.name, {}) if given is None else given)
+        known = cls.params()
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise CrossRecError(f"setting {where}.{unknown[0]} is not a parameter of {cls.name} "
+                                f"(its parameters: {', '.join(known) or 'none'})")
+        if "random_state" in known and "random_state" not in given:
+            given["random_state"] = int(settings.seed)
+        return cls(**{**given, **fixed})
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "Signal":
         raise NotImplementedError
@@ -240,13 +275,17 @@ class Signal:
         return ctx.cached((id(self), "dense"), lambda: np.asarray(self.score(ctx), dtype=np.float32))
 
     def to_state(self, state) -> None:
-        """Write the options and fitted attributes into a modelio.State."""
-        state.put("options", {o: getattr(self, o) for o in self.options})
+        """Write the hyper-parameters and fitted attributes into a modelio.State."""
+        state.put("options", self.get_params())
         state.put_attrs(self, self.state_fields)
 
     @classmethod
     def from_state(cls, state, settings: Settings) -> "Signal":
-        obj = cls(settings, **state.get("options"))
+        """The saved signal: its recorded hyper-parameters over what `settings` give (a model file of an
+        earlier version recorded only some, and None for "from the settings")."""
+        known = cls.params()
+        saved = {k: v for k, v in state.get("options").items() if k in known and v is not None}
+        obj = cls.build(settings, **saved)
         state.get_attrs(obj, cls.state_fields)
         return obj
 

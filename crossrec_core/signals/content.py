@@ -17,6 +17,9 @@ class ContentSignal(Signal, name="content", label="similar text", color="#16a34a
                     needs_embeddings=True, state_fields=("embeddings_", "has_embedding_", "n_items_")):
     """score = ctx.profile @ Eᵀ; evidence = the history items most similar to the candidate."""
 
+    def __init__(self, *, min_similarity: float = 0.5):
+        self.min_similarity = min_similarity  # text likeness (cosine) below this is never cited as a reason
+
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "ContentSignal":
         if embeddings is None:
             E = np.zeros((data.n_items, 0), dtype=np.float32)
@@ -67,7 +70,7 @@ class ContentSignal(Signal, name="content", label="similar text", color="#16a34a
                 return None
             sims = E[h].astype(np.float64) @ E[items[at]].T.astype(np.float64)  # |history| × |pairs|
             # Only a real likeness is evidence: a lens is not "similar to" a jacket at cosine 0.3.
-            return h, np.where(sims >= self.settings.evidence_min_similarity, sims, 0.0) * conf[:, None]
+            return h, np.where(sims >= self.min_similarity, sims, 0.0) * conf[:, None]
         return user_terms(rows, items, terms)
 
     def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:

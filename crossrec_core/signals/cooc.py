@@ -1,8 +1,8 @@
 """cooc: item-to-item collaborative signal from co-occurrence in user histories.
 
 B = the users × items matrix of data.X under `weighting` (binary | log | raw). C = BᵀB;
-S_ji = C_ji / (sqrt(n_j · n_i) + cooc_shrink) with n_j = Σ_u B_uj² (the shrunk cosine; n_j is the
-number of users of j when B is binary); zero diagonal; the `cooc_neighbours` largest entries of each
+S_ji = C_ji / (sqrt(n_j · n_i) + shrink) with n_j = Σ_u B_uj² (the shrunk cosine; n_j is the
+number of users of j when B is binary); zero diagonal; the `neighbours` largest entries of each
 row j kept. Row j = a history item, column i = a candidate:
 
     score = q(ctx.X) @ S        q = `query` mapping of the current history (default log1p)
@@ -21,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..config import Settings
 from ..data import Interactions
 from .base import Context, EvidenceBatch, Signal, Words, ranked_shares, sparse_blocks, top_k_per_row
 
@@ -114,12 +113,11 @@ def from_pair_counts(chunks, n_items: int, k: int, finish) -> sp.csr_matrix:
 
 class ItemItemSignal(Signal):
     """A signal scored as (the query-weighted current history) @ a fitted item × item matrix (cooc, graph);
-    its options weigh the fitting histories and the query."""
+    it keeps each item's `neighbours` strongest neighbours; `weighting` and `query` weigh the fitting
+    histories and the query."""
 
-    options = ("weighting", "query")
-
-    def __init__(self, settings: Settings | None = None, *, weighting: str = "binary", query: str = "log"):
-        super().__init__(settings)
+    def __init__(self, *, neighbours: int = 200, weighting: str = "binary", query: str = "log"):
+        self.neighbours = neighbours
         self.weighting = weighting
         self.query = query
 
@@ -192,17 +190,21 @@ class CoocSignal(ItemItemSignal, name="cooc", label="bought together", color="#2
                  state_fields=("S_", "item_users_", "n_users_", "n_items_")):
     """Shrunk-cosine item kNN on co-occurrence; score = (weighted current history) @ S."""
 
+    def __init__(self, *, neighbours: int = 200, shrink: float = 10.0, weighting: str = "binary",
+                 query: str = "log"):
+        super().__init__(neighbours=neighbours, weighting=weighting, query=query)
+        self.shrink = shrink
+
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "CoocSignal":
         """S from BᵀB, computed here a row block at a time; or, when an engine counts pairs (`crossrec
         train --engine ray`) and B is binary (so BᵀB is a count of shoppers), from its pair counts."""
         from ..engine import pair_counter
 
         check_weightings(self.weighting, self.query)
-        s = self.settings
         B = weigh(data.X, self.weighting)
         norms = np.asarray(B.multiply(B).sum(axis=0)).ravel().astype(np.float64)  # n_j = Σ_u B_uj²
         root = np.sqrt(norms).astype(np.float32)
-        shrink = np.float32(s.cooc_shrink)
+        shrink = np.float32(self.shrink)
 
         def finish(block: sp.csr_matrix, a: int, b: int) -> sp.csr_matrix:
             rows = a + row_of(block)
@@ -213,9 +215,9 @@ class CoocSignal(ItemItemSignal, name="cooc", label="bought together", color="#2
 
         counter = pair_counter()
         if counter is not None and self.weighting == "binary":
-            self.S_ = from_pair_counts(counter(B), B.shape[1], int(s.cooc_neighbours), finish)
+            self.S_ = from_pair_counts(counter(B), B.shape[1], int(self.neighbours), finish)
         else:
-            self.S_ = item_item(B.T.tocsr(), B, int(s.cooc_neighbours), finish)
+            self.S_ = item_item(B.T.tocsr(), B, int(self.neighbours), finish)
         # binary incidence (items × users) for exact people counts in co_share
         self.item_users_ = (data.touched.T.tocsr() > 0).astype(np.int8).tocsr()
         self.item_users_.sort_indices()

@@ -11,7 +11,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-from ..config import Settings
 from ..data import Interactions
 from ..errors import CrossRecError
 from .base import Context, EvidenceBatch, Signal, Words, cited, ranked_shares
@@ -46,16 +45,12 @@ class EASE(Signal, name="ease", label="basket affinity", color="#db2777", defaul
     Items outside that set cannot be scored; they get a score below every scored item of the row (the
     row's minimum - 1), so they only fill lists after every scorable item."""
 
-    options = ("lam", "max_items")
-
-    def __init__(self, settings: Settings | None = None, *, lam: float | None = None, max_items: int | None = None):
-        super().__init__(settings)
-        self.lam = lam  # None: Settings.ease_lambda
-        self.max_items = max_items  # None: Settings.ease_max_items
+    def __init__(self, *, lam: float = 500.0, max_items: int = 6000):
+        self.lam = lam  # the L2 penalty λ
+        self.max_items = max_items
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "EASE":
-        lam = float(self.lam if self.lam is not None else self.settings.ease_lambda)
-        max_items = int(self.max_items if self.max_items is not None else self.settings.ease_max_items)
+        lam, max_items = float(self.lam), int(self.max_items)
         X = binary(data.X)
         self.n_items_ = X.shape[1]
         counts = np.diff(X.tocsc().indptr)

@@ -1,15 +1,15 @@
 """graph: RP3beta, a popularity-damped three-step random walk item → user → item.
 
 P_ui = the user × item matrix (data.X under `weighting`, default binary) row-normalised, entries
-raised to graph_alpha; P_iu = the item × user matrix row-normalised, entries raised to graph_alpha.
-W = P_iu @ P_ui; column i divided by deg_i^graph_beta (deg = users of i); zero diagonal; the
-`graph_neighbours` largest entries of each row kept.
+raised to `alpha`; P_iu = the item × user matrix row-normalised, entries raised to `alpha`.
+W = P_iu @ P_ui; column i divided by deg_i^`beta` (deg = users of i); zero diagonal; the
+`neighbours` largest entries of each row kept.
 
     score = rownorm(q(ctx.X))^alpha @ W      q = `query` mapping (default log1p of the confidence)
 
 so the walk starts from the user's current history (new events count without a refit), each history
-item weighted by its event type and recency. α and β are `Settings.graph_alpha` / `graph_beta`
-(`benchmarks/tune.py` measures β's grid on the validation period).
+item weighted by its event type and recency. α and β are the signal's `alpha` / `beta`
+(settings `signals.graph`; `benchmarks/tune.py` measures β's grid on the validation period).
 """
 from __future__ import annotations
 
@@ -37,10 +37,15 @@ class GraphSignal(ItemItemSignal, name="graph", label="shopper paths", color="#0
                   state_fields=("W_", "degree_")):
     """RP3beta item-item walk; score = normalised current history @ W."""
 
+    def __init__(self, *, alpha: float = 0.5, beta: float = 0.1, neighbours: int = 200, weighting: str = "binary",
+                 query: str = "log"):
+        super().__init__(neighbours=neighbours, weighting=weighting, query=query)
+        self.alpha = alpha
+        self.beta = beta  # chosen on the validation period of the demo shop and Instacart (benchmarks/tune.py)
+
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "GraphSignal":
         check_weightings(self.weighting, self.query)
-        s = self.settings
-        alpha, beta = float(s.graph_alpha), float(s.graph_beta)
+        alpha, beta = float(self.alpha), float(self.beta)
         B = weigh(data.X, self.weighting)
         P_ui = _row_normalise_pow(B, alpha)
         P_iu = _row_normalise_pow(B.T.tocsr(), alpha)
@@ -52,7 +57,7 @@ class GraphSignal(ItemItemSignal, name="graph", label="shopper paths", color="#0
             block.data[block.indices == a + row_of(block)] = 0.0  # zero diagonal (removed by top-k)
             return block
 
-        self.W_ = item_item(P_iu, P_ui, int(s.graph_neighbours), finish)
+        self.W_ = item_item(P_iu, P_ui, int(self.neighbours), finish)
         self.degree_ = degree
         return self
 
@@ -60,7 +65,7 @@ class GraphSignal(ItemItemSignal, name="graph", label="shopper paths", color="#0
         return self.W_
 
     def _query(self, X: sp.csr_matrix) -> sp.csr_matrix:
-        return _row_normalise_pow(weigh(X, self.query), float(self.settings.graph_alpha))
+        return _row_normalise_pow(weigh(X, self.query), float(self.alpha))
 
     def phrases(self, ev: EvidenceBatch, items: np.ndarray, words: Words) -> list[str]:
         return cited(ev, words, "shoppers who bought {} went on to it", self.label)

@@ -1,10 +1,13 @@
 """The signal registry: every list of signal names, labels, colours and default weights derives from it.
 
 Adding a signal is one module (a `Signal` subclass declaring name, label, colour, default weight) plus
-one line in `CLASSES`. The functions here are what the rest of CrossRec reads (config's SIGNALS, the
-CSV columns, the CLI's --weights help, the dashboard's legend), so they also see a signal added with
-`register` (used by the toy-signal test)."""
+one line in `CLASSES`; its hyper-parameters are its constructor's keyword arguments (set per shop in the
+settings' `signals` section). The functions here are what the rest of CrossRec reads (the signal names,
+the fusion weights, the CSV columns, the CLI's --weights help, the dashboard's legend), so they also see
+a signal added with `register` (used by the toy-signal test)."""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from .als import ALSSignal
 from .base import Signal
@@ -14,6 +17,9 @@ from .ease import EASE
 from .graph import GraphSignal
 from .popularity import PopularitySignal
 from .transition import TransitionSignal
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 CLASSES: list[type[Signal]] = [
     CoocSignal,
@@ -67,6 +73,36 @@ def color(name: str) -> str:
 def default_weights() -> dict[str, float]:
     """Each signal's fusion weight before any is learned."""
     return {cls.name: float(cls.default_weight) for cls in CLASSES}
+
+
+def weights_for(settings: Settings) -> dict[str, float]:
+    """The fusion weights the settings ask for: each signal's default weight unless `ranker.weights`
+    names it (a name that is no signal, from a run of another version, is kept and reads as nothing)."""
+    return {**default_weights(), **{n: float(w) for n, w in settings.ranker.weights.items()}}
+
+
+def parse_weights(text: str, base: dict[str, float] | None = None) -> dict[str, float]:
+    """Parse `cooc=0.3,content=0.2` into a full weight dict (unnamed signals keep `base`, by default each
+    signal's default weight)."""
+    from ..errors import CrossRecError
+
+    signals = names()
+    weights = dict(base if base is not None else default_weights())
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in part:
+            raise CrossRecError(f"weight '{part}' is not of the form name=value")
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in signals:
+            raise CrossRecError(f"unknown signal '{name}' in --weights (signals: {', '.join(signals)})")
+        try:
+            w = float(value)
+        except ValueError:
+            raise CrossRecError(f"weight of '{name}' is '{value.strip()}', not a number") from None
+        if w < 0 or w != w:
+            raise CrossRecError(f"weight of '{name}' must be a number >= 0, got {value.strip()}")
+        weights[name] = w
+    return weights
 
 
 def weights_help() -> str:

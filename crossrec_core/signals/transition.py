@@ -1,6 +1,6 @@
 """transition: how strongly the user's categories lead to the item's category in the logs.
 
-Categories are data.cat_flow (the level set by settings.transition_level). For each user, the first
+Categories are data.cat_flow (the level set by settings.behaviour.transition_level). For each user, the first
 touch of each category is taken from data.events; a pair A → B (A ≠ B) counts for the user when
 their first touch of A is strictly earlier than their first touch of B.
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..config import Settings
 from ..data import Interactions
 from ..profiles import category_affinity
 from .base import Context, EvidenceBatch, Flow, Signal, Words
@@ -88,10 +87,7 @@ class TransitionSignal(Signal, name="transition", label="category flow", color="
                                      "strength_", "n_users_", "within_")):
     """Category flow A → B (first touches), weighted by the user's category affinity."""
 
-    options = ("shrink",)
-
-    def __init__(self, settings: Settings | None = None, *, shrink: float = 10.0):
-        super().__init__(settings)
+    def __init__(self, *, shrink: float = 10.0):
         self.shrink = shrink
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "TransitionSignal":

@@ -110,9 +110,10 @@ def test_ray_engine_equals_local_engine(ray_cluster, tmp_path):
     from crossrec_core.engine.ray_jobs import cluster, cooc_counts_job, cooc_counts_local, encode_job, work_folder
 
     local_db, ray_db = _shop(tmp_path / "local.duckdb"), _shop(tmp_path / "ray.duckdb")
-    settings = Settings(db_path=ray_db)
+    # fp32 on both sides: "auto" picks bf16 by a timing, which a loaded machine can decide either way per process
+    settings = Settings(db_path=ray_db).replace({"encoder.precision": "fp32"})
     with Store(local_db) as store:
-        encode_items(store, Encoder(backend="torch", batch_size=settings.encoder.batch_size))
+        encode_items(store, Encoder(backend="torch", precision="fp32", batch_size=settings.encoder.batch_size))
         local_counts = cooc_counts_local(store)
         local_vectors = item_embeddings(store, Encoder().model_id, store.items())
     with Store(ray_db) as store:

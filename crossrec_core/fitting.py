@@ -33,17 +33,27 @@ def _model_key(settings: Settings) -> tuple:
             str(settings.artefact_dir))
 
 
-def text_embedder(settings: Settings, has_embeddings: bool) -> Callable[[list[str]], np.ndarray] | None:
-    """The encoder of the item embeddings, for users' typed profile texts (None without embeddings). The
-    model is loaded once per process and a text already encoded is not encoded again."""
-    if not has_embeddings:
-        return None
+def _entry(settings: Settings) -> tuple:
+    """(the process's encoder for these settings, the texts it has encoded)."""
     from .encoder import Encoder
 
     key = _model_key(settings)
     if key not in _EMBEDDERS:
         _EMBEDDERS[key] = (Encoder.from_settings(settings), {})
-    enc, memo = _EMBEDDERS[key]
+    return _EMBEDDERS[key]
+
+
+def shared_encoder(settings: Settings):
+    """The one encoder of these settings in this process (queries, profiles and the fits' profile texts)."""
+    return _entry(settings)[0]
+
+
+def text_embedder(settings: Settings, has_embeddings: bool) -> Callable[[list[str]], np.ndarray] | None:
+    """The encoder of the item embeddings, for users' typed profile texts (None without embeddings). The
+    model is loaded once per process and a text already encoded is not encoded again."""
+    if not has_embeddings:
+        return None
+    enc, memo = _entry(settings)
 
     def embed(texts: list[str]) -> np.ndarray:
         texts = [str(t) for t in texts]

@@ -134,8 +134,9 @@ class Recommender:
     def encoder(self):
         """The sentence encoder, loaded on first use (queries and typed profiles need it)."""
         if self._encoder is None:
-            from .encoder import Encoder
-            self._encoder = Encoder.from_settings(self.settings)
+            from .fitting import shared_encoder
+
+            self._encoder = shared_encoder(self.settings)  # the model the fits loaded, not a second copy
         return self._encoder
 
     # ---- persistence ------------------------------------------------------------------------

@@ -31,3 +31,10 @@ def test_profile_texts_are_encoded_once_per_process(tmp_path, monkeypatch):
     other = settings.replace({"encoder.batch_size": 8})
     assert fitting._model_key(other) == key  # batch size does not change a vector
     assert fitting._model_key(settings.replace({"encoder.precision": "bf16"})) != key
+
+
+def test_queries_and_profiles_share_one_encoder(tmp_path):
+    settings = Settings(db_path=tmp_path / "shop.duckdb").replace({"encoder.precision": "fp32"})
+    enc = fitting.shared_encoder(settings)
+    assert fitting._EMBEDDERS[fitting._model_key(settings)][0] is enc is fitting.shared_encoder(settings)
+    assert fitting.shared_encoder(settings.replace({"encoder.precision": "bf16"})) is not enc

@@ -66,6 +66,11 @@ def run(name: str) -> None:
           + (f"; {ranker['reason']}" if ranker.get("reason") else ""))
     if ranker.get("importance"):
         print("   ranker gain by signal:", ", ".join(f"{k} {v:.0%}" for k, v in ranker["importance"].items()))
+    if ranker.get("cross"):  # the cross-mode ranker: validation CrossRecall against the general ranker's
+        c = ranker["cross"]
+        print(f"   cross-mode ranker: serves {c.get('serves', False)}; validation CrossRecall "
+              f"{c.get('validation_cross_recall')}, interval {c.get('interval')}; fit {c.get('fit_seconds')} s"
+              + (f"; {c['reason']}" if c.get("reason") else ""))
     for metric, iv in (result["metrics"].get("intervals") or {}).items():
         if iv:
             print(f"   {metric}: crossrec - {iv['best']} = {iv['diff']:+.4f}, paired 95% interval over users "

@@ -166,11 +166,17 @@ class Settings:
     # the most items one list may ask for (recommend/export/eval --k, the pages): 1 <= k <= max_k
     max_k: int = 1000
 
+    # ---- issue 25 (item 1): the cross-mode list's own ranker (crossrec_core.discovery, ranker_fit) ----
+    # "auto": train a second ranker on discoveries in new top-level categories, with exploration features,
+    # and serve it in cross mode when it beat the general ranker on the validation window's CrossRecall@K;
+    # "off": the general ranker orders the cross-mode list too.
+    cross_ranker: str = "auto"
+
     # the settings that take one of a few words: a typo is a one-line error when the settings are made, not a
     # silent fallback far from where it was written
     CHOICES = {"device": ("auto", "cpu", "cuda"), "precision": ("auto", "fp32", "fp16", "bf16"),
                "encoder_backend": ("auto", "torch", "onnx-int8"), "als_device": ("auto", "cpu", "cuda"),
-               "ranker": ("auto", "fusion"), "serving": ("retrieve", "exhaustive"),
+               "ranker": ("auto", "fusion"), "serving": ("retrieve", "exhaustive"), "cross_ranker": ("auto", "off"),
                "exclude_seen": ("bought", "interacted", "none")}
 
     def __post_init__(self) -> None:

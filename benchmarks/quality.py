@@ -2,7 +2,7 @@
 baseline through the same split and metric code, on the demo shop and every shared dataset.
 Also the wall time of `train` and export users/s.
 
-    python benchmarks/quality.py [--dataset NAME]
+    python benchmarks/quality.py [--dataset NAME] [--set cross_ranker=off]
 """
 from __future__ import annotations
 
@@ -25,14 +25,14 @@ from crossrec_core.train import train
 COLUMNS = ["model", "recall", "ndcg", "cross_recall", "cross_hit_rate", "coverage", "users"]
 
 
-def run(name: str) -> None:
+def run(name: str, overrides: dict | None = None) -> None:
     path, _ = database(name)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / f"{name}.duckdb"
         db.write_bytes(path.read_bytes())
         with Store(db) as store:
             t0 = time.perf_counter()
-            result = train(store, settings_for(db), name="bench")
+            result = train(store, settings_for(db).replace(**(overrides or {})), name="bench")
             train_s = time.perf_counter() - t0
             # the run just trained (a database that already had a live run keeps it live until promoted)
             rec = load_run(store, "bench")
@@ -85,9 +85,15 @@ def run(name: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dataset", action="append", help="dataset folder name or 'demo' (default: all)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for this run, e.g. cross_ranker=off (strings, numbers)")
     args = ap.parse_args()
+    overrides = {}
+    for kv in args.set:
+        key, _, value = kv.partition("=")
+        overrides[key] = type(getattr(settings_for(Path("x")), key))(value)
     for name in args.dataset or ["demo", *dataset_names()]:
-        run(name)
+        run(name, overrides)
 
 
 if __name__ == "__main__":

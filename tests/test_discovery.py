@@ -189,3 +189,25 @@ def test_a_run_with_a_cross_ranker_saves_and_reloads_to_the_same_cross_lists(dat
         a = rec.recommend(user, k=10, mode="cross", explain=True)
         b = again.recommend(user, k=10, mode="cross", explain=True)
         pd.testing.assert_frame_equal(a.drop(columns=["evidence"]), b.drop(columns=["evidence"]))
+
+
+@pytest.mark.slow
+def test_eval_reports_cross_recall_against_the_best_baseline_with_a_paired_interval(data, trained):
+    from crossrec_core.baselines import fit_baselines
+    from crossrec_core.evaluate import evaluate, paired_interval
+
+    settings, items, events, cut = data
+    ranker, _ = trained
+    split = make_split(items, events, settings, cut=cut)
+    fused = FusedScorer(settings).fit(split.train, None, items)
+    fused.attach_ranker(ranker, ItemStats.from_data(split.train, sub_codes(items)))
+    models = {"crossrec": fused, **fit_baselines(split, settings, None, names=["popularity", "itemknn"])}
+    result = evaluate(models, split, None, 20, per_user=True)
+    iv = result["intervals"]["cross_recall"]
+    per = result["per_user"]
+    best = max(("popularity", "itemknn"), key=lambda m: per[m]["cross_recall"].mean())
+    assert iv["best"] == best
+    assert len(per["crossrec"]["cross_recall"]) == len(per[best]["cross_recall"]) > 0  # the same shoppers
+    diff, lo, hi = paired_interval(per["crossrec"]["cross_recall"], per[best]["cross_recall"], settings.seed)
+    assert iv["diff"] == pytest.approx(diff, abs=1e-6) and iv["low"] == pytest.approx(lo, abs=1e-6)
+    assert result["slices"]["all"]["crossrec"]["cross_recall"] == pytest.approx(per["crossrec"]["cross_recall"].mean())

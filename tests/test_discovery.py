@@ -128,8 +128,8 @@ def test_the_cross_ranker_serves_cross_mode_only_when_it_won_on_validation(data,
     ranker, report = trained
     c = report["cross"]
     assert ranker.cross_ is not None and list(ranker.cross_.extra_features_) == list(FEATURES)  # forced
-    v = c["validation_cross_recall"]
-    assert c["serves"] == (v["cross"] > v["ranker"])
+    assert c["serves"] == (c["interval"][0] > 0)  # beyond noise only
+    assert c["validation_cross_recall"]["cross"] > c["validation_cross_recall"]["ranker"] or not c["serves"]
     # unforced: the cross ranker rides along exactly when it won
     general, rep = fit_ranker(items, events[events["ts"] < cut], settings, None)
     if general is not None:
@@ -147,13 +147,19 @@ def test_the_cross_ranker_serves_cross_mode_only_when_it_won_on_validation(data,
     assert fused.discovery_ is not None
 
 
-@pytest.mark.slow
-def test_served_cross_list_equals_evaluated_and_contributions_add_up(data, trained):
+@pytest.fixture(scope="module")
+def served_model(data, trained):
+    """(the test split, the fused scorer on its training period serving both forced rankers)."""
     settings, items, events, cut = data
-    ranker, _ = trained
     split = make_split(items, events, settings, cut=cut)
     fused = FusedScorer(settings).fit(split.train, None, items)
-    fused.attach_ranker(ranker, ItemStats.from_data(split.train, sub_codes(items)))
+    fused.attach_ranker(trained[0], ItemStats.from_data(split.train, sub_codes(items)))
+    return split, fused
+
+
+@pytest.mark.slow
+def test_served_cross_list_equals_evaluated_and_contributions_add_up(served_model):
+    split, fused = served_model
     users = list(split.users("all")[:60])
     ctx = split.context(users)
     excl = split.exclusions(users)
@@ -192,15 +198,12 @@ def test_a_run_with_a_cross_ranker_saves_and_reloads_to_the_same_cross_lists(dat
 
 
 @pytest.mark.slow
-def test_eval_reports_cross_recall_against_the_best_baseline_with_a_paired_interval(data, trained):
+def test_eval_reports_cross_recall_against_the_best_baseline_with_a_paired_interval(served_model):
     from crossrec_core.baselines import fit_baselines
     from crossrec_core.evaluate import evaluate, paired_interval
 
-    settings, items, events, cut = data
-    ranker, _ = trained
-    split = make_split(items, events, settings, cut=cut)
-    fused = FusedScorer(settings).fit(split.train, None, items)
-    fused.attach_ranker(ranker, ItemStats.from_data(split.train, sub_codes(items)))
+    split, fused = served_model
+    settings = split.settings
     models = {"crossrec": fused, **fit_baselines(split, settings, None, names=["popularity", "itemknn"])}
     result = evaluate(models, split, None, 20, per_user=True)
     iv = result["intervals"]["cross_recall"]

@@ -2,7 +2,7 @@
 baseline through the same split and metric code, on the demo shop and every shared dataset.
 Also the wall time of `train` and export users/s.
 
-    python benchmarks/quality.py [--dataset NAME]
+    python benchmarks/quality.py [--dataset NAME] [--set ranker.cross_kind=off] [--set signals.ease.lam=250]
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from _shared import database, dataset_names, settings_for
+from crossrec_core.config import LEGACY
 from crossrec_core.evaluate import metrics_table
 from crossrec_core.export import write_csv
 from crossrec_core.runs import load_run
@@ -25,14 +26,14 @@ from crossrec_core.train import train
 COLUMNS = ["model", "recall", "ndcg", "cross_recall", "cross_hit_rate", "coverage", "users"]
 
 
-def run(name: str) -> None:
+def run(name: str, overrides: dict | None = None) -> None:
     path, _ = database(name)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / f"{name}.duckdb"
         db.write_bytes(path.read_bytes())
         with Store(db) as store:
             t0 = time.perf_counter()
-            result = train(store, settings_for(db), name="bench")
+            result = train(store, settings_for(db).replace(overrides or {}), name="bench")
             train_s = time.perf_counter() - t0
             # the run just trained (a database that already had a live run keeps it live until promoted)
             rec = load_run(store, "bench")
@@ -66,6 +67,11 @@ def run(name: str) -> None:
           + (f"; {ranker['reason']}" if ranker.get("reason") else ""))
     if ranker.get("importance"):
         print("   ranker gain by signal:", ", ".join(f"{k} {v:.0%}" for k, v in ranker["importance"].items()))
+    if ranker.get("cross"):  # the cross-mode ranker: validation CrossRecall against the general ranker's
+        c = ranker["cross"]
+        print(f"   cross-mode ranker: serves {c.get('serves', False)}; validation CrossRecall "
+              f"{c.get('validation_cross_recall')}, interval {c.get('interval')}; fit {c.get('fit_seconds')} s"
+              + (f"; {c['reason']}" if c.get("reason") else ""))
     for metric, iv in (result["metrics"].get("intervals") or {}).items():
         if iv:
             print(f"   {metric}: crossrec - {iv['best']} = {iv['diff']:+.4f}, paired 95% interval over users "
@@ -77,12 +83,29 @@ def run(name: str) -> None:
     print(f"   explained top-20 p50 {p50 * 1000:.1f} ms over {len(lat)} shoppers")
 
 
+def _value(text: str) -> int | float | str:
+    """A --set value: an int, a float, or the text as given."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dataset", action="append", help="dataset folder name or 'demo' (default: all)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for this run by its dotted path (or an old flat name, config.LEGACY), e.g. "
+                         "ranker.cross_kind=off; numbers are read as numbers")
     args = ap.parse_args()
+    overrides = {}
+    for kv in args.set:
+        key, _, value = kv.partition("=")
+        overrides[LEGACY.get(key, key)] = _value(value)
     for name in args.dataset or ["demo", *dataset_names()]:
-        run(name)
+        run(name, overrides)
 
 
 if __name__ == "__main__":

@@ -175,7 +175,8 @@ class RankerSettings(Section):
     which history items come back, the bound on rule multipliers."""
 
     NAME: ClassVar[str] = "ranker"
-    CHOICES: ClassVar[dict] = {"kind": ("auto", "fusion"), "exclude_seen": ("bought", "interacted", "none")}
+    CHOICES: ClassVar[dict] = {"kind": ("auto", "fusion"), "exclude_seen": ("bought", "interacted", "none"),
+                               "cross_kind": ("auto", "off")}
     RANGES: ClassVar[dict] = {"variant_cap": (0, None), "variant_similarity": (0, 1), "diversity": (0, 1),
                               "max_multiplier": (1, None)}
 
@@ -196,6 +197,11 @@ class RankerSettings(Section):
     # a boost multiplies a score by at most this, a damp by at least its reciprocal (and so does the product
     # of every boost on one item): 1e39 would overflow float32 and drop the item from every list
     max_multiplier: float = 1_000.0
+    # the cross-mode list's own ranker (crossrec_core.discovery, ranker_fit.fit_cross): "auto" trains a second
+    # ranker on discoveries in new top-level categories, with exploration features, and serves it in cross
+    # mode when it beat the general ranker's CrossRecall@K on validation beyond noise; "off": the general
+    # ranker orders the cross-mode list too
+    cross_kind: str = "auto"
 
 
 @dataclass(frozen=True)

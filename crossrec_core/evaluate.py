@@ -168,8 +168,9 @@ def evaluate(
         if name == "all" and per_user:
             kept = {m: {metric: acc[m].per_user(metric) for metric in acc[m].parts} for m in models}
         if name == "all" and "crossrec" in models and len(models) > 1:
+            # cross_recall: over the shoppers with a discovery in a new category (the same ones for every model)
             intervals = {metric: best_baseline_interval({m: acc[m].per_user(metric) for m in models}, settings.seed)
-                         for metric in ("recall", "ndcg")}
+                         for metric in ("recall", "ndcg", "cross_recall")}
     if progress:
         progress(1.0, "evaluated")
     out = {"k": k, "slices": result}

@@ -63,14 +63,16 @@ def ranked_scores(scorer, ctx: Context, allowed: np.ndarray, mode: str = "all"
 
 
 def explain_at(scorer, idx: np.ndarray, total: np.ndarray, cands: Candidates,
-               lin: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+               lin: dict[str, np.ndarray], ranker=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Contributions (signal -> B × k) and base (B × k) of the listed items `idx` (B × k, -1 pads), given
     their scores `total` and linear-fusion parts `lin` (each B × k, at the listed items).
 
     Ranker items: TreeSHAP per signal + the booster's base value (+ the pair rules' log multiplier);
-    fallback items and rows without history: the linear fusion's parts (base 0)."""
+    fallback items and rows without history: the linear fusion's parts (base 0). `ranker`: the one that
+    scored `cands` (default the general one)."""
+    ranker = ranker or scorer.ranker_
     B, k = idx.shape
-    names = [*scorer.ranker_.signals_, CONTEXT, RULES]
+    names = [*ranker.signals_, CONTEXT, RULES]
     parts = {s: np.zeros((B, k)) for s in names}
     base = np.zeros((B, k))
     valid = idx >= 0
@@ -88,7 +90,7 @@ def explain_at(scorer, idx: np.ndarray, total: np.ndarray, cands: Candidates,
     hit = (key[order][pos] == want) if len(key) else np.zeros(len(want), bool)
     if hit.any():
         X = cands.X[order[pos[hit]]]
-        contrib, b = scorer.ranker_.contributions(X)
+        contrib, b = ranker.contributions(X)
         rr, cc = r_all[hit], c_all[hit]
         for s in lin:
             parts[s][rr, cc] = 0.0

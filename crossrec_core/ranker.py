@@ -94,10 +94,11 @@ def sub_codes(items: pd.DataFrame) -> np.ndarray:
     return pd.Categorical(col.fillna("")).codes.astype(np.int64)
 
 
-def feature_names(signals: list[str]) -> list[str]:
-    """Feature order for a set of signals (the booster is trained and applied in this order)."""
+def feature_names(signals: list[str], extra: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Feature order for a set of signals, then `extra` ones (the cross-mode ranker's exploration facts,
+    crossrec_core.discovery): the booster is trained and applied in this order."""
     per_signal = [f"{s}{suffix}" for s in signals for suffix in ("", "_rel", "_rank")]
-    return per_signal + list(_POPULARITY_FEATURES) + list(_CONTEXT_FEATURES)
+    return per_signal + list(_POPULARITY_FEATURES) + list(_CONTEXT_FEATURES) + list(extra)
 
 
 def feature_signal(name: str, signals: list[str]) -> str:
@@ -205,6 +206,10 @@ class LearnedRanker:
         self.early_stopping = early_stopping
         self.objective = objective
         self.seed = seed
+        self.extra_features_: list[str] = []
+        # the ranker of the cross-mode list, trained on discoveries in new categories with the exploration
+        # features (crossrec_core.discovery); None: the cross-mode list is ranked by this one
+        self.cross_: "LearnedRanker | None" = None
 
     def _params(self, n_rows: int) -> dict:
         import os
@@ -220,9 +225,11 @@ class LearnedRanker:
 
     def fit_frames(self, signals: list[str], train: list[tuple[Candidates, np.ndarray]],
                    valid: list[tuple[Candidates, np.ndarray]] | None = None,
-                   rounds: int | None = None, callbacks: list | None = None) -> "LearnedRanker":
+                   rounds: int | None = None, callbacks: list | None = None,
+                   extra: tuple[str, ...] = ()) -> "LearnedRanker":
         """Train on (candidates, labels) batches; early-stop on `valid` when given, else `rounds` (or when
-        one of `callbacks`, LightGBM's, stops it)."""
+        one of `callbacks`, LightGBM's, stops it). `extra` names the feature columns past the signals' own
+        (the cross-mode ranker's)."""
         import lightgbm as lgb
 
         def stack(parts):
@@ -244,7 +251,7 @@ class LearnedRanker:
         X, y, g = stack(train)
         if len(g) == 0 or y.sum() == 0:
             raise CrossRecError("no shopper made a discovery in the training windows: the ranker cannot learn")
-        names = feature_names(signals)
+        names = feature_names(signals, extra)
         params = self._params(len(y))
         dtrain = lgb.Dataset(X, y, group=g if self.objective == "lambdarank" else None, feature_name=names,
                              free_raw_data=True)
@@ -261,6 +268,7 @@ class LearnedRanker:
         self.booster_ = booster
         self.signals_ = list(signals)
         self.feature_names_ = names
+        self.extra_features_ = list(extra)
         self.train_rows_ = int(len(y))
         self.train_groups_ = int(len(g))
         return self
@@ -294,10 +302,15 @@ class LearnedRanker:
     # ---- persistence: JSON only ---------------------------------------------------------------
 
     def to_state(self) -> dict:
-        return {"format": FORMAT, "params": self.get_params(), "signals": self.signals_,
-                "feature_names": self.feature_names_, "best_iteration": self.best_iteration_,
-                "train_rows": self.train_rows_, "train_groups": self.train_groups_,
-                "booster": self.booster_.model_to_string(num_iteration=self.best_iteration_)}
+        state = {"format": FORMAT, "params": self.get_params(), "signals": self.signals_,
+                 "feature_names": self.feature_names_, "best_iteration": self.best_iteration_,
+                 "train_rows": self.train_rows_, "train_groups": self.train_groups_,
+                 "booster": self.booster_.model_to_string(num_iteration=self.best_iteration_)}
+        if self.extra_features_:
+            state["extra_features"] = self.extra_features_
+        if self.cross_ is not None:  # the cross-mode ranker rides along (crossrec_core.ranker_fit)
+            state["cross"] = self.cross_.to_state()
+        return state
 
     @classmethod
     def from_state(cls, state: dict) -> "LearnedRanker":
@@ -313,6 +326,8 @@ class LearnedRanker:
         r.best_iteration_ = int(state["best_iteration"])
         r.train_rows_ = int(state["train_rows"])
         r.train_groups_ = int(state["train_groups"])
+        r.extra_features_ = list(state.get("extra_features", []))
+        r.cross_ = cls.from_state(state["cross"]) if state.get("cross") else None
         return r
 
     def get_params(self) -> dict:

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from .config import Settings
 from .evaluate import paired_interval
-from .metrics import hit_matrix, ndcg_at_k, top_k_items
+from .metrics import hit_matrix, ndcg_at_k, recall_at_k, top_k_items
 from .fitting import fit_on_split
 from .split import prepare_events
 from .errors import CrossRecError
@@ -48,6 +48,9 @@ class Fold:
     exclusions: list[sp.csr_matrix] = field(default_factory=list)
     fused: list[np.ndarray] = field(default_factory=list)  # linear fusion's top-K of each batch
     singles: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    # the cross-mode window: candidates of new top-level categories only, with the exploration features
+    # appended, labelled by the discoveries in those categories (positives = the cross positives)
+    cross: "Fold | None" = None
 
 
 def windows(events: pd.DataFrame, settings: Settings) -> tuple[pd.Timestamp, pd.Timedelta]:
@@ -74,9 +77,11 @@ def label_batches(cands: Candidates, positives: list[np.ndarray], n_items: int) 
 def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cut: pd.Timestamp,
                end: pd.Timestamp, embeddings: np.ndarray | None, n_candidates: int, *, max_users: int,
                keep_scores: bool, weights: dict[str, float] | None = None,
-               profile_texts: pd.DataFrame | None = None, progress: Progress | None = None) -> Fold | None:
+               profile_texts: pd.DataFrame | None = None, progress: Progress | None = None,
+               cross: bool = False) -> Fold | None:
     """Fit the signals before `cut` (through `fit_on_split`, profile texts included, as training and
-    serving do), build every shopper's candidates and label them with [cut, end)."""
+    serving do), build every shopper's candidates and label them with [cut, end). `cross` also builds the
+    cross-mode window (`Fold.cross`) from the same fitted signals (retrieval as cross-mode serving does it)."""
     try:
         split, scorer = fit_on_split(items, events[events["ts"] < end], settings, weights, cut=cut,
                                      embeddings=embeddings, profile_texts=profile_texts, progress=progress)
@@ -91,6 +96,11 @@ def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cu
     stats = ItemStats.from_data(split.train, sub_codes(items))
     fold = Fold(cut=cut, end=end, scorer=scorer, stats=stats, users=users)
     names = list(scorer.signals_)
+    if cross:
+        from .discovery import DiscoveryStats
+
+        discovery = DiscoveryStats.from_data(split.train, tuple(settings.evaluation.positive_types))
+        fold.cross = Fold(cut=cut, end=end, scorer=scorer, stats=stats, users=users)
     for start in range(0, len(users), 256):
         batch = list(users[start:start + 256])
         ctx = split.context(batch, embeddings)
@@ -107,6 +117,8 @@ def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cu
                                      n_candidates, names)
         fold.batches.append((cands, label_batches(cands, pos, split.train.n_items)))
         fold.positives += pos
+        if cross:
+            _cross_batch(fold.cross, split, batch, ctx, excl, discovery, names, n_candidates)
         if keep_scores:  # the contenders' lists: the fusion's as served, each signal's own best items
             k = settings.evaluation.k
             fold.exclusions.append(sp.csr_matrix(excl))
@@ -119,21 +131,43 @@ def build_fold(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, cu
     return fold
 
 
-def _ranker_scores(booster, fold: Fold, rounds: int, k: int) -> list[np.ndarray]:
+def _cross_batch(fold: Fold, split, batch: list, ctx, excl: np.ndarray, discovery, names: list[str],
+                 n_candidates: int) -> None:
+    """Add one batch to a cross-mode window: the candidates retrieved among items of top-level categories new
+    to each shopper (as `FusedScorer.candidate_mask` in "cross" mode), their features with the exploration
+    facts, and labels = the shoppers' positives in those categories."""
+    from .discovery import with_discovery
+
+    train = split.train
+    new_only = excl | split.tops(batch)[:, train.cat_top]
+    found = retrieve(fold.scorer.signals_, names, ctx, ~new_only, n_candidates)
+    cands = candidate_features(found.rows, found.items, found.raw, ctx, fold.stats, train.cat_top,
+                               len(train.cat_top_names), names)
+    cands = with_discovery(cands, ctx, discovery, train)
+    pos = split.cross_positives(batch)
+    fold.batches.append((cands, label_batches(cands, pos, train.n_items)))
+    fold.positives += pos
+    fold.exclusions.append(sp.csr_matrix((len(batch), train.n_items), dtype=bool))  # its B; lists come from cands
+
+
+def _ranker_scores(booster, fold: Fold, rounds: int, k: int, columns: int | None = None) -> list[np.ndarray]:
     """The top-k of each batch of a fold by a LightGBM booster's first `rounds` trees, from the candidates
-    alone (equal scores in item order)."""
+    alone (equal scores in item order); `columns`: the booster reads the first ones only (the general
+    ranker on the cross-mode window's candidates)."""
     from .served import best
 
     out = []
     for (cands, _), excl in zip(fold.batches, fold.exclusions):
-        pred = (booster.predict(cands.X, num_iteration=rounds) if len(cands.rows)
+        X = cands.X if columns is None else cands.X[:, :columns]
+        pred = (booster.predict(X, num_iteration=rounds) if len(cands.rows)
                 else np.zeros(0)).astype(np.float32)
         out.append(best(cands.rows, cands.items, pred, np.zeros(len(pred), bool), excl.shape[0], k))
     return out
 
 
-def _ndcg_users(topks: list[np.ndarray], fold: Fold, rows: np.ndarray, k: int) -> np.ndarray:
-    """NDCG@k of each shopper of `rows` (positions in fold.users) from each batch's top-k lists."""
+def _ndcg_users(topks: list[np.ndarray], fold: Fold, rows: np.ndarray, k: int, metric=ndcg_at_k) -> np.ndarray:
+    """NDCG@k (or `metric`, e.g. recall_at_k) of each shopper of `rows` (positions in fold.users) from each
+    batch's top-k lists."""
     per = []
     for b, (t, ex) in enumerate(zip(topks, fold.exclusions)):
         sel = rows[(rows >= b * 256) & (rows < b * 256 + ex.shape[0])] - b * 256
@@ -142,7 +176,7 @@ def _ndcg_users(topks: list[np.ndarray], fold: Fold, rows: np.ndarray, k: int) -
         pos = [fold.positives[b * 256 + j] for j in sel]
         topk = t[sel]
         n_pos = np.fromiter((len(p) for p in pos), np.int64, len(pos))
-        per.append(ndcg_at_k(hit_matrix(topk, pos), n_pos, k))
+        per.append(metric(hit_matrix(topk, pos), n_pos, k))
     return np.concatenate(per) if per else np.zeros(0)
 
 
@@ -219,14 +253,15 @@ def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, em
 
     if progress:
         progress(0.0, "ranker: fitting the signals on the earlier window")
+    cross = settings.ranker.cross_kind == "auto"
     fold_a = build_fold(items, events, settings, T - 2 * L, T - L, embeddings, ranker.n_candidates,
                         max_users=max_users, keep_scores=False, profile_texts=profile_texts,
-                        progress=sub_progress(progress, 0.0, 0.35))
+                        progress=sub_progress(progress, 0.0, 0.35), cross=cross)
     if progress:
         progress(0.4, "ranker: fitting the signals on the latest window")
     fold_b = build_fold(items, events, settings, T - L, T, embeddings, ranker.n_candidates,
                         max_users=max_users, keep_scores=True, weights=fusion_weights, profile_texts=profile_texts,
-                        progress=sub_progress(progress, 0.4, 0.75))
+                        progress=sub_progress(progress, 0.4, 0.75), cross=cross)
     if fold_a is None or fold_b is None:
         report["choice"] = "fusion"
         report["reason"] = "too little history for two labelled windows"
@@ -272,7 +307,71 @@ def fit_ranker(items: pd.DataFrame, events: pd.DataFrame, settings: Settings, em
     final = LearnedRanker(**ranker.get_params()).fit_frames(names, fold_b.batches, rounds=best_rounds)
     report["importance"] = final.importance()
     report["model_rows"] = final.train_rows_
+    if cross:
+        if progress:
+            progress(0.95, "ranker: the cross-mode ranker")
+        t1 = time.perf_counter()
+        final.cross_, report["cross"] = fit_cross(fold_a, fold_b, ranker, best_rounds, names, stop_half,
+                                                  select_half, settings, force=force)
+        report["cross"]["fit_seconds"] = round(time.perf_counter() - t1, 1)
     report["fit_seconds"] = round(time.perf_counter() - t0, 1)
     if progress:
         progress(1.0, "ranker trained")
     return final, report
+
+
+def fit_cross(fold_a: Fold, fold_b: Fold, general: LearnedRanker, general_rounds: int, names: list[str],
+              stop_half: np.ndarray, select_half: np.ndarray, settings: Settings, force: bool = False
+              ) -> tuple[LearnedRanker | None, dict]:
+    """The cross-mode ranker: trained on the earlier window's discoveries in new top-level categories (with
+    the exploration features), its trees counted on `stop_half` of the latest window as the general
+    ranker's are, then compared with the general ranker (learned on the same window, `general_rounds`
+    trees) on `select_half`'s CrossRecall@K over the same new-category candidates. It serves (retrained on
+    the latest window) only when it beat the general ranker there beyond noise, the paired interval of the
+    difference above 0 (or `force`): on completejourney a lead of +0.006 inside [-0.011, +0.023] on
+    validation was a loss of 0.006 on the test period. The report says both means and the interval."""
+    from .discovery import FEATURES
+
+    ca, cb = fold_a.cross, fold_b.cross
+    k = settings.evaluation.k
+    has = np.fromiter((len(p) > 0 for p in cb.positives), bool, len(cb.positives))
+    stop, select = stop_half[has[stop_half]], select_half[has[select_half]]
+    out: dict = {"users": {"stop": int(len(stop)), "select": int(len(select))}}
+    if not len(stop) or not len(select):
+        out["reason"] = "no shopper of the validation window discovered a new category"
+        return None, out
+    cross = LearnedRanker(**general.get_params())
+    round_users: dict[int, np.ndarray] = {}
+    try:
+        cross.fit_frames(names, ca.batches, rounds=max(ROUND_GRID), extra=FEATURES,
+                         callbacks=[grid_stopper(cb, stop, k, round_users)])
+    except CrossRecError as exc:
+        out["reason"] = str(exc)
+        return None, out
+    if not round_users:
+        grown = cross.booster_.current_iteration()
+        round_users[grown] = _ndcg_users(_ranker_scores(cross.booster_, cb, grown, k), cb, stop, k)
+    rounds = fewest_rounds(round_users, settings.seed)
+    n_general = len(general.feature_names_)
+    mine = _ndcg_users(_ranker_scores(cross.booster_, cb, rounds, k), cb, select, k, recall_at_k)
+    theirs = _ndcg_users(_ranker_scores(general.booster_, cb, general_rounds, k, n_general), cb, select, k,
+                         recall_at_k)
+    diff, lo, hi = paired_interval(mine, theirs, settings.seed)
+    won = lo > 0  # beyond noise, as `choose` asks of a contender: a lead inside it is a pick of the noise
+    out.update(rounds=rounds, validation_cross_recall={"cross": round(float(mine.mean()), 5),
+                                                       "ranker": round(float(theirs.mean()), 5)},
+               interval=[round(lo, 5), round(hi, 5)], serves=won)
+    if not won and not force:
+        out["reason"] = "the general ranker's cross-mode list was within noise of it (or better) on validation"
+        return None, out
+    final = LearnedRanker(**general.get_params()).fit_frames(names, cb.batches, rounds=rounds, extra=FEATURES)
+    out["importance"] = {k2: round(float(v), 4) for k2, v in _feature_gain(final).items()}
+    return final, out
+
+
+def _feature_gain(ranker: LearnedRanker, top: int = 8) -> dict[str, float]:
+    """The `top` features by gain share (the cross ranker's report: which exploration facts it uses)."""
+    gain = ranker.booster_.feature_importance("gain", iteration=ranker.best_iteration_)
+    total = float(gain.sum()) or 1.0
+    order = np.argsort(-gain)[:top]
+    return {ranker.feature_names_[j]: float(gain[j]) / total for j in order}

@@ -48,6 +48,7 @@ class FusedScorer:
         self.families_: np.ndarray | None = None  # product family of each item (variants.family_codes)
         self.ranker_ = None  # a LearnedRanker when the run serves one (crossrec_core.ranker)
         self.stats_ = None  # its ItemStats
+        self.discovery_ = None  # the cross-mode ranker's exploration facts (crossrec_core.discovery), if it has one
         self.catalog_: dict[str, np.ndarray] = {}  # brand and price per item, for brand and price rules
         self._engine = None
 
@@ -114,6 +115,9 @@ class FusedScorer:
             state.put("ranker", self.ranker_.to_state())
             for name, arr in self.stats_.to_arrays().items():
                 state.put(f"ranker_stats.{name}", arr)
+            if self.discovery_ is not None:
+                for name, arr in self.discovery_.to_arrays().items():
+                    state.put(f"ranker_discovery.{name}", arr)
 
     @classmethod
     def from_state(cls, state, settings: Settings, data: Interactions) -> "FusedScorer":
@@ -131,8 +135,13 @@ class FusedScorer:
         if "ranker" in state:
             from .ranker import ItemStats, LearnedRanker
 
+            from .discovery import DiscoveryStats
+
             stats = ItemStats.from_arrays({k: state.get(f"ranker_stats.{k}") for k in ItemStats.ARRAYS})
-            scorer.attach_ranker(LearnedRanker.from_state(state.get("ranker")), stats)
+            found = f"ranker_discovery.{DiscoveryStats.ARRAYS[0]}" in state
+            discovery = DiscoveryStats.from_arrays({k: state.get(f"ranker_discovery.{k}")
+                                                    for k in DiscoveryStats.ARRAYS}) if found else None
+            scorer.attach_ranker(LearnedRanker.from_state(state.get("ranker")), stats, discovery)
         return scorer
 
     def with_weights(self, weights: dict[str, float], rules: Rules | None = None,
@@ -145,16 +154,32 @@ class FusedScorer:
         other.data_, other.matcher_, other.families_ = self.data_, self.matcher_, self.families_
         other.catalog_ = self.catalog_
         if other.weights == self.weights and other.cross_weights == self.cross_weights:
-            other.ranker_, other.stats_ = self.ranker_, self.stats_  # rules only: the ranker keeps serving
+            # rules only: the rankers keep serving
+            other.ranker_, other.stats_, other.discovery_ = self.ranker_, self.stats_, self.discovery_
         return other
 
-    def attach_ranker(self, ranker, stats) -> "FusedScorer":
-        """Serve the learned ranker (fitted on features of these signals) instead of the linear fusion."""
+    def attach_ranker(self, ranker, stats, discovery=None) -> "FusedScorer":
+        """Serve the learned ranker (fitted on features of these signals) instead of the linear fusion; its
+        cross-mode ranker (`ranker.cross_`) reads `discovery` (DiscoveryStats), computed from this fit's data
+        when not given."""
         missing = [s for s in ranker.signals_ if s not in (self.signals_ or {})]
         if missing:
             raise CrossRecError(f"the ranker needs the signal(s) {', '.join(missing)}, which this fit lacks")
         self.ranker_, self.stats_ = ranker, stats
+        self.discovery_ = None
+        if ranker.cross_ is not None:
+            from .discovery import DiscoveryStats
+
+            self.discovery_ = discovery or DiscoveryStats.from_data(self.data_, tuple(self.settings.evaluation.positive_types))
         return self
+
+    def ranker_for(self, mode: str = "all"):
+        """The learned ranker that orders `mode`'s lists: the cross-mode one in "cross" (when the run has one;
+        with two-stage serving), else the general one (None: the linear fusion)."""
+        if mode == "cross" and self.ranker_ is not None and self.ranker_.cross_ is not None \
+                and self.settings.retrieval.serving == "retrieve":
+            return self.ranker_.cross_
+        return self.ranker_
 
     @property
     def model_kind(self) -> str:

@@ -35,6 +35,7 @@ class Ranked:
     buried: np.ndarray
     cands: Candidates | None = None  # the ranker's features (None: fusion)
     parts: dict[str, np.ndarray] | None = None  # the fusion's parts per candidate (None: ranker)
+    ranker: object = None  # the learned ranker that valued them (None: fusion)
 
 
 def _names(scorer, signals: list[str]) -> list[str]:
@@ -48,14 +49,20 @@ def _pins(scorer) -> np.ndarray:
     return scorer.rule_engine().named_items() if scorer.rules else np.zeros(0, np.int64)
 
 
-def ranker_candidates(scorer, ctx: Context, allowed: np.ndarray, extra: np.ndarray | None = None
-                      ) -> tuple[Retrieved, Candidates]:
-    """The batch's retrieved candidates and their ranker features."""
-    names = scorer.ranker_.signals_
-    found = retrieve(scorer.signals_, _names(scorer, names), ctx, allowed, scorer.ranker_.n_candidates, extra)
+def ranker_candidates(scorer, ctx: Context, allowed: np.ndarray, extra: np.ndarray | None = None,
+                      mode: str = "all") -> tuple[Retrieved, Candidates]:
+    """The batch's retrieved candidates and the features of the ranker that orders `mode` (the cross-mode
+    ranker's add the exploration facts, crossrec_core.discovery)."""
+    ranker = scorer.ranker_for(mode)
+    names = ranker.signals_
+    found = retrieve(scorer.signals_, _names(scorer, names), ctx, allowed, ranker.n_candidates, extra)
     data = scorer.data_
     feats = candidate_features(found.rows, found.items, found.raw, ctx, scorer.stats_, data.cat_top,
                                len(data.cat_top_names), names)
+    if ranker.extra_features_:
+        from .discovery import with_discovery
+
+        feats = with_discovery(feats, ctx, scorer.discovery_, data)
     return found, feats
 
 
@@ -106,13 +113,15 @@ def ranked(scorer, ctx: Context, mode: str, allowed: np.ndarray, use_ranker: boo
     boosts and damps) or by the linear fusion of the mode's weights."""
     pins = _pins(scorer)
     if use_ranker:
-        _, cands = ranker_candidates(scorer, ctx, allowed, pins)
-        val = scorer.ranker_.predict(cands.X).astype(np.float32)
+        ranker = scorer.ranker_for(mode)
+        _, cands = ranker_candidates(scorer, ctx, allowed, pins, mode)
+        val = ranker.predict(cands.X).astype(np.float32)
         if scorer.rules:
             mult = scorer.rule_engine().multipliers_at(ctx, cands.rows, cands.items)
             if mult is not None:
                 val = val + np.log(np.maximum(mult, 1e-12)).astype(np.float32)
-        return Ranked(cands.rows, cands.items, val, _buried(scorer, ctx, cands.rows, cands.items), cands=cands)
+        return Ranked(cands.rows, cands.items, val, _buried(scorer, ctx, cands.rows, cands.items), cands=cands,
+                      ranker=ranker)
     names = list(scorer.row_weights(ctx, mode))
     found = retrieve(scorer.signals_, _names(scorer, names), ctx, allowed, int(scorer.settings.retrieval.candidates),
                      pins)
@@ -164,7 +173,7 @@ def explain(scorer, idx: np.ndarray, score: np.ndarray, got: Ranked) -> tuple[di
     """Contributions (signal -> B × k) and base (B × k) of the listed items: TreeSHAP per signal for the
     ranker (only these items), the fusion's own parts (base 0) otherwise."""
     if got.cands is not None:
-        return explain_at(scorer, idx, score, got.cands, {})
+        return explain_at(scorer, idx, score, got.cands, {}, got.ranker)
     r, c = np.nonzero(idx >= 0)
     at = find(got.rows, got.items, scorer.data_.n_items, r, idx[r, c])
     parts = {}

@@ -147,6 +147,38 @@ def small_disk(tmp_path):
 
 
 @pytest.fixture(scope="session")
+def ranker_shop(tmp_path_factory):
+    """A small generated shop without item texts (500 items, 400 users, 90 days), opened read-only: the
+    learned rankers must work without text."""
+    from crossrec_core.demo import generate
+
+    path = tmp_path_factory.mktemp("ranker") / "shop.duckdb"
+    shop = generate(5, n_items=500, n_users=400, days=90)
+    with Store(path) as store:
+        store.ingest_frames(items=shop.items, events=shop.events, users=shop.users)
+    store = Store(path, read_only=True)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def ranker_trained(ranker_shop):
+    """(settings, items, events, test cut, ranker, report): the rankers forced on `ranker_shop`'s training
+    windows (the cross-mode one included)."""
+    from crossrec_core.config import Settings
+    from crossrec_core.evaluate import prepare_events, time_split
+    from crossrec_core.ranker_fit import fit_ranker
+
+    settings = Settings(db_path=ranker_shop.path).replace({"signals.als.factors": 8, "signals.als.iterations": 5,
+                                                         "retrieval.candidates": 30})
+    items = ranker_shop.items().sort_values("item_id").reset_index(drop=True)
+    events = prepare_events(ranker_shop.events())
+    cut = time_split(events, settings)
+    ranker, report = fit_ranker(items, events[events["ts"] < cut], settings, None, force=True)
+    return settings, items, events, cut, ranker, report
+
+
+@pytest.fixture(scope="session")
 def small_shop_db(tmp_path_factory) -> Path:
     """A small demo shop (700 items, 500 users, 60 days) with item texts encoded by the real model.
 

@@ -24,29 +24,15 @@ SETTINGS = {"signals.als.factors": 8, "signals.als.iterations": 5, "retrieval.ca
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
+def shop(ranker_shop):
     """A small generated shop (no encoder: the ranker must work without text)."""
-    from crossrec_core.demo import generate
-
-    path = tmp_path_factory.mktemp("ranker") / "shop.duckdb"
-    shop = generate(5, n_items=500, n_users=400, days=90)
-    with Store(path) as store:
-        store.ingest_frames(items=shop.items, events=shop.events, users=shop.users)
-    store = Store(path, read_only=True)
-    yield store
-    store.close()
+    return ranker_shop
 
 
 @pytest.fixture(scope="module")
-def trained(shop):
+def trained(ranker_trained):
     """(settings, items, events before the test cut, cut, ranker, report)."""
-    settings = Settings(db_path=shop.path).replace(SETTINGS)
-    items = shop.items().sort_values("item_id").reset_index(drop=True)
-    events = prepare_events(shop.events())
-    cut = time_split(events, settings)
-    train_events = events[events["ts"] < cut]
-    ranker, report = fit_ranker(items, train_events, settings, None, force=True)
-    return settings, items, events, cut, ranker, report
+    return ranker_trained
 
 
 def test_training_windows_end_before_the_test_cut(trained):

@@ -52,7 +52,7 @@ def _rules(items) -> Rules:
         Rule("pin", item=str(ids[9]), position=4, name="pin")])
 
 
-def _scorer(fitted, *, rules=None, serving="retrieve", n_candidates=None, ranked=True) -> FusedScorer:
+def _scorer(fitted, *, rules=None, serving="retrieve", n_candidates=None, ranked=True, cross=True) -> FusedScorer:
     split, items, emb, ranker = fitted
     settings = split.settings.replace({"retrieval.serving": serving})
     if n_candidates is not None:
@@ -62,6 +62,8 @@ def _scorer(fitted, *, rules=None, serving="retrieve", n_candidates=None, ranked
         r = copy.copy(ranker)
         if n_candidates is not None:
             r.n_candidates = n_candidates
+        if not cross:
+            r.cross_ = None
         fused.attach_ranker(r, ItemStats.from_data(split.train, sub_codes(items)))
     return fused
 
@@ -125,7 +127,8 @@ def test_retrieval_holding_the_catalogue_gives_exactly_the_exhaustive_lists(fitt
     n_items = fitted[0].train.n_items
     got = {}
     for serving in ("exhaustive", "retrieve"):
-        fused = _scorer(fitted, rules=rules, serving=serving, n_candidates=n_items, ranked=ranked)
+        # the general ranker in cross mode too: the cross-mode ranker serves two-stage only (`ranker_for`)
+        fused = _scorer(fitted, rules=rules, serving=serving, n_candidates=n_items, ranked=ranked, cross=False)
         ctx, allowed = _batch(fitted, fused, mode)
         got[serving] = fused.rank(ctx, mode, allowed, 20)
     (a_idx, a_score, a_parts, a_base), (b_idx, b_score, b_parts, b_base) = got["exhaustive"], got["retrieve"]

@@ -13,6 +13,7 @@ from .content import ContentSignal
 from .cooc import CoocSignal
 from .ease import EASE
 from .graph import GraphSignal
+from .neighbours import NeighbourSignal
 from .popularity import PopularitySignal
 from .transition import TransitionSignal
 
@@ -31,5 +32,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "ALSSignal", "CoocSignal", "ContentSignal", "Context", "EASE", "Evidence", "Flow", "GraphSignal",
+    "NeighbourSignal",
     "PopularitySignal", "Signal", "SIGNAL_CLASSES", "TransitionSignal", "Words", "make_signals", "registry",
 ]

@@ -12,6 +12,7 @@ from .content import ContentSignal
 from .cooc import CoocSignal
 from .ease import EASE
 from .graph import GraphSignal
+from .neighbours import NeighbourSignal
 from .popularity import PopularitySignal
 from .transition import TransitionSignal
 
@@ -20,6 +21,7 @@ CLASSES: list[type[Signal]] = [
     ALSSignal,
     GraphSignal,
     EASE,
+    NeighbourSignal,
     ContentSignal,
     TransitionSignal,
     PopularitySignal,

@@ -17,7 +17,7 @@ from crossrec_core.store import Store
 
 
 class ToySignal(Signal):
-    """A toy eighth signal: favours items late in the catalog; cites the shopper's first history item."""
+    """A toy ninth signal: favours items late in the catalog; cites the shopper's first history item."""
 
     name = "toy"
     label = "toy pick"
@@ -51,9 +51,9 @@ def toy():
     registry.unregister("toy")
 
 
-def test_the_six_plus_one_signals_describe_themselves():
+def test_the_registered_signals_describe_themselves():
     names = registry.names()
-    assert names == ("cooc", "als", "graph", "ease", "content", "transition", "popularity")
+    assert names == ("cooc", "als", "graph", "ease", "neighbours", "content", "transition", "popularity")
     assert config.SIGNALS == names and config.CONTRIBUTIONS == (*names, "context", "rules")
     assert Settings().weights == registry.default_weights()
     assert registry.label("cooc") == "bought together" and registry.label("rules") == "merchandiser rules"

@@ -51,6 +51,9 @@ class Settings:
 
     # encoder
     model: str = "all-MiniLM-L6-v2"  # a local folder, a hub name (offline cache) or the packaged default
+    # the chosen tuned encoder's folder (`crossrec encoders use`, an adopted fine-tune): the item vectors of the
+    # content_tuned signal, beside the base text signal of `model`; None: no tuned encoder, no such signal
+    tuned_encoder: str | None = None
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | fp16 | bf16
     batch_size: int = 64
@@ -188,21 +191,30 @@ class Settings:
         d["db_path"] = str(self.db_path)
         d["positive_types"] = list(self.positive_types)
         d["model"] = self.portable_model()
+        d["tuned_encoder"] = self._portable(self.tuned_encoder) if self.tuned_encoder else None
         return d
+
+    def _portable(self, folder: str) -> str:
+        """A folder as recorded: `{artefacts}/...` for one inside this database's artefacts."""
+        try:
+            rel = Path(folder).resolve().relative_to(self.artefact_dir.resolve())
+        except (ValueError, OSError):
+            return folder
+        return ARTEFACTS_PREFIX + rel.as_posix()
 
     def portable_model(self) -> str:
         """`model` as recorded: `{artefacts}/...` for a folder inside this database's artefacts."""
-        try:
-            rel = Path(self.model).resolve().relative_to(self.artefact_dir.resolve())
-        except (ValueError, OSError):
-            return self.model
-        return ARTEFACTS_PREFIX + rel.as_posix()
+        return self._portable(self.model)
 
     def resolve_model(self) -> "Settings":
-        """These settings with a recorded `{artefacts}/...` model turned back into this database's folder."""
-        if not self.model.startswith(ARTEFACTS_PREFIX):
-            return self
-        return self.replace(model=str(self.artefact_dir / self.model[len(ARTEFACTS_PREFIX):]))
+        """These settings with a recorded `{artefacts}/...` model (and tuned encoder) turned back into this
+        database's folders."""
+        out = self
+        for name in ("model", "tuned_encoder"):
+            value = getattr(out, name)
+            if value and value.startswith(ARTEFACTS_PREFIX):
+                out = out.replace(**{name: str(self.artefact_dir / value[len(ARTEFACTS_PREFIX):])})
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Settings":

@@ -53,7 +53,8 @@ def toy():
 
 def test_the_registered_signals_describe_themselves():
     names = registry.names()
-    assert names == ("cooc", "als", "graph", "ease", "neighbours", "content", "transition", "popularity")
+    assert names == ("cooc", "als", "graph", "ease", "neighbours", "content", "content_tuned", "transition",
+                     "popularity")
     assert config.SIGNALS == names and config.CONTRIBUTIONS == (*names, "context", "rules")
     assert Settings().weights == registry.default_weights()
     assert registry.label("cooc") == "bought together" and registry.label("rules") == "merchandiser rules"

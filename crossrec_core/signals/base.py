@@ -202,6 +202,12 @@ class Signal:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
 
+    @classmethod
+    def available(cls, settings: Settings, embeddings: np.ndarray | None) -> bool:
+        """Whether a shop with these settings and item embeddings (None: none) fits this signal at all; one that
+        is not is left out of the fit (it costs nothing and its part of every score is 0)."""
+        return embeddings is not None or not cls.needs_embeddings
+
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "Signal":
         raise NotImplementedError
 

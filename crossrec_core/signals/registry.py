@@ -9,6 +9,7 @@ from __future__ import annotations
 from .als import ALSSignal
 from .base import Signal
 from .content import ContentSignal
+from .content_tuned import ContentTunedSignal
 from .cooc import CoocSignal
 from .ease import EASE
 from .graph import GraphSignal
@@ -23,6 +24,7 @@ CLASSES: list[type[Signal]] = [
     EASE,
     NeighbourSignal,
     ContentSignal,
+    ContentTunedSignal,
     TransitionSignal,
     PopularitySignal,
 ]

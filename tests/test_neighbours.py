@@ -145,7 +145,7 @@ def test_saved_as_arrays_and_loaded_it_scores_the_same(split, fitted, tmp_path):
     assert not list(tmp_path.rglob("*.pkl"))
     _, loaded = State.load(tmp_path / "m")
     back = NeighbourSignal.from_state(loaded.sub("neighbours"), split.settings)
-    assert (back.k, back.alpha, back.decay) == (15, 0.7, 0.9)
+    assert (back.k, back.alpha, back.decay, back.max_item_users) == (15, 0.7, 0.9, 5000)
     ctx = _batch(split)
     np.testing.assert_array_equal(back.score(ctx), fitted.score(ctx))
     np.testing.assert_array_equal(back.neighbours_, fitted.neighbours_)
@@ -162,3 +162,10 @@ def test_it_is_registered_and_declares_itself():
     assert registry.classes()["neighbours"] is NeighbourSignal
     assert registry.label("neighbours") == "shoppers like you"
     assert Settings().weights["neighbours"] == NeighbourSignal.default_weight
+
+
+def test_items_nearly_everyone_holds_are_left_out_of_the_likeness():
+    data = _tiny()
+    everyone = NeighbourSignal(k=5, max_item_users=1).fit(data)  # item a (two users) no longer makes neighbours
+    assert (everyone.neighbours_ == -1).all()
+    assert NeighbourSignal(k=5, max_item_users=2).fit(data).neighbours_[data.user_rows(["u1"])[0], 0] >= 0

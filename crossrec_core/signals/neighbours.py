@@ -4,8 +4,9 @@ Each shopper's history vector v_u is the decayed mean of their baskets: events g
 (the logs have no basket id), each group's items weighted by event type, the most recent group by 1 and
 each older one by `decay` once more, divided by the sum of those group weights. The `k` shoppers most like
 u are the largest cosines between those vectors, found at fit time a block of shoppers at a time on the
-sparse vectors (never a shoppers × shoppers or shoppers × items dense matrix) and kept as two arrays
-(`neighbours_`, `similarity_`). Then
+sparse vectors (never a shoppers × shoppers or shoppers × items dense matrix; items of more than
+`max_item_users` shoppers left out of the likeness) and kept as two arrays (`neighbours_`, `similarity_`).
+Then
 
     score(u, ·) = alpha · v_u + (1 − alpha) · mean of v_n over u's neighbours n
 
@@ -62,11 +63,19 @@ def history_vectors(events: pd.DataFrame, n_users: int, n_items: int, event_weig
     return sp.csr_matrix(V, dtype=np.float32), np.isin(keys, own_keys).astype(np.int8)
 
 
-def nearest_shoppers(V: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+def nearest_shoppers(V: sp.csr_matrix, k: int, max_item_users: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each user's `k` most similar other users by cosine of their rows of V (users × k rows, best first,
     equal similarities by the lower row; -1 / 0 pad where fewer than k share an item): the sparse top-k of
-    V̂ V̂ᵀ computed a block of users at a time."""
+    V̂ V̂ᵀ computed a block of users at a time. Items held by more than `max_item_users` users are left out of
+    the likeness (what nearly everyone buys says little about taste, and each such item would pair every
+    one of its users with every other: the product's cost)."""
     n = V.shape[0]
+    if max_item_users is not None and V.nnz:
+        common = np.bincount(V.indices, minlength=V.shape[1]) > int(max_item_users)
+        if common.any():
+            V = V.copy()
+            V.data[common[V.indices]] = 0.0
+            V.eliminate_zeros()
     norms = np.sqrt(np.asarray(V.multiply(V).sum(axis=1)).ravel())
     Vn = sp.csr_matrix(sp.diags(np.divide(1.0, norms, out=np.zeros(n), where=norms > 0)) @ V, dtype=np.float32)
 
@@ -110,13 +119,15 @@ class NeighbourSignal(ProductSignal, name="neighbours", label="shoppers like you
                       default_weight=0.1, state_fields=("vectors_", "owned_", "neighbours_", "similarity_")):
     """TIFU-KNN's user-neighbour score: alpha · own decayed history + (1 − alpha) · the neighbours' mean."""
 
-    options = ("k", "alpha", "decay")
+    options = ("k", "alpha", "decay", "max_item_users")
 
-    def __init__(self, settings: Settings | None = None, *, k: int = 100, alpha: float = 0.7, decay: float = 0.9):
+    def __init__(self, settings: Settings | None = None, *, k: int = 100, alpha: float = 0.7, decay: float = 0.9,
+                 max_item_users: int | None = 5000):
         super().__init__(settings)
         self.k = k
         self.alpha = alpha
         self.decay = decay
+        self.max_item_users = max_item_users  # items of more users are left out of the likeness (None: none)
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "NeighbourSignal":
         if int(self.k) < 1:
@@ -127,7 +138,7 @@ class NeighbourSignal(ProductSignal, name="neighbours", label="shoppers like you
             raise ValueError(f"neighbours decay must be in (0, 1], got {self.decay}")
         self.vectors_, self.owned_ = history_vectors(data.events, data.n_users, data.n_items,
                                                      self.settings.event_weights, float(self.decay))
-        self.neighbours_, self.similarity_ = nearest_shoppers(self.vectors_, int(self.k))
+        self.neighbours_, self.similarity_ = nearest_shoppers(self.vectors_, int(self.k), self.max_item_users)
         return self
 
     def _users(self, ctx: Context) -> np.ndarray:

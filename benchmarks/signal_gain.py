@@ -65,7 +65,7 @@ def steps(store: Store, run_name: str) -> dict[str, float]:
     def walk(parts: list[dict], prefix: str) -> None:
         for p in parts:
             out[prefix + p["step"]] = float(p["seconds"])
-            walk(p.get("parts") or [], prefix + "  ")
+            walk(p.get("parts") or [], f"{prefix}{p['step']} / ")
     walk(store.run(run_name)["metrics"].get("steps", []), "")
     return out
 
@@ -96,7 +96,7 @@ def main() -> None:
             a, b = steps(store, "without"), steps(store, "with")
             print("== step seconds (without -> with):")
             for step in dict.fromkeys([*a, *b]):
-                print(f"   {step:45s} {a.get(step, 0):8.1f} {b.get(step, 0):8.1f}  {b.get(step, 0) - a.get(step, 0):+8.1f}")
+                print(f"   {step:70s} {a.get(step, 0):8.1f} {b.get(step, 0):8.1f}  {b.get(step, 0) - a.get(step, 0):+8.1f}")
 
             items = store.items().sort_values("item_id").reset_index(drop=True)
             events = prepare_events(store.events())

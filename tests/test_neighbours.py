@@ -169,3 +169,21 @@ def test_items_nearly_everyone_holds_are_left_out_of_the_likeness():
     everyone = NeighbourSignal(k=5, max_item_users=1).fit(data)  # item a (two users) no longer makes neighbours
     assert (everyone.neighbours_ == -1).all()
     assert NeighbourSignal(k=5, max_item_users=2).fit(data).neighbours_[data.user_rows(["u1"])[0], 0] >= 0
+
+
+def test_served_lists_use_it_with_its_reason_and_evidence(small_shop_db):
+    """Serving reads the shopper's fitted row: a list led by this signal says how many similar shoppers bought
+    each item, and its parts still add up to the score."""
+    from crossrec_core.recommender import Recommender
+
+    with Store(small_shop_db, read_only=True) as store:
+        weights = {**{s: 0.05 for s in registry.names()}, "neighbours": 5.0}
+        rec = Recommender(Settings(db_path=small_shop_db), weights).fit(store)
+        user = store.user_summary().sort_values("purchases", ascending=False)["user_id"].iloc[0]
+        df = rec.recommend(user, k=10, explain=True)
+    assert (df["neighbours"] > 0).all()
+    assert df["reason"].str.contains(r"ought by \d+ of the 100 shoppers who shop most like this one").all()
+    peers = [ev["neighbours"][0] for ev in df["evidence"]]
+    assert all(p["similar_shoppers"] == 100 and 0 < p["similar_shoppers_who_bought"] <= 100 for p in peers)
+    parts = [*registry.names(), "context", "rules"]
+    np.testing.assert_allclose(df[parts].sum(axis=1) + df["base"], df["score"], atol=1e-5)

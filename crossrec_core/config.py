@@ -74,6 +74,9 @@ class EncoderSettings(Section):
                               "int8_min_cosine": (0, 1), "int8_min_top10": (0, 1)}
 
     model: str = "all-MiniLM-L6-v2"  # a local folder, a hub name (offline cache) or the packaged default
+    # the chosen tuned encoder's folder (`crossrec encoders use`, an adopted fine-tune): the item vectors of the
+    # content_tuned signal, beside the base text signal of `model`; None: no tuned encoder, no such signal
+    tuned_encoder: str | None = None
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | fp16 | bf16
     batch_size: int = 64
@@ -258,7 +261,8 @@ SECTIONS: dict[str, type[Section]] = {cls.NAME: cls for cls in (
 LEGACY: dict[str, str] = {
     "model": "encoder.model", "device": "encoder.device", "precision": "encoder.precision",
     "batch_size": "encoder.batch_size", "max_text_chars": "encoder.max_text_chars",
-    "encoder_backend": "encoder.backend", "int8_min_texts": "encoder.int8_min_texts",
+    "encoder_backend": "encoder.backend", "tuned_encoder": "encoder.tuned_encoder",
+    "int8_min_texts": "encoder.int8_min_texts",
     "int8_min_cosine": "encoder.int8_min_cosine", "int8_min_top10": "encoder.int8_min_top10",
     "max_title_chars": "ingest.max_title_chars", "max_description_chars": "ingest.max_description_chars",
     "max_id_chars": "ingest.max_id_chars", "max_category_chars": "ingest.max_category_chars",
@@ -371,6 +375,8 @@ class Settings:
         d["db_path"] = str(self.db_path)
         d["evaluation"]["positive_types"] = list(self.evaluation.positive_types)
         d["encoder"]["model"] = self.portable_model()
+        tuned = self.encoder.tuned_encoder
+        d["encoder"]["tuned_encoder"] = self._portable(tuned) if tuned else None
         return d
 
     @classmethod
@@ -395,20 +401,25 @@ class Settings:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
-    def portable_model(self) -> str:
-        """`encoder.model` as recorded: `{artefacts}/...` for a folder inside this database's artefacts."""
+    def _portable(self, folder: str) -> str:
+        """A folder as recorded: `{artefacts}/...` for one inside this database's artefacts."""
         try:
-            rel = Path(self.encoder.model).resolve().relative_to(self.artefact_dir.resolve())
+            rel = Path(folder).resolve().relative_to(self.artefact_dir.resolve())
         except (ValueError, OSError):
-            return self.encoder.model
+            return folder
         return ARTEFACTS_PREFIX + rel.as_posix()
 
+    def portable_model(self) -> str:
+        """`encoder.model` as recorded: `{artefacts}/...` for a folder inside this database's artefacts."""
+        return self._portable(self.encoder.model)
+
     def resolve_model(self) -> "Settings":
-        """These settings with a recorded `{artefacts}/...` model turned back into this database's folder."""
-        model = self.encoder.model
-        if not model.startswith(ARTEFACTS_PREFIX):
-            return self
-        return self.replace({"encoder.model": str(self.artefact_dir / model[len(ARTEFACTS_PREFIX):])})
+        """These settings with a recorded `{artefacts}/...` model (and tuned encoder) turned back into this
+        database's folders."""
+        changes = {f"encoder.{name}": str(self.artefact_dir / value[len(ARTEFACTS_PREFIX):])
+                   for name in ("model", "tuned_encoder")
+                   if (value := getattr(self.encoder, name)) and value.startswith(ARTEFACTS_PREFIX)}
+        return self.replace(changes) if changes else self
 
     @property
     def artefact_dir(self) -> Path:

@@ -281,6 +281,7 @@ class Recommender:
             text = np.stack([self.profile_vecs_.get(u, np.zeros(dim, np.float32)) for u in user_ids])
         ctx = self._context(X, text, owned=owned)
         ctx.user_ids = np.asarray(list(user_ids), dtype=object)  # segment rules apply by shopper id
+        ctx.user_rows = self.data_.user_rows(list(user_ids))  # shopper signals read the fitted shoppers
         return ctx, seen
 
     # ---- recommending -----------------------------------------------------------------------

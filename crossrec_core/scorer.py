@@ -53,13 +53,12 @@ class FusedScorer:
         self._engine = None
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None, items=None, progress=None) -> "FusedScorer":
-        """Fit every signal (all of them, so weights can change later without a refit); a signal that
-        needs item embeddings is left out when there are none."""
+        """Fit every signal (all of them, so weights can change later without a refit); a signal the shop
+        cannot have (`Signal.available`: item embeddings, a tuned encoder) is left out."""
         from .resources import step
         from .signals import make_signals
 
-        signals = {k: v for k, v in make_signals(self.settings).items()
-                   if embeddings is not None or not v.needs_embeddings}
+        signals = {k: v for k, v in make_signals(self.settings).items() if v.available(self.settings, embeddings)}
         for n, (name, sig) in enumerate(signals.items()):
             if progress:
                 progress(n / len(signals), f"fitting {name}")

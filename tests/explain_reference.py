@@ -84,8 +84,20 @@ def _transition(sig, ctx, row, items):
     return out
 
 
+def _neighbours(sig, ctx, row, items):
+    """(the shopper's neighbours who carted or bought the item, the neighbours), one neighbour at a time."""
+    u = -1 if ctx.user_rows is None else int(ctx.user_rows[row])
+    if u < 0:
+        return [Evidence(peers=(0, 0)) for _ in items]
+    nbr = [int(v) for v in sig.neighbours_[u] if v >= 0]
+    V = sig.vectors_
+    owned = [set(V.indices[V.indptr[v]:V.indptr[v + 1]][sig.owned_[V.indptr[v]:V.indptr[v + 1]] > 0].tolist())
+             for v in nbr]
+    return [Evidence(peers=(sum(int(i) in o for o in owned), len(nbr))) for i in np.asarray(items)]
+
+
 EVIDENCE = {"cooc": _item_item, "graph": _item_item, "als": _als, "ease": _ease, "content": _content,
-            "transition": _transition}
+            "content_tuned": _content, "transition": _transition, "neighbours": _neighbours}
 
 
 def evidence(sig, ctx, row, items):
@@ -134,6 +146,12 @@ def phrase(sig, ev, item, words: Words) -> str:
         if f is None:
             return sig.label
         return f"people who buy {f.source} often go on to {f.target} (lift {round(f.lift, 2):.1f})"
+    if name == "neighbours":
+        b, n = ev.peers
+        return (f"bought by {b} of the {n} shoppers who shop most like this one" if b > 0 else
+                "what shoppers like this one buy" if n > 0 else sig.label)
+    if name == "content_tuned":
+        return f"like {words.title(ev[0][0])} by the shop's tuned text model" if ev else sig.label
     if name == "popularity":
         return f"popular right now in {words.cat_top(item)}"
     return sig.phrase(ev, item, words)

@@ -248,20 +248,23 @@ def test_finetune_adopts_lists_and_switches(shop_db: Path, capsys):
         assert "fused" in card["guard"]
     assert pd.Timestamp(card["pairs"]["last_ts"]) < pd.Timestamp(card["validation_cut"]) < pd.Timestamp(card["test_cut"])
     assert not list(folder.rglob("*.pt")) and not list(folder.rglob("*.pkl")) and not list(folder.rglob("*.bin"))
-    # forced: adopted whatever the guard said; the store holds its item vectors; settings follow it
+    # forced: adopted whatever the guard said; the store holds its item vectors; settings name it beside the
+    # base model (the content_tuned signal reads its vectors.npz, the base text signal keeps the base model)
     assert _cli("finetune", "--db", str(shop_db), "--epochs", "20", "--name", "t1", "--force", "--quiet") == 0
     capsys.readouterr()
     assert _active(shop_db) == "t1"
     settings = registry.with_chosen_encoder(Settings(db_path=shop_db))
-    assert Path(settings.encoder.model) == folder
-    model_id = Encoder(settings.encoder.model).model_id
+    assert Path(settings.encoder.tuned_encoder) == folder and settings.encoder.model == Settings().encoder.model
+    with np.load(folder / "vectors.npz", allow_pickle=False) as z:
+        assert len(z["item_ids"]) == len(z["vectors"]) > 0
+    model_id = Encoder(str(folder)).model_id
     assert model_id == json.loads((folder / "card.json").read_text())["model_id"]
     with Store(shop_db, read_only=True) as store:
         assert store.embedding_count(model_id) > 0
     assert _cli("encoders", "list", "--db", str(shop_db), "--json") == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows if r["chosen"]] == ["t1"]
-    # encode follows the chosen encoder and finds every vector already stored
+    # encode keeps the base model, whose vectors the fine-tune stored first
     assert _cli("encode", "--db", str(shop_db), "--quiet") == 0
     assert f"encoded 0 texts" in capsys.readouterr().out
     assert _cli("encoders", "use", "base", "--db", str(shop_db)) == 0

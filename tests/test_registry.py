@@ -16,7 +16,7 @@ from crossrec_core.store import Store
 
 
 class ToySignal(Signal):
-    """A toy eighth signal: favours items late in the catalog; cites the shopper's first history item."""
+    """A toy ninth signal: favours items late in the catalog; cites the shopper's first history item."""
 
     name = "toy"
     label = "toy pick"
@@ -49,9 +49,10 @@ def toy():
     registry.unregister("toy")
 
 
-def test_the_six_plus_one_signals_describe_themselves():
+def test_the_registered_signals_describe_themselves():
     names = registry.names()
-    assert names == ("cooc", "als", "graph", "ease", "content", "transition", "popularity")
+    assert names == ("cooc", "als", "graph", "ease", "neighbours", "content", "content_tuned", "transition",
+                     "popularity")
     assert registry.contributions() == (*names, "context", "rules")
     assert registry.weights_for(Settings()) == registry.default_weights()
     assert registry.weights_for(Settings().replace({"ranker.weights.cooc": 0.5}))["cooc"] == 0.5

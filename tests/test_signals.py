@@ -129,7 +129,8 @@ def _rank_first(scores: np.ndarray, data, exclude: list[str]) -> str:
 
 
 def test_registry_order_and_names():
-    assert list(SIGNAL_CLASSES) == ["cooc", "als", "graph", "ease", "content", "transition", "popularity"]
+    assert list(SIGNAL_CLASSES) == ["cooc", "als", "graph", "ease", "neighbours", "content", "content_tuned",
+                                   "transition", "popularity"]
     sigs = make_signals(SETTINGS)
     assert list(sigs) == list(SIGNAL_CLASSES)
     for name, sig in sigs.items():

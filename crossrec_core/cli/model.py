@@ -52,7 +52,8 @@ def cmd_encoders(args: argparse.Namespace) -> int:
             with open_store(args) as store:
                 stored = store.embedding_count(model_id) > 0
         step = "" if stored else "`crossrec encode` to store its item vectors, then "
-        print(f"encoder '{args.target}' chosen; run {step}`crossrec train` to refit with it")
+        print(f"encoder '{args.target}' chosen; run {step}`crossrec train` to refit with it "
+              + ("(the base text signal alone)" if folder is None else "(its own text signal beside the base one)"))
         return 0
     rows = registry.list_encoders(settings)
     if args.json:

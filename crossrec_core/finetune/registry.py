@@ -9,8 +9,9 @@ Layout (never relative to the working directory):
 
 A fine-tune writes its folder under a temporary name, renames it into place, stores the item vectors,
 and only then rewrites active.json (atomically), so a killed fine-tune leaves the serving encoder as it
-was. `with_chosen_encoder(settings)` turns the default model setting into the chosen encoder's folder;
-the CLI and the dashboard build their settings through it, so `encode`, `train` and serving follow it.
+was. `with_chosen_encoder(settings)` names the chosen encoder's folder as `encoder.tuned_encoder`; the CLI
+and the dashboard build their settings through it, so `train` and serving fit the `content_tuned` signal
+on its item vectors beside the base text signal (which keeps the base model: `encode`, queries, profiles).
 """
 from __future__ import annotations
 
@@ -96,15 +97,11 @@ def use_encoder(settings: Settings, name: str) -> Path | None:
 
 
 def with_chosen_encoder(settings: Settings) -> Settings:
-    """`settings` with `model` = the chosen tuned encoder's folder, when the model is the default one."""
-    from ..encoder import DEFAULT_ALIASES
-
-    if settings.encoder.model not in DEFAULT_ALIASES:
-        return settings
+    """`settings` with `encoder.tuned_encoder` = the chosen tuned encoder's folder (None when the base is
+    chosen); `encoder.model` stays the base model, whose text signal serves beside it."""
     name = chosen_name(settings)
-    if name == BASE_NAME:
-        return settings
-    return settings.replace({"encoder.model": str(encoders_root(settings) / name)})
+    folder = None if name == BASE_NAME else str(encoders_root(settings) / name)
+    return settings.replace({"encoder.tuned_encoder": folder})
 
 
 def list_encoders(settings: Settings) -> list[dict]:

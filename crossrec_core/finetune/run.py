@@ -8,11 +8,13 @@
    transformer itself; `full` is the CUDA default). `max_minutes` stops at a step boundary and keeps a
    checkpoint (`<name>.partial/`) that `resume` continues.
 4. Guard: content-only Recall@20 (all users, cold items) and pair Recall@10/MRR on the validation
-   period, base against tuned, then the fused list's Recall@20 with each (`fused_verdict`: not
-   significantly worse overall, not worse on cold items). The tuned encoder is adopted only when it is
-   better and the fused list is no worse (`force` overrides).
-5. Versioned: the folder is written under a temporary name and renamed into place with its card; the
-   tuned item vectors are stored; only then does the shop switch to it (`registry.use_encoder`).
+   period, base against tuned, then the fused list's Recall@20 with the base text signal alone and with the
+   tuned one beside it (the `content_tuned` signal; `fused_verdict`: not significantly worse overall, not
+   worse on cold items). The tuned encoder is adopted only when it is better and the fused list is no worse
+   (`force` overrides).
+5. Versioned: the folder is written under a temporary name and renamed into place with its card and its
+   item vectors (`vectors.npz`, what `content_tuned` reads); the vectors are also stored by text hash (the
+   Map page's tuned projection); only then does the shop switch to it (`registry.use_encoder`).
 """
 from __future__ import annotations
 
@@ -255,9 +257,20 @@ def finetune(store: Store, settings: Settings, opts: FinetuneOptions, progress: 
 
         if progress:
             progress(0.86, "judging the fused list with base and tuned item vectors")
+        from ..signals.content_tuned import save_vectors
+
         weights = weights_for(settings)
-        fused = {"base": fused_recall(items, train_events, E, settings, weights, settings.evaluation.k),
-                 "tuned": fused_recall(items, train_events, vectors, settings, weights, settings.evaluation.k)}
+        # the base text signal only, whatever the shop chose before
+        alone = settings.replace({"encoder.tuned_encoder": None})
+        beside = root / f".guard-{uuid.uuid4().hex[:8]}"  # the tuned vectors as content_tuned reads them
+        save_vectors(beside, items["item_id"], vectors)
+        try:
+            k = settings.evaluation.k
+            tuned = alone.replace({"encoder.tuned_encoder": str(beside)})
+            fused = {"base": fused_recall(items, train_events, E, alone, weights, k),
+                     "tuned": fused_recall(items, train_events, E, tuned, weights, k)}
+        finally:
+            shutil.rmtree(beside, ignore_errors=True)
         fused_ok, fused_reason = fused_verdict(fused["base"], fused["tuned"], settings.seed)
         reason = f"{reason}; {fused_reason}" if fused_ok else f"{fused_reason} on the validation period"
         ok = fused_ok
@@ -280,6 +293,9 @@ def finetune(store: Store, settings: Settings, opts: FinetuneOptions, progress: 
         progress(0.9, "saving the tuned encoder")
     tmp = root / f".tmp-{uuid.uuid4().hex[:8]}"
     write_model(tmp)
+    from ..signals.content_tuned import save_vectors
+
+    save_vectors(tmp, items["item_id"], vectors)
     registry.write_json_atomic(tmp / registry.CARD, card)
     registry.install_folder(tmp, final, force=opts.force or opts.resume)
     if not state.stopped:  # a run cut short keeps its checkpoint for --resume

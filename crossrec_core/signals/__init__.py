@@ -12,9 +12,11 @@ from . import registry
 from .als import ALSSignal
 from .base import Context, Evidence, Flow, Signal, Words
 from .content import ContentSignal
+from .content_tuned import ContentTunedSignal
 from .cooc import CoocSignal
 from .ease import EASE
 from .graph import GraphSignal
+from .neighbours import NeighbourSignal
 from .popularity import PopularitySignal
 from .transition import TransitionSignal
 
@@ -34,6 +36,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "ALSSignal", "CoocSignal", "ContentSignal", "Context", "EASE", "Evidence", "Flow", "GraphSignal",
+    "ALSSignal", "CoocSignal", "ContentSignal", "ContentTunedSignal", "Context", "EASE", "Evidence", "Flow", "GraphSignal",
+    "NeighbourSignal",
     "PopularitySignal", "Signal", "SIGNAL_CLASSES", "TransitionSignal", "Words", "make_signals", "registry",
 ]

@@ -33,18 +33,22 @@ class Flow:
 
 class Evidence(list):
     """What drove one item's score: history items as (position, share) pairs, strongest first, and, for
-    category signals, the strongest `flow` into the item's category (None when there is none)."""
+    category signals, the strongest `flow` into the item's category (None when there is none); for shopper
+    signals, `peers` = (similar shoppers who bought the item, similar shoppers) (None when not given)."""
 
-    def __init__(self, pairs=(), flow: Flow | None = None):
+    def __init__(self, pairs=(), flow: Flow | None = None, peers: tuple[int, int] | None = None):
         super().__init__(pairs)
         self.flow = flow
+        self.peers = peers
 
     def records(self, words: "Words") -> list[dict]:
-        """The evidence as plain records (history items with title and share, or the flow)."""
+        """The evidence as plain records (history items with title and share, the flow, the similar shoppers)."""
         out = [{"item_id": words.item_id(j), "title": words.title(j), "share": round(share, 3)} for j, share in self]
         if self.flow is not None:
             f = self.flow
             out.append({"from": f.source, "to": f.target, "p": round(f.p, 3), "lift": round(f.lift, 2)})
+        if self.peers is not None:
+            out.append({"similar_shoppers_who_bought": int(self.peers[0]), "similar_shoppers": int(self.peers[1])})
         return out
 
 
@@ -52,12 +56,15 @@ class EvidenceBatch:
     """The evidence of many (shopper row, listed item) pairs as arrays, so a whole export batch is explained
     at once: per pair up to `top` history items (`hist`, positions, -1 padded) with their `share`, strongest
     first, and for category signals the strongest flow into the item's category (`flows[p]`, None when there
-    is none). `at(p)` is pair p's `Evidence`."""
+    is none), and for shopper signals `peers[p]` = (similar shoppers who bought the item, similar shoppers).
+    `at(p)` is pair p's `Evidence`."""
 
-    def __init__(self, hist: np.ndarray, share: np.ndarray, flows: list | None = None):
+    def __init__(self, hist: np.ndarray, share: np.ndarray, flows: list | None = None,
+                 peers: np.ndarray | None = None):
         self.hist = hist
         self.share = share
         self.flows = flows
+        self.peers = peers  # n × 2 int64, or None
 
     @classmethod
     def empty(cls, n: int, top: int = 3) -> "EvidenceBatch":
@@ -72,6 +79,8 @@ class EvidenceBatch:
                 out.hist[p, j], out.share[p, j] = h, share
         if any(ev.flow is not None for ev in evs):
             out.flows = [ev.flow for ev in evs]
+        if any(ev.peers is not None for ev in evs):
+            out.peers = np.array([ev.peers if ev.peers is not None else (0, 0) for ev in evs], np.int64)
         return out
 
     def __len__(self) -> int:
@@ -85,12 +94,14 @@ class EvidenceBatch:
     def at(self, p: int) -> Evidence:
         n = int((self.hist[p] >= 0).sum())
         pairs = zip(self.hist[p, :n].tolist(), self.share[p, :n].tolist())
-        return Evidence(pairs, self.flows[p] if self.flows is not None else None)
+        peers = None if self.peers is None else (int(self.peers[p, 0]), int(self.peers[p, 1]))
+        return Evidence(pairs, self.flows[p] if self.flows is not None else None, peers)
 
     def take(self, pairs: np.ndarray) -> "EvidenceBatch":
         """The evidence of some of the pairs."""
         flows = None if self.flows is None else [self.flows[p] for p in np.asarray(pairs).tolist()]
-        return EvidenceBatch(self.hist[pairs], self.share[pairs], flows)
+        return EvidenceBatch(self.hist[pairs], self.share[pairs], flows,
+                             None if self.peers is None else self.peers[pairs])
 
     def as_list(self) -> list[Evidence]:
         return [self.at(p) for p in range(len(self))]
@@ -225,6 +236,12 @@ class Signal:
         if "random_state" in known and "random_state" not in given:
             given["random_state"] = int(settings.seed)
         return cls(**{**given, **fixed})
+
+    @classmethod
+    def available(cls, settings: Settings, embeddings: np.ndarray | None) -> bool:
+        """Whether a shop with these settings and item embeddings (None: none) fits this signal at all; one that
+        is not is left out of the fit (it costs nothing and its part of every score is 0)."""
+        return embeddings is not None or not cls.needs_embeddings
 
     def fit(self, data: Interactions, embeddings: np.ndarray | None = None) -> "Signal":
         raise NotImplementedError

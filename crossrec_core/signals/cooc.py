@@ -111,37 +111,27 @@ def from_pair_counts(chunks, n_items: int, k: int, finish) -> sp.csr_matrix:
     return out
 
 
-class ItemItemSignal(Signal):
-    """A signal scored as (the query-weighted current history) @ a fitted item × item matrix (cooc, graph);
-    it keeps each item's `neighbours` strongest neighbours; `weighting` and `query` weigh the fitting
-    histories and the query."""
+class ProductSignal(Signal):
+    """A signal whose scores for a batch are one sparse non-negative B × n_items product (`product(ctx)`): cooc
+    and graph (history @ an item × item matrix), neighbours (shopper weights @ their history vectors). Scoring,
+    retrieval, score_at and row_range all read that product, computed once per batch."""
 
-    def __init__(self, *, neighbours: int = 200, weighting: str = "binary", query: str = "log"):
-        self.neighbours = neighbours
-        self.weighting = weighting
-        self.query = query
-
-    def similarity(self) -> sp.csr_matrix:
-        """The fitted item × item matrix."""
+    def product(self, ctx: Context) -> sp.spmatrix:
+        """The batch's B × n_items scores as a sparse matrix (entries never negative; absent ones score 0)."""
         raise NotImplementedError
 
-    def _query(self, X: sp.csr_matrix) -> sp.csr_matrix:
-        return weigh(X, self.query)
-
     def score(self, ctx: Context) -> np.ndarray:
-        return np.asarray((self._query(ctx.X) @ self.similarity()).toarray(), dtype=np.float32)
+        return np.asarray(sp.csr_matrix(self.product(ctx)).toarray(), dtype=np.float32)
 
     def block_scorer(self, ctx: Context):
-        return sparse_blocks(self._query(ctx.X) @ self.similarity())
+        return sparse_blocks(self.product(ctx))
 
     def _product(self, ctx: Context) -> sp.csr_matrix:
-        """q(history) @ S for the batch (float32; its column indices left unsorted), once per batch."""
-        def make() -> sp.csr_matrix:
-            return sp.csr_matrix(self._query(ctx.X) @ self.similarity(), dtype=np.float32)
-        return ctx.cached((id(self), "product"), make)
+        """`product(ctx)` as float32 CSR (its column indices left unsorted), once per batch."""
+        return ctx.cached((id(self), "product"), lambda: sp.csr_matrix(self.product(ctx), dtype=np.float32))
 
     def retrieve(self, ctx: Context, allowed: np.ndarray, n: int) -> np.ndarray:
-        """The n best allowed items among the history's neighbours (items no neighbour list reaches score 0)."""
+        """The n best allowed items among the product's entries (items it does not reach score 0)."""
         from ..retrieval_kernels import sparse_top
 
         P = self._product(ctx)
@@ -150,7 +140,7 @@ class ItemItemSignal(Signal):
         return out
 
     def row_range(self, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
-        """Scores are never negative and 0 off the neighbour lists: (0, row maximum) unless a row reaches
+        """Scores are never negative and 0 off the product's entries: (0, row maximum) unless a row reaches
         every item."""
         P = self._product(ctx)
         nnz = np.diff(P.indptr)
@@ -172,6 +162,27 @@ class ItemItemSignal(Signal):
         csr_values_grouped(P.indptr, P.indices, P.data, rows, items, np.argsort(rows, kind="stable"),
                            np.zeros(P.shape[1], np.float32), out)
         return out
+
+
+class ItemItemSignal(ProductSignal):
+    """A signal scored as (the query-weighted current history) @ a fitted item × item matrix (cooc, graph);
+    it keeps each item's `neighbours` strongest neighbours; `weighting` and `query` weigh the fitting
+    histories and the query."""
+
+    def __init__(self, *, neighbours: int = 200, weighting: str = "binary", query: str = "log"):
+        self.neighbours = neighbours
+        self.weighting = weighting
+        self.query = query
+
+    def similarity(self) -> sp.csr_matrix:
+        """The fitted item × item matrix."""
+        raise NotImplementedError
+
+    def _query(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        return weigh(X, self.query)
+
+    def product(self, ctx: Context) -> sp.spmatrix:
+        return self._query(ctx.X) @ self.similarity()
 
     def evidence_batch(self, ctx: Context, rows: np.ndarray, items: np.ndarray) -> EvidenceBatch:
         """Each history item h's term q(x)[u, h] · S[h, i] of each pair (u, i), gathered for all pairs at once."""

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 from .als import ALSSignal
 from .base import Signal
 from .content import ContentSignal
+from .content_tuned import ContentTunedSignal
 from .cooc import CoocSignal
 from .ease import EASE
 from .graph import GraphSignal
+from .neighbours import NeighbourSignal
 from .popularity import PopularitySignal
 from .transition import TransitionSignal
 
@@ -26,7 +28,9 @@ CLASSES: list[type[Signal]] = [
     ALSSignal,
     GraphSignal,
     EASE,
+    NeighbourSignal,
     ContentSignal,
+    ContentTunedSignal,
     TransitionSignal,
     PopularitySignal,
 ]

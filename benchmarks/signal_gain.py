@@ -2,7 +2,10 @@
 run), each run's step table, then the held-out period scored once for both served models, the signal alone
 and the baselines, with paired-bootstrap intervals over the same shoppers.
 
-    python benchmarks/signal_gain.py [--dataset completejourney] [--signal neighbours]
+    python benchmarks/signal_gain.py [--dataset completejourney] [--signal neighbours] [--db PATH]
+
+`--db` measures a database of your own (copied first; its chosen tuned encoder, `crossrec encoders use`,
+is read from where it is: `--signal content_tuned` needs one).
 
 Nothing is chosen on the test period: both runs learn their weights and ranker on the training period's
 validation windows, as `crossrec train` always does.
@@ -21,6 +24,7 @@ import numpy as np
 from _shared import database, settings_for
 from crossrec_core.baselines import fit_baselines
 from crossrec_core.evaluate import evaluate, paired_interval
+from crossrec_core.finetune.registry import with_chosen_encoder
 from crossrec_core.fitting import fit_on_split
 from crossrec_core.ranker import ItemStats, sub_codes
 from crossrec_core.runs import load_run
@@ -74,13 +78,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dataset", default="completejourney")
     ap.add_argument("--signal", default="neighbours")
+    ap.add_argument("--db", type=Path, help="this database (copied) instead of --dataset's")
     args = ap.parse_args()
     sig_name = args.signal
-    path, _ = database(args.dataset)
+    path = args.db if args.db else database(args.dataset)[0]
+    name = path.stem if args.db else args.dataset
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / f"{args.dataset}.duckdb"
+        db = Path(tmp) / f"{name}.duckdb"
         db.write_bytes(path.read_bytes())
-        settings = settings_for(db)
+        settings = with_chosen_encoder(settings_for(path)).replace(db_path=db)
         with Store(db) as store:
             seconds = {}
             for variant, registry_state in (("without", without(sig_name)), ("with", unchanged())):

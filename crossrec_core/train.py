@@ -1,5 +1,6 @@
-"""Training runs: learn fusion weights on a validation carve-out, evaluate on the held-out period
-against the baselines, fit on all data for serving, and record the run atomically.
+"""Training runs: tune each signal's hyper-parameters and learn fusion weights on a validation carve-out,
+evaluate on the held-out period against the baselines, fit on all data for serving, and record the run
+atomically (the tuned values in its settings, the trials in `metrics["signal_tuning"]`).
 
 Atomic means: artefacts are written to a temporary folder, renamed into place, and only then is the
 run row inserted (one transaction). A crash or SIGKILL at any point leaves no row, and the serving run
@@ -224,7 +225,9 @@ def train(
     promote: bool = False,
     progress: Progress | None = None,
 ) -> dict:
-    """Learn weights (unless given), evaluate on the time split, fit on all data, record a run.
+    """Tune the signals and learn weights (unless given), evaluate on the time split, fit on all data, record a
+    run. The tuning (crossrec_core.tuning, settings `tuning`) runs only when the weights are learned: a run with
+    given weights or `learn=False` keeps the settings' signal values, so it compares weights alone.
 
     The run goes live only with `promote` (one audit row, undoable) or when no run is live yet; with
     `promote=False` (the default, as in the CLI and on the Runs page) the live run stays what it was
@@ -264,12 +267,14 @@ def _train(store: Store, settings: Settings, log: StepLog, *, weights, name, lea
     learned_from = "given"
     val_ndcg = None
     cross_weights = None
-    if weights is None and learn:
+    tuning = {"ran": False, "reason": "weights given: the signals keep the settings' values"}
+    if weights is None and learn:  # tuned before anything is fitted: weights, ranker, evaluation, serving use them
+        settings, tuning = _tune(items, train_events, settings, embeddings, log, sub_progress(progress, 0.05, 0.1))
         try:
             with log.step("learn the weights"):
                 weights, cross_weights, val_ndcg = learn_weights(items, train_events, settings, embeddings,
                                                                  profile_texts=store.profile_texts(),
-                                                                 progress=sub_progress(progress, 0.05, 0.2))
+                                                                 progress=sub_progress(progress, 0.1, 0.2))
             learned_from = "learned on validation carve-out"
         except CrossRecError as exc:  # a carve-out too small to learn from: the defaults, and why
             weights, learned_from = weights_for(settings), f"defaults (no validation carve-out: {exc})"
@@ -321,6 +326,7 @@ def _train(store: Store, settings: Settings, log: StepLog, *, weights, name, lea
     metrics = {**result, "weights_source": learned_from, "validation_ndcg": val_ndcg,
                "cross_weights": rec.cross_weights, "model": rec.scorer_.model_kind, "ranker": ranker_report,
                "cut": cut_text,
+               "signal_tuning": tuning,  # each trial on the validation period and the values chosen (in `settings`)
                "encoder": model_id,  # which item vectors (base or a tuned encoder) the run used
                "als_device": getattr(als, "device_", None),  # where ALS fitted (cpu / cuda)
                "steps": log.to_list()}  # wall time and peak memory of each step (the map's added after it)
@@ -341,6 +347,17 @@ def _train(store: Store, settings: Settings, log: StepLog, *, weights, name, lea
     if progress:
         progress(1.0, f"run {name} is {'serving' if live else 'recorded'}")
     return store.run(name)
+
+
+def _tune(items: pd.DataFrame, train_events: pd.DataFrame, settings: Settings, embeddings: np.ndarray | None,
+          log: StepLog, progress: Progress | None) -> tuple[Settings, dict]:
+    """`tuning.tune_signals` as a step of the run (none when tuning is off)."""
+    from .tuning import tune_signals
+
+    if settings.tuning.seconds <= 0:
+        return tune_signals(items, train_events, settings, embeddings)
+    with log.step("tune the signals"):
+        return tune_signals(items, train_events, settings, embeddings, progress=progress)
 
 
 def _project(store: Store, settings: Settings, rec: Recommender, progress: Progress | None) -> None:

@@ -374,7 +374,8 @@ def _project(store: Store, settings: Settings, rec: Recommender, progress: Progr
 
 def eval_run(store: Store, settings: Settings | None = None, *, weights: dict[str, float] | None = None,
              record: bool = True, progress: Progress | None = None) -> dict:
-    """Evaluate the serving run's weights (or `weights`) against the baselines; optionally record it."""
+    """Evaluate the serving run's weights (or `weights`) against the baselines; optionally record it. The
+    serving run is evaluated with the signal values it was trained with (`signals` of its settings)."""
     settings = settings or Settings(db_path=store.path)
     t0 = time.perf_counter()
     cross_weights = None
@@ -385,6 +386,8 @@ def eval_run(store: Store, settings: Settings | None = None, *, weights: dict[st
         cross_weights = serving["metrics"].get("cross_weights") if serving else None
         if serving is not None and serving.get("artefact_path"):  # the serving run's ranker, if it has one
             ranker = serving_recommender(store, settings).scorer_.ranker_
+        if serving is not None:  # its signals' values (tuned on its validation period): what its weights were learned on
+            settings = settings.replace({"signals": Settings.from_dict(serving["settings"]).signals})
     items = store.items().sort_values("item_id").reset_index(drop=True)
     embeddings, _ = _embeddings(store, settings, items)
     result, _, _ = evaluate_weights(store, settings, weights, cross_weights=cross_weights, items=items,

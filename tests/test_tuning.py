@@ -222,3 +222,17 @@ def test_a_training_records_the_tuning_and_serves_with_the_values_it_chose(tuned
         assert getattr(rec.scorer_.signals_[name], param) == value  # the served model is the tuned one
     assert pd.Timestamp(report["validation"]["to"]) < pd.Timestamp(run["metrics"]["cut"])
     assert given["metrics"]["signal_tuning"]["ran"] is False
+
+
+def test_evaluating_the_serving_run_uses_the_signal_values_it_was_tuned_to(tuned_run, monkeypatch):
+    import crossrec_core.train as train_mod
+
+    seen = []
+    monkeypatch.setattr(train_mod, "evaluate_weights", lambda store, settings, *a, **k: (seen.append(settings), None, None))
+    with Store(tuned_run) as store:
+        store.set_live_run("tuned", "the tuned run serves")
+        changed = store.run("tuned")["metrics"]["signal_tuning"]["changed"]
+        train_mod.eval_run(store, Settings(db_path=tuned_run), record=False)
+    for path, value in changed.items():
+        name, param = path.split(".")
+        assert seen[0].signals[name][param] == value

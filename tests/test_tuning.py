@@ -236,3 +236,18 @@ def test_evaluating_the_serving_run_uses_the_signal_values_it_was_tuned_to(tuned
     for path, value in changed.items():
         name, param = path.split(".")
         assert seen[0].signals[name][param] == value
+
+
+def test_two_runs_compare_each_with_the_signal_values_it_was_trained_with(tuned_run, monkeypatch):
+    import crossrec_core.fitting as fitting
+    from crossrec_core.deltas import compare_runs_heldout
+
+    fitted_with = []
+    real = fitting.fit_on_split
+    monkeypatch.setattr(fitting, "fit_on_split",
+                        lambda items, events, settings, *a, **k: (fitted_with.append(settings.signals),
+                                                                  real(items, events, settings, *a, **k))[1])
+    with Store(tuned_run, read_only=True) as store:
+        deltas = compare_runs_heldout(store, "first", "tuned")
+        first, tuned = (Settings.from_dict(store.run(n)["settings"]).signals for n in ("first", "tuned"))
+    assert first != tuned and fitted_with == [first, tuned] and deltas["recall"].users > 0

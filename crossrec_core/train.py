@@ -267,7 +267,7 @@ def _train(store: Store, settings: Settings, log: StepLog, *, weights, name, lea
     learned_from = "given"
     val_ndcg = None
     cross_weights = None
-    tuning = {"ran": False, "reason": "weights given: the signals keep the settings' values"}
+    tuning = {"ran": False, "reason": "weights given or not learned: the signals keep the settings' values"}
     if weights is None and learn:  # tuned before anything is fitted: weights, ranker, evaluation, serving use them
         settings, tuning = _tune(items, train_events, settings, embeddings, log, sub_progress(progress, 0.05, 0.1))
         try:

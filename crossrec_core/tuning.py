@@ -33,8 +33,9 @@ BATCH = 256  # validation shoppers scored at a time (allowed items: batch × cat
 _clock = time.perf_counter  # the tests' stand-in for time
 
 
-def _plan(settings: Settings) -> list[tuple[type, dict[str, list]]]:
-    """(signal class, its grid) in tuning order; an unknown signal or parameter is a one-line error."""
+def _plan(settings: Settings, has_embeddings: bool) -> list[tuple[type, dict[str, list]]]:
+    """(signal class, its grid) in tuning order; an unknown signal or parameter is a one-line error. A signal that
+    needs item embeddings is left out without them (training fits it only with them)."""
     from .signals.registry import classes
 
     known = classes()
@@ -49,7 +50,7 @@ def _plan(settings: Settings) -> list[tuple[type, dict[str, list]]]:
             if param not in params:
                 raise CrossRecError(f"setting tuning.grids.{name}.{param} is not a parameter of {name} "
                                     f"(its parameters: {', '.join(params)})")
-        if grids[name]:
+        if grids[name] and (has_embeddings or not cls.needs_embeddings):
             out.append((cls, grids[name]))
     return out
 
@@ -93,7 +94,7 @@ def tune_signals(
     cfg = settings.tuning
     if cfg.seconds <= 0:
         return settings, {"ran": False, "reason": "tuning.seconds is 0: the signals keep the settings' values"}
-    plan = _plan(settings)  # errors in the grids before any work
+    plan = _plan(settings, embeddings is not None)  # errors in the grids before any work
     t0 = _clock()
     deadline = t0 + float(cfg.seconds)
     from .split import carve_validation, sample_users

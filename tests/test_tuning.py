@@ -251,3 +251,10 @@ def test_two_runs_compare_each_with_the_signal_values_it_was_trained_with(tuned_
         deltas = compare_runs_heldout(store, "first", "tuned")
         first, tuned = (Settings.from_dict(store.run(n)["settings"]).signals for n in ("first", "tuned"))
     assert first != tuned and fitted_with == [first, tuned] and deltas["recall"].users > 0
+
+
+def test_a_signal_that_needs_item_vectors_is_not_tuned_without_them(shop):
+    items, train_events, _, settings = shop
+    s = settings.replace({"tuning.grids": {"content": {"min_similarity": [0.3]}, "cooc": {"shrink": [50.0]}}})
+    _, report = tune_signals(items, train_events, s)  # the ruled shop has no item vectors
+    assert list(report["signals"]) == ["cooc"]

@@ -86,6 +86,7 @@ def learn_weights(
     rounds: int = 2,
     profile_texts: pd.DataFrame | None = None,
     progress: Progress | None = None,
+    fitted: dict | None = None,
 ) -> tuple[dict[str, float], dict[str, float], float]:
     """Fusion weights by coordinate ascent on a validation period carved from the *training* events.
 
@@ -93,13 +94,14 @@ def learn_weights(
     list (only top-level categories new to the user, against positives there). The normalised signals of
     a user sample are computed once — at each shopper's retrieved candidates (`serving="retrieve"`), or over
     the whole catalogue — and each trial is a weighted sum and a top-K.
+    `fitted`: signals the tuning already fitted on this carve-out at the settings' values (not fitted again).
     Returns (weights, cross_weights, validation NDCG of the full list).
     """
     if progress:
         progress(0.05, "fitting signals on the validation carve-out")
     val, scorer = fit_on_split(items, train_events, settings, {s: 1.0 for s in signal_names()}, validation=True,
                                embeddings=embeddings, profile_texts=profile_texts,
-                               progress=sub_progress(progress, 0.05, 0.5))
+                               progress=sub_progress(progress, 0.05, 0.5), fitted=fitted)
     users = val.users("all")
     if len(users) == 0:
         return weights_for(settings), weights_for(settings), float("nan")
@@ -269,15 +271,19 @@ def _train(store: Store, settings: Settings, log: StepLog, *, weights, name, lea
     cross_weights = None
     tuning = {"ran": False, "reason": "weights given or not learned: the signals keep the settings' values"}
     if weights is None and learn:  # tuned before anything is fitted: weights, ranker, evaluation, serving use them
-        settings, tuning = _tune(items, train_events, settings, embeddings, log, sub_progress(progress, 0.05, 0.1))
+        fitted: dict = {}  # the tuned signals as fitted on the carve-out: weight learning takes them as they are
+        settings, tuning = _tune(items, train_events, settings, embeddings, log, sub_progress(progress, 0.05, 0.1),
+                                 fitted)
         try:
             with log.step("learn the weights"):
                 weights, cross_weights, val_ndcg = learn_weights(items, train_events, settings, embeddings,
                                                                  profile_texts=store.profile_texts(),
-                                                                 progress=sub_progress(progress, 0.1, 0.2))
+                                                                 progress=sub_progress(progress, 0.1, 0.2),
+                                                                 fitted=fitted)
             learned_from = "learned on validation carve-out"
         except CrossRecError as exc:  # a carve-out too small to learn from: the defaults, and why
             weights, learned_from = weights_for(settings), f"defaults (no validation carve-out: {exc})"
+        del fitted
     elif weights is None:
         weights = weights_for(settings)
         learned_from = "defaults"
@@ -350,14 +356,14 @@ def _train(store: Store, settings: Settings, log: StepLog, *, weights, name, lea
 
 
 def _tune(items: pd.DataFrame, train_events: pd.DataFrame, settings: Settings, embeddings: np.ndarray | None,
-          log: StepLog, progress: Progress | None) -> tuple[Settings, dict]:
+          log: StepLog, progress: Progress | None, keep: dict) -> tuple[Settings, dict]:
     """`tuning.tune_signals` as a step of the run (none when tuning is off)."""
     from .tuning import tune_signals
 
     if settings.tuning.seconds <= 0:
         return tune_signals(items, train_events, settings, embeddings)
     with log.step("tune the signals"):
-        return tune_signals(items, train_events, settings, embeddings, progress=progress)
+        return tune_signals(items, train_events, settings, embeddings, progress=progress, keep=keep)
 
 
 def _project(store: Store, settings: Settings, rec: Recommender, progress: Progress | None) -> None:

@@ -86,11 +86,14 @@ def tune_signals(
     embeddings: np.ndarray | None = None,
     *,
     progress: Progress | None = None,
+    keep: dict | None = None,
 ) -> tuple[Settings, dict]:
     """The settings with each tuned signal's chosen values (`settings.replace`), and the report.
 
     `train_events` are the events before the held-out cut; only they are read. With `tuning.seconds` 0 the
-    settings come back unchanged and the report says so."""
+    settings come back unchanged and the report says so. `keep`, a dict, receives each tuned signal as fitted
+    at its chosen values on the carve-out's training period (weight learning fits the same signals on the same
+    data: `learn_weights(fitted=...)` takes them instead)."""
     cfg = settings.tuning
     if cfg.seconds <= 0:
         return settings, {"ran": False, "reason": "tuning.seconds is 0: the signals keep the settings' values"}
@@ -121,8 +124,10 @@ def tune_signals(
         name = cls.name
         start = {p: _plain({**cls.params(), **settings.signals.get(name, {})}[p]) for p in grid}
         share_end = _clock() + (deadline - _clock()) / (len(plan) - done)  # this signal's share of what is left
-        entry = _tune_one(cls, grid, start, settings, val, judge, share_end, deadline, progress,
-                          (done / len(plan), (done + 1) / len(plan)))
+        entry, fitted = _tune_one(cls, grid, start, settings, val, judge, share_end, deadline, progress,
+                                  (done / len(plan), (done + 1) / len(plan)))
+        if keep is not None and fitted is not None:
+            keep[name] = fitted
         report["signals"][name] = entry
         report["skipped_for_time"] += [f"{name}: " + ", ".join(f"{p} {v:g}" for p, v in s.items())
                                        for s in entry["skipped"]]
@@ -136,18 +141,18 @@ def tune_signals(
 
 
 def _tune_one(cls, grid: dict[str, list], start: dict[str, Any], settings: Settings, val, judge: _Judge,
-              share_end: float, deadline: float, progress: Progress | None, span: tuple[float, float]) -> dict:
+              share_end: float, deadline: float, progress: Progress | None, span: tuple[float, float]) -> tuple:
     """One signal's coordinate search: its settings' values, then each parameter's grid with the others at
-    their best so far; a value is kept when it beats the best by the margin."""
+    their best so far; a value is kept when it beats the best by the margin. Returns (its report, the signal
+    fitted at the chosen values; None when not even the settings' values were tried)."""
     name = cls.name
     given = settings.signals.get(name, {})
     trials: list[dict] = []
     skipped: list[dict] = []
     t0 = _clock()
-    todo = [(p, v) for p in grid for v in grid[p]]
-    n_todo = len(todo) + 1
+    n_todo = 1 + sum(len(values) for values in grid.values())
 
-    def run(params: dict[str, Any]) -> dict:
+    def run(params: dict[str, Any]) -> tuple[dict, Any]:
         if progress:
             what = ", ".join(f"{p} {v:g}" for p, v in params.items())
             progress(span[0] + (span[1] - span[0]) * len(trials) / n_todo,
@@ -159,9 +164,10 @@ def _tune_one(cls, grid: dict[str, list], start: dict[str, Any], settings: Setti
             trial["ndcg"], trial["recall"] = judge(signal)
         except (CrossRecError, ValueError, np.linalg.LinAlgError) as exc:  # an impossible value: reported, not chosen
             trial.update(ndcg=None, recall=None, error=str(exc))
+            signal = None  # a fit that could not be scored is not kept either
         trial["seconds"] = round(_clock() - t, 2)
         trials.append(trial)
-        return trial
+        return trial, signal
 
     def affordable() -> bool:
         now = _clock()
@@ -172,16 +178,16 @@ def _tune_one(cls, grid: dict[str, list], start: dict[str, Any], settings: Setti
         per_trial = sum(t["seconds"] for t in trials) / len(trials)
         return now + per_trial <= min(share_end, deadline)
 
-    best, best_score = dict(start), None
+    best, best_score, best_signal = dict(start), None, None
     if affordable():
-        first = run(best)
+        first, best_signal = run(best)
         if first["ndcg"] is None:  # the settings' own values do not fit: the training would fail on them too
             raise CrossRecError(f"signal {name} does not fit with its settings' values: {first['error']}")
         best_score = first["ndcg"]
     else:
         skipped.append(dict(best))
     for param in grid:
-        found = None
+        found, found_signal = None, None
         for value in grid[param]:
             params = {**best, param: value}
             if value == best[param] or any(t["params"] == params for t in trials):
@@ -189,11 +195,13 @@ def _tune_one(cls, grid: dict[str, list], start: dict[str, Any], settings: Setti
             if best_score is None or not affordable():  # no baseline to beat, or no time: skipped
                 skipped.append({param: value})
                 continue
-            trial = run(params)
+            trial, signal = run(params)
             if trial["ndcg"] is not None and (found is None or trial["ndcg"] > found["ndcg"]):
-                found = trial
+                found, found_signal = trial, signal
+            del signal  # only the best so far and the best of this parameter are held (EASE: 144 MB each)
         if found is not None and found["ndcg"] > best_score * (1.0 + settings.tuning.margin) + 1e-12:
-            best, best_score = dict(found["params"]), found["ndcg"]
-    return {"start": start, "chosen": best, "changed": best != start,
-            "ndcg_start": trials[0]["ndcg"] if trials else None, "ndcg_chosen": best_score,
-            "trials": trials, "skipped": skipped, "seconds": round(_clock() - t0, 2)}
+            best, best_score, best_signal = dict(found["params"]), found["ndcg"], found_signal
+    entry = {"start": start, "chosen": best, "changed": best != start,
+             "ndcg_start": trials[0]["ndcg"] if trials else None, "ndcg_chosen": best_score,
+             "trials": trials, "skipped": skipped, "seconds": round(_clock() - t0, 2)}
+    return entry, best_signal

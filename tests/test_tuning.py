@@ -109,6 +109,20 @@ def test_the_held_out_period_is_never_read(tmp_path, monkeypatch):
     assert clean["ran"] and _scores(clean) == _scores(dirty) and clean["changed"] == dirty["changed"]
 
 
+def test_weight_learning_takes_the_tuned_fits_as_they_are_and_learns_the_same_weights(shop):
+    """The tuning fits each signal on the very carve-out weight learning uses: handing those fits over saves
+    fitting them again and changes nothing learned."""
+    from crossrec_core.train import learn_weights
+
+    items, train_events, _, settings = shop
+    kept: dict = {}
+    tuned, report = tune_signals(items, train_events, settings, keep=kept)
+    assert set(kept) == set(report["signals"]) and report["changed"]
+    for name, signal in kept.items():  # each at its chosen values
+        assert {p: getattr(signal, p) for p in report["signals"][name]["chosen"]} == report["signals"][name]["chosen"]
+    assert learn_weights(items, train_events, tuned, None, fitted=kept) == learn_weights(items, train_events, tuned, None)
+
+
 def test_a_tiny_time_box_skips_every_trial_and_says_so(shop):
     items, train_events, _, settings = shop
     start = settings.replace({"tuning.seconds": 1e-9})
@@ -214,7 +228,10 @@ def test_a_training_records_the_tuning_and_serves_with_the_values_it_chose(tuned
         given = store.run("first")  # trained with given weights: nothing tuned
     report = run["metrics"]["signal_tuning"]
     assert report["ran"] and report["changed"], report  # ALS's regularisation 30 is far too strong for 150 shoppers
-    assert "tune the signals" in [s["step"] for s in run["metrics"]["steps"]]
+    steps = {s["step"]: s for s in run["metrics"]["steps"]}
+    assert "tune the signals" in steps
+    refitted = {p["step"] for p in steps["learn the weights"]["parts"]}  # the tuned fits were taken as they are
+    assert refitted == {"signal: category flow", "signal: popular now"}, refitted
     stored = Settings.from_dict(run["settings"])
     for path, value in report["changed"].items():
         name, param = path.split(".")

@@ -53,6 +53,15 @@ def run(name: str, overrides: dict | None = None) -> None:
           f"export {export_rate:,.0f} users/s")
     print("   weights:", ", ".join(f"{k} {v:.2f}" for k, v in result["weights"].items()))
     print("   cross-mode weights:", ", ".join(f"{k} {v:.2f}" for k, v in result["metrics"]["cross_weights"].items()))
+    tuned = result["metrics"].get("signal_tuning") or {}
+    if tuned.get("ran"):
+        print(f"   signals tuned on validation in {tuned['seconds']:.0f} s (box {tuned['budget_seconds']:g} s): "
+              + (", ".join(f"{p} {v:g}" for p, v in tuned["changed"].items()) or "every signal kept its value"))
+        for sig, entry in tuned["signals"].items():
+            print(f"     {sig}: " + "; ".join(
+                ", ".join(f"{p} {v:g}" for p, v in t["params"].items())
+                + (f" NDCG {t['ndcg']:.4f}" if t["ndcg"] is not None else " failed") for t in entry["trials"])
+                + (f" (skipped for time: {len(entry['skipped'])})" if entry["skipped"] else ""))
     with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
         for slice_name in ("all", "cold_users", "cold_items"):
             part = table[table.slice == slice_name][COLUMNS]

@@ -1,5 +1,5 @@
 """Every setting of CrossRec, by concern: one small dataclass per section (encoder, ingest, behaviour,
-retrieval, ranker, evaluation, dashboard), each validating its own choices and ranges when made, plus
+retrieval, ranker, evaluation, tuning, dashboard), each validating its own choices and ranges when made, plus
 each signal's keyword arguments (`signals`). Runs store `to_dict()` so a run can be reproduced; `from_dict`
 also reads the flat form of earlier versions through `LEGACY`, the one table from each old name to its
 new place. This module imports nothing of CrossRec's but `errors`, so every other module may import it."""
@@ -238,6 +238,57 @@ class EvaluationSettings(Section):
         super().__post_init__()
 
 
+def _default_grids() -> dict[str, dict[str, list[float]]]:
+    """What `tuning` tries by default, per signal and parameter, beside the value the settings give. Signals
+    are tuned cheapest first (crossrec_core.tuning.ORDER); within a signal, its parameters in this order, the
+    one that mattered most on the validation periods measured first."""
+    return {"als": {"regularization": [10.0, 60.0, 100.0], "factors": [32, 128]},
+            "ease": {"lam": [250.0, 1000.0, 2000.0]},
+            "graph": {"beta": [0.0, 0.25], "alpha": [0.75, 1.0]},
+            "cooc": {"shrink": [0.0, 50.0]}}
+
+
+@dataclass(frozen=True)
+class TuningSettings(Section):
+    """Each signal's hyper-parameters chosen on the validation carve-out when a training learns its weights
+    (crossrec_core.tuning): every value of `grids` fitted and scored alone, within a time box."""
+
+    NAME: ClassVar[str] = "tuning"
+    RANGES: ClassVar[dict] = {"seconds": (0, None), "max_users": (1, None), "margin": (0, 1)}
+
+    # the time box of the whole tuning, carve-out included (0: off; the signals keep the settings' values). A
+    # trial is started only while its signal's share of what is left (what is left / signals still to tune)
+    # holds another trial as long as its earlier ones took; what did not fit is reported as skipped.
+    seconds: float = 90.0
+    max_users: int = 1000  # validation shoppers each trial is scored on (a seeded sample, the same for every trial)
+    # a value replaces the settings' one only when its validation NDCG@K is this much higher (relative): 0.02
+    # is 2 %, about the noise between two close values on 1,000 shoppers
+    margin: float = 0.02
+    # signal -> parameter -> values to try, e.g. {"ease": {"lam": [250, 1000]}}; a signal or parameter not named
+    # here is not tuned ({"ease": {}} leaves EASE as set)
+    grids: dict[str, dict[str, list[float]]] = field(default_factory=_default_grids)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.grids, Mapping):
+            raise CrossRecError(f"setting tuning.grids is {type(self.grids).__name__}, not a mapping from signal "
+                                "name to its parameters' values")
+        grids: dict[str, dict[str, list[float]]] = {}
+        for signal, params in self.grids.items():
+            if not isinstance(params, Mapping):
+                raise CrossRecError(f"setting tuning.grids.{signal} is {type(params).__name__}, not a mapping from "
+                                    "parameter name to the values to try")
+            grids[str(signal)] = {}
+            for param, values in params.items():
+                values = list(values) if isinstance(values, (list, tuple)) else None
+                if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+                                         and v >= 0 for v in values):
+                    raise CrossRecError(f"setting tuning.grids.{signal}.{param} is {params[param]!r}, not a "
+                                        "non-empty list of numbers of at least 0")
+                grids[str(signal)][str(param)] = values
+        object.__setattr__(self, "grids", grids)
+
+
 @dataclass(frozen=True)
 class DashboardSettings(Section):
     """The Map page's sizes."""
@@ -254,7 +305,7 @@ class DashboardSettings(Section):
 
 SECTIONS: dict[str, type[Section]] = {cls.NAME: cls for cls in (
     EncoderSettings, IngestSettings, BehaviourSettings, RetrievalSettings, RankerSettings, EvaluationSettings,
-    DashboardSettings)}
+    TuningSettings, DashboardSettings)}
 
 # Each flat name of the settings before they had sections (what runs stored until then) -> its place now,
 # a dotted path as `Settings.replace` takes it. `from_dict` reads a stored run through this table.
@@ -342,11 +393,13 @@ class Settings:
     # each signal's keyword arguments by signal name, e.g. {"als": {"factors": 32}}; a parameter not named
     # here has the default its class declares (signals.base.Signal.build checks the names when it builds one).
     # als regularization and graph beta were chosen on the validation period of the demo shop and
-    # Instacart: `python benchmarks/tune.py`.
+    # Instacart (`python benchmarks/tune.py`); a training that learns its weights also tunes them on its own
+    # validation period first (`tuning`) and records the values it chose.
     signals: dict[str, dict[str, Any]] = field(default_factory=dict)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     ranker: RankerSettings = field(default_factory=RankerSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    tuning: TuningSettings = field(default_factory=TuningSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
     def __post_init__(self) -> None:

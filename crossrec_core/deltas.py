@@ -3,6 +3,7 @@ lists, one run against another, one rule of a scenario) with its 95 % paired-boo
 the held-out period's shoppers (`evaluate.paired_interval`) and a "within noise" flag when it crosses 0."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -113,13 +114,20 @@ def compare_runs_heldout(store: Store, name_a: str, name_b: str, settings: Setti
     settings = settings or recs[name_a].settings
     items = store.items().sort_values("item_id").reset_index(drop=True)
     emb = recs[name_a].embeddings_
-    # the one split-and-fit of training, what-if and the ranker's windows (profile texts included)
-    split, fitted = fit_on_split(items, store.events(), settings, embeddings=emb,
-                                 profile_texts=store.profile_texts(), progress=progress)
+    # the one split-and-fit of training, what-if and the ranker's windows (profile texts included); each run's
+    # signals with the values it was trained with (tuned on its own validation period), one fit per distinct set
+    keys = {n: json.dumps(rec.settings.signals, sort_keys=True) for n, rec in recs.items()}
+    fits: dict[str, tuple] = {}
+    for n, rec in recs.items():
+        if keys[n] not in fits:
+            fits[keys[n]] = fit_on_split(items, store.events(), settings.replace({"signals": rec.settings.signals}),
+                                         embeddings=emb, profile_texts=store.profile_texts(), progress=progress)
+    split = fits[keys[name_a]][0]  # the same cut and shoppers for both (signal values do not change a split)
     if len(split.users("all")) == 0:
         raise CrossRecError("no held-out shoppers to compare the runs on")
     models = {}
     for n, rec in recs.items():
+        fitted = fits[keys[n]][1]
         m = fitted.with_weights(rec.weights, cross_weights=rec.cross_weights)
         m.ranker_ = m.stats_ = None
         if rec.scorer_.ranker_ is not None:

@@ -83,15 +83,17 @@ def fit_on_split(
     cross_weights: dict[str, float] | None = None,
     rules: Rules | None = None,
     progress: Progress | None = None,
+    fitted: dict | None = None,
 ) -> tuple[Split, FusedScorer]:
     """The time split of `events` (at `cut` when given; with `validation`, the carve-out inside them: pass
     training events) and a fused scorer fitted on its training period. Profile texts become vectors with
-    the encoder of the item embeddings, as at serving time."""
+    the encoder of the item embeddings, as at serving time. `fitted`: signals already fitted on this split's
+    training period (`FusedScorer.fit`)."""
     embed = text_embedder(settings, embeddings is not None)
     if validation:
         split = carve_validation(items, events, settings, profile_texts=profile_texts, embed_texts=embed)
     else:
         split = make_split(items, events, settings, cut=cut, profile_texts=profile_texts, embed_texts=embed)
     fused = FusedScorer(settings, weights, rules, cross_weights=cross_weights).fit(split.train, embeddings, items,
-                                                                                  progress)
+                                                                                  progress, fitted)
     return split, fused

@@ -52,14 +52,21 @@ class FusedScorer:
         self.catalog_: dict[str, np.ndarray] = {}  # brand and price per item, for brand and price rules
         self._engine = None
 
-    def fit(self, data: Interactions, embeddings: np.ndarray | None = None, items=None, progress=None) -> "FusedScorer":
+    def fit(self, data: Interactions, embeddings: np.ndarray | None = None, items=None, progress=None,
+            fitted: dict | None = None) -> "FusedScorer":
         """Fit every signal (all of them, so weights can change later without a refit); a signal the shop
-        cannot have (`Signal.available`: item embeddings, a tuned encoder) is left out."""
+        cannot have (`Signal.available`: item embeddings, a tuned encoder) is left out. `fitted`: signals
+        already fitted on this very `data` (the signal tuning's, on the same carve-out), taken as they are
+        where their parameters match."""
         from .resources import step
         from .signals import make_signals
 
         signals = {k: v for k, v in make_signals(self.settings).items() if v.available(self.settings, embeddings)}
         for n, (name, sig) in enumerate(signals.items()):
+            done = (fitted or {}).get(name)
+            if done is not None and done.get_params() == sig.get_params():
+                signals[name] = done
+                continue
             if progress:
                 progress(n / len(signals), f"fitting {name}")
             with step(f"signal: {sig.label}"):  # its time and memory in training's step table

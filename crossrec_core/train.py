@@ -1,5 +1,6 @@
-"""Training runs: learn fusion weights on a validation carve-out, evaluate on the held-out period
-against the baselines, fit on all data for serving, and record the run atomically.
+"""Training runs: tune each signal's hyper-parameters and learn fusion weights on a validation carve-out,
+evaluate on the held-out period against the baselines, fit on all data for serving, and record the run
+atomically (the tuned values in its settings, the trials in `metrics["signal_tuning"]`).
 
 Atomic means: artefacts are written to a temporary folder, renamed into place, and only then is the
 run row inserted (one transaction). A crash or SIGKILL at any point leaves no row, and the serving run
@@ -85,6 +86,7 @@ def learn_weights(
     rounds: int = 2,
     profile_texts: pd.DataFrame | None = None,
     progress: Progress | None = None,
+    fitted: dict | None = None,
 ) -> tuple[dict[str, float], dict[str, float], float]:
     """Fusion weights by coordinate ascent on a validation period carved from the *training* events.
 
@@ -92,13 +94,14 @@ def learn_weights(
     list (only top-level categories new to the user, against positives there). The normalised signals of
     a user sample are computed once — at each shopper's retrieved candidates (`serving="retrieve"`), or over
     the whole catalogue — and each trial is a weighted sum and a top-K.
+    `fitted`: signals the tuning already fitted on this carve-out at the settings' values (not fitted again).
     Returns (weights, cross_weights, validation NDCG of the full list).
     """
     if progress:
         progress(0.05, "fitting signals on the validation carve-out")
     val, scorer = fit_on_split(items, train_events, settings, {s: 1.0 for s in signal_names()}, validation=True,
                                embeddings=embeddings, profile_texts=profile_texts,
-                               progress=sub_progress(progress, 0.05, 0.5))
+                               progress=sub_progress(progress, 0.05, 0.5), fitted=fitted)
     users = val.users("all")
     if len(users) == 0:
         return weights_for(settings), weights_for(settings), float("nan")
@@ -224,7 +227,9 @@ def train(
     promote: bool = False,
     progress: Progress | None = None,
 ) -> dict:
-    """Learn weights (unless given), evaluate on the time split, fit on all data, record a run.
+    """Tune the signals and learn weights (unless given), evaluate on the time split, fit on all data, record a
+    run. The tuning (crossrec_core.tuning, settings `tuning`) runs only when the weights are learned: a run with
+    given weights or `learn=False` keeps the settings' signal values, so it compares weights alone.
 
     The run goes live only with `promote` (one audit row, undoable) or when no run is live yet; with
     `promote=False` (the default, as in the CLI and on the Runs page) the live run stays what it was
@@ -264,15 +269,21 @@ def _train(store: Store, settings: Settings, log: StepLog, *, weights, name, lea
     learned_from = "given"
     val_ndcg = None
     cross_weights = None
-    if weights is None and learn:
+    tuning = {"ran": False, "reason": "weights given or not learned: the signals keep the settings' values"}
+    if weights is None and learn:  # tuned before anything is fitted: weights, ranker, evaluation, serving use them
+        fitted: dict = {}  # the tuned signals as fitted on the carve-out: weight learning takes them as they are
+        settings, tuning = _tune(items, train_events, settings, embeddings, log, sub_progress(progress, 0.05, 0.1),
+                                 fitted)
         try:
             with log.step("learn the weights"):
                 weights, cross_weights, val_ndcg = learn_weights(items, train_events, settings, embeddings,
                                                                  profile_texts=store.profile_texts(),
-                                                                 progress=sub_progress(progress, 0.05, 0.2))
+                                                                 progress=sub_progress(progress, 0.1, 0.2),
+                                                                 fitted=fitted)
             learned_from = "learned on validation carve-out"
         except CrossRecError as exc:  # a carve-out too small to learn from: the defaults, and why
             weights, learned_from = weights_for(settings), f"defaults (no validation carve-out: {exc})"
+        del fitted
     elif weights is None:
         weights = weights_for(settings)
         learned_from = "defaults"
@@ -321,6 +332,7 @@ def _train(store: Store, settings: Settings, log: StepLog, *, weights, name, lea
     metrics = {**result, "weights_source": learned_from, "validation_ndcg": val_ndcg,
                "cross_weights": rec.cross_weights, "model": rec.scorer_.model_kind, "ranker": ranker_report,
                "cut": cut_text,
+               "signal_tuning": tuning,  # each trial on the validation period and the values chosen (in `settings`)
                "encoder": model_id,  # which item vectors (base or a tuned encoder) the run used
                "als_device": getattr(als, "device_", None),  # where ALS fitted (cpu / cuda)
                "steps": log.to_list()}  # wall time and peak memory of each step (the map's added after it)
@@ -343,6 +355,17 @@ def _train(store: Store, settings: Settings, log: StepLog, *, weights, name, lea
     return store.run(name)
 
 
+def _tune(items: pd.DataFrame, train_events: pd.DataFrame, settings: Settings, embeddings: np.ndarray | None,
+          log: StepLog, progress: Progress | None, keep: dict) -> tuple[Settings, dict]:
+    """`tuning.tune_signals` as a step of the run (none when tuning is off)."""
+    from .tuning import tune_signals
+
+    if settings.tuning.seconds <= 0:
+        return tune_signals(items, train_events, settings, embeddings)
+    with log.step("tune the signals"):
+        return tune_signals(items, train_events, settings, embeddings, progress=progress, keep=keep)
+
+
 def _project(store: Store, settings: Settings, rec: Recommender, progress: Progress | None) -> None:
     """The item map for the Map page (stored per model + catalog fingerprint; recomputed only on change)."""
     import warnings
@@ -357,7 +380,8 @@ def _project(store: Store, settings: Settings, rec: Recommender, progress: Progr
 
 def eval_run(store: Store, settings: Settings | None = None, *, weights: dict[str, float] | None = None,
              record: bool = True, progress: Progress | None = None) -> dict:
-    """Evaluate the serving run's weights (or `weights`) against the baselines; optionally record it."""
+    """Evaluate the serving run's weights (or `weights`) against the baselines; optionally record it. The
+    serving run is evaluated with the signal values it was trained with (`signals` of its settings)."""
     settings = settings or Settings(db_path=store.path)
     t0 = time.perf_counter()
     cross_weights = None
@@ -368,6 +392,8 @@ def eval_run(store: Store, settings: Settings | None = None, *, weights: dict[st
         cross_weights = serving["metrics"].get("cross_weights") if serving else None
         if serving is not None and serving.get("artefact_path"):  # the serving run's ranker, if it has one
             ranker = serving_recommender(store, settings).scorer_.ranker_
+        if serving is not None:  # its signals' values (tuned on its validation period): what its weights were learned on
+            settings = settings.replace({"signals": Settings.from_dict(serving["settings"]).signals})
     items = store.items().sort_values("item_id").reset_index(drop=True)
     embeddings, _ = _embeddings(store, settings, items)
     result, _, _ = evaluate_weights(store, settings, weights, cross_weights=cross_weights, items=items,

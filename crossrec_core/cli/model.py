@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import EncoderSettings, EvaluationSettings, Settings
+from ..config import EncoderSettings, EvaluationSettings, Settings, TuningSettings
 from ..errors import CrossRecError
 from ..paths import expand
 from .base import check_k_arg, command, open_store, print_json, progress_bar, settings_for
@@ -77,6 +77,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     if args.als_device is not None:
         settings = settings.replace({"signals.als.device": args.als_device})
+    if args.tune_seconds is not None:
+        settings = settings.replace({"tuning.seconds": args.tune_seconds})
     with open_store(args, write=True) as store, progress_bar(not args.quiet) as progress:
         if args.engine == "ray":  # encoding and co-occurrence counts on a Ray cluster; ALS and the rest stay here
             from ..engine.ray_jobs import ray_training
@@ -104,6 +106,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = run["metrics"].get("model", "fusion")
     print(f"model: {'learned ranker' if model == 'ranker' else 'linear fusion of the signals'}"
           + (f" ({ranker['reason']})" if ranker.get("reason") else ""))
+    tuned = run["metrics"].get("signal_tuning") or {}
+    if tuned.get("ran"):
+        changed = ", ".join(f"{p} {v:g}" for p, v in tuned["changed"].items()) or "every signal kept its value"
+        skipped = f"; {len(tuned['skipped_for_time'])} trials skipped for time" if tuned["skipped_for_time"] else ""
+        print(f"signals tuned on the validation period in {tuned['seconds']:.0f} s: {changed}{skipped}")
     _print_intervals(run["metrics"])
     if run["metrics"].get("steps"):
         from ..resources import steps_table
@@ -167,6 +174,9 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--als-device", default=None, choices=["auto", "cpu", "cuda"],
                    help="where ALS fits (auto, the default: the GPU when implicit has CUDA); the setting "
                         "signals.als.device")
+    p.add_argument("--tune-seconds", default=None, type=float,
+                   help="time box of tuning the signals' hyper-parameters on the validation period before the "
+                        "weights are learned (default %g; 0: off); the setting tuning.seconds" % TuningSettings.seconds)
     p.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local one)")
     p.add_argument("--work-dir", default=None, type=expand, help="folder every Ray node sees, for the jobs' Parquet files")
 

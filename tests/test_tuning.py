@@ -278,3 +278,29 @@ def test_a_signal_that_needs_item_vectors_is_not_tuned_without_them(shop):
     s = settings.replace({"tuning.grids": {"content": {"min_similarity": [0.3]}, "cooc": {"shrink": [50.0]}}})
     _, report = tune_signals(items, train_events, s)  # the ruled shop has no item vectors
     assert list(report["signals"]) == ["cooc"]
+
+
+def test_the_runs_page_says_in_shop_words_what_the_tuning_changed(tuned_run, monkeypatch):
+    from test_views_item import run_app
+    from ui.fmt import fmt_cross_model, fmt_tuning
+
+    with Store(tuned_run, read_only=True) as store:
+        report = store.run("tuned")["metrics"]["signal_tuning"]
+    said = fmt_tuning(report)
+    start = report["signals"]["als"]["start"]["regularization"]
+    chosen = report["signals"]["als"]["chosen"]["regularization"]
+    assert said.startswith("checked on earlier weeks in ")
+    assert f"taste match regularization {start:g} → {chosen:g}" in said
+    assert fmt_tuning({"ran": False, "reason": "weights given"}) == ""
+    assert fmt_tuning({"ran": True, "seconds": 12.0, "signals": {"ease": {"start": {"lam": 500.0},
+                                                                          "chosen": {"lam": 500.0}}}}) \
+        == "checked on earlier weeks in 12.0 s; every setting kept"
+    assert fmt_cross_model({"cross": {"serves": True}}).startswith("a model of their own")
+    assert fmt_cross_model({"cross": {"serves": False}}).startswith("the main model")
+    assert fmt_cross_model({"choice": "fusion"}) == ""
+    at = run_app(tuned_run, monkeypatch, "runs")
+    at = at.selectbox(key="cmp_b").set_value("tuned").run()
+    assert not at.exception, [e.value for e in at.exception]
+    details = " ".join(m.value for m in at.markdown if "Signal settings" in m.value)
+    assert "taste match regularization" in details and "→" in details, details
+    assert "New-category lists" not in details  # the fusion serves this run: no cross-mode model to name

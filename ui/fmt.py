@@ -46,6 +46,32 @@ def fmt_weights(weights: dict | None) -> str:
                       if float(weights.get(k, 0) or 0) > 0)
 
 
+def fmt_tuning(report: dict | None) -> str:
+    """What a training's signal tuning did, in a line: how long it checked and which settings it changed
+    ('' when it did not run)."""
+    from .charts import SIGNAL_LABELS
+
+    if not report or not report.get("ran"):
+        return ""
+    moved = []
+    for name, entry in (report.get("signals") or {}).items():
+        start, chosen = entry.get("start") or {}, entry.get("chosen") or {}
+        moved += [f"{SIGNAL_LABELS.get(name, name)} {param} {float(start[param]):g} → {float(value):g}"
+                  for param, value in chosen.items() if param in start and start[param] != value]
+    spent = f"checked on earlier weeks in {fmt_duration(report.get('seconds'))}"
+    return f"{spent}; changed " + ", ".join(moved) if moved else f"{spent}; every setting kept"
+
+
+def fmt_cross_model(ranker_report: dict | None) -> str:
+    """Which model orders the new-category lists of a run with a learned ranker ('' without one)."""
+    cross = (ranker_report or {}).get("cross")
+    if not cross:
+        return ""
+    if cross.get("serves"):
+        return "a model of their own, trained on first buys in new categories"
+    return "the main model (a model of their own did not beat it on earlier weeks)"
+
+
 def run_metric(run: dict | None, metric: str = "recall", slice_: str = "all", model: str = "crossrec") -> float | None:
     """One held-out metric of a run row (None when the run has no such figure)."""
     try:

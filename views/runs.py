@@ -15,7 +15,8 @@ from crossrec_core.train import check_run_name
 from ui import charts, flow, state, training, words
 from ui.actions import act, show_done
 from ui.deltas import show_deltas
-from ui.fmt import fmt_duration, fmt_interval, fmt_num, fmt_versus, fmt_weights, run_metric
+from ui.fmt import (fmt_cross_model, fmt_duration, fmt_interval, fmt_num, fmt_tuning, fmt_versus, fmt_weights,
+                    run_metric)
 from ui.serving import serving_run
 from ui.text import error, ht, md
 
@@ -86,6 +87,8 @@ def run_details(run: dict, k: int) -> None:
         ("How lists are ordered", words.MODELS.get(m.get("model", "fusion"), "")),
         ("Weights", fmt_weights(run.get("weights"))),
         ("Weights from", m.get("weights_source", "")),
+        ("New-category lists ordered by", fmt_cross_model(m.get("ranker"))),
+        ("Signal settings", fmt_tuning(m.get("signal_tuning"))),
         (f"{words.word('recall', k)} vs the best simple method", fmt_interval(m)),
         (f"{slice_label('cold_items')}: {words.word('recall', k)}",
          fmt_num(run_metric(run, "recall", "cold_items"), 4)),

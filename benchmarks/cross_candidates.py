@@ -58,7 +58,7 @@ def main() -> None:
     users = list(np.sort(np.random.default_rng(settings.seed).choice(users, min(args.users, len(users)),
                                                                        replace=False)))
     ctx = val.context(users, embeddings)
-    new_only = val.exclusions(users) | val.tops(users)[:, train.cat_top]
+    new_only = val.cross_exclusions(users, val.exclusions(users))
     cross = val.cross_positives(users)
     rows = np.concatenate([np.full(len(c), j, np.int64) for j, c in enumerate(cross)])
     want_items = np.concatenate(cross).astype(np.int64)

@@ -20,7 +20,7 @@ from crossrec_core.train import _embeddings
 from crossrec_core.split import time_split
 from crossrec_core.metrics import recall_at_k
 from crossrec_core.evaluate import paired_interval
-from crossrec_core.ranker import feature_names
+from crossrec_core.ranker import feature_names, training_frames
 from crossrec_core.discovery import FEATURES
 from crossrec_core.served import best
 
@@ -63,19 +63,7 @@ gen = lambda X: general.booster_.predict(X[:, :ng], num_iteration=g_rounds)
 r_gen_stop, r_gen_sel = rec(lists(gen), stop), rec(lists(gen), select)
 print(f"general: stop {r_gen_stop.mean():.4f} select {r_gen_sel.mean():.4f}", flush=True)
 
-# training frames (groups with a positive), as fit_frames stacks them
-def stack(parts):
-    X = np.vstack([c.X for c, _ in parts]); y = np.concatenate([l for _, l in parts]).astype(np.float32)
-    groups, keep, off = [], [], 0
-    for c, l in parts:
-        s = np.flatnonzero(np.r_[True, c.rows[1:] != c.rows[:-1]]); n = np.diff(np.r_[s, len(c.rows)])
-        for s0, n0 in zip(s, n):
-            if l[s0:s0 + n0].any():
-                groups.append(n0); keep.append(np.arange(off + s0, off + s0 + n0))
-        off += len(c.rows)
-    idx = np.concatenate(keep)
-    return X[idx], y[idx], np.array(groups)
-X, y, g = stack(ca.batches)
+X, y, g = training_frames(ca.batches)
 print("cross training rows", len(y), "groups", len(g), "positives", int(y.sum()), flush=True)
 params = general._params(len(y))
 # a) from scratch (today's)

@@ -25,9 +25,7 @@ from _shared import database, settings_for
 from crossrec_core.baselines import fit_baselines
 from crossrec_core.evaluate import evaluate, paired_interval
 from crossrec_core.finetune.registry import with_chosen_encoder
-from crossrec_core.fitting import fit_on_split
-from crossrec_core.ranker import ItemStats, sub_codes
-from crossrec_core.runs import load_run
+from crossrec_core.runs import heldout_model, load_run
 from crossrec_core.signals import registry
 from crossrec_core.split import prepare_events
 from crossrec_core.store import Store
@@ -51,15 +49,9 @@ def unchanged():
     yield
 
 
-def served_model(store: Store, settings, run_name: str, items, events, embeddings):
-    """The run's served model (its weights and ranker) fitted on the test split's training period."""
-    run = store.run(run_name)
-    ranker = load_run(store, run_name).scorer_.ranker_
-    split, fused = fit_on_split(items, events, settings, run["weights"], cross_weights=run["metrics"].get("cross_weights"),
-                                embeddings=embeddings, profile_texts=store.profile_texts())
-    if ranker is not None:
-        fused.attach_ranker(ranker, ItemStats.from_data(split.train, sub_codes(items)))
-    return split, fused
+def served_model(store: Store, run_name: str, items, events, embeddings):
+    """The run's served model (its settings, weights and ranker) fitted on the test split's training period."""
+    return heldout_model(store, load_run(store, run_name, rules=False), items, events, embeddings)
 
 
 def steps(store: Store, run_name: str) -> dict[str, float]:
@@ -108,8 +100,8 @@ def main() -> None:
             events = prepare_events(store.events())
             embeddings, _ = _embeddings(store, settings, items)
             with without(sig_name):
-                split, fused_without = served_model(store, settings, "without", items, events, embeddings)
-            _, fused_with = served_model(store, settings, "with", items, events, embeddings)
+                split, fused_without = served_model(store, "without", items, events, embeddings)
+            _, fused_with = served_model(store, "with", items, events, embeddings)
         alone = registry.classes()[sig_name].build(settings).fit(split.train, embeddings)
         models = {"crossrec": fused_with, "crossrec_without": fused_without, sig_name: alone,
                   **fit_baselines(split, settings, embeddings)}

@@ -26,15 +26,10 @@ import numpy as np  # noqa: E402
 
 def _fit(store, name: str | None, items, events, emb):
     """(the split, the run's model fitted on its training period with the run's ranker, the run's settings)."""
-    from crossrec_core.fitting import fit_on_split
-    from crossrec_core.ranker import ItemStats, sub_codes
-    from crossrec_core.runs import load_run, serving_recommender
+    from crossrec_core.runs import heldout_model, load_run, serving_recommender
 
     rec = serving_recommender(store, rules=False) if name is None else load_run(store, name, rules=False)
-    split, fused = fit_on_split(items, events, rec.settings, rec.weights, cross_weights=rec.cross_weights,
-                                embeddings=emb, profile_texts=store.profile_texts())
-    if rec.scorer_.ranker_ is not None:
-        fused.attach_ranker(rec.scorer_.ranker_, ItemStats.from_data(split.train, sub_codes(items)))
+    split, fused = heldout_model(store, rec, items, events, emb)
     return split, fused, rec.settings
 
 

@@ -149,7 +149,7 @@ def evaluate(
                     # Cross metrics rank each model's list in cross mode: items of top-level
                     # categories new to the user only (the same filter for every model).
                     sel = np.flatnonzero(has_cross)
-                    new_only = excl[sel] | split.tops([batch[j] for j in sel])[:, train.cat_top]
+                    new_only = split.cross_exclusions([batch[j] for j in sel], excl[sel])
                     cross_topk = _cross_lists(model, scores, sel, lambda: split.context([batch[j] for j in sel], embeddings),
                                               new_only, k)
                     cm = ranking_metrics(cross_topk, [cross[j] for j in sel], k)

@@ -188,6 +188,25 @@ def candidate_features(rows: np.ndarray, items: np.ndarray, raw_at: dict[str, np
     return Candidates(rows=rows.astype(np.int64), items=items.astype(np.int64), X=X)
 
 
+def training_frames(parts: list[tuple[Candidates, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, labels, group sizes) of (candidates, labels) batches as LightGBM's ranking objective takes
+    them: a group is one shopper of one batch, and groups without a positive are left out (they teach nothing)."""
+    X = np.vstack([c.X for c, _ in parts])
+    y = np.concatenate([lab for _, lab in parts]).astype(np.float32)
+    groups, keep = [], []
+    offset = 0
+    for c, lab in parts:
+        starts = np.flatnonzero(np.r_[True, c.rows[1:] != c.rows[:-1]])
+        sizes = np.diff(np.r_[starts, len(c.rows)])
+        for s0, n0 in zip(starts, sizes):
+            if lab[s0:s0 + n0].any():
+                groups.append(n0)
+                keep.append(np.arange(offset + s0, offset + s0 + n0))
+        offset += len(c.rows)
+    idx = np.concatenate(keep) if keep else np.zeros(0, np.int64)
+    return X[idx], y[idx], np.asarray(groups, np.int64)
+
+
 class LearnedRanker:
     """LightGBM LambdaRank over signal features (hyper-parameters as keyword arguments, implicit-style).
 
@@ -232,23 +251,7 @@ class LearnedRanker:
         (the cross-mode ranker's)."""
         import lightgbm as lgb
 
-        def stack(parts):
-            X = np.vstack([c.X for c, _ in parts])
-            y = np.concatenate([lab for _, lab in parts]).astype(np.float32)
-            groups, keep = [], []
-            offset = 0
-            for c, lab in parts:  # a group = one shopper of one fold; groups without a positive teach nothing
-                starts = np.flatnonzero(np.r_[True, c.rows[1:] != c.rows[:-1]])
-                sizes = np.diff(np.r_[starts, len(c.rows)])
-                for s0, n0 in zip(starts, sizes):
-                    if lab[s0:s0 + n0].any():
-                        groups.append(n0)
-                        keep.append(np.arange(offset + s0, offset + s0 + n0))
-                offset += len(c.rows)
-            idx = np.concatenate(keep) if keep else np.zeros(0, np.int64)
-            return X[idx], y[idx], np.asarray(groups, np.int64)
-
-        X, y, g = stack(train)
+        X, y, g = training_frames(train)
         if len(g) == 0 or y.sum() == 0:
             raise CrossRecError("no shopper made a discovery in the training windows: the ranker cannot learn")
         names = feature_names(signals, extra)
@@ -257,7 +260,7 @@ class LearnedRanker:
                              free_raw_data=True)
         callbacks, valid_sets = list(callbacks or []), []
         if valid and rounds is None:
-            Xv, yv, gv = stack(valid)
+            Xv, yv, gv = training_frames(valid)
             if len(gv):
                 valid_sets = [lgb.Dataset(Xv, yv, group=gv if self.objective == "lambdarank" else None,
                                           reference=dtrain, feature_name=names)]

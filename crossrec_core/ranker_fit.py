@@ -139,7 +139,7 @@ def _cross_batch(fold: Fold, split, batch: list, ctx, excl: np.ndarray, discover
     from .discovery import with_discovery
 
     train = split.train
-    new_only = excl | split.tops(batch)[:, train.cat_top]
+    new_only = split.cross_exclusions(batch, excl)
     found = retrieve(fold.scorer.signals_, names, ctx, ~new_only, n_candidates)
     cands = candidate_features(found.rows, found.items, found.raw, ctx, fold.stats, train.cat_top,
                                len(train.cat_top_names), names)

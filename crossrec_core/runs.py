@@ -109,6 +109,19 @@ def load_run(store: Store, name: str, *, rules: bool = True) -> Recommender:
     return with_live_rules(rec, store) if rules else rec
 
 
+def heldout_model(store: Store, rec: Recommender, items, events, embeddings: np.ndarray | None):
+    """(the held-out split, `rec`'s model refitted on its training period): the run's own settings (its tuned
+    signal values), weights and ranker, so a held-out measure of a run measures that run."""
+    from .fitting import fit_on_split
+    from .ranker import ItemStats, sub_codes
+
+    split, fused = fit_on_split(items, events, rec.settings, rec.weights, cross_weights=rec.cross_weights,
+                                embeddings=embeddings, profile_texts=store.profile_texts())
+    if rec.scorer_.ranker_ is not None:
+        fused.attach_ranker(rec.scorer_.ranker_, ItemStats.from_data(split.train, sub_codes(items)))
+    return split, fused
+
+
 def compare_runs(store: Store, name_a: str, name_b: str, settings: Settings | None = None, n_users: int = 200,
                  *, deltas: bool = False) -> dict:
     """Weights, metrics per slice and how many users' top-K lists differ between two runs; with `deltas`,

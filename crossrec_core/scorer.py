@@ -176,7 +176,8 @@ class FusedScorer:
         if ranker.cross_ is not None:
             from .discovery import DiscoveryStats
 
-            self.discovery_ = discovery or DiscoveryStats.from_data(self.data_, tuple(self.settings.evaluation.positive_types))
+            positive_types = tuple(self.settings.evaluation.positive_types)
+            self.discovery_ = discovery or DiscoveryStats.from_data(self.data_, positive_types)
         return self
 
     def ranker_for(self, mode: str = "all"):

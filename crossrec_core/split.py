@@ -163,6 +163,12 @@ class Split:
             out[known] = self.user_tops[rows[known]].toarray() > 0
         return out
 
+    def cross_exclusions(self, users: Sequence[str], exclusions: np.ndarray) -> np.ndarray:
+        """`exclusions` (B × n_items, the users' own) plus every item of a top-level category each user already
+        has: what a cross-mode list leaves out (only categories new to the shopper), in evaluation, weight
+        learning and the cross-mode ranker's window alike."""
+        return exclusions | self.tops(users)[:, self.train.cat_top]
+
     def cross_positives(self, users: Sequence[str], slice_name: str = "all") -> list[np.ndarray]:
         """Positives whose top-level category the user had no train event in."""
         return cross_positives(self.positives(users, slice_name), self.train.cat_top, self.tops(users))

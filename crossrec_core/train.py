@@ -114,7 +114,7 @@ def learn_weights(
     positives = val.positives(users)
     cross = val.cross_positives(users)
     sel = np.flatnonzero([len(c) > 0 for c in cross])
-    new_only = exclude[sel] | val.tops([users[j] for j in sel])[:, val.train.cat_top] if len(sel) else None
+    new_only = val.cross_exclusions([users[j] for j in sel], exclude[sel]) if len(sel) else None
     if settings.retrieval.serving == "retrieve":  # each trial ranks the retrieved candidates, as serving does
         from .ranked import rows_of
 
@@ -392,7 +392,7 @@ def eval_run(store: Store, settings: Settings | None = None, *, weights: dict[st
         cross_weights = serving["metrics"].get("cross_weights") if serving else None
         if serving is not None and serving.get("artefact_path"):  # the serving run's ranker, if it has one
             ranker = serving_recommender(store, settings).scorer_.ranker_
-        if serving is not None:  # its signals' values (tuned on its validation period): what its weights were learned on
+        if serving is not None:  # its signals' values (tuned on its validation period), as its weights were learned
             settings = settings.replace({"signals": Settings.from_dict(serving["settings"]).signals})
     items = store.items().sort_values("item_id").reset_index(drop=True)
     embeddings, _ = _embeddings(store, settings, items)

@@ -33,7 +33,7 @@ BATCH = 256  # validation shoppers scored at a time (allowed items: batch × cat
 _clock = time.perf_counter  # the tests' stand-in for time
 
 
-def _plan(settings: Settings, has_embeddings: bool) -> list[tuple[type, dict[str, list]]]:
+def _plan(settings: Settings, embeddings: np.ndarray | None) -> list[tuple[type, dict[str, list]]]:
     """(signal class, its grid) in tuning order; an unknown signal or parameter is a one-line error. A signal the
     shop cannot have (`Signal.available`: item embeddings, a tuned encoder) is left out, as training leaves it."""
     from .signals.registry import classes
@@ -50,7 +50,7 @@ def _plan(settings: Settings, has_embeddings: bool) -> list[tuple[type, dict[str
             if param not in params:
                 raise CrossRecError(f"setting tuning.grids.{name}.{param} is not a parameter of {name} "
                                     f"(its parameters: {', '.join(params)})")
-        if grids[name] and cls.available(settings, np.zeros((0, 0), np.float32) if has_embeddings else None):
+        if grids[name] and cls.available(settings, embeddings):
             out.append((cls, grids[name]))
     return out
 
@@ -97,7 +97,7 @@ def tune_signals(
     cfg = settings.tuning
     if cfg.seconds <= 0:
         return settings, {"ran": False, "reason": "tuning.seconds is 0: the signals keep the settings' values"}
-    plan = _plan(settings, embeddings is not None)  # errors in the grids before any work
+    plan = _plan(settings, embeddings)  # errors in the grids before any work
     t0 = _clock()
     deadline = t0 + float(cfg.seconds)
     from .split import carve_validation, sample_users

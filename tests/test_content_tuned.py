@@ -126,8 +126,8 @@ def test_the_ranker_learns_from_both_text_signals(shop):
     with Store(settings.db_path, read_only=True) as store:
         items = store.items().sort_values("item_id").reset_index(drop=True)
         events = prepare_events(store.events())
-    ranker, _ = fit_ranker(items, events[events["ts"] < split.cut], settings.replace({"signals.als.factors": 8, "signals.als.iterations": 5}),
-                           emb, force=True)
+    small = settings.replace({"signals.als.factors": 8, "signals.als.iterations": 5})
+    ranker, _ = fit_ranker(items, events[events["ts"] < split.cut], small, emb, force=True)
     assert {"content", "content_tuned", "neighbours"} <= set(ranker.signals_)
 
 

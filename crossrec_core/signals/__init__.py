@@ -36,7 +36,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "ALSSignal", "CoocSignal", "ContentSignal", "ContentTunedSignal", "Context", "EASE", "Evidence", "Flow", "GraphSignal",
-    "NeighbourSignal",
+    "ALSSignal", "CoocSignal", "ContentSignal", "ContentTunedSignal", "Context", "EASE", "Evidence", "Flow",
+    "GraphSignal", "NeighbourSignal",
     "PopularitySignal", "Signal", "SIGNAL_CLASSES", "TransitionSignal", "Words", "make_signals", "registry",
 ]
